@@ -1,0 +1,35 @@
+"""rezup: a uv-powered launcher and environment builder for Rez.
+
+The public names below are the ones the original rezup offered to studio scripts. They are
+loaded lazily so that ``import rezup`` (and the ``rezup use`` start-up path) stays cheap.
+"""
+
+from __future__ import annotations
+
+__version__ = "3.0.0"
+
+_LAZY = {
+    "Container": "rezup.container",
+    "Revision": "rezup.container",
+    "iter_containers": "rezup.container",
+    "get_container_root": "rezup.container",
+    "ContainerRecipe": "rezup.recipe",
+    "RezupError": "rezup.errors",
+    "ContainerError": "rezup.errors",
+    "RecipeError": "rezup.errors",
+    "BuildError": "rezup.errors",
+    "LockError": "rezup.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'rezup' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value

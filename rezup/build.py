@@ -1,0 +1,284 @@
+"""Build: execute a Plan into a revision folder.
+
+Order matters for safety: venvs, packages, production scripts and markers first, and
+``revision.json`` last, written atomically. Until that file exists the revision is not ready
+and nothing uses it; a build that fails removes its folder.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import shutil
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+from rezup import __version__
+from rezup.errors import BuildError
+from rezup.plan import PLAN_FILENAME, Plan, VenvPlan, requirements_text
+from rezup.production import (
+    BIN_DIRNAME,
+    find_distribution,
+    production_bin_dir,
+    venv_python,
+    write_production_marker,
+    write_production_scripts,
+)
+
+log = logging.getLogger("rezup")
+
+RECIPE_FILENAME = "rezup.toml"
+METADATA_FILENAME = "revision.json"
+WHEELS_DIRNAME = "wheels"
+VENV_DIRNAME = "venv"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to a temporary file beside ``path`` and move it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as stream:
+        json.dump(data, stream, indent=2, sort_keys=True)
+        stream.write("\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(tmp, path)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder, also when parts are read-only (as installed files can be)."""
+    if not path.exists() and not path.is_symlink():
+        return
+
+    def make_writable_and_retry(func, target, _exc_info):
+        os.chmod(target, 0o700)
+        func(target)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=lambda f, p, e: make_writable_and_retry(f, p, e))
+    else:
+        shutil.rmtree(path, onerror=make_writable_and_retry)
+
+
+def base_metadata(plan: Plan, path: Path) -> dict[str, Any]:
+    return {
+        "rezup_version": __version__,
+        "creator": _user(),
+        "hostname": socket.gethostname(),
+        "revision_path": str(path),
+        "created": time.time(),
+        "plan_digest": plan.digest,
+        "venvs": [venv.name for venv in plan.venvs],
+        "python": plan.venvs[0].python_version,
+        "rez_version": _pinned_version(plan.venvs[0], "rez"),
+    }
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def _pinned_version(venv: VenvPlan, package: str) -> Optional[str]:
+    for line in venv.requirements:
+        name, sep, rest = line.partition("==")
+        if sep and name.strip().lower() == package:
+            return rest.split()[0].split(";")[0].strip()
+    return None
+
+
+def build_local_revision(
+    plan: Plan,
+    recipe_text: str,
+    path: Path,
+    *,
+    container_path: Path,
+    find_links: Optional[Path] = None,
+    extra_metadata: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    """Build ``plan`` into the (absent) folder ``path``; return the revision metadata.
+
+    The caller holds the revision lock. ``find_links`` installs from a wheelhouse with no
+    index at all (an offline pull). On any failure the folder is removed.
+    """
+    if path.exists():
+        raise BuildError(f"revision folder already exists: {path}")
+    started = time.monotonic()
+    path.mkdir(parents=True)
+    try:
+        (path / RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
+        plan.write(path / PLAN_FILENAME)
+        options = list(plan.uv_options)
+        if find_links is not None:
+            options = [*_strip_index_options(options), "--no-index", "--find-links",
+                       str(find_links)]
+        env = dict(plan.uv_env)
+
+        shared_dir = None
+        if plan.shared:
+            shared_dir = _ensure_shared_lib(plan, container_path, options, env, path)
+
+        def build_one(venv: VenvPlan) -> dict[str, Any]:
+            return _build_venv(venv, path, options, env, shared_dir)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
+            venv_info = list(pool.map(build_one, plan.venvs))
+
+        metadata = base_metadata(plan, path)
+        rez_info = venv_info[0]
+        metadata["rez_version"] = rez_info.get("rez_version") or metadata["rez_version"]
+        metadata["session"] = session_metadata(plan)
+        metadata["build_seconds"] = round(time.monotonic() - started, 3)
+        if extra_metadata:
+            metadata.update(extra_metadata)
+        write_json_atomic(path / METADATA_FILENAME, metadata)
+        return metadata
+    except BaseException:
+        remove_tree(path)
+        raise
+
+
+def session_metadata(plan: Plan) -> dict[str, Any]:
+    """What ``rezup use`` needs, copied from the plan so that it reads one small JSON file."""
+    return {
+        "bin_dirs": [
+            f"{VENV_DIRNAME}/{venv.name}/{BIN_DIRNAME}/rez" for venv in plan.venvs
+        ],
+        "env": [list(item) for item in plan.env],
+        "dotenv": plan.dotenv_files(_platform_name()),
+    }
+
+
+def _platform_name() -> str:
+    return {"win32": "windows", "darwin": "darwin"}.get(sys.platform, "linux")
+
+
+def _strip_index_options(options: list[str]) -> list[str]:
+    """Drop index options (an offline install replaces them with one wheelhouse)."""
+    with_value = {"--index-url", "--extra-index-url", "--find-links", "-i", "-f",
+                  "--default-index", "--index"}
+    kept: list[str] = []
+    skip = False
+    for option in options:
+        if skip:
+            skip = False
+            continue
+        name = option.split("=", 1)[0]
+        if name in with_value:
+            skip = "=" not in option
+            continue
+        kept.append(option)
+    return kept
+
+
+def _build_venv(
+    venv: VenvPlan,
+    revision_path: Path,
+    options: list[str],
+    env: dict[str, str],
+    shared_dir: Optional[Path],
+) -> dict[str, Any]:
+    from rezup import uv
+
+    venv_path = revision_path / VENV_DIRNAME / venv.name
+    python = interpreter_for(venv)
+    log.info("creating venv %r (Python %s)", venv.name, venv.python_version)
+    uv.create_venv(venv_path, python, env=env, cwd=revision_path)
+    requirements = revision_path / f".requirements-{venv.name}.txt"
+    requirements.write_text(requirements_text(venv), encoding="utf-8")
+    try:
+        uv.pip_install(
+            venv_python(venv_path), requirements, options=options, env=env,
+            cwd=revision_path, what=f"installing venv {venv.name!r}",
+        )
+    finally:
+        requirements.unlink()
+
+    info: dict[str, Any] = {}
+    for tool in venv.tools:
+        write_production_scripts(venv_path, tool.package, tool.flags, editable=tool.editable)
+    try:
+        rez = find_distribution(venv_path, "rez")
+    except BuildError:
+        rez = None
+    if rez is not None:
+        write_production_marker(venv_path, rez.version)
+        info["rez_version"] = rez.version
+    elif venv.name == "rez":
+        raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
+    else:
+        production_bin_dir(venv_path).mkdir(parents=True, exist_ok=True)
+    if venv.link_shared and shared_dir is not None:
+        from rezup.production import site_packages
+
+        (site_packages(venv_path) / "_rezup_shared.pth").write_text(
+            f"{shared_dir}\n", encoding="utf-8"
+        )
+    return info
+
+
+def interpreter_for(venv: VenvPlan) -> str:
+    """The interpreter to build ``venv`` with: the planned path, or the same version found here.
+
+    A plan made on another machine names that machine's interpreter. If this machine has none
+    there, the recipe's request is looked up again and must give the same minor version.
+    """
+    if Path(venv.python).exists():
+        return venv.python
+    if not venv.python_request:
+        raise BuildError(
+            f"the plan's Python {venv.python} does not exist on this machine; give the recipe "
+            "an explicit 'python' that every machine has"
+        )
+    from rezup import uv
+    from rezup.plan import python_version_of
+
+    path = uv.find_python(venv.python_request)
+    found = python_version_of(path)
+    if found.split(".")[:2] != venv.python_version.split(".")[:2]:
+        raise BuildError(
+            f"the plan needs Python {venv.python_version} for venv {venv.name!r}; "
+            f"this machine has {found} at {path}"
+        )
+    return path
+
+
+def _ensure_shared_lib(
+    plan: Plan, container_path: Path, options: list[str], env: dict[str, str], cwd: Path
+) -> Path:
+    """Install the deprecated ``[shared]`` packages once per container, under ``libs/NAME``."""
+    from rezup import uv
+    from rezup.lock import hold
+
+    assert plan.shared is not None
+    target = container_path / "libs" / plan.shared.name
+    ready = target / ".rezup_shared.json"
+    if ready.is_file():
+        return target
+    with hold(container_path / ".locks" / f"libs-{plan.shared.name}.lock",
+              f"installing shared libs {plan.shared.name!r}"):
+        if ready.is_file():
+            return target
+        remove_tree(target)
+        target.mkdir(parents=True)
+        requirements = cwd / ".requirements-shared.txt"
+        requirements.write_text("\n".join(plan.shared.requirements) + "\n", encoding="utf-8")
+        try:
+            uv.pip_install(
+                Path(plan.shared.python), requirements, options=options, env=env, cwd=cwd,
+                target=target, what=f"installing shared libs {plan.shared.name!r}",
+            )
+        except BaseException:
+            remove_tree(target)
+            raise
+        finally:
+            requirements.unlink()
+        write_json_atomic(ready, {"requirements": list(plan.shared.requirements)})
+    return target

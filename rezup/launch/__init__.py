@@ -1,0 +1,1 @@
+"""Shell launch scripts (package data): they run the user's rc files, then set the prompt."""

@@ -1,0 +1,404 @@
+"""Plan: the exact, serialisable description of what a revision is built from.
+
+A Recipe says what the user wants ("rez>=3"); a Plan says what gets installed ("rez==3.4.0"
+with hashes), per venv, with which interpreter, flags and installer settings. A revision keeps
+the plan it was built from in ``plan.lock``; a remote revision keeps the plan every machine
+builds, so all machines get the same versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from rezup.errors import BuildError, RecipeError
+from rezup.recipe import Recipe, Tool
+
+log = logging.getLogger("rezup")
+
+PLAN_FORMAT = 1
+PLAN_FILENAME = "plan.lock"
+_HEADER = "# rezup plan: the exact build of one revision. Written by rezup; do not edit.\n"
+
+
+@dataclass(frozen=True)
+class ScriptTool:
+    """A package whose console scripts are regenerated in production form."""
+
+    package: str
+    flags: tuple[str, ...]
+    editable: bool = False
+
+
+@dataclass(frozen=True)
+class VenvPlan:
+    name: str
+    python: str  # interpreter path found when planning
+    python_request: str  # what the recipe asked for ("" = the interpreter running rezup)
+    python_version: str  # e.g. "3.11.7"
+    requirements: tuple[str, ...]  # pinned lines: "name==1.0 --hash=sha256:..." or "x @ file:..."
+    editables: tuple[str, ...] = ()  # local folders installed editable
+    tools: tuple[ScriptTool, ...] = ()
+    link_shared: bool = False  # the deprecated [shared] libs are linked in with a .pth
+
+
+@dataclass(frozen=True)
+class SharedPlan:
+    name: str
+    python: str
+    requirements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    container: str
+    venvs: tuple[VenvPlan, ...]
+    description: str = ""
+    uv_options: tuple[str, ...] = ()
+    uv_env: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    dotenv: tuple[str, ...] = ()
+    dotenv_platform: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    shared: Optional[SharedPlan] = None
+    wheels: bool = False  # the remote revision carries a wheelhouse of every pin
+    format: int = field(default=PLAN_FORMAT)
+
+    # -- serialisation -----------------------------------------------------------------------
+
+    def to_text(self) -> str:
+        from rezup.tomlwrite import dumps
+
+        return _HEADER + dumps(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "format": self.format,
+            "container": self.container,
+            "description": self.description,
+            "wheels": self.wheels,
+            "installer": {"options": list(self.uv_options), "env": dict(self.uv_env)},
+            "runtime": {
+                "dotenv": list(self.dotenv),
+                "dotenv_platform": {k: list(v) for k, v in self.dotenv_platform},
+                "env": dict(self.env),
+            },
+            "venv": [_venv_to_dict(venv) for venv in self.venvs],
+        }
+        if self.shared:
+            data["shared"] = {
+                "name": self.shared.name,
+                "python": self.shared.python,
+                "requirements": list(self.shared.requirements),
+            }
+        return data
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + hashlib.sha256(self.to_text().encode("utf-8")).hexdigest()
+
+    @classmethod
+    def from_text(cls, text: str, label: str = PLAN_FILENAME) -> Plan:
+        from rezup._compat import tomllib
+
+        try:
+            data = tomllib.loads(text)
+            return cls.from_dict(data)
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise BuildError(f"{label}: not a valid rezup plan ({exc})") from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        if data.get("format") != PLAN_FORMAT:
+            raise ValueError(f"unsupported plan format {data.get('format')!r}")
+        shared = data.get("shared")
+        runtime = data["runtime"]
+        return cls(
+            container=data["container"],
+            description=data.get("description", ""),
+            wheels=bool(data.get("wheels", False)),
+            uv_options=tuple(data["installer"]["options"]),
+            uv_env=tuple(data["installer"]["env"].items()),
+            env=tuple(runtime["env"].items()),
+            dotenv=tuple(runtime["dotenv"]),
+            dotenv_platform=tuple((k, tuple(v)) for k, v in runtime["dotenv_platform"].items()),
+            venvs=tuple(_venv_from_dict(item) for item in data["venv"]),
+            shared=SharedPlan(shared["name"], shared["python"], tuple(shared["requirements"]))
+            if shared
+            else None,
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> Plan:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BuildError(f"cannot read plan {path}: {exc}") from None
+        return cls.from_text(text, str(path))
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.to_text(), encoding="utf-8")
+
+    def with_wheels(self, wheels: bool) -> Plan:
+        from dataclasses import replace
+
+        return replace(self, wheels=wheels)
+
+    def dotenv_files(self, platform_name: str) -> list[str]:
+        return [*self.dotenv, *dict(self.dotenv_platform).get(platform_name, ())]
+
+
+def _venv_to_dict(venv: VenvPlan) -> dict[str, Any]:
+    return {
+        "name": venv.name,
+        "python": venv.python,
+        "python_request": venv.python_request,
+        "python_version": venv.python_version,
+        "link_shared": venv.link_shared,
+        "requirements": list(venv.requirements),
+        "editables": list(venv.editables),
+        "tool": [
+            {"package": t.package, "flags": list(t.flags), "editable": t.editable}
+            for t in venv.tools
+        ],
+    }
+
+
+def _venv_from_dict(data: dict[str, Any]) -> VenvPlan:
+    return VenvPlan(
+        name=data["name"],
+        python=data["python"],
+        python_request=data["python_request"],
+        python_version=data["python_version"],
+        link_shared=bool(data.get("link_shared", False)),
+        requirements=tuple(data["requirements"]),
+        editables=tuple(data["editables"]),
+        tools=tuple(
+            ScriptTool(t["package"], tuple(t["flags"]), bool(t.get("editable", False)))
+            for t in data.get("tool", [])
+        ),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Planning: Recipe -> Plan
+
+
+@dataclass
+class _VenvSpec:
+    """What one venv should hold, before pinning."""
+
+    name: str
+    python_request: str
+    inputs: list[str] = field(default_factory=list)  # requirement lines for uv pip compile
+    editables: list[str] = field(default_factory=list)
+    tools: list[ScriptTool] = field(default_factory=list)
+    link_shared: bool = False
+
+
+def venv_specs(recipe: Recipe) -> list[_VenvSpec]:
+    """Split a recipe into venvs: the rez venv, plus one per isolated extension."""
+    rez_venv = _VenvSpec(name="rez", python_request=recipe.rez.python or "")
+    _add_tool(rez_venv, recipe.rez)
+    rez_venv.link_shared = recipe.shared is not None
+    specs = [rez_venv]
+    for ext in recipe.extensions:
+        if not ext.isolation:
+            _add_tool(rez_venv, ext)
+            continue
+        venv = _VenvSpec(name=ext.name, python_request=ext.python or "")
+        _add_tool(venv, ext)
+        # rez as a library, so the extension can import it; its scripts stay in the rez venv
+        _add_requirement(venv, recipe.rez)
+        specs.append(venv)
+    return specs
+
+
+def _add_tool(venv: _VenvSpec, tool: Tool) -> None:
+    _add_requirement(venv, tool)
+    venv.inputs.extend(tool.lib)
+    venv.tools.append(ScriptTool(tool.name, tool.flags, tool.edit))
+
+
+def _add_requirement(venv: _VenvSpec, tool: Tool) -> None:
+    if tool.edit:
+        venv.editables.append(tool.url)
+        venv.inputs.append(f"-e {tool.url}")
+    elif os.path.isabs(tool.url):
+        venv.inputs.append(f"{tool.name} @ {Path(tool.url).as_uri()}")
+    else:
+        venv.inputs.append(tool.url)
+
+
+def default_python() -> str:
+    """The base interpreter behind the Python running rezup (not a venv's shim)."""
+    if sys.prefix != sys.base_prefix:
+        version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        candidates = (
+            [Path(sys.base_prefix) / "python.exe"]
+            if os.name == "nt"
+            else [Path(sys.base_prefix) / "bin" / f"python{version}",
+                  Path(sys.base_prefix) / "bin" / "python3"]
+        )
+        for candidate in candidates:
+            if candidate.is_file():
+                return str(candidate)
+    return sys.executable
+
+
+def installer_settings(recipe: Recipe) -> tuple[list[str], dict[str, str]]:
+    """uv options and environment from ``[pip]`` (translated) and ``[uv]`` (as is)."""
+    from rezup.uv import translate_pip_env, translate_pip_options
+
+    options, dropped = translate_pip_options(recipe.pip_options)
+    env, dropped_env = translate_pip_env(dict(recipe.pip_env))
+    if dropped or dropped_env:
+        log.warning(
+            "[pip] settings that uv does not use were dropped: %s",
+            ", ".join([*dropped, *dropped_env]),
+        )
+    options.extend(recipe.uv_options)
+    env.update(dict(recipe.uv_env))
+    return options, env
+
+
+def make_plan(recipe: Recipe, container: str, *, work_dir: Optional[Path] = None) -> Plan:
+    """Resolve ``recipe`` into a Plan, pinning every index requirement with ``uv pip compile``.
+
+    Venvs are resolved in parallel; each resolution is one uv call.
+    """
+    from rezup import uv
+
+    options, env = installer_settings(recipe)
+    specs = venv_specs(recipe)
+    for spec in specs:
+        for path in spec.editables:
+            if not Path(path).is_dir():
+                raise RecipeError(f"editable source folder not found: {path}")
+    for tool in recipe.tools:
+        if os.path.isabs(tool.url) and not os.path.exists(tool.url):
+            raise RecipeError(f"[{'rez' if tool is recipe.rez else 'extension'}] "
+                              f"{tool.name}: local path not found: {tool.url}")
+
+    cwd = work_dir or Path.home()
+    pythons = _find_pythons({spec.python_request for spec in specs}, cwd)
+
+    def pin(spec: _VenvSpec) -> VenvPlan:
+        python, version = pythons[spec.python_request]
+        compiled = uv.pip_compile(
+            "\n".join(spec.inputs) + "\n", python, options=options, env=env, cwd=cwd,
+            what=f"resolving venv {spec.name!r}",
+        )
+        return VenvPlan(
+            name=spec.name,
+            python=python,
+            python_request=spec.python_request,
+            python_version=version,
+            requirements=tuple(parse_compiled(compiled)),
+            editables=tuple(spec.editables),
+            tools=tuple(spec.tools),
+            link_shared=spec.link_shared,
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(specs)))) as pool:
+        venvs = tuple(pool.map(pin, specs))
+
+    shared = None
+    if recipe.shared:
+        python = venvs[0].python
+        compiled = uv.pip_compile(
+            "\n".join(recipe.shared.requires) + "\n", python, options=options, env=env,
+            cwd=cwd, what="resolving [shared]",
+        )
+        shared = SharedPlan(recipe.shared.name, python, tuple(parse_compiled(compiled)))
+
+    return Plan(
+        container=container,
+        description=recipe.description,
+        venvs=venvs,
+        uv_options=tuple(options),
+        uv_env=tuple(sorted(env.items())),
+        env=recipe.env,
+        dotenv=recipe.dotenv,
+        dotenv_platform=recipe.dotenv_platform,
+        shared=shared,
+    )
+
+
+def _find_pythons(requests: set[str], cwd: Path) -> dict[str, tuple[str, str]]:
+    """Map each python request to (interpreter path, full version)."""
+    from rezup import uv
+
+    found: dict[str, tuple[str, str]] = {}
+    for request in sorted(requests):
+        if request == "":
+            found[request] = (default_python(), ".".join(map(str, sys.version_info[:3])))
+            continue
+        try:
+            path = uv.find_python(request, cwd=cwd)
+        except BuildError as exc:
+            raise BuildError(f"no Python interpreter for python = {request!r}: {exc}") from None
+        found[request] = (path, python_version_of(path))
+    return found
+
+
+def python_version_of(interpreter: str) -> str:
+    """Full version (``3.11.7``) of an interpreter, by asking it."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            [interpreter, "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BuildError(f"cannot run Python interpreter {interpreter}: {exc}") from None
+    return out
+
+
+def parse_compiled(text: str) -> list[str]:
+    """Requirement lines from ``uv pip compile`` output, one line each, editables left out.
+
+    Continuation lines (``\\``) are joined, comments and blank lines dropped.
+    """
+    joined: list[str] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line.strip():
+            continue
+        if line.endswith("\\"):
+            current += line[:-1].strip() + " "
+            continue
+        current += line.strip()
+        joined.append(current)
+        current = ""
+    if current.strip():
+        joined.append(current.strip())
+    return [line for line in joined if not line.startswith(("-e ", "--editable"))]
+
+
+def requirements_text(venv: VenvPlan) -> str:
+    """The requirements file that installs ``venv`` exactly as planned."""
+    lines = list(venv.requirements)
+    lines.extend(f"-e {path}" for path in venv.editables)
+    return "\n".join(lines) + "\n"
+
+
+def describe(plan: Plan) -> str:
+    """A short human summary of a plan (for logs and ``--dry-run``)."""
+    parts = []
+    for venv in plan.venvs:
+        parts.append(f"venv {venv.name}: Python {venv.python_version}, "
+                     f"{len(venv.requirements) + len(venv.editables)} packages")
+    return "; ".join(parts)
+
+
+def pinned_names(requirements: Sequence[str]) -> list[str]:
+    return [line.split("==", 1)[0].split(" @ ", 1)[0].strip() for line in requirements]

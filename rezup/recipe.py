@@ -1,0 +1,481 @@
+"""Recipe: read a ``rezup[.NAME].toml``, merge it over the packaged default, validate it.
+
+The result is plain typed data. This module knows nothing about uv or the on-disk layout; it
+only resolves paths written in the recipe relative to the recipe file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from rezup.errors import RecipeError, UsageError
+
+DEFAULT_CONTAINER_NAME = ".main"
+DEFAULT_FLAGS: tuple[str, ...] = ("-E",)
+PLATFORMS = ("linux", "darwin", "windows")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+-]*$")
+_DEFAULT_RECIPE_FILE = Path(__file__).with_name("default_recipe.toml")
+
+
+def validate_container_name(name: str) -> str:
+    """Refuse names that are empty, hold a path separator, or could leave the root."""
+    if not name or name in (".", "..") or not _NAME_RE.match(name) or ".." in name:
+        raise UsageError(
+            f"invalid container name {name!r}: use letters, digits, '.', '_', '-' and '+' only"
+        )
+    return name
+
+
+def recipe_dir() -> Path:
+    """Folder that holds the user's recipes: the home folder (``$HOME`` on POSIX)."""
+    return Path(os.path.expanduser("~"))
+
+
+def recipe_path_for(name: str) -> Path:
+    """``~/rezup.toml`` for the default container, ``~/rezup.NAME.toml`` for any other."""
+    if name == DEFAULT_CONTAINER_NAME:
+        return recipe_dir() / "rezup.toml"
+    return recipe_dir() / f"rezup.{name}.toml"
+
+
+# --------------------------------------------------------------------------------------------
+# Typed recipe data
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A package that gets production console scripts: rez itself or an extension."""
+
+    name: str
+    url: str
+    edit: bool = False
+    flags: tuple[str, ...] = DEFAULT_FLAGS
+    isolation: bool = False
+    python: Optional[str] = None
+    lib: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Deprecated ``[shared]`` section: packages installed once per container."""
+
+    name: str
+    requires: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe. ``text`` is the file as written, stored in each revision."""
+
+    source: Optional[Path]
+    text: str
+    description: str = ""
+    root_local: str = ""
+    root_remote: str = ""
+    rez: Tool = field(default_factory=lambda: Tool(name="rez", url="rez"))
+    extensions: tuple[Tool, ...] = ()
+    shared: Optional[Shared] = None
+    env: tuple[tuple[str, str], ...] = ()
+    dotenv: tuple[str, ...] = ()
+    dotenv_platform: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    pip_options: tuple[str, ...] = ()
+    pip_env: tuple[tuple[str, str], ...] = ()
+    uv_options: tuple[str, ...] = ()
+    uv_env: tuple[tuple[str, str], ...] = ()
+    init_script: Optional[str] = None
+
+    @property
+    def tools(self) -> tuple[Tool, ...]:
+        return (self.rez, *self.extensions)
+
+    def dotenv_files(self, platform_name: str) -> list[str]:
+        """Dotenv files in load order: the common ones by key, then this platform's."""
+        files = list(self.dotenv)
+        files.extend(dict(self.dotenv_platform).get(platform_name, ()))
+        return files
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_default_recipe() -> Recipe:
+    return parse_recipe("", source=None)
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read and validate the recipe at ``path`` (merged over the packaged default)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: recipe file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
+    return parse_recipe(text, source=path)
+
+
+def parse_recipe(text: str, source: Optional[Path]) -> Recipe:
+    """Parse recipe ``text``; ``source`` names the file in errors and anchors relative paths."""
+    label = str(source) if source else "<recipe>"
+    user_data = _parse_toml(text, label)
+    data = deep_merge(_default_data(), user_data)
+    base_dir = source.parent if source else Path.cwd()
+    return _Validator(label, base_dir).recipe(data, text if source else _default_text(), source)
+
+
+def _parse_toml(text: str, label: str) -> dict[str, Any]:
+    from rezup._compat import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{label}: invalid TOML: {exc}") from None
+
+
+_default_cache: dict[str, Any] = {}
+
+
+def _default_text() -> str:
+    if "text" not in _default_cache:
+        _default_cache["text"] = _DEFAULT_RECIPE_FILE.read_text(encoding="utf-8")
+    return _default_cache["text"]
+
+
+def _default_data() -> dict[str, Any]:
+    return _parse_toml(_default_text(), str(_DEFAULT_RECIPE_FILE))
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``over`` into a copy of ``base``: tables merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_root_settings(path: Path) -> tuple[str, str]:
+    """Only the ``[root]`` table of a recipe, for the ``use`` fast path. Missing file: no roots.
+
+    This is deliberately forgiving of unrelated keys (it does not validate the whole recipe):
+    a typo in ``[env]`` must not stop a farm job from finding its container.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return "", ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
+    if "root" not in text:
+        return "", ""
+    root = _parse_toml(text, str(path)).get("root") or {}
+    if not isinstance(root, Mapping):
+        raise RecipeError(f"{path}: [root] must be a table")
+    validator = _Validator(str(path), path.parent)
+    return (
+        validator.root_path(root.get("local", ""), "local"),
+        validator.root_path(root.get("remote", ""), "remote"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Validator:
+    """Checks a merged recipe dict key by key and builds the typed Recipe."""
+
+    def __init__(self, label: str, base_dir: Path) -> None:
+        self.label = label
+        self.base_dir = base_dir
+
+    def fail(self, where: str, message: str) -> RecipeError:
+        return RecipeError(f"{self.label}: {where}: {message}")
+
+    # -- primitives --------------------------------------------------------------------------
+
+    def check_keys(self, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise self.fail(
+                where,
+                f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})",
+            )
+
+    def table(self, where: str, value: Any) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, f"must be a table, got {_type_name(value)}")
+        return value
+
+    def string(self, where: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(where, f"must be a string, got {_type_name(value)}")
+        return value
+
+    def boolean(self, where: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, f"must be true or false, got {_type_name(value)}")
+        return value
+
+    def string_list(self, where: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(where, f"must be a list of strings, got {_type_name(value)}")
+        return tuple(value)
+
+    def scalar_table(self, where: str, value: Any) -> tuple[tuple[str, str], ...]:
+        """A table of environment values: strings, or numbers written without quotes."""
+        items = []
+        for key, item in self.table(where, value).items():
+            if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+                raise self.fail(f"{where}.{key}", f"must be a string, got {_type_name(item)}")
+            items.append((key, str(item)))
+        return tuple(items)
+
+    def path(self, value: str) -> str:
+        """Expand ``~`` and anchor a relative path at the recipe's folder."""
+        expanded = Path(os.path.expanduser(value))
+        if not expanded.is_absolute():
+            expanded = self.base_dir / expanded
+        return os.path.normpath(str(expanded))
+
+    def root_path(self, value: Any, key: str) -> str:
+        if value is False or value == "" or value is None:
+            return ""
+        return self.path(self.string(f"[root] {key}", value))
+
+    # -- sections ----------------------------------------------------------------------------
+
+    def recipe(self, data: Mapping[str, Any], text: str, source: Optional[Path]) -> Recipe:
+        self.check_keys(
+            "top level",
+            data,
+            {"description", "schema", "root", "rez", "extension", "shared", "env", "dotenv",
+             "pip", "uv", "init"},
+        )
+        description = self.string("description", data.get("description", ""))
+        if "schema" in data:  # written by rezup 2.x's default recipe; accepted and ignored
+            self.string("schema", data["schema"])
+
+        root = self.table("[root]", data.get("root", {}))
+        self.check_keys("[root]", root, {"local", "remote"})
+
+        rez = self.tool("[rez]", self.table("[rez]", data.get("rez", {})), extension=False)
+        extensions = self.extensions(data.get("extension", []))
+
+        dotenv, dotenv_platform = self.dotenv(data.get("dotenv", {}))
+        pip = self.table("[pip]", data.get("pip", {}))
+        self.check_keys("[pip]", pip, {"options", "env"})
+        uv = self.table("[uv]", data.get("uv", {}))
+        self.check_keys("[uv]", uv, {"options", "env"})
+        init = self.table("[init]", data.get("init", {}))
+        self.check_keys("[init]", init, {"script"})
+        init_script = self.string("[init] script", init["script"]) if "script" in init else None
+
+        return Recipe(
+            source=source,
+            text=text,
+            description=description,
+            root_local=self.root_path(root.get("local", ""), "local"),
+            root_remote=self.root_path(root.get("remote", ""), "remote"),
+            rez=rez,
+            extensions=extensions,
+            shared=self.shared(data.get("shared")),
+            env=self.scalar_table("[env]", data.get("env", {})),
+            dotenv=dotenv,
+            dotenv_platform=dotenv_platform,
+            pip_options=self.string_list("[pip] options", pip.get("options", [])),
+            pip_env=self.scalar_table("[pip] env", pip.get("env", {})),
+            uv_options=self.string_list("[uv] options", uv.get("options", [])),
+            uv_env=self.scalar_table("[uv] env", uv.get("env", {})),
+            init_script=self.path(init_script) if init_script else None,
+        )
+
+    def tool(self, where: str, table: Mapping[str, Any], extension: bool) -> Tool:
+        allowed = {"name", "url", "edit", "flags", "python", "lib"}
+        if extension:
+            allowed.add("isolation")
+        self.check_keys(where, table, allowed)
+        if "name" not in table:
+            raise self.fail(where, "missing required key 'name'")
+        name = self.string(f"{where} name", table["name"])
+        if not _NAME_RE.match(name):
+            raise self.fail(f"{where} name", f"{name!r} is not a valid package name")
+        url = self.string(f"{where} url", table.get("url", name)).strip()
+        if not url:
+            raise self.fail(f"{where} url", "must not be empty")
+        edit = self.boolean(f"{where} edit", table.get("edit", False))
+        if is_local_path(url):
+            url = self.path(url)
+        elif edit:
+            raise self.fail(f"{where} url", f"edit = true needs a local folder, got {url!r}")
+        return Tool(
+            name=name,
+            url=url,
+            edit=edit,
+            flags=self.string_list(f"{where} flags", table.get("flags", list(DEFAULT_FLAGS))),
+            isolation=self.boolean(f"{where} isolation", table.get("isolation", False)),
+            python=self.python(f"{where} python", table.get("python")),
+            lib=self.string_list(f"{where} lib", table.get("lib", [])),
+        )
+
+    def python(self, where: str, value: Any) -> Optional[str]:
+        """A version (``3.11``, ``"3.11"``) or a path to an interpreter; ``None`` = default."""
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.fail(where, f"must be a version or a path, got {_type_name(value)}")
+        text = str(value).strip()
+        if is_local_path(text) or os.sep in text or "/" in text:
+            return self.path(text)
+        return text
+
+    def extensions(self, value: Any) -> tuple[Tool, ...]:
+        if isinstance(value, Mapping):  # a single [extension] table instead of [[extension]]
+            value = [value]
+        if not isinstance(value, list):
+            raise self.fail("[[extension]]", f"must be an array of tables, got {_type_name(value)}")
+        tools: list[Tool] = []
+        seen = {"rez"}
+        for index, item in enumerate(value):
+            where = f"[[extension]] #{index + 1}"
+            table = self.table(where, item)
+            if not table:  # rezup 2.x's default recipe carried an empty [[extension]]
+                continue
+            tool = self.tool(where, table, extension=True)
+            if tool.name in seen:
+                raise self.fail(f"{where} name", f"{tool.name!r} is used twice")
+            seen.add(tool.name)
+            tools.append(tool)
+        return tuple(tools)
+
+    def shared(self, value: Any) -> Optional[Shared]:
+        if value is None:
+            return None
+        table = self.table("[shared]", value)
+        self.check_keys("[shared]", table, {"name", "requires"})
+        if not table:
+            return None
+        name = self.string("[shared] name", table.get("name", "production"))
+        if not _NAME_RE.match(name):
+            raise self.fail("[shared] name", f"{name!r} is not a valid folder name")
+        requires = self.string_list("[shared] requires", table.get("requires", []))
+        if not requires:
+            return None
+        _warn_shared_deprecated(self.label)
+        return Shared(name=name, requires=requires)
+
+    def dotenv(self, value: Any) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+        table = self.table("[dotenv]", value)
+        common: list[tuple[str, str]] = []
+        per_platform: list[tuple[str, tuple[str, ...]]] = []
+        for key, item in table.items():
+            if isinstance(item, Mapping):
+                if key not in PLATFORMS:
+                    raise self.fail(
+                        f"[dotenv.{key}]", f"unknown platform (allowed: {', '.join(PLATFORMS)})"
+                    )
+                files = [
+                    (k, self.path(self.string(f"[dotenv.{key}] {k}", v)))
+                    for k, v in item.items()
+                ]
+                per_platform.append((key, tuple(f for _, f in sorted(files))))
+            else:
+                common.append((key, self.path(self.string(f"[dotenv] {key}", item))))
+        return tuple(f for _, f in sorted(common)), tuple(per_platform)
+
+
+_warned: set[str] = set()
+
+
+def _warn_shared_deprecated(label: str) -> None:
+    if "shared" not in _warned:
+        _warned.add("shared")
+        logging.getLogger("rezup").warning(
+            "%s: [shared] is deprecated; put those packages in [rez] lib instead", label
+        )
+
+
+def is_local_path(url: str) -> bool:
+    """Whether a requirement ``url`` names a folder or file on disk rather than a package."""
+    return (
+        url.startswith(("~", "./", "../", "/", ".\\", "..\\"))
+        or url in (".", "..")
+        or bool(re.match(r"^[A-Za-z]:[\\/]", url))
+    )
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+        list: "an array", dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+# --------------------------------------------------------------------------------------------
+# The original API: a recipe file bound to a container name
+
+
+class ContainerRecipe:
+    """The recipe file of one container: ``~/rezup.toml`` or ``~/rezup.NAME.toml``.
+
+    ``path`` may be given to use another file (``rezup add --file``).
+    """
+
+    def __init__(self, name: Optional[str] = None, path: Optional[os.PathLike] = None) -> None:
+        self._name = validate_container_name(name or DEFAULT_CONTAINER_NAME)
+        self._path = Path(path) if path else recipe_path_for(self._name)
+        self._explicit = path is not None
+
+    def __repr__(self) -> str:
+        return f"ContainerRecipe(name={self._name!r}, path={str(self._path)!r})"
+
+    def name(self) -> str:
+        return self._name
+
+    def path(self) -> Path:
+        return self._path
+
+    def is_file(self) -> bool:
+        return self._path.is_file()
+
+    def load(self) -> Recipe:
+        """The validated recipe; the packaged default when the file does not exist.
+
+        A file given explicitly (``--file``) must exist.
+        """
+        if self._explicit or self._path.is_file():
+            return load_recipe(self._path)
+        return load_default_recipe()
+
+    def data(self) -> dict[str, Any]:
+        """The merged recipe as a plain dict (rezup 2.x API)."""
+        text = self._path.read_text(encoding="utf-8") if self.is_file() else ""
+        return deep_merge(_default_data(), _parse_toml(text, str(self._path)))
+
+    def create(self) -> Path:
+        """Write the packaged default recipe to this file if it does not exist yet."""
+        if not self._path.exists():
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._path.write_text(_default_text(), encoding="utf-8")
+        return self._path
+
+    @classmethod
+    def iter_recipes(cls) -> Iterator[ContainerRecipe]:
+        """Recipes found in the home folder, the default container's first."""
+        default = cls(DEFAULT_CONTAINER_NAME)
+        if default.is_file():
+            yield default
+        for path in sorted(recipe_dir().glob("rezup.*.toml")):
+            name = path.name[len("rezup."):-len(".toml")]
+            if name and _NAME_RE.match(name) and ".." not in name:
+                yield cls(name)
+
