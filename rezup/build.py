@@ -26,6 +26,7 @@ from rezup.production import (
     BIN_DIRNAME,
     find_distribution,
     production_bin_dir,
+    remove_installer_scripts,
     venv_python,
     write_production_marker,
     write_production_scripts,
@@ -202,19 +203,19 @@ def _build_venv(
         requirements.unlink()
 
     info: dict[str, Any] = {}
-    for tool in venv.tools:
-        write_production_scripts(venv_path, tool.package, tool.flags, editable=tool.editable)
     try:
         rez = find_distribution(venv_path, "rez")
     except BuildError:
         rez = None
+    if rez is None and venv.name == "rez":
+        raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
     if rez is not None:
+        remove_installer_scripts(venv_path, "rez")
         write_production_marker(venv_path, rez.version)
         info["rez_version"] = rez.version
-    elif venv.name == "rez":
-        raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
-    else:
-        production_bin_dir(venv_path).mkdir(parents=True, exist_ok=True)
+    for tool in venv.tools:
+        write_production_scripts(venv_path, tool.package, tool.flags, editable=tool.editable)
+    production_bin_dir(venv_path).mkdir(parents=True, exist_ok=True)
     if venv.link_shared and shared_dir is not None:
         from rezup.production import site_packages
 

@@ -141,6 +141,16 @@ def write_production_scripts(
     return sorted(scripts)
 
 
+def remove_installer_scripts(venv: Path, package: str) -> None:
+    """Delete the console scripts the installer wrote into ``<venv>/bin`` for ``package``.
+
+    rez's own ``bin/rez`` file would otherwise block the ``bin/rez/`` production folder, also in
+    an isolated extension's venv, where rez is only a library.
+    """
+    scripts = find_distribution(venv, package).console_scripts()
+    _remove_installer_scripts(venv / BIN_DIRNAME, scripts)
+
+
 def _remove_installer_scripts(bin_dir: Path, scripts: dict[str, str]) -> None:
     for name in scripts:
         for candidate in (name, f"{name}.exe", f"{name}-script.py", f"{name}.cmd"):

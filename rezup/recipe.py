@@ -130,11 +130,23 @@ def parse_recipe(text: str, source: Optional[Path]) -> Recipe:
     return _Validator(label, base_dir).recipe(data, text if source else _default_text(), source)
 
 
+class _TomlFloat(float):
+    """A TOML float that keeps its written form: ``python = 3.10`` means "3.10", not "3.1"."""
+
+    def __new__(cls, text: str) -> _TomlFloat:
+        value = super().__new__(cls, text)
+        value.text = text.replace("_", "")
+        return value
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def _parse_toml(text: str, label: str) -> dict[str, Any]:
     from rezup._compat import tomllib
 
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text, parse_float=_TomlFloat)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{label}: invalid TOML: {exc}") from None
 
@@ -416,7 +428,7 @@ def is_local_path(url: str) -> bool:
 def _type_name(value: Any) -> str:
     return {
         bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-        list: "an array", dict: "a table",
+        list: "an array", dict: "a table", _TomlFloat: "a number",
     }.get(type(value), type(value).__name__)
 
 

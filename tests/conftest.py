@@ -1,0 +1,162 @@
+"""Shared fixtures. Every test runs with a throw-away HOME and rezup roots; the user's uv cache
+is shared for speed. Nothing here mocks uv or the filesystem."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+REAL_HOME = Path(os.path.expanduser("~"))
+TESTS_DIR = Path(__file__).parent
+PACKAGES_DIR = TESTS_DIR / "packages"
+REZ_PIN = "rez==3.4.0"
+
+_SCRUBBED = (
+    "REZUP_CONTAINER", "REZUP_USING_REMOTE", "REZUP_REVISION", "REZUP_DEFAULT_SHELL",
+    "REZUP_PROMPT", "REZUP_LOCK", "REZUP_LOCK_TIMEOUT", "REZUP_EDIT_IN_PRODUCTION",
+    "VIRTUAL_ENV", "REZ_CONFIG_FILE", "REZ_PACKAGES_PATH", "UV_PROJECT_ENVIRONMENT",
+)
+
+
+def _shared_uv_cache() -> str:
+    """The user's uv cache, found before HOME is swapped, so tests reuse downloaded wheels."""
+    explicit = os.environ.get("UV_CACHE_DIR")
+    if explicit:
+        return explicit
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return str(Path(xdg) / "uv" if xdg else REAL_HOME / ".cache" / "uv")
+
+
+UV_CACHE = _shared_uv_cache()
+
+
+def find_pyenv_python(version_prefix: str) -> Optional[str]:
+    """An interpreter of another CPython version (pyenv installs them off PATH), or None."""
+    roots = [os.environ.get("PYENV_ROOT"), str(REAL_HOME / ".pyenv")]
+    for root in filter(None, roots):
+        for candidate in sorted(Path(root, "versions").glob(f"{version_prefix}*/bin/python")):
+            if candidate.is_file():
+                return str(candidate)
+    return None
+
+
+@dataclass
+class Sandbox:
+    """A fake user: a home folder, local and remote roots, and an environment to run rezup in."""
+
+    base: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def home(self) -> Path:
+        return self.base / "home"
+
+    @property
+    def local_root(self) -> Path:
+        return self.base / "local"
+
+    @property
+    def remote_root(self) -> Path:
+        return self.base / "remote"
+
+    def write_recipe(self, text: str, name: Optional[str] = None) -> Path:
+        path = self.home / ("rezup.toml" if not name or name == ".main" else f"rezup.{name}.toml")
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    def rezup(self, *args: str, check: bool = False, timeout: float = 600,
+              env: Optional[dict[str, str]] = None, **kwargs) -> subprocess.CompletedProcess:
+        full_env = {**self.env, **(env or {})}
+        result = subprocess.run(
+            [sys.executable, "-m", "rezup", *args], env=full_env, capture_output=True,
+            text=True, timeout=timeout, cwd=str(self.base), **kwargs,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"rezup {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    def revisions(self, name: str = ".main", remote: bool = False) -> list[Path]:
+        root = self.remote_root if remote else self.local_root
+        folder = root / name / "revisions"
+        if not folder.is_dir():
+            return []
+        return sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
+                      key=lambda p: float(p.name))
+
+    def ready_revisions(self, name: str = ".main", remote: bool = False) -> list[Path]:
+        return [p for p in self.revisions(name, remote) if (p / "revision.json").is_file()]
+
+
+def make_sandbox(base: Path, remote: bool = False) -> Sandbox:
+    box = Sandbox(base)
+    box.home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env.update({
+        "HOME": str(box.home),
+        "USERPROFILE": str(box.home),
+        "REZUP_ROOT_LOCAL": str(box.local_root),
+        "UV_CACHE_DIR": UV_CACHE,
+        "UV_PYTHON_DOWNLOADS": "never",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    if remote:
+        env["REZUP_ROOT_REMOTE"] = str(box.remote_root)
+    else:
+        env.pop("REZUP_ROOT_REMOTE", None)
+    box.env = env
+    return box
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test, unit or end-to-end, runs with a temporary HOME and rezup roots."""
+    base = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(base))
+    monkeypatch.setenv("USERPROFILE", str(base))
+    monkeypatch.setenv("REZUP_ROOT_LOCAL", str(base / ".rezup"))
+    monkeypatch.delenv("REZUP_ROOT_REMOTE", raising=False)
+    monkeypatch.setenv("UV_CACHE_DIR", UV_CACHE)
+    for name in _SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def sandbox(tmp_path) -> Sandbox:
+    return make_sandbox(tmp_path)
+
+
+@pytest.fixture
+def remote_sandbox(tmp_path) -> Sandbox:
+    return make_sandbox(tmp_path, remote=True)
+
+
+def copy_package(name: str, dest: Path) -> Path:
+    """A copy of the fixture project ``tests/packages/NAME`` (so tests may edit it)."""
+    target = dest / name
+    shutil.copytree(PACKAGES_DIR / name, target)
+    return target
+
+
+def make_rez_repository(root: Path) -> Path:
+    """A tiny Rez package repository: foo-1.0 (requires bar) and bar-2.1."""
+    packages = {
+        ("foo", "1.0"): 'name = "foo"\nversion = "1.0"\nrequires = ["bar"]\n'
+                        'def commands():\n    env.FOO_LOADED = "yes"\n',
+        ("bar", "2.1"): 'name = "bar"\nversion = "2.1"\n',
+    }
+    for (name, version), text in packages.items():
+        folder = root / name / version
+        folder.mkdir(parents=True)
+        (folder / "package.py").write_text(text, encoding="utf-8")
+    return root

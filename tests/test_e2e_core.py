@@ -1,0 +1,353 @@
+"""End to end: real uv, real rez 3.4.0 from the index, real revisions, real rez commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    REZ_PIN,
+    Sandbox,
+    copy_package,
+    find_pyenv_python,
+    make_rez_repository,
+    make_sandbox,
+)
+
+pytestmark = pytest.mark.e2e
+
+MINIMAL_RECIPE = f"""
+[rez]
+name = "rez"
+url = "{REZ_PIN}"
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Sandbox:
+    """One sandbox with one ready revision of .main (rez only), shared by read-only tests."""
+    box = make_sandbox(tmp_path_factory.mktemp("built"))
+    box.write_recipe(MINIMAL_RECIPE)
+    box.rezup("add", "--skip-use", check=True)
+    return box
+
+
+def rez_venv(revision: Path) -> Path:
+    return revision / "venv" / "rez"
+
+
+def interpreter_line(script: Path) -> str:
+    """The interpreter and flags a script runs with, for both forms distlib writes: a plain
+    shebang, or (when the path is too long for the kernel) a /bin/sh line that execs it."""
+    lines = script.read_text().splitlines()
+    if lines[0] == "#!/bin/sh":
+        return lines[1].removeprefix("\'\'\'exec\' ").replace(' "$0" "$@"', "")
+    return lines[0].removeprefix("#!")
+
+
+def test_add_makes_one_ready_production_revision(built: Sandbox):
+    revisions = built.revisions()
+    assert len(revisions) == 1
+    revision = revisions[0]
+    assert (revision / "revision.json").is_file()
+    assert (revision / "rezup.toml").read_text() == (built.home / "rezup.toml").read_text()
+
+    venv = rez_venv(revision)
+    bin_rez = venv / "bin" / "rez"
+    assert bin_rez.is_dir(), "uv's bin/rez script must give way to the production folder"
+    assert (bin_rez / ".rez_production_install").read_text().strip() == "3.4.0"
+    for name in ("rez", "rez-env", "rez-pip", "rez-build", "rezolve", "_rez_fwd"):
+        script = bin_rez / name
+        assert script.is_file(), name
+        assert os.access(script, os.X_OK)
+        shebang = interpreter_line(script)
+        assert shebang.endswith(" -E"), shebang
+        assert str(venv / "bin" / "python") in shebang
+        assert not (venv / "bin" / name).is_file(), f"installer's {name} should be gone"
+    assert (venv / "bin" / "pip").exists(), "venvs are seeded with pip so rez-pip works"
+    assert list((venv / "lib").glob("python*/site-packages/rez/__pycache__/*.pyc")), \
+        "bytecode is compiled at install time"
+
+    metadata = json.loads((revision / "revision.json").read_text())
+    assert metadata["rez_version"] == "3.4.0"
+    assert metadata["venvs"] == ["rez"]
+    assert metadata["revision_path"] == str(revision)
+    for key in ("rezup_version", "creator", "hostname", "python", "plan_digest"):
+        assert metadata[key], key
+
+    plan = (revision / "plan.lock").read_text()
+    assert '"rez==3.4.0 --hash=sha256:' in plan
+
+
+def test_plan_digest_matches_stored_plan(built: Sandbox):
+    from rezup.plan import Plan
+
+    revision = built.revisions()[0]
+    plan = Plan.read(revision / "plan.lock")
+    assert plan.to_text() == (revision / "plan.lock").read_text()
+    assert json.loads((revision / "revision.json").read_text())["plan_digest"] == plan.digest
+
+
+def test_rez_version_runs_as_production_install(built: Sandbox):
+    result = built.rezup("use", "--", "rez", "--version", check=True)
+    assert "Rez 3.4.0" in result.stdout
+    assert "Pip-based rez installation" not in result.stderr
+    assert str(built.revisions()[0]) in result.stdout.replace("\n", "")  # rez wraps lines
+
+
+def test_nested_rez_env_finds_rez_tools(built: Sandbox, tmp_path: Path):
+    repo = make_rez_repository(tmp_path / "packages")
+    env = {"REZ_PACKAGES_PATH": str(repo), "REZ_LOCAL_PACKAGES_PATH": str(repo)}
+    result = built.rezup("use", "--", "rez-env", "--", "rez", "--version", env=env, check=True)
+    assert "Rez 3.4.0" in result.stdout
+    assert "Pip-based" not in result.stderr
+
+    # a real resolve against the tiny repository, and rez's own tools inside the context
+    probe = "echo foo=$REZ_FOO_VERSION bar=$REZ_BAR_VERSION loaded=$FOO_LOADED; command -v rez-env"
+    result = built.rezup("use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env,
+                         check=True)
+    assert "foo=1.0 bar=2.1 loaded=yes" in result.stdout
+    assert str(rez_venv(built.revisions()[0]) / "bin" / "rez" / "rez-env") in result.stdout
+
+
+def test_command_exit_code_and_environment(built: Sandbox):
+    result = built.rezup("use", "--", "sh", "-c",
+                         'echo "$REZUP_CONTAINER|$REZUP_USING_REMOTE|$PATH"; exit 3')
+    assert result.returncode == 3
+    container, using_remote, path = result.stdout.strip().split("|", 2)
+    assert container == ".main"
+    assert using_remote == ""
+    assert path.split(os.pathsep)[0] == str(rez_venv(built.revisions()[0]) / "bin" / "rez")
+
+
+def test_do_runs_quoted_command_and_script(built: Sandbox, tmp_path: Path):
+    result = built.rezup("use", "--do", 'echo "do:$REZUP_CONTAINER"; exit 4')
+    assert result.returncode == 4
+    assert "do:.main" in result.stdout
+
+    script = tmp_path / "job.sh"
+    script.write_text('echo "script:$1:$(command -v rez)"\nexit 5\n')
+    result = built.rezup("use", "--do", str(script))
+    assert result.returncode == 5
+    assert "script::" + str(rez_venv(built.revisions()[0]) / "bin" / "rez" / "rez") in result.stdout
+
+
+def test_no_wait_returns_at_once(built: Sandbox, tmp_path: Path):
+    marker = tmp_path / "done"
+    started = time.monotonic()
+    result = built.rezup("use", "--no-wait", "--", "sh", "-c",
+                         f"exec >/dev/null 2>&1; sleep 2; echo ok > {marker}")
+    assert result.returncode == 0
+    assert time.monotonic() - started < 2
+    assert not marker.exists()
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.read_text().strip() == "ok"
+
+
+def test_missing_command_is_a_clear_error(built: Sandbox):
+    result = built.rezup("use", "--", "no-such-command-xyz")
+    assert result.returncode == 127
+    assert "rezup: error: cannot run no-such-command-xyz" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_session_refuses_to_nest(built: Sandbox):
+    result = built.rezup("use", "--", sys.executable, "-m", "rezup", "use", "--", "true")
+    assert result.returncode == 2
+    assert "already inside a rezup session of container '.main'" in result.stderr
+
+
+def test_interactive_shell_through_a_pty(built: Sandbox):
+    pexpect = pytest.importorskip("pexpect")
+    if not shutil.which("bash"):
+        pytest.skip("bash is not installed")
+    env = {**built.env, "REZUP_DEFAULT_SHELL": "bash", "TERM": "dumb", "PS1": "$ "}
+    (built.home / ".bashrc").write_text('export FROM_USER_BASHRC=yes\n')
+    child = pexpect.spawn(sys.executable, ["-m", "rezup", "use"], env=env, encoding="utf-8",
+                          timeout=60, cwd=str(built.base))
+    try:
+        child.expect_exact("rezup (.main/local) ")
+        child.sendline('echo "in=$REZUP_CONTAINER rc=$FROM_USER_BASHRC"; command -v rez-env')
+        child.expect_exact("in=.main rc=yes")
+        child.expect_exact(str(rez_venv(built.revisions()[0]) / "bin" / "rez" / "rez-env"))
+        child.expect_exact("rezup (.main/local) ")
+        child.sendline("exit 6")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 6
+
+
+def test_status_reports_revision(built: Sandbox):
+    result = built.rezup("status", "--json", check=True)
+    data = json.loads(result.stdout)
+    main = next(c for c in data["containers"] if c["name"] == ".main")
+    assert main["local_root"] == str(built.local_root)
+    assert [r["local"] for r in main["revisions"]] == ["ready"]
+    assert main["revisions"][0]["rez_version"] == "3.4.0"
+    text = built.rezup("status", check=True).stdout
+    assert built.revisions()[0].name in text and "ready" in text and "3.4.0" in text
+
+
+def test_bare_rezup_builds_default_container_on_first_run(sandbox: Sandbox):
+    sandbox.write_recipe(MINIMAL_RECIPE)
+    result = sandbox.rezup("--", "rez", "--version")
+    assert result.returncode == 0, result.stderr
+    assert "Rez 3.4.0" in result.stdout
+    assert len(sandbox.ready_revisions()) == 1
+    # the second run enters the same revision and builds nothing
+    again = sandbox.rezup("--", "rez", "--version", check=True)
+    assert "building" not in again.stderr
+    assert len(sandbox.revisions()) == 1
+
+
+def test_use_unknown_container_is_an_error(sandbox: Sandbox):
+    result = sandbox.rezup("use", "nothing-here", "--", "true")
+    assert result.returncode == 1
+    assert "container 'nothing-here' has no ready revision" in result.stderr
+    assert "rezup add nothing-here" in result.stderr
+
+
+def test_dry_run_prints_plan_and_builds_nothing(sandbox: Sandbox):
+    sandbox.write_recipe(MINIMAL_RECIPE)
+    result = sandbox.rezup("add", "--dry-run", check=True)
+    assert 'name = "rez"' in result.stdout
+    assert '"rez==3.4.0 --hash=sha256:' in result.stdout
+    assert not sandbox.local_root.exists()
+
+
+def test_isolated_and_editable_extensions(sandbox: Sandbox, tmp_path: Path):
+    other_python = find_pyenv_python("3.12") or find_pyenv_python("3.10")
+    if other_python is None:
+        pytest.skip("no second CPython (3.12 or 3.10) installed")
+    source = copy_package("hello_ext", tmp_path)
+    editable = copy_package("hello_ext", tmp_path / "editable")
+    (editable / "pyproject.toml").write_text(
+        (editable / "pyproject.toml").read_text()
+        .replace('name = "hello-ext"', 'name = "hello-dev"')
+        .replace('hello-ext = "hello_ext:main"', 'hello-dev = "hello_ext:main"')
+    )
+    sandbox.write_recipe(f"""
+        [rez]
+        name = "rez"
+        url = "{REZ_PIN}"
+
+        [[extension]]
+        name = "hello-ext"
+        url = "{source}"
+        isolation = true
+        python = "{other_python}"
+        lib = ["six==1.17.0"]
+
+        [[extension]]
+        name = "hello-dev"
+        url = "{editable}"
+        edit = true
+        flags = []
+    """)
+    sandbox.rezup("add", "--skip-use", check=True)
+    revision = sandbox.ready_revisions()[0]
+    ext_venv = revision / "venv" / "hello-ext"
+    script = ext_venv / "bin" / "rez" / "hello-ext"
+    assert interpreter_line(script) == f"{ext_venv / 'bin' / 'python'} -E"
+    assert (ext_venv / "bin" / "rez" / ".rez_production_install").is_file()
+    assert not (rez_venv(revision) / "bin" / "rez" / "hello-ext").exists()
+
+    result = sandbox.rezup("use", "--", "hello-ext", check=True)
+    version = ".".join(other_python.split("/versions/")[1].split(".")[:2])
+    assert f"ignore_environment=1; python={version}; rez=3.4.0" in result.stdout
+
+    # the editable one runs from its source folder, without -E (flags = [])
+    dev_script = rez_venv(revision) / "bin" / "rez" / "hello-dev"
+    assert interpreter_line(dev_script) == str(rez_venv(revision) / "bin" / "python")
+    (editable / "hello_ext" / "__init__.py").write_text(
+        (editable / "hello_ext" / "__init__.py").read_text()
+        .replace('GREETING = "hello"', 'GREETING = "edited"')
+    )
+    result = sandbox.rezup("use", "--", "hello-dev", check=True)
+    assert "edited from hello-ext; ignore_environment=0" in result.stdout
+
+
+def test_failed_install_leaves_no_revision(sandbox: Sandbox, tmp_path: Path):
+    broken = copy_package("broken_build", tmp_path)
+    sandbox.write_recipe(f"""
+        [rez]
+        name = "rez"
+        url = "{REZ_PIN}"
+
+        [[extension]]
+        name = "broken-build"
+        url = "{broken}"
+    """)
+    result = sandbox.rezup("add", "--skip-use")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("rezup: error:")]
+    assert len(errors) == 1 and "refuses to build on purpose" in errors[0]
+    assert "Traceback (most recent call last)" not in result.stderr.split("rezup: error:")[0]
+    assert sandbox.revisions() == []
+
+
+def test_unresolvable_recipe_fails_cleanly(sandbox: Sandbox):
+    sandbox.write_recipe('[rez]\nname = "rez"\nurl = "rez==999.0.0"\n')
+    result = sandbox.rezup("add", "--skip-use")
+    assert result.returncode == 1
+    assert "rezup: error: resolving venv 'rez' failed" in result.stderr
+    assert "rez==999.0.0" in result.stderr
+    assert sandbox.revisions() == []
+
+
+def test_status_with_broken_recipe_beside_good_one(built: Sandbox):
+    broken = built.write_recipe("[rez\nname = 1\n", name="broken")
+    try:
+        result = built.rezup("status", "--json", check=True)
+        data = {c["name"]: c for c in json.loads(result.stdout)["containers"]}
+        assert "invalid TOML" in data["broken"]["recipe_error"]
+        assert "line 1" in data["broken"]["recipe_error"]
+        assert data[".main"]["recipe_error"] is None
+        assert [r["local"] for r in data[".main"]["revisions"]] == ["ready"]
+        text = built.rezup("status", check=True).stdout
+        assert "recipe error" in text and "ready" in text
+    finally:
+        broken.unlink()
+
+
+def test_drop_removes_container(sandbox: Sandbox):
+    sandbox.write_recipe(MINIMAL_RECIPE, name="tmp")
+    sandbox.rezup("add", "tmp", "--skip-use", check=True)
+    assert (sandbox.local_root / "tmp").is_dir()
+    sandbox.rezup("drop", "tmp", check=True)
+    assert not (sandbox.local_root / "tmp").exists()
+    again = sandbox.rezup("drop", "tmp")
+    assert again.returncode == 1 and "no container named 'tmp'" in again.stderr
+
+
+def test_shared_libs_installed_once_and_linked(sandbox: Sandbox):
+    sandbox.write_recipe(f"""
+        [rez]
+        name = "rez"
+        url = "{REZ_PIN}"
+
+        [shared]
+        name = "production"
+        requires = ["six==1.17.0"]
+    """)
+    first = sandbox.rezup("add", "--skip-use", check=True)
+    assert "[shared] is deprecated" in first.stderr
+    sandbox.rezup("add", "--skip-use", check=True)
+    libs = sandbox.local_root / ".main" / "libs" / "production"
+    assert (libs / "six.py").is_file()
+    for revision in sandbox.ready_revisions():
+        python = rez_venv(revision) / "bin" / "python"
+        import subprocess
+
+        out = subprocess.run([str(python), "-c", "import six; print(six.__file__)"],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == str(libs / "six.py")
