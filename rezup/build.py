@@ -118,8 +118,9 @@ def build_local_revision(
         plan.write(path / PLAN_FILENAME)
         options = list(plan.uv_options)
         if find_links is not None:
-            options = [*_strip_index_options(options), "--no-index", "--find-links",
-                       str(find_links)]
+            from rezup.uv import offline_options
+
+            options = offline_options(options, find_links)
         env = dict(plan.uv_env)
 
         shared_dir = None
@@ -161,24 +162,6 @@ def _platform_name() -> str:
     return {"win32": "windows", "darwin": "darwin"}.get(sys.platform, "linux")
 
 
-def _strip_index_options(options: list[str]) -> list[str]:
-    """Drop index options (an offline install replaces them with one wheelhouse)."""
-    with_value = {"--index-url", "--extra-index-url", "--find-links", "-i", "-f",
-                  "--default-index", "--index"}
-    kept: list[str] = []
-    skip = False
-    for option in options:
-        if skip:
-            skip = False
-            continue
-        name = option.split("=", 1)[0]
-        if name in with_value:
-            skip = "=" not in option
-            continue
-        kept.append(option)
-    return kept
-
-
 def _build_venv(
     venv: VenvPlan,
     revision_path: Path,
@@ -191,7 +174,7 @@ def _build_venv(
     venv_path = revision_path / VENV_DIRNAME / venv.name
     python = interpreter_for(venv)
     log.info("creating venv %r (Python %s)", venv.name, venv.python_version)
-    uv.create_venv(venv_path, python, env=env, cwd=revision_path)
+    uv.create_venv(venv_path, python, options=options, env=env, cwd=revision_path)
     requirements = revision_path / f".requirements-{venv.name}.txt"
     requirements.write_text(requirements_text(venv), encoding="utf-8")
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -33,6 +34,7 @@ REVISIONS_DIRNAME = "revisions"
 LOCKS_DIRNAME = ".locks"
 METADATA_FILENAME = "revision.json"  # mirrors rezup.build.METADATA_FILENAME without importing it
 RECIPE_FILENAME = "rezup.toml"
+_TIMESTAMP_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
 
 def local_root(recipe_root: str = "") -> Path:
@@ -140,11 +142,12 @@ class Container:
             return
         stamped = []
         for entry in names:
-            try:
+            # digits only: float() also takes "nan", "inf", "1e9" and "1_0", which would sort
+            # wrongly or win as "latest" forever
+            if _TIMESTAMP_RE.fullmatch(entry):
                 stamped.append((float(entry), entry))
-            except ValueError:
-                if not validate:
-                    stamped.append((float("-inf"), entry))
+            elif not validate:
+                stamped.append((float("-inf"), entry))
         stamped.sort(reverse=latest_first)
         for _, entry in stamped:
             yield Revision(self, entry)

@@ -98,30 +98,23 @@ def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterato
     """Hold the lock at ``lock_file`` while building ``what``.
 
     If another process holds it, say so once on stderr and wait, up to ``timeout`` seconds
-    (``REZUP_LOCK_TIMEOUT``); then fail with an error naming the lock file.
+    (``REZUP_LOCK_TIMEOUT``); then fail with an error naming the lock file. A soft lock whose
+    owner died on this host is taken over (a native lock is freed by the kernel).
     """
     import filelock
 
     timeout = lock_timeout() if timeout is None else timeout
     lock = make_lock(lock_file)
     try:
-        lock.acquire(blocking=False)
+        _acquire(lock, lock_file, what, timeout)
     except filelock.Timeout:
-        sys.stderr.write(f"rezup: waiting for another process to finish {what} "
-                         f"(lock {lock_file})\n")
-        sys.stderr.flush()
-        started = time.monotonic()
-        try:
-            lock.acquire(timeout=timeout)
-        except filelock.Timeout:
-            raise LockError(
-                f"gave up after {timeout:.0f}s waiting for the lock {lock_file} "
-                f"({what}); if no rezup process is building it, remove that lock file"
-            ) from None
-        log.debug("waited %.1fs for %s", time.monotonic() - started, lock_file)
-    except Exception as exc:  # a lock on a filesystem that cannot do it
-        if isinstance(exc, LockError):
-            raise
+        raise LockError(
+            f"gave up after {timeout:.0f}s waiting for the lock {lock_file} "
+            f"({what}); if no rezup process is building it, remove that lock file"
+        ) from None
+    except (LockError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a filesystem that cannot lock
         raise LockError(f"cannot take the lock {lock_file}: {exc}") from None
     try:
         yield
@@ -129,8 +122,71 @@ def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterato
         lock.release()
 
 
+def _acquire(lock, lock_file: Path, what: str, timeout: float) -> None:
+    import filelock
+
+    try:
+        lock.acquire(blocking=False)
+        return
+    except filelock.Timeout:
+        pass
+    sys.stderr.write(f"rezup: waiting for another process to finish {what} (lock {lock_file})\n")
+    sys.stderr.flush()
+    started = time.monotonic()
+    while True:
+        if hasattr(lock, "claims"):
+            break_dead_claims(lock)
+        remaining = timeout - (time.monotonic() - started)
+        if remaining <= 0:
+            raise filelock.Timeout(str(lock_file))
+        try:
+            lock.acquire(timeout=min(1.0, remaining))
+        except filelock.Timeout:
+            continue
+        log.debug("waited %.1fs for %s", time.monotonic() - started, lock_file)
+        return
+
+
+def break_dead_claims(lock) -> int:
+    """Remove the claims of a ``StrictSoftFileLock`` whose owner died on this host.
+
+    filelock never breaks a strict claim by itself (it cannot know the holder is gone); a
+    process killed mid-build would block its revision until the timeout. A claim from another
+    host is left alone: its owner cannot be checked from here.
+    """
+    broken = 0
+    for claim in lock.claims:
+        if _owner_is_dead(claim.pid, claim.hostname, getattr(claim, "start", None)):
+            try:
+                lock.force_break(claim.name)
+                broken += 1
+                log.info("took over lock %s left by dead process %s", lock.lock_file, claim.pid)
+            except FileNotFoundError:
+                pass
+    return broken
+
+
+def _owner_is_dead(pid: int, hostname: str, start: Optional[int]) -> bool:
+    try:  # filelock's own check also handles PID namespaces and recycled PIDs
+        from filelock._identity import owner_is_stale
+
+        return bool(owner_is_stale(pid, hostname, start))
+    except ImportError:
+        import socket
+
+        if hostname != socket.gethostname():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
+
+
 def is_held(lock_file: Path) -> bool:
-    """Whether some process holds the lock at ``lock_file`` right now."""
+    """Whether a live process holds the lock at ``lock_file`` right now."""
     import filelock
 
     if not lock_file.exists():
@@ -139,6 +195,10 @@ def is_held(lock_file: Path) -> bool:
     try:
         lock.acquire(blocking=False)
     except filelock.Timeout:
+        claims = getattr(lock, "claims", None)
+        if claims:  # a soft lock: held only if one of its owners is alive
+            return not all(_owner_is_dead(c.pid, c.hostname, getattr(c, "start", None))
+                           for c in claims)
         return True
     except Exception:
         return True

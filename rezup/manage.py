@@ -201,8 +201,7 @@ def revision_for_use(name: str, *, local_only: bool = False) -> tuple[Optional[R
                     latest.dirname(), name, exc, fallback.dirname(),
                 )
                 return fallback, True
-    revision = local.get_latest_revision()
-    return revision, bool(revision and revision.metadata().get("pulled_from"))
+    return local.get_latest_revision(), False
 
 
 def _last_pulled(local: Container, remote: Container) -> Optional[Revision]:

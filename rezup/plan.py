@@ -110,7 +110,7 @@ class Plan:
         try:
             data = tomllib.loads(text)
             return cls.from_dict(data)
-        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BuildError(f"{label}: not a valid rezup plan ({exc})") from None
 
     @classmethod

@@ -213,12 +213,47 @@ def summarize_uv_error(stderr: str) -> str:
     return summary if len(summary) <= 600 else summary[:597] + "..."
 
 
-def create_venv(path: Path, python: str, *, seed: bool = True, env=None, cwd=None) -> None:
+# Options that say where packages come from; ``uv venv`` takes these (for its seed packages).
+_INDEX_OPTIONS_WITH_VALUE = frozenset({
+    "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--default-index", "--index",
+    "--allow-insecure-host", "--index-strategy", "--keyring-provider",
+})
+_INDEX_FLAGS = frozenset({"--no-index"})
+
+
+def split_index_options(options: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split uv options into (index options, all others), keeping values with their option."""
+    index: list[str] = []
+    other: list[str] = []
+    tokens = list(options)
+    i = 0
+    while i < len(tokens):
+        name = tokens[i].split("=", 1)[0]
+        takes_value = name in _INDEX_OPTIONS_WITH_VALUE and "=" not in tokens[i]
+        group = tokens[i : i + 2] if takes_value else tokens[i : i + 1]
+        (index if name in _INDEX_OPTIONS_WITH_VALUE or name in _INDEX_FLAGS else other).extend(
+            group
+        )
+        i += len(group)
+    return index, other
+
+
+def offline_options(options: Sequence[str], wheelhouse: Path) -> list[str]:
+    """``options`` with every index replaced by one local wheelhouse and no index at all."""
+    _, other = split_index_options(options)
+    return [*other, "--no-index", "--find-links", str(wheelhouse)]
+
+
+def create_venv(
+    path: Path, python: str, *, seed: bool = True, options: Sequence[str] = (), env=None,
+    cwd=None,
+) -> None:
     """``uv venv``: a fresh venv at ``path`` (seeded with pip so that ``rez-pip`` works)."""
     args = ["venv", "--no-project", "--quiet", "--python", python, "--no-python-downloads"]
     if seed:
         args.append("--seed")
-    run([*args, str(path)], env=env, cwd=cwd, what=f"creating venv {path.name}")
+    index, _ = split_index_options(options)
+    run([*args, *index, str(path)], env=env, cwd=cwd, what=f"creating venv {path.name}")
 
 
 def pip_install(

@@ -160,3 +160,38 @@ def make_rez_repository(root: Path) -> Path:
         folder.mkdir(parents=True)
         (folder / "package.py").write_text(text, encoding="utf-8")
     return root
+
+
+def make_wheel(folder: Path, name: str, version: str, body: str = "") -> Path:
+    """Write a tiny pure-Python wheel ``name-version`` (module ``name``) into ``folder``."""
+    import base64
+    import hashlib
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": body or f'VERSION = "{version}"\n',
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: rezup-tests\n"
+                              "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    record.append(f"{dist_info}/RECORD,,")
+    files[f"{dist_info}/RECORD"] = "\n".join(record) + "\n"
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+def installed_version(revision: Path, package: str, venv: str = "rez") -> Optional[str]:
+    """Version of ``package`` installed in a revision's venv, read from its dist-info."""
+    for dist_info in (revision / "venv" / venv).glob(f"lib/python*/site-packages/{package}-*"
+                                                     ".dist-info"):
+        return dist_info.name[len(package) + 1 : -len(".dist-info")]
+    return None
