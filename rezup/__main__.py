@@ -1,4 +1,4 @@
-from rezup.cli import main
+from rezup.fastpath import main
 
 if __name__ == "__main__":
     main()

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
+from rezup import fastpath
 from rezup.errors import ContainerError
 from rezup.recipe import (
     DEFAULT_CONTAINER_NAME,
@@ -32,21 +32,19 @@ from rezup.recipe import (
 
 REVISIONS_DIRNAME = "revisions"
 LOCKS_DIRNAME = ".locks"
-METADATA_FILENAME = "revision.json"  # mirrors rezup.build.METADATA_FILENAME without importing it
+METADATA_FILENAME = fastpath.METADATA_FILENAME
 RECIPE_FILENAME = "rezup.toml"
-_TIMESTAMP_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
 
 def local_root(recipe_root: str = "") -> Path:
     """The recipe's ``[root] local``, else ``$REZUP_ROOT_LOCAL``, else ``~/.rezup``."""
-    root = recipe_root or os.environ.get("REZUP_ROOT_LOCAL") or "~/.rezup"
-    return Path(os.path.expanduser(root))
+    return Path(fastpath.local_root(recipe_root))
 
 
 def remote_root(recipe_root: str = "") -> Optional[Path]:
     """The recipe's ``[root] remote``, else ``$REZUP_ROOT_REMOTE``, else none."""
-    root = recipe_root or os.environ.get("REZUP_ROOT_REMOTE")
-    return Path(os.path.expanduser(root)) if root else None
+    root = fastpath.remote_root(recipe_root)
+    return Path(root) if root else None
 
 
 def get_container_root(recipe: ContainerRecipe, remote: bool = False) -> Optional[Path]:
@@ -136,20 +134,16 @@ class Container:
 
     def iter_revision(self, validate: bool = True, latest_first: bool = True) -> Iterator[Revision]:
         """Revisions ordered by timestamp. ``validate``: only folders named by a timestamp."""
-        try:
-            names = os.listdir(self.revisions())
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        stamped = []
+        # digits only: float() also takes "nan", "inf", "1e9" and "1_0", which would sort
+        # wrongly or win as "latest" forever
+        names = fastpath.revision_names(str(self.revisions()), latest_first)
+        if not validate:
+            try:
+                others = [n for n in os.listdir(self.revisions()) if not fastpath.is_timestamp(n)]
+            except OSError:
+                others = []
+            names = names + sorted(others) if latest_first else sorted(others) + names
         for entry in names:
-            # digits only: float() also takes "nan", "inf", "1e9" and "1_0", which would sort
-            # wrongly or win as "latest" forever
-            if _TIMESTAMP_RE.fullmatch(entry):
-                stamped.append((float(entry), entry))
-            elif not validate:
-                stamped.append((float("-inf"), entry))
-        stamped.sort(reverse=latest_first)
-        for _, entry in stamped:
             yield Revision(self, entry)
 
     def get_latest_revision(self, only_ready: bool = True) -> Optional[Revision]:
@@ -284,13 +278,7 @@ class Revision:
 
     def production_bin_dirs(self) -> list[Path]:
         """Production bin folders of the rez venv and of isolated extension venvs."""
-        session = self.metadata().get("session") or {}
-        dirs = session.get("bin_dirs")
-        if dirs is None:  # a rezup 2.x revision
-            from rezup.production import BIN_DIRNAME
-
-            dirs = [f"venv/{name}/{BIN_DIRNAME}/rez" for name in self.metadata().get("venvs", [])]
-        return [self._path / d for d in dirs]
+        return [self._path / d for d in fastpath.production_bin_dirs(self.metadata())]
 
     def production_bin_dir(self, venv_name: str = "rez") -> Path:
         from rezup.production import production_bin_dir

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from rezup import fastpath
 from rezup.errors import RecipeError, UsageError
 
-DEFAULT_CONTAINER_NAME = ".main"
+DEFAULT_CONTAINER_NAME = fastpath.DEFAULT_CONTAINER_NAME
 DEFAULT_FLAGS: tuple[str, ...] = ("-E",)
 PLATFORMS = ("linux", "darwin", "windows")
 
@@ -26,7 +27,7 @@ _DEFAULT_RECIPE_FILE = Path(__file__).with_name("default_recipe.toml")
 
 def validate_container_name(name: str) -> str:
     """Refuse names that are empty, hold a path separator, or could leave the root."""
-    if not name or name in (".", "..") or not _NAME_RE.match(name) or ".." in name:
+    if not fastpath.is_valid_container_name(name):
         raise UsageError(
             f"invalid container name {name!r}: use letters, digits, '.', '_', '-' and '+' only"
         )
@@ -40,9 +41,7 @@ def recipe_dir() -> Path:
 
 def recipe_path_for(name: str) -> Path:
     """``~/rezup.toml`` for the default container, ``~/rezup.NAME.toml`` for any other."""
-    if name == DEFAULT_CONTAINER_NAME:
-        return recipe_dir() / "rezup.toml"
-    return recipe_dir() / f"rezup.{name}.toml"
+    return Path(fastpath.recipe_file(name))
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,7 +134,7 @@ class _TomlFloat(float):
 
     def __new__(cls, text: str) -> _TomlFloat:
         value = super().__new__(cls, text)
-        value.text = text.replace("_", "")
+        value.text = str(text).replace("_", "")  # str(): copy and pickle pass the float
         return value
 
     def __str__(self) -> str:
@@ -181,15 +180,14 @@ def read_root_settings(path: Path) -> tuple[str, str]:
     This is deliberately forgiving of unrelated keys (it does not validate the whole recipe):
     a typo in ``[env]`` must not stop a farm job from finding its container.
     """
+    from rezup._compat import tomllib
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return "", ""
+        root = fastpath.raw_root_settings(str(path)) or {}
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
-    if "root" not in text:
-        return "", ""
-    root = _parse_toml(text, str(path)).get("root") or {}
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: invalid TOML: {exc}") from None
     if not isinstance(root, Mapping):
         raise RecipeError(f"{path}: [root] must be a table")
     validator = _Validator(str(path), path.parent)
@@ -254,10 +252,7 @@ class _Validator:
 
     def path(self, value: str) -> str:
         """Expand ``~`` and anchor a relative path at the recipe's folder."""
-        expanded = Path(os.path.expanduser(value))
-        if not expanded.is_absolute():
-            expanded = self.base_dir / expanded
-        return os.path.normpath(str(expanded))
+        return fastpath.anchor_path(value, str(self.base_dir))
 
     def root_path(self, value: Any, key: str) -> str:
         if value is False or value == "" or value is None:

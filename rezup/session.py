@@ -8,46 +8,14 @@ files, then its ``[env]`` table (``${VAR}`` expanded against what is there so fa
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
 from rezup.container import Revision
-from rezup.errors import ContainerError, UsageError
+from rezup.errors import UsageError
+from rezup.fastpath import expand_vars, launch, load_dotenv_file, session_environ
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_vars(value: str, env: Mapping[str, str]) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` from ``env``; unknown variables become ''."""
-    return _VAR.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), value)
-
-
-def load_dotenv_file(path: str, env: Mapping[str, str]) -> dict[str, str]:
-    """Values of one dotenv file (python-dotenv syntax, ``${VAR}`` from ``env`` and the file)."""
-    import io
-
-    from dotenv import dotenv_values
-
-    try:
-        with open(path, encoding="utf-8") as stream:
-            text = stream.read()
-    except FileNotFoundError:
-        sys.stderr.write(f"rezup: warning: dotenv file not found: {path}\n")
-        return {}
-    except OSError as exc:
-        sys.stderr.write(f"rezup: warning: cannot read dotenv file {path}: {exc}\n")
-        return {}
-    raw = dotenv_values(stream=io.StringIO(text), interpolate=False)
-    values: dict[str, str] = {}
-    for key, value in raw.items():
-        if value is None:
-            continue
-        values[key] = expand_vars(value, {**env, **values})
-    return values
-
+__all__ = ["compose_environ", "expand_vars", "launch", "load_dotenv_file", "run"]
 
 def compose_environ(
     revision: Revision,
@@ -55,18 +23,10 @@ def compose_environ(
     base: Optional[Mapping[str, str]] = None,
 ) -> dict[str, str]:
     """The full environment of a session in ``revision``."""
-    env = dict(os.environ if base is None else base)
-    session = revision.metadata().get("session") or {}
-    for path in session.get("dotenv", []):
-        env.update(load_dotenv_file(path, env))
-    for key, value in session.get("env", []):
-        env[key] = expand_vars(value, env)
-    env["REZUP_CONTAINER"] = revision.container().name()
-    env["REZUP_USING_REMOTE"] = "yes" if using_remote else ""
-    env["REZUP_REVISION"] = revision.dirname()
-    bin_dirs = [str(path) for path in revision.production_bin_dirs()]
-    env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")]).rstrip(os.pathsep)
-    return env
+    return session_environ(
+        revision.metadata(), str(revision.path()), revision.container().name(), using_remote,
+        dict(base) if base is not None else None,
+    )
 
 
 def refuse_nested_session() -> None:
@@ -105,29 +65,3 @@ def run(
             )
             argv = shells.interactive_command(detected, env)
     return launch(argv, env, wait=wait)
-
-
-def launch(argv: list[str], env: dict[str, str], *, wait: bool = True) -> int:
-    if not wait:
-        try:
-            subprocess.Popen(argv, env=env, start_new_session=os.name != "nt")
-        except OSError as exc:
-            raise ContainerError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
-        return 0
-    if os.name != "nt":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            os.execvpe(argv[0], argv, env)
-        except OSError as exc:
-            code = 127 if isinstance(exc, FileNotFoundError) else 126
-            sys.stderr.write(f"rezup: error: cannot run {argv[0]}: {exc.strerror or exc}\n")
-            return code
-    import shutil
-
-    argv = [shutil.which(argv[0], path=env.get("PATH")) or argv[0], *argv[1:]]
-    try:
-        return subprocess.call(argv, env=env)
-    except OSError as exc:
-        sys.stderr.write(f"rezup: error: cannot run {argv[0]}: {exc.strerror or exc}\n")
-        return 127

@@ -351,3 +351,48 @@ def test_shared_libs_installed_once_and_linked(sandbox: Sandbox):
         out = subprocess.run([str(python), "-c", "import six; print(six.__file__)"],
                              capture_output=True, text=True, check=True).stdout
         assert out.strip() == str(libs / "six.py")
+
+
+def _environment(output: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in output.split("\0") if "=" in line)
+
+
+def test_fast_path_and_full_cli_give_the_same_session(built: Sandbox, tmp_path: Path):
+    dotenv = tmp_path / "site.env"
+    dotenv.write_text('FROM_DOTENV="dot:${REZUP_TEST_BASE}"\n')
+    recipe = built.home / "rezup.dev.toml"
+    recipe.write_text(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n'
+                      f'[env]\nFROM_ENV = "env:${{FROM_DOTENV}}"\n\n'
+                      f'[dotenv]\n1 = "{dotenv}"\n')
+    try:
+        built.rezup("add", "dev", "--skip-use", check=True)
+        env = {"REZUP_TEST_BASE": "base"}
+        dump = [sys.executable, "-c",
+                "import os, sys; sys.stdout.write('\\0'.join(f'{k}={v}' for k, v in "
+                "sorted(os.environ.items())))"]
+        fast = built.rezup("use", "dev", "--", *dump, env=env, check=True)
+        full = built.rezup("--debug", "use", "dev", "--", *dump, env=env, check=True)
+    finally:
+        recipe.unlink()
+    fast_env, full_env = _environment(fast.stdout), _environment(full.stdout)
+    assert fast_env["FROM_ENV"] == "env:dot:base"
+    assert fast_env["REZUP_CONTAINER"] == "dev"
+    assert fast_env == full_env
+
+
+def test_use_start_up_path_stays_lean(built: Sandbox):
+    """The ``use -- CMD`` path imports none of click, logging, pathlib, typing or the builder."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c",
+         "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
+         "from rezup.fastpath import main; main()"],
+        env=built.env, capture_output=True, text=True, check=True,
+    )
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "rezup.fastpath" in imported
+    for heavy in ("click", "logging", "pathlib", "typing", "subprocess", "filelock",
+                  "packaging", "dotenv", "rezup.cli", "rezup.build", "rezup.plan", "tomllib"):
+        assert heavy not in imported, heavy
