@@ -36,7 +36,6 @@ log = logging.getLogger("rezup")
 
 RECIPE_FILENAME = "rezup.toml"
 METADATA_FILENAME = "revision.json"
-WHEELS_DIRNAME = "wheels"
 VENV_DIRNAME = "venv"
 
 

@@ -32,7 +32,7 @@ def add(
 
     Returns the Plan when ``dry_run``, else the new Revision (remote or local).
     """
-    from rezup.plan import make_plan
+    from rezup.plan import describe, make_plan
 
     recipe = ContainerRecipe(name, path=recipe_file).load()
     if wheels and not remote:
@@ -50,7 +50,7 @@ def add(
     started = time.monotonic()
     log.info("resolving %s from %s", name, recipe.source or "the default recipe")
     plan = make_plan(recipe, name, work_dir=_work_dir())
-    log.debug("plan resolved in %.2fs", time.monotonic() - started)
+    log.info("resolved in %.1fs: %s", time.monotonic() - started, describe(plan))
     if dry_run:
         return plan
     if wheels:

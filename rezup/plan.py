@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -398,7 +397,3 @@ def describe(plan: Plan) -> str:
         parts.append(f"venv {venv.name}: Python {venv.python_version}, "
                      f"{len(venv.requirements) + len(venv.editables)} packages")
     return "; ".join(parts)
-
-
-def pinned_names(requirements: Sequence[str]) -> list[str]:
-    return [line.split("==", 1)[0].split(" @ ", 1)[0].strip() for line in requirements]

@@ -202,14 +202,31 @@ def run(
 
 
 def summarize_uv_error(stderr: str) -> str:
-    """One line out of uv's error report: its ``error:`` line plus the reasons under it."""
+    """One line out of uv's error report: its ``error:`` line plus the reasons under it.
+
+    A build backend's own output (uv quotes it under ``[stderr]``) is cut down to its last
+    line, which is where a Python traceback states the actual error; ``hint:`` lines go.
+    """
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     if not lines:
         return "uv exited with an error and said nothing"
     start = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
-    kept = [line.removeprefix("error:").strip() for line in lines[start:]]
-    kept = [line.lstrip("╰─▶ ").strip() for line in kept if line not in ("", "hint:")]
-    summary = "; ".join(line for line in kept if line)
+    kept: list[str] = []
+    quoted: list[str] = []
+    for line in lines[start:]:
+        line = line.removeprefix("error:").strip().lstrip("╰─▶ ").strip()
+        if line.startswith("hint:") or not line:
+            continue
+        if line == "[stderr]":
+            quoted = ["[stderr]"]
+            continue
+        if quoted:
+            quoted.append(line)
+            continue
+        kept.append(line)
+    if len(quoted) > 1:
+        kept.append(quoted[-1])
+    summary = "; ".join(kept)
     return summary if len(summary) <= 600 else summary[:597] + "..."
 
 

@@ -207,3 +207,61 @@ def test_offline_pull_from_wheelhouse(remote_sandbox: Sandbox, tmp_path: Path):
     assert "Rez 3.4.0" in result.stdout
     [pulled] = box.ready_revisions()
     assert installed_version(pulled, "tinypkg") == "1.0"
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from rezup.lock import make_lock
+lock = make_lock(Path(sys.argv[1]))
+lock.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def _hold_lock(lock_file: Path, env: dict) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock_file)], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@pytest.mark.parametrize("lock_kind", ["native", "soft"])
+def test_lock_held_too_long_is_a_clear_error(remote_sandbox: Sandbox, lock_kind: str):
+    box = remote_sandbox
+    box.write_recipe(MINIMAL)
+    box.rezup("add", "--remote", "--skip-use", check=True)
+    [remote] = box.ready_revisions(remote=True)
+    lock_file = box.local_root / ".main" / ".locks" / f"{remote.name}.lock"
+    env = {"REZUP_LOCK": lock_kind, "REZUP_LOCK_TIMEOUT": "2"}
+    holder = _hold_lock(lock_file, {**box.env, **env})
+    try:
+        started = time.monotonic()
+        result = box.rezup("use", "--", "true", env=env)
+        assert time.monotonic() - started < 60
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1
+    assert result.stderr.count("waiting for another process") == 1
+    assert f"gave up after 2s waiting for the lock {lock_file}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert box.revisions() == []
+
+
+def test_drop_refuses_while_a_revision_is_being_built(sandbox: Sandbox):
+    sandbox.write_recipe(MINIMAL, name="busy")
+    sandbox.rezup("add", "busy", "--skip-use", check=True)
+    lock_file = sandbox.local_root / "busy" / ".locks" / "9999999999.000000.lock"
+    holder = _hold_lock(lock_file, sandbox.env)
+    try:
+        result = sandbox.rezup("drop", "busy")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1
+    assert "container 'busy' is being built" in result.stderr
+    assert sandbox.ready_revisions("busy")
+    sandbox.rezup("drop", "busy", check=True)
+    assert not (sandbox.local_root / "busy").exists()

@@ -19,7 +19,6 @@ from rezup.plan import (
     describe,
     installer_settings,
     parse_compiled,
-    pinned_names,
     requirements_text,
     venv_specs,
 )
@@ -282,13 +281,6 @@ def test_parse_compiled_real_uv_shape():
         f"filelock==3.16.1 --hash={HASH_A} --hash={HASH_B}",
         f"rez==3.4.0 --hash={HASH_B}",
     ]
-    assert pinned_names(lines) == ["filelock", "rez"]
-
-
-def test_pinned_names():
-    assert pinned_names([
-        "rez==3.4.0 --hash=sha256:x", "foo @ file:///x", "bar==1.0 ; python_version < '3.10'",
-    ]) == ["rez", "foo", "bar"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -206,3 +206,25 @@ def test_summarize_uv_error_empty_and_long():
     summary = summarize_uv_error(long)
     assert len(summary) == 600
     assert summary.endswith("...")
+
+
+def test_summarize_uv_error_keeps_the_last_line_of_a_backend_traceback():
+    # what `uv pip install` prints when a local package's build backend raises
+    stderr = (
+        "  \u00d7 Failed to build `broken-build @ file:///src/broken_build`\n"
+        "  ├─▶ The build backend returned an error\n"
+        "  ╰─▶ Call to `backend.build_wheel` failed (exit status: 1)\n"
+        "\n"
+        "      [stderr]\n"
+        "      Traceback (most recent call last):\n"
+        '        File "<string>", line 11, in <module>\n'
+        '        File "/src/broken_build/backend.py", line 21, in build_wheel\n'
+        '          raise RuntimeError("broken-build refuses to build on purpose")\n'
+        "      RuntimeError: broken-build refuses to build on purpose\n"
+        "\n"
+        "      hint: This usually indicates a problem with the package or the build environment.\n"
+    )
+    summary = summarize_uv_error(stderr)
+    assert "Traceback" not in summary and "File " not in summary and "hint" not in summary
+    assert summary.endswith("; RuntimeError: broken-build refuses to build on purpose")
+    assert "Failed to build `broken-build @ file:///src/broken_build`" in summary
