@@ -396,3 +396,43 @@ def test_use_start_up_path_stays_lean(built: Sandbox):
     for heavy in ("click", "logging", "pathlib", "typing", "subprocess", "filelock",
                   "packaging", "dotenv", "rezup.cli", "rezup.build", "rezup.plan", "tomllib"):
         assert heavy not in imported, heavy
+
+
+def test_editable_rez_from_source_in_production(built: Sandbox, tmp_path: Path):
+    """rez installed editable from its own sdist: scripts still production-style, and with
+    REZUP_EDIT_IN_PRODUCTION set, nested contexts find rez's tools."""
+    import subprocess
+    import tarfile
+
+    # fetch rez's sdist with the seeded pip of an existing revision (real index, no mock)
+    pip = rez_venv(built.revisions()[0]) / "bin" / "pip"
+    subprocess.run([str(pip), "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                    "--disable-pip-version-check", "-d", str(tmp_path), REZ_PIN],
+                   check=True, env=built.env, capture_output=True)
+    [sdist] = tmp_path.glob("rez-3.4.0.tar.gz")
+    with tarfile.open(sdist) as archive:
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        archive.extractall(tmp_path, **safe)
+    source = tmp_path / "rez-3.4.0"
+
+    box = make_sandbox(tmp_path / "box")
+    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{source}"\nedit = true\n')
+    box.rezup("add", "--skip-use", check=True)
+    [revision] = box.ready_revisions()
+    script = (rez_venv(revision) / "bin" / "rez" / "rez-env").read_text()
+    assert 'if os.getenv("REZUP_EDIT_IN_PRODUCTION"):' in script
+    assert interpreter_line(rez_venv(revision) / "bin" / "rez" / "rez-env").endswith(" -E")
+
+    result = box.rezup("use", "--", "rez", "--version", check=True)
+    assert str(source / "src" / "rez") in result.stdout.replace("\n", "")
+    assert "Pip-based" not in result.stderr
+
+    repo = make_rez_repository(tmp_path / "packages")
+    probe = ["rez-env", "bar", "--", "sh", "-c", "command -v rez-env || echo missing"]
+    env = {"REZ_PACKAGES_PATH": str(repo)}
+    plain = box.rezup("use", "--", *probe, env=env, check=True)
+    assert plain.stdout.strip() == "missing"  # editable rez is not a production install ...
+    prod = box.rezup("use", "--", *probe, env={**env, "REZUP_EDIT_IN_PRODUCTION": "1"},
+                     check=True)
+    # ... unless asked: then the nested context gets rez's production bin folder
+    assert prod.stdout.strip() == str(rez_venv(revision) / "bin" / "rez" / "rez-env")
