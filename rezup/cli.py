@@ -152,8 +152,10 @@ def add(ctx: click.Context, name: str, recipe_file: Optional[str], skip_use: boo
         return
     if skip_use:
         return
-    ctx.exit(_use(name, local_only=False, wait=True, script=None,
-                  command=ctx.obj.get("command", []), auto_create=False))
+    revision = result
+    if remote:  # enter the local twin, built from the plan just published
+        revision = manage.pull(result, manage.local_container(name, recipe_file))
+    ctx.exit(session.run(revision, remote, command=ctx.obj.get("command", [])))
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)

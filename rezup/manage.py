@@ -45,7 +45,7 @@ def add(
             )
         container = Container.at(name, root, remote=True)
     else:
-        container = Container.at(name, local_root(recipe.root_local))
+        container = local_container(name, recipe_file)
 
     started = time.monotonic()
     log.info("resolving %s from %s", name, recipe.source or "the default recipe")
@@ -58,6 +58,12 @@ def add(
     if remote:
         return write_remote_revision(container, plan, recipe.text)
     return build_new_local_revision(container, plan, recipe.text)
+
+
+def local_container(name: str, recipe_file: Optional[os.PathLike] = None) -> Container:
+    """The local container ``name`` as its recipe (or ``recipe_file``) places it."""
+    recipe = ContainerRecipe(name, path=recipe_file).load()
+    return Container.at(name, local_root(recipe.root_local))
 
 
 def _work_dir() -> Path:

@@ -436,3 +436,15 @@ def test_editable_rez_from_source_in_production(built: Sandbox, tmp_path: Path):
                      check=True)
     # ... unless asked: then the nested context gets rez's production bin folder
     assert prod.stdout.strip() == str(rez_venv(revision) / "bin" / "rez" / "rez-env")
+
+
+def test_add_with_file_enters_the_revision_it_built(sandbox: Sandbox, tmp_path: Path):
+    """--file with its own [root] local: add builds there and enters that revision."""
+    elsewhere = tmp_path / "elsewhere"
+    recipe = tmp_path / "team.toml"
+    recipe.write_text(f'[root]\nlocal = "{elsewhere}"\n\n{MINIMAL_RECIPE}')
+    result = sandbox.rezup("add", "team", "--file", str(recipe), "--", "sh", "-c",
+                           'echo "$REZUP_CONTAINER $REZUP_REVISION"', check=True)
+    [revision] = (elsewhere / "team" / "revisions").iterdir()
+    assert result.stdout.strip() == f"team {revision.name}"
+    assert not sandbox.local_root.exists()
