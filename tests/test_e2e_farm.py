@@ -118,6 +118,10 @@ def test_concurrent_pulls_build_once(remote_sandbox: Sandbox):
 
 @pytest.mark.parametrize("lock_kind", ["native", "soft"])
 def test_killed_pull_is_cleared_and_rebuilt(remote_sandbox: Sandbox, lock_kind: str):
+    import filelock
+
+    if lock_kind == "soft" and not hasattr(filelock, "StrictSoftFileLock"):
+        pytest.skip("filelock < 4 (Python 3.9) records no owner: a dead soft lock times out")
     box = remote_sandbox
     env = {**box.env, "REZUP_LOCK": lock_kind}
     box.write_recipe(MINIMAL)
