@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Optional
@@ -146,8 +147,25 @@ def _truthy(value: str) -> bool:
 # Finding and running uv
 
 
+_uv_binary: Optional[str] = None
+_uv_binary_lock = threading.Lock()
+
+
 def find_uv() -> str:
-    """``$UV`` when set, else the binary shipped with the ``uv`` package, else ``uv`` on PATH."""
+    """``$UV`` when set, else the binary shipped with the ``uv`` package, else ``uv`` on PATH.
+
+    Found once per process, under a lock: ``uv.find_uv_bin()`` reads ``sysconfig``, whose
+    first use is not thread-safe (a second thread can see ``EXE`` as None), and rezup runs uv
+    from worker threads.
+    """
+    global _uv_binary
+    with _uv_binary_lock:
+        if _uv_binary is None:
+            _uv_binary = _locate_uv()
+        return _uv_binary
+
+
+def _locate_uv() -> str:
     explicit = os.environ.get("UV")
     if explicit:
         return explicit
