@@ -31,6 +31,7 @@ from rezup.production import (
     write_production_marker,
     write_production_scripts,
 )
+from rezup.recipe import Recipe
 
 log = logging.getLogger("rezup")
 
@@ -102,16 +103,18 @@ def build_local_revision(
     container_path: Path,
     find_links: Optional[Path] = None,
     extra_metadata: Optional[dict[str, Any]] = None,
+    venvs_ready: bool = False,
 ) -> dict[str, Any]:
     """Build ``plan`` into the (absent) folder ``path``; return the revision metadata.
 
     The caller holds the revision lock. ``find_links`` installs from a wheelhouse with no
-    index at all (an offline pull). On any failure the folder is removed.
+    index at all (an offline pull). ``venvs_ready``: ``plan_and_build`` made the folder and the
+    empty venvs already. On any failure the folder is removed.
     """
-    if path.exists():
+    if path.exists() and not venvs_ready:
         raise BuildError(f"revision folder already exists: {path}")
     started = time.monotonic()
-    path.mkdir(parents=True)
+    path.mkdir(parents=True, exist_ok=venvs_ready)
     try:
         (path / RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
         plan.write(path / PLAN_FILENAME)
@@ -127,7 +130,7 @@ def build_local_revision(
             shared_dir = _ensure_shared_lib(plan, container_path, options, env, path)
 
         def build_one(venv: VenvPlan) -> dict[str, Any]:
-            return _build_venv(venv, path, options, env, shared_dir)
+            return _build_venv(venv, path, options, env, shared_dir, create=not venvs_ready)
 
         with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
             venv_info = list(pool.map(build_one, plan.venvs))
@@ -144,6 +147,41 @@ def build_local_revision(
     except BaseException:
         remove_tree(path)
         raise
+
+
+def plan_and_build(
+    recipe: Recipe, container: str, path: Path, *, container_path: Path, work_dir: Path
+) -> tuple[Plan, dict[str, Any]]:
+    """Resolve ``recipe`` and build it into ``path``, creating the venvs while uv resolves.
+
+    ``uv venv`` does not depend on the pins, so it runs beside ``uv pip compile`` instead of
+    after it. Returns the plan and the revision metadata. On any failure the folder is removed.
+    """
+    from rezup import uv
+    from rezup.plan import find_pythons, installer_settings, make_plan, venv_specs
+
+    pythons = find_pythons(recipe, work_dir)
+    options, env = installer_settings(recipe, warn=False)
+    path.mkdir(parents=True)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            created = []
+            for spec in venv_specs(recipe):
+                python, version = pythons[spec.python_request]
+                log.info("creating venv %r (Python %s)", spec.name, version)
+                created.append(pool.submit(
+                    uv.create_venv, path / VENV_DIRNAME / spec.name, python, options=options,
+                    env=env, cwd=path,
+                ))
+            plan = make_plan(recipe, container, work_dir=work_dir, pythons=pythons)
+            for future in created:
+                future.result()
+    except BaseException:
+        remove_tree(path)  # the pool has waited for every venv by now
+        raise
+    metadata = build_local_revision(plan, recipe.text, path, container_path=container_path,
+                                    venvs_ready=True)
+    return plan, metadata
 
 
 def session_metadata(plan: Plan) -> dict[str, Any]:
@@ -167,13 +205,15 @@ def _build_venv(
     options: list[str],
     env: dict[str, str],
     shared_dir: Optional[Path],
+    create: bool = True,
 ) -> dict[str, Any]:
     from rezup import uv
 
     venv_path = revision_path / VENV_DIRNAME / venv.name
-    python = interpreter_for(venv)
-    log.info("creating venv %r (Python %s)", venv.name, venv.python_version)
-    uv.create_venv(venv_path, python, options=options, env=env, cwd=revision_path)
+    if create:
+        python = interpreter_for(venv)
+        log.info("creating venv %r (Python %s)", venv.name, venv.python_version)
+        uv.create_venv(venv_path, python, options=options, env=env, cwd=revision_path)
     requirements = revision_path / f".requirements-{venv.name}.txt"
     requirements.write_text(requirements_text(venv), encoding="utf-8")
     try:

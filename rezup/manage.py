@@ -47,17 +47,15 @@ def add(
     else:
         container = local_container(name, recipe_file)
 
-    started = time.monotonic()
     log.info("resolving %s from %s", name, recipe.source or "the default recipe")
+    if not (dry_run or remote):
+        return build_new_local_revision(container, recipe)
+    started = time.monotonic()
     plan = make_plan(recipe, name, work_dir=_work_dir())
     log.info("resolved in %.1fs: %s", time.monotonic() - started, describe(plan))
     if dry_run:
         return plan
-    if wheels:
-        plan = plan.with_wheels(True)
-    if remote:
-        return write_remote_revision(container, plan, recipe.text)
-    return build_new_local_revision(container, plan, recipe.text)
+    return write_remote_revision(container, plan.with_wheels(wheels), recipe.text)
 
 
 def local_container(name: str, recipe_file: Optional[os.PathLike] = None) -> Container:
@@ -73,9 +71,11 @@ def _work_dir() -> Path:
     return Path(tempfile.gettempdir())
 
 
-def build_new_local_revision(container: Container, plan, recipe_text: str) -> Revision:
-    from rezup.build import build_local_revision
+def build_new_local_revision(container: Container, recipe) -> Revision:
+    """Resolve ``recipe`` and build it as a new revision of ``container``, under its lock."""
+    from rezup.build import plan_and_build
     from rezup.lock import hold
+    from rezup.plan import describe
 
     dirname = container.new_revision_name()
     revision = Revision(container, dirname)
@@ -83,9 +83,10 @@ def build_new_local_revision(container: Container, plan, recipe_text: str) -> Re
     with hold(revision.lock_file(), f"building revision {dirname} of {container.name()}"):
         clear_abandoned_revisions(container, keep=dirname)
         log.info("building revision %s of %s in %s", dirname, container.name(), container.root())
-        build_local_revision(plan, recipe_text, revision.path(), container_path=container.path())
-    log.info("revision %s of %s is ready (%.1fs)", dirname, container.name(),
-             time.monotonic() - started)
+        plan, _ = plan_and_build(recipe, container.name(), revision.path(),
+                                 container_path=container.path(), work_dir=_work_dir())
+    log.info("revision %s of %s is ready (%.1fs): %s", dirname, container.name(),
+             time.monotonic() - started, describe(plan))
     return revision
 
 

@@ -251,13 +251,13 @@ def default_python() -> str:
     return sys.executable
 
 
-def installer_settings(recipe: Recipe) -> tuple[list[str], dict[str, str]]:
+def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], dict[str, str]]:
     """uv options and environment from ``[pip]`` (translated) and ``[uv]`` (as is)."""
     from rezup.uv import translate_pip_env, translate_pip_options
 
     options, dropped = translate_pip_options(recipe.pip_options)
     env, dropped_env = translate_pip_env(dict(recipe.pip_env))
-    if dropped or dropped_env:
+    if warn and (dropped or dropped_env):
         log.warning(
             "[pip] settings that uv does not use were dropped: %s",
             ", ".join([*dropped, *dropped_env]),
@@ -267,26 +267,25 @@ def installer_settings(recipe: Recipe) -> tuple[list[str], dict[str, str]]:
     return options, env
 
 
-def make_plan(recipe: Recipe, container: str, *, work_dir: Optional[Path] = None) -> Plan:
+def make_plan(
+    recipe: Recipe,
+    container: str,
+    *,
+    work_dir: Optional[Path] = None,
+    pythons: Optional[dict[str, tuple[str, str]]] = None,
+) -> Plan:
     """Resolve ``recipe`` into a Plan, pinning every index requirement with ``uv pip compile``.
 
-    Venvs are resolved in parallel; each resolution is one uv call.
+    Venvs are resolved in parallel; each resolution is one uv call. ``pythons`` is what
+    ``find_pythons`` returned, when the caller looked them up already.
     """
     from rezup import uv
 
     options, env = installer_settings(recipe)
     specs = venv_specs(recipe)
-    for spec in specs:
-        for path in spec.editables:
-            if not Path(path).is_dir():
-                raise RecipeError(f"editable source folder not found: {path}")
-    for tool in recipe.tools:
-        if os.path.isabs(tool.url) and not os.path.exists(tool.url):
-            raise RecipeError(f"[{'rez' if tool is recipe.rez else 'extension'}] "
-                              f"{tool.name}: local path not found: {tool.url}")
-
     cwd = work_dir or Path.home()
-    pythons = _find_pythons({spec.python_request for spec in specs}, cwd)
+    if pythons is None:
+        pythons = find_pythons(recipe, cwd)
 
     def pin(spec: _VenvSpec) -> VenvPlan:
         python, version = pythons[spec.python_request]
@@ -330,12 +329,25 @@ def make_plan(recipe: Recipe, container: str, *, work_dir: Optional[Path] = None
     )
 
 
-def _find_pythons(requests: set[str], cwd: Path) -> dict[str, tuple[str, str]]:
-    """Map each python request to (interpreter path, full version)."""
+def find_pythons(recipe: Recipe, cwd: Path) -> dict[str, tuple[str, str]]:
+    """Map each venv's python request to (interpreter path, full version).
+
+    Also checks that the local folders the recipe names exist, so that a typo fails here,
+    before anything is created.
+    """
     from rezup import uv
 
+    specs = venv_specs(recipe)
+    for spec in specs:
+        for path in spec.editables:
+            if not Path(path).is_dir():
+                raise RecipeError(f"editable source folder not found: {path}")
+    for tool in recipe.tools:
+        if os.path.isabs(tool.url) and not os.path.exists(tool.url):
+            raise RecipeError(f"[{'rez' if tool is recipe.rez else 'extension'}] "
+                              f"{tool.name}: local path not found: {tool.url}")
     found: dict[str, tuple[str, str]] = {}
-    for request in sorted(requests):
+    for request in sorted({spec.python_request for spec in specs}):
         if request == "":
             found[request] = (default_python(), ".".join(map(str, sys.version_info[:3])))
             continue

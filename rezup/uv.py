@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Optional
@@ -200,6 +201,7 @@ def run(
     if env:
         full_env.update(env)
     log.debug("running: %s", subprocess.list2cmdline(command))
+    started = time.monotonic()
     try:
         completed = subprocess.run(
             command,
@@ -212,6 +214,8 @@ def run(
         )
     except OSError as exc:
         raise UvError(f"{what}: cannot run uv ({command[0]}): {exc}") from None
+    log.debug("%s: uv exited %d after %.2fs", what, completed.returncode,
+              time.monotonic() - started)
     if completed.stderr and log.isEnabledFor(logging.DEBUG):
         sys.stderr.write(completed.stderr)
     if completed.returncode != 0:
