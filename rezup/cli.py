@@ -115,10 +115,7 @@ def _use(name: str, *, local_only: bool, wait: bool, script: Optional[str],
                 f"create one with: rezup add {name}"
             )
         log.info("no revision of %s yet: creating one", name)
-        manage.add(name)
-        revision, using_remote = manage.revision_for_use(name, local_only=local_only)
-        if revision is None:
-            raise RezupError(f"container {name!r} still has no ready revision")
+        revision, using_remote = manage.add(name), False
     return session.run(revision, using_remote, command=command, script=script, wait=wait)
 
 
@@ -176,10 +173,12 @@ def status(name: Optional[str], as_json: bool) -> None:
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("name")
-@click.option("--local", "local_only", is_flag=True, help="Drop the local container only "
-              "(the default when the container has no remote).")
-def drop(name: str, local_only: bool) -> None:
-    """Remove container NAME from the local root (refused while a revision is being built)."""
+def drop(name: str) -> None:
+    """Remove container NAME from the local root (refused while a revision is being built).
+
+    A remote container is left alone: remove it from the remote root by hand once no machine
+    needs it.
+    """
     from rezup import manage
     from rezup.container import Container
 

@@ -17,6 +17,7 @@ from rezup.fastpath import expand_vars, launch, load_dotenv_file, session_enviro
 
 __all__ = ["compose_environ", "expand_vars", "launch", "load_dotenv_file", "run"]
 
+
 def compose_environ(
     revision: Revision,
     using_remote: bool,
