@@ -162,9 +162,52 @@ def _remove_installer_scripts(bin_dir: Path, scripts: dict[str, str]) -> None:
 def _make_scripts(
     python: Path, target: Path, scripts: dict[str, str], flags: list[str], preamble: str
 ) -> None:
+    """Write the scripts: plain text on POSIX, distlib's ``.exe`` launchers on Windows."""
+    if IS_WINDOWS:
+        _make_windows_launchers(python, target, scripts, flags, preamble)
+        return
+    header = posix_shebang(str(python), flags)
+    for name, entry in scripts.items():
+        path = target / name
+        path.write_text(header + preamble + _entry_point_body(entry), encoding="utf-8")
+        path.chmod(0o755)
+
+
+# A POSIX kernel reads at most 127 bytes of a "#!" line and splits no arguments out of it
+# beyond the first; longer or spaced interpreter paths start through /bin/sh instead (the
+# same trick distlib and pip use). The line is a no-op string expression to Python.
+_SHEBANG_LIMIT = 127
+
+
+def posix_shebang(python: str, flags: Sequence[str]) -> str:
+    """The first line(s) of a production script that runs ``python`` with ``flags``."""
+    args = " ".join(flags)
+    line = f"#!{python} {args}".rstrip()
+    if len(line) <= _SHEBANG_LIMIT and " " not in python and len(flags) <= 1:
+        return line + "\n"
+    quoted = f'"{python}"' if " " in python else python
+    command = f"{quoted} {args}".rstrip()
+    return "#!/bin/sh\n" + f"'''exec' {command} " + '"$0" "$@"\n' + "' '''\n"
+
+
+def _entry_point_body(entry: str) -> str:
+    """Python that calls ``module:attr.sub`` and exits with what it returns."""
+    module, _, qualname = entry.partition(":")
+    attr = qualname.split(".", 1)[0].strip()
+    return (
+        "import sys\n"
+        f"from {module.strip()} import {attr}\n"
+        "if __name__ == \"__main__\":\n"
+        f"    sys.exit({qualname.strip()}())\n"
+    )
+
+
+def _make_windows_launchers(
+    python: Path, target: Path, scripts: dict[str, str], flags: list[str], preamble: str
+) -> None:
     from distlib.scripts import ScriptMaker
 
-    maker = ScriptMaker(source_dir=None, target_dir=str(target), add_launchers=IS_WINDOWS)
+    maker = ScriptMaker(source_dir=None, target_dir=str(target), add_launchers=True)
     maker.executable = str(python)
     maker.clobber = True
     maker.variants = {""}
