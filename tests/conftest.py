@@ -132,6 +132,18 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """For unit tests: a throw-away home folder, with local and remote roots beside it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    monkeypatch.setenv("REZUP_ROOT_LOCAL", str(tmp_path / "local"))
+    monkeypatch.setenv("REZUP_ROOT_REMOTE", str(tmp_path / "remote"))
+    return home
+
+
+@pytest.fixture
 def sandbox(tmp_path) -> Sandbox:
     return make_sandbox(tmp_path)
 

@@ -23,14 +23,8 @@ from rezup.container import Container
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("REZUP_ROOT_LOCAL", str(tmp_path / "local"))
-    monkeypatch.setenv("REZUP_ROOT_REMOTE", str(tmp_path / "remote"))
-    for name in ("REZUP_CONTAINER", "REZUP_DEFAULT_SHELL", "REZUP_LOCK"):
-        monkeypatch.delenv(name, raising=False)
+def home(home, tmp_path, monkeypatch):
+    """The shared throw-away home, run from its parent folder."""
     monkeypatch.chdir(tmp_path)
     return home
 

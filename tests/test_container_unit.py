@@ -25,18 +25,6 @@ from rezup.lock import NETWORK_FILESYSTEMS, filesystem_type, lock_kind, lock_tim
 from rezup.recipe import ContainerRecipe
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("REZUP_ROOT_LOCAL", str(tmp_path / "local"))
-    monkeypatch.setenv("REZUP_ROOT_REMOTE", str(tmp_path / "remote"))
-    for name in ("REZUP_CONTAINER", "REZUP_DEFAULT_SHELL", "REZUP_LOCK", "REZUP_LOCK_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    return home
-
-
 def add_revision(container: Container, dirname: str, ready: bool = True,
                  metadata: dict | None = None) -> Revision:
     path = container.revisions() / dirname

@@ -30,20 +30,6 @@ from rezup.recipe import (
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A throw-away home folder; the real ~ and ~/.rezup are never touched."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("USERPROFILE", str(home))
-    monkeypatch.setenv("REZUP_ROOT_LOCAL", str(tmp_path / "local"))
-    monkeypatch.setenv("REZUP_ROOT_REMOTE", str(tmp_path / "remote"))
-    for name in ("REZUP_CONTAINER", "REZUP_DEFAULT_SHELL", "REZUP_LOCK"):
-        monkeypatch.delenv(name, raising=False)
-    return home
-
-
-@pytest.fixture
 def recipe_dir(tmp_path):
     folder = tmp_path / "recipes"
     folder.mkdir()

@@ -14,18 +14,6 @@ from rezup.errors import ContainerError, UsageError
 from rezup.session import compose_environ, expand_vars, load_dotenv_file
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("REZUP_ROOT_LOCAL", str(tmp_path / "local"))
-    monkeypatch.setenv("REZUP_ROOT_REMOTE", str(tmp_path / "remote"))
-    for name in ("REZUP_CONTAINER", "REZUP_DEFAULT_SHELL", "REZUP_LOCK"):
-        monkeypatch.delenv(name, raising=False)
-    return home
-
-
 def make_revision(root: Path, session_data=None, *, name="dev", dirname="1700000000.000001",
                   metadata=None) -> Revision:
     """A ready revision folder written by hand, as build.build_local_revision leaves it."""

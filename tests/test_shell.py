@@ -24,18 +24,6 @@ from rezup.shell import (
 PROMPT = "rezup (dev/local) "
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("REZUP_ROOT_LOCAL", str(tmp_path / "local"))
-    monkeypatch.setenv("REZUP_ROOT_REMOTE", str(tmp_path / "remote"))
-    for name in ("REZUP_CONTAINER", "REZUP_DEFAULT_SHELL", "REZUP_LOCK"):
-        monkeypatch.delenv(name, raising=False)
-    return home
-
-
 # --------------------------------------------------------------------------------------------
 # Names and detection
 
