@@ -403,9 +403,10 @@ def requirements_text(venv: VenvPlan) -> str:
 
 
 def describe(plan: Plan) -> str:
-    """A short human summary of a plan (for logs and ``--dry-run``)."""
+    """A short human summary of a plan, for the log."""
     parts = []
     for venv in plan.venvs:
+        count = len(venv.requirements) + len(venv.editables)
         parts.append(f"venv {venv.name}: Python {venv.python_version}, "
-                     f"{len(venv.requirements) + len(venv.editables)} packages")
+                     f"{count} package{'' if count == 1 else 's'}")
     return "; ".join(parts)

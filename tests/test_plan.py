@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -373,6 +374,9 @@ def test_describe():
     assert describe(full_plan()) == (
         "venv rez: Python 3.11.7, 4 packages; venv iso: Python 3.9.18, 2 packages"
     )
+    single = replace(full_plan(), venvs=(replace(full_plan().venvs[0], requirements=("rez==3.4.0",),
+                                                  editables=()),))
+    assert describe(single) == "venv rez: Python 3.11.7, 1 package"
 
 
 def test_installer_settings(tmp_path):
