@@ -49,6 +49,37 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(tmp, path)
+    if os.name != "nt":  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def flush_filesystem(path: Path) -> None:
+    """Force what was written under ``path`` (by uv, in other processes) to disk.
+
+    The ready marker must never reach the disk before the files it vouches for: after a power
+    loss, a ``revision.json`` whose venv files were still in the page cache would be a broken
+    revision that looks ready. Linux flushes only ``path``'s filesystem (``syncfs``); elsewhere
+    everything is flushed.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                if libc.syncfs(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
+        except (OSError, AttributeError):
+            pass
+    if hasattr(os, "sync"):
+        os.sync()
 
 
 def remove_tree(path: Path) -> None:
@@ -142,6 +173,7 @@ def build_local_revision(
         metadata["build_seconds"] = round(time.monotonic() - started, 3)
         if extra_metadata:
             metadata.update(extra_metadata)
+        flush_filesystem(path)
         write_json_atomic(path / METADATA_FILENAME, metadata)
         return metadata
     except BaseException:
