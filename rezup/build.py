@@ -88,7 +88,10 @@ def remove_tree(path: Path) -> None:
         return
 
     def make_writable_and_retry(func, target, _exc_info):
-        os.chmod(target, 0o700)
+        # removing an entry needs write access to its folder, not to the entry itself
+        os.chmod(os.path.dirname(target), 0o700)
+        if os.path.isdir(target) and not os.path.islink(target):
+            os.chmod(target, 0o700)
         func(target)
 
     if sys.version_info >= (3, 12):
@@ -182,7 +185,7 @@ def build_local_revision(
 
 
 def plan_and_build(
-    recipe: Recipe, container: str, path: Path, *, container_path: Path, work_dir: Path
+    recipe: Recipe, container: str, path: Path, *, container_path: Path
 ) -> tuple[Plan, dict[str, Any]]:
     """Resolve ``recipe`` and build it into ``path``, creating the venvs while uv resolves.
 
@@ -192,7 +195,7 @@ def plan_and_build(
     from rezup import uv
     from rezup.plan import find_pythons, installer_settings, make_plan, venv_specs
 
-    pythons = find_pythons(recipe, work_dir)
+    pythons = find_pythons(recipe)
     options, env = installer_settings(recipe, warn=False)
     path.mkdir(parents=True)
     try:
@@ -203,9 +206,9 @@ def plan_and_build(
                 log.info("creating venv %r (Python %s)", spec.name, version)
                 created.append(pool.submit(
                     uv.create_venv, path / VENV_DIRNAME / spec.name, python, options=options,
-                    env=env, cwd=path,
+                    env=env,
                 ))
-            plan = make_plan(recipe, container, work_dir=work_dir, pythons=pythons)
+            plan = make_plan(recipe, container, pythons=pythons)
             for future in created:
                 future.result()
     except BaseException:
@@ -245,13 +248,13 @@ def _build_venv(
     if create:
         python = interpreter_for(venv)
         log.info("creating venv %r (Python %s)", venv.name, venv.python_version)
-        uv.create_venv(venv_path, python, options=options, env=env, cwd=revision_path)
+        uv.create_venv(venv_path, python, options=options, env=env)
     requirements = revision_path / f".requirements-{venv.name}.txt"
     requirements.write_text(requirements_text(venv), encoding="utf-8")
     try:
         uv.pip_install(
             venv_python(venv_path), requirements, options=options, env=env,
-            cwd=revision_path, what=f"installing venv {venv.name!r}",
+            what=f"installing venv {venv.name!r}",
         )
     finally:
         requirements.unlink()
@@ -283,19 +286,21 @@ def interpreter_for(venv: VenvPlan) -> str:
     """The interpreter to build ``venv`` with: the planned path, or the same version found here.
 
     A plan made on another machine names that machine's interpreter. If this machine has none
-    there, the recipe's request is looked up again and must give the same minor version.
+    there, the recipe's request is looked up again. Either way it must be the minor version
+    the plan was resolved for: pins and wheels are only right for that one.
     """
+    from rezup import uv
+    from rezup.plan import python_version_of
+
     if Path(venv.python).exists():
-        return venv.python
-    if not venv.python_request:
+        path = venv.python
+    elif venv.python_request:
+        path = uv.find_python(venv.python_request)
+    else:
         raise BuildError(
             f"the plan's Python {venv.python} does not exist on this machine; give the recipe "
             "an explicit 'python' that every machine has"
         )
-    from rezup import uv
-    from rezup.plan import python_version_of
-
-    path = uv.find_python(venv.python_request)
     found = python_version_of(path)
     if found.split(".")[:2] != venv.python_version.split(".")[:2]:
         raise BuildError(
@@ -306,7 +311,7 @@ def interpreter_for(venv: VenvPlan) -> str:
 
 
 def _ensure_shared_lib(
-    plan: Plan, container_path: Path, options: list[str], env: dict[str, str], cwd: Path
+    plan: Plan, container_path: Path, options: list[str], env: dict[str, str], scratch: Path
 ) -> Path:
     """Install the deprecated ``[shared]`` packages once per container, under ``libs/NAME``."""
     from rezup import uv
@@ -323,11 +328,11 @@ def _ensure_shared_lib(
             return target
         remove_tree(target)
         target.mkdir(parents=True)
-        requirements = cwd / ".requirements-shared.txt"
+        requirements = scratch / ".requirements-shared.txt"
         requirements.write_text("\n".join(plan.shared.requirements) + "\n", encoding="utf-8")
         try:
             uv.pip_install(
-                Path(plan.shared.python), requirements, options=options, env=env, cwd=cwd,
+                Path(plan.shared.python), requirements, options=options, env=env,
                 target=target, what=f"installing shared libs {plan.shared.name!r}",
             )
         except BaseException:

@@ -115,7 +115,7 @@ def _use(name: str, *, local_only: bool, wait: bool, script: Optional[str],
                 f"create one with: rezup add {name}"
             )
         log.info("no revision of %s yet: creating one", name)
-        revision, using_remote = manage.add(name), False
+        revision, using_remote = manage.first_revision(name), False
     return session.run(revision, using_remote, command=command, script=script, wait=wait)
 
 
@@ -141,7 +141,9 @@ def add(ctx: click.Context, name: str, recipe_file: Optional[str], skip_use: boo
     from rezup.recipe import validate_container_name
 
     validate_container_name(name)
-    if not skip_use and not dry_run:
+    if skip_use or dry_run:
+        no_command(ctx, "add --skip-use" if skip_use else "add --dry-run")
+    else:
         session.refuse_nested_session()
     result = manage.add(name, recipe_file, remote=remote, wheels=wheels, dry_run=dry_run)
     if dry_run:
@@ -155,13 +157,21 @@ def add(ctx: click.Context, name: str, recipe_file: Optional[str], skip_use: boo
     ctx.exit(session.run(revision, remote, command=ctx.obj.get("command", [])))
 
 
+def no_command(ctx: click.Context, why: str) -> None:
+    """Refuse a ``-- CMD`` that the command would otherwise silently ignore."""
+    if ctx.obj.get("command"):
+        raise UsageError(f"{why} runs no command; remove the '-- ...' part")
+
+
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("name", required=False, metavar="[NAME]")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def status(name: Optional[str], as_json: bool) -> None:
+@click.pass_context
+def status(ctx: click.Context, name: Optional[str], as_json: bool) -> None:
     """List containers, their revisions (ready or not), rez versions and roots."""
     from rezup import status as status_module
 
+    no_command(ctx, "status")
     statuses = status_module.collect(name)
     if as_json:
         import json
@@ -173,7 +183,8 @@ def status(name: Optional[str], as_json: bool) -> None:
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("name")
-def drop(name: str) -> None:
+@click.pass_context
+def drop(ctx: click.Context, name: str) -> None:
     """Remove container NAME from the local root (refused while a revision is being built).
 
     A remote container is left alone: remove it from the remote root by hand once no machine
@@ -182,6 +193,7 @@ def drop(name: str) -> None:
     from rezup import manage
     from rezup.container import Container
 
+    no_command(ctx, "drop")
     manage.drop_container(Container(name, force_local=True))
     log.info("dropped container %s", name)
 
@@ -211,13 +223,13 @@ def main(argv: Optional[list[str]] = None) -> None:
     except click.exceptions.Abort:
         sys.stderr.write("rezup: aborted\n")
         code = 130
-    except RezupError as exc:
+    except (RezupError, OSError) as exc:
         if debug:
             import traceback
 
             traceback.print_exc()
         sys.stderr.write(f"rezup: error: {exc}\n")
-        code = exc.exit_code
+        code = exc.exit_code if isinstance(exc, RezupError) else 1
     except KeyboardInterrupt:
         sys.stderr.write("rezup: interrupted\n")
         code = 130

@@ -67,21 +67,19 @@ def raw_root_settings(path: str) -> Optional[dict[str, Any]]:
 
 def anchor_path(value: str, base_dir: str) -> str:
     """Expand ``~`` and make a relative path relative to ``base_dir``."""
-    expanded = os.path.expanduser(value)
-    if not os.path.isabs(expanded):
-        expanded = os.path.join(base_dir, expanded)
-    return os.path.normpath(expanded)
+    return os.path.abspath(os.path.join(base_dir, os.path.expanduser(value)))
 
 
 def local_root(recipe_root: str = "") -> str:
     """The recipe's ``[root] local``, else ``$REZUP_ROOT_LOCAL``, else ``~/.rezup``."""
-    return os.path.expanduser(recipe_root or os.environ.get("REZUP_ROOT_LOCAL") or "~/.rezup")
+    root = recipe_root or os.environ.get("REZUP_ROOT_LOCAL") or "~/.rezup"
+    return os.path.abspath(os.path.expanduser(root))
 
 
 def remote_root(recipe_root: str = "") -> Optional[str]:
     """The recipe's ``[root] remote``, else ``$REZUP_ROOT_REMOTE``, else None."""
     root = recipe_root or os.environ.get("REZUP_ROOT_REMOTE")
-    return os.path.expanduser(root) if root else None
+    return os.path.abspath(os.path.expanduser(root)) if root else None
 
 
 # -- revisions -----------------------------------------------------------------------------------

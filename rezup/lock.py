@@ -37,12 +37,20 @@ def lock_timeout() -> float:
     try:
         timeout = float(value)
     except ValueError:
-        raise UsageError(f"REZUP_LOCK_TIMEOUT must be a number of seconds, got {value!r}") from None
+        timeout = float("nan")
+    if not timeout >= 0 or timeout == float("inf"):  # also refuses nan
+        raise UsageError(
+            f"REZUP_LOCK_TIMEOUT must be a number of seconds (0 or more), got {value!r}"
+        )
     return timeout
 
 
+KIND_FILENAME = "kind"  # in a container's .locks/: the lock kind every process there uses
+
+
 def lock_kind(path: Path) -> str:
-    """``native`` or ``soft`` for a lock file under ``path``."""
+    """``native`` or ``soft`` for a lock file under ``path``, from ``$REZUP_LOCK`` or the
+    filesystem ``path`` is on."""
     choice = os.environ.get("REZUP_LOCK", "auto").strip().lower() or "auto"
     if choice not in ("auto", "native", "soft"):
         raise UsageError(f"REZUP_LOCK must be auto, native or soft, got {choice!r}")
@@ -52,14 +60,42 @@ def lock_kind(path: Path) -> str:
     return "soft" if fstype in NETWORK_FILESYSTEMS else "native"
 
 
-def filesystem_type(path: Path) -> Optional[str]:
-    """The filesystem type of ``path`` from the Linux mount table; None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
+def agreed_lock_kind(locks_dir: Path) -> str:
+    """The lock kind of one ``.locks/`` folder: the first process to lock there records it.
+
+    Native and soft locks do not exclude each other, so every process must use the same kind
+    even if they see the filesystem differently (the file server itself sees a local disk where
+    its clients see NFS). ``$REZUP_LOCK=native|soft`` still overrides it.
+    """
+    if os.environ.get("REZUP_LOCK", "auto").strip().lower() not in ("", "auto"):
+        return lock_kind(locks_dir)
+    record = locks_dir / KIND_FILENAME
     try:
-        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
+        recorded = record.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        recorded = ""
+    if recorded in ("native", "soft"):
+        return recorded
+    kind = lock_kind(locks_dir)
+    locks_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(record, "x", encoding="utf-8") as stream:  # the first writer wins
+            stream.write(kind + "\n")
+    except FileExistsError:
+        return agreed_lock_kind(locks_dir)
+    return kind
+
+
+def filesystem_type(path: Path, mounts: Optional[str] = None) -> Optional[str]:
+    """The filesystem type of ``path`` from the Linux mount table (``mounts``: its text, read
+    from ``/proc/self/mounts`` if not given); None elsewhere."""
+    if mounts is None:
+        if not sys.platform.startswith("linux"):
+            return None
+        try:
+            mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
     target = os.path.realpath(_existing_parent(path))
     best, best_type = "", None
     for line in mounts.splitlines():
@@ -82,14 +118,18 @@ def _existing_parent(path: Path) -> Path:
 
 
 def make_lock(lock_file: Path):
-    """A filelock object of the kind that fits the filesystem of ``lock_file``."""
+    """A filelock object of the kind agreed for ``lock_file``'s folder.
+
+    A soft lock lives at ``NAME.softlock`` next to ``NAME.lock``, so a lock file left by the
+    other kind never confuses it.
+    """
     import filelock
 
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    if lock_kind(lock_file.parent) == "soft":
+    if agreed_lock_kind(lock_file.parent) == "soft":
         # StrictSoftFileLock arrived in filelock 4 (Python 3.10+); SoftFileLock before that
         soft = getattr(filelock, "StrictSoftFileLock", filelock.SoftFileLock)
-        return soft(str(lock_file))
+        return soft(str(lock_file.with_suffix(".softlock")))
     return filelock.FileLock(str(lock_file))
 
 
@@ -116,8 +156,14 @@ def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterato
         raise
     except Exception as exc:  # a filesystem that cannot lock
         raise LockError(f"cannot take the lock {lock_file}: {exc}") from None
+    from rezup import uv
+
+    fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
     try:
-        yield
+        # uv children inherit a native lock's descriptor: if rezup alone is killed, the lock
+        # stays held until the uv it started has exited too, so nobody rebuilds under it
+        with uv.inheriting_fd(fd if isinstance(fd, int) and not hasattr(lock, "claims") else None):
+            yield
     finally:
         lock.release()
 
@@ -185,13 +231,31 @@ def _owner_is_dead(pid: int, hostname: str, start: Optional[int]) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def try_hold(lock_file: Path) -> Iterator[bool]:
+    """Take the lock at ``lock_file`` if it is free right now; yield whether it was taken."""
+    import filelock
+
+    lock = make_lock(lock_file)
+    try:
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):  # the folder may have been renamed (drop)
+            lock.release()
+
+
 def is_held(lock_file: Path) -> bool:
     """Whether a live process holds the lock at ``lock_file`` right now."""
     import filelock
 
-    if not lock_file.exists():
-        return False
     lock = make_lock(lock_file)
+    if not Path(lock.lock_file).exists():
+        return False
     try:
         lock.acquire(blocking=False)
     except filelock.Timeout:

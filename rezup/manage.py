@@ -5,6 +5,7 @@ These are what the CLI calls and what a Python user of the API would call too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -51,7 +52,7 @@ def add(
     if not (dry_run or remote):
         return build_new_local_revision(container, recipe)
     started = time.monotonic()
-    plan = make_plan(recipe, name, work_dir=_work_dir())
+    plan = make_plan(recipe, name)
     log.info("resolved in %.1fs: %s", time.monotonic() - started, describe(plan))
     if dry_run:
         return plan
@@ -62,13 +63,6 @@ def local_container(name: str, recipe_file: Optional[os.PathLike] = None) -> Con
     """The local container ``name`` as its recipe (or ``recipe_file``) places it."""
     recipe = ContainerRecipe(name, path=recipe_file).load()
     return Container.at(name, local_root(recipe.root_local))
-
-
-def _work_dir() -> Path:
-    """A folder with no project files, so uv reads no ``pyproject.toml``/``uv.toml`` by accident."""
-    import tempfile
-
-    return Path(tempfile.gettempdir())
 
 
 def build_new_local_revision(container: Container, recipe) -> Revision:
@@ -84,7 +78,7 @@ def build_new_local_revision(container: Container, recipe) -> Revision:
         clear_abandoned_revisions(container, keep=dirname)
         log.info("building revision %s of %s in %s", dirname, container.name(), container.root())
         plan, _ = plan_and_build(recipe, container.name(), revision.path(),
-                                 container_path=container.path(), work_dir=_work_dir())
+                                 container_path=container.path())
     log.info("revision %s of %s is ready (%.1fs): %s", dirname, container.name(),
              time.monotonic() - started, describe(plan))
     return revision
@@ -93,25 +87,45 @@ def build_new_local_revision(container: Container, recipe) -> Revision:
 def clear_abandoned_revisions(container: Container, keep: str) -> None:
     """Remove revision folders that are not ready and whose build lock nobody holds.
 
-    They are what a killed build leaves behind; they are never used, only in the way.
+    They are what a killed build leaves behind; they are never used, only in the way. Each is
+    removed under its own lock, after checking again that it did not just become ready.
     """
     from rezup.build import remove_tree
-    from rezup.lock import is_held
+    from rezup.lock import try_hold
 
     for revision in container.iter_revision():
         if revision.dirname() == keep or revision.is_ready():
             continue
-        if not is_held(revision.lock_file()):
-            log.info("removing incomplete revision %s (its build was interrupted)",
-                     revision.dirname())
-            remove_tree(revision.path())
+        with try_hold(revision.lock_file()) as taken:
+            if taken and not revision.is_ready():
+                log.info("removing incomplete revision %s (its build was interrupted)",
+                         revision.dirname())
+                remove_tree(revision.path())
+
+
+def first_revision(name: str) -> Revision:
+    """The newest ready local revision of ``name``, made from its recipe if there is none.
+
+    Under a container lock, so that many first runs at once (a new farm node starting many
+    jobs) make one revision, not one each.
+    """
+    from rezup.lock import hold
+
+    container = local_container(name)
+    with hold(container.locks() / "first-revision.lock", f"creating the first revision of {name}"):
+        existing = container.get_latest_revision()
+        if existing is not None:
+            return existing
+        return add(name)
 
 
 def write_remote_revision(container: Container, plan, recipe_text: str) -> Revision:
     """Publish a remote revision: recipe, plan, wheels if asked, and revision.json.
 
     It is assembled in a hidden temporary folder in the same ``revisions/`` folder and renamed
-    into place, so a reader of the remote root never sees a half-written revision.
+    into place, so a reader of the remote root never sees a half-written revision. The plan is
+    written after the wheels are collected, because collecting them may add hashes to it (of
+    wheels built from sdists); revision.json's ``plan_digest`` is that of the plan written.
     """
     from rezup.build import base_metadata, remove_tree, session_metadata, write_json_atomic
     from rezup.plan import PLAN_FILENAME
@@ -122,9 +136,9 @@ def write_remote_revision(container: Container, plan, recipe_text: str) -> Revis
     staging.mkdir(parents=True)
     try:
         (staging / "rezup.toml").write_text(recipe_text, encoding="utf-8")
-        plan.write(staging / PLAN_FILENAME)
         if plan.wheels:
-            download_wheels(plan, staging / WHEELS_DIRNAME)
+            plan = download_wheels(plan, staging / WHEELS_DIRNAME)
+        plan.write(staging / PLAN_FILENAME)
         metadata = base_metadata(plan, final)
         metadata["remote"] = True
         metadata["session"] = session_metadata(plan)
@@ -138,18 +152,57 @@ def write_remote_revision(container: Container, plan, recipe_text: str) -> Revis
     return Revision(container, dirname)
 
 
-def download_wheels(plan, target: Path) -> None:
-    """Fill ``target`` with a wheel for every pinned requirement of ``plan``."""
+def download_wheels(plan, target: Path):
+    """Fill ``target`` with a wheel for every pinned requirement of ``plan``.
+
+    Returns the plan to publish with them: ``plan`` with the hashes of any wheels built from
+    sdists added, so that a pull from this wheelhouse accepts them.
+    """
     from rezup.wheelhouse import collect_wheels
 
-    collect_wheels(plan, target)
+    return collect_wheels(plan, target)
+
+
+PULL_RETRY_DEFAULT = 300.0  # seconds a failed pull is not tried again
+
+
+def pull_retry_after() -> float:
+    value = os.environ.get("REZUP_PULL_RETRY", "")
+    try:
+        seconds = float(value) if value else PULL_RETRY_DEFAULT
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= 0:
+        raise UsageError(f"REZUP_PULL_RETRY must be a number of seconds, got {value!r}")
+    return seconds
+
+
+def _failure_file(revision: Revision) -> Path:
+    return revision.container().locks() / f"{revision.dirname()}.failed"
+
+
+def recent_pull_failure(revision: Revision) -> Optional[str]:
+    """Why pulling ``revision`` failed, if it failed less than ``REZUP_PULL_RETRY`` ago.
+
+    A pull that fails (index down, a pin gone) would otherwise be tried again by every job on
+    every machine, each waiting for the one before it to fail.
+    """
+    path = _failure_file(revision)
+    try:
+        age = time.time() - path.stat().st_mtime
+        reason = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return reason if age < pull_retry_after() else None
 
 
 def pull(remote_revision: Revision, local: Container) -> Revision:
     """The local twin of ``remote_revision``, built from its plan if not ready yet.
 
     Many processes may ask at once: one builds under the revision lock, the others wait and
-    then find it ready. A partial folder left by a killed build is cleared first.
+    then find it ready. A partial folder left by a killed build is cleared first. If the build
+    fails, the reason is recorded and the pull is not tried again for ``REZUP_PULL_RETRY``
+    seconds: the waiting processes and later jobs get the same error at once.
     """
     revision = Revision(local, remote_revision.dirname())
     if revision.is_ready():
@@ -161,6 +214,9 @@ def pull(remote_revision: Revision, local: Container) -> Revision:
     with hold(revision.lock_file(), f"pulling revision {dirname} of {local.name()}"):
         if revision.is_ready():
             return revision
+        failure = recent_pull_failure(revision)
+        if failure is not None:
+            raise ContainerError(f"{failure} (failed less than {pull_retry_after():.0f}s ago)")
         if revision.path().exists():
             log.info("clearing incomplete revision %s (an earlier build was interrupted)",
                      dirname)
@@ -170,14 +226,20 @@ def pull(remote_revision: Revision, local: Container) -> Revision:
         started = time.monotonic()
         log.info("pulling revision %s of %s from %s", dirname, local.name(),
                  remote_revision.container().root())
-        build_local_revision(
-            plan,
-            remote_revision.recipe_text(),
-            revision.path(),
-            container_path=local.path(),
-            find_links=wheels if plan.wheels else None,
-            extra_metadata={"pulled_from": str(remote_revision.path())},
-        )
+        try:
+            build_local_revision(
+                plan,
+                remote_revision.recipe_text(),
+                revision.path(),
+                container_path=local.path(),
+                find_links=wheels if plan.wheels else None,
+                extra_metadata={"pulled_from": str(remote_revision.path())},
+            )
+        except RezupError as exc:
+            _failure_file(revision).write_text(f"{exc}\n", encoding="utf-8")
+            raise
+        with contextlib.suppress(FileNotFoundError):
+            _failure_file(revision).unlink()
         log.info("revision %s of %s is ready (%.1fs)", dirname, local.name(),
                  time.monotonic() - started)
     return revision
@@ -196,6 +258,9 @@ def revision_for_use(name: str, *, local_only: bool = False) -> tuple[Optional[R
         latest = remote.get_latest_revision()
         if latest is not None:
             try:
+                failure = recent_pull_failure(Revision(local, latest.dirname()))
+                if failure is not None:  # known to fail: no lock, no waiting, no retry
+                    raise ContainerError(failure)
                 return pull(latest, local), True
             except RezupError as exc:
                 fallback = _last_pulled(local, remote)
@@ -225,23 +290,32 @@ def _last_pulled(local: Container, remote: Container) -> Optional[Revision]:
 def drop_container(container: Container) -> None:
     """Remove a container, unless one of its revisions is being built.
 
-    The folder is first renamed out of the way (one atomic step), then deleted, so nobody
-    sees a half-deleted container.
+    Every revision lock is taken first (so no build of a known revision can be under way), the
+    folder is renamed out of the way in one atomic step, then deleted: nobody sees a
+    half-deleted container. The temporary name is not a valid container name, so a leftover
+    (a delete that failed half-way) is never listed or entered, and the next drop clears it.
     """
     from rezup.build import remove_tree
-    from rezup.lock import is_held
+    from rezup.lock import try_hold
 
     if not container.is_exists():
         raise ContainerError(f"no container named {container.name()!r} in {container.root()}")
-    locks = container.locks()
-    if locks.is_dir():
-        for lock_file in sorted(locks.glob("*.lock")):
-            if is_held(lock_file):
+    root = container.root()
+    for leftover in root.glob(".dropped#*"):
+        with contextlib.suppress(OSError):
+            remove_tree(leftover)
+    names = set()
+    if container.locks().is_dir():
+        names = {entry.name.rsplit(".", 1)[0] for entry in container.locks().iterdir()
+                 if entry.name.endswith((".lock", ".softlock"))}
+    doomed = root / f".dropped#{container.name()}#{os.getpid()}#{time.time():.0f}"
+    with contextlib.ExitStack() as stack:
+        for name in sorted(names):
+            lock_file = container.locks() / f"{name}.lock"
+            if not stack.enter_context(try_hold(lock_file)):
                 raise ContainerError(
                     f"container {container.name()!r} is being built (lock {lock_file}); "
                     "try again when that build is done"
                 )
-    doomed = container.root() / f".{container.name()}.dropped-{os.getpid()}-{time.time():.0f}"
-    os.rename(container.path(), doomed)
+        os.rename(container.path(), doomed)
     remove_tree(doomed)
-

@@ -264,14 +264,45 @@ def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], di
         )
     options.extend(recipe.uv_options)
     env.update(dict(recipe.uv_env))
-    return options, env
+    base_dir = str(recipe.source.parent) if recipe.source else os.getcwd()
+    return anchor_option_paths(options, base_dir), env
+
+
+_PATH_OPTIONS = frozenset({"-f", "--find-links", "-c", "--constraint", "--override",
+                           "-r", "--requirement"})
+
+
+def anchor_option_paths(options: list[str], base_dir: str) -> list[str]:
+    """Make relative paths given to path-taking options absolute, from the recipe's folder.
+
+    uv runs from a neutral folder, so ``--find-links ./wheels`` in a recipe means the folder
+    next to the recipe, as every other relative path in a recipe does. URLs are left alone.
+    """
+    from rezup.fastpath import anchor_path
+
+    def anchored(value: str) -> str:
+        return value if "://" in value or os.path.isabs(value) else anchor_path(value, base_dir)
+
+    result: list[str] = []
+    expect_path = False
+    for option in options:
+        if expect_path:
+            result.append(anchored(option))
+            expect_path = False
+            continue
+        name, sep, value = option.partition("=")
+        if name in _PATH_OPTIONS and sep:
+            result.append(f"{name}={anchored(value)}")
+        else:
+            result.append(option)
+            expect_path = name in _PATH_OPTIONS
+    return result
 
 
 def make_plan(
     recipe: Recipe,
     container: str,
     *,
-    work_dir: Optional[Path] = None,
     pythons: Optional[dict[str, tuple[str, str]]] = None,
 ) -> Plan:
     """Resolve ``recipe`` into a Plan, pinning every index requirement with ``uv pip compile``.
@@ -283,14 +314,13 @@ def make_plan(
 
     options, env = installer_settings(recipe)
     specs = venv_specs(recipe)
-    cwd = work_dir or Path.home()
     if pythons is None:
-        pythons = find_pythons(recipe, cwd)
+        pythons = find_pythons(recipe)
 
     def pin(spec: _VenvSpec) -> VenvPlan:
         python, version = pythons[spec.python_request]
         compiled = uv.pip_compile(
-            "\n".join(spec.inputs) + "\n", python, options=options, env=env, cwd=cwd,
+            "\n".join(spec.inputs) + "\n", python, options=options, env=env,
             what=f"resolving venv {spec.name!r}",
         )
         return VenvPlan(
@@ -312,7 +342,7 @@ def make_plan(
         python = venvs[0].python
         compiled = uv.pip_compile(
             "\n".join(recipe.shared.requires) + "\n", python, options=options, env=env,
-            cwd=cwd, what="resolving [shared]",
+            what="resolving [shared]",
         )
         shared = SharedPlan(recipe.shared.name, python, tuple(parse_compiled(compiled)))
 
@@ -329,7 +359,7 @@ def make_plan(
     )
 
 
-def find_pythons(recipe: Recipe, cwd: Path) -> dict[str, tuple[str, str]]:
+def find_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
     """Map each venv's python request to (interpreter path, full version).
 
     Also checks that the local folders the recipe names exist, so that a typo fails here,
@@ -352,7 +382,7 @@ def find_pythons(recipe: Recipe, cwd: Path) -> dict[str, tuple[str, str]]:
             found[request] = (default_python(), ".".join(map(str, sys.version_info[:3])))
             continue
         try:
-            path = uv.find_python(request, cwd=cwd)
+            path = uv.find_python(request)
         except BuildError as exc:
             raise BuildError(f"no Python interpreter for python = {request!r}: {exc}") from None
         found[request] = (path, python_version_of(path))

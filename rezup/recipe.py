@@ -21,7 +21,8 @@ DEFAULT_CONTAINER_NAME = fastpath.DEFAULT_CONTAINER_NAME
 DEFAULT_FLAGS: tuple[str, ...] = ("-E",)
 PLATFORMS = ("linux", "darwin", "windows")
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+-]*$")
+# A distribution name as PEP 508 allows it; also the folder name of an isolated venv
+_PACKAGE_NAME_RE = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
 _DEFAULT_RECIPE_FILE = Path(__file__).with_name("default_recipe.toml")
 
 
@@ -314,7 +315,7 @@ class _Validator:
         if "name" not in table:
             raise self.fail(where, "missing required key 'name'")
         name = self.string(f"{where} name", table["name"])
-        if not _NAME_RE.match(name):
+        if not _PACKAGE_NAME_RE.match(name):
             raise self.fail(f"{where} name", f"{name!r} is not a valid package name")
         url = self.string(f"{where} url", table.get("url", name)).strip()
         if not url:
@@ -372,7 +373,7 @@ class _Validator:
         if not table:
             return None
         name = self.string("[shared] name", table.get("name", "production"))
-        if not _NAME_RE.match(name):
+        if not fastpath.is_valid_container_name(name):
             raise self.fail("[shared] name", f"{name!r} is not a valid folder name")
         requires = self.string_list("[shared] requires", table.get("requires", []))
         if not requires:
@@ -439,7 +440,7 @@ class ContainerRecipe:
 
     def __init__(self, name: Optional[str] = None, path: Optional[os.PathLike] = None) -> None:
         self._name = validate_container_name(name or DEFAULT_CONTAINER_NAME)
-        self._path = Path(path) if path else recipe_path_for(self._name)
+        self._path = Path(os.path.abspath(path)) if path else recipe_path_for(self._name)
         self._explicit = path is not None
 
     def __repr__(self) -> str:
@@ -483,6 +484,6 @@ class ContainerRecipe:
             yield default
         for path in sorted(recipe_dir().glob("rezup.*.toml")):
             name = path.name[len("rezup."):-len(".toml")]
-            if name and _NAME_RE.match(name) and ".." not in name:
+            if fastpath.is_valid_container_name(name):
                 yield cls(name)
 

@@ -110,8 +110,13 @@ def container_status(name: str) -> dict[str, Any]:
             row.setdefault("remote", None)
         row["date"] = datetime.fromtimestamp(float(row["revision"])).strftime("%Y-%m-%d %H:%M:%S")
     info["revisions"] = ordered
-    in_use = next((r["revision"] for r in ordered if r.get("local") == "ready"), None)
-    info["latest_ready"] = in_use
+    info["latest_ready"] = next(
+        (r["revision"] for r in ordered if r.get("local") == "ready"), None
+    )
+    # what `rezup use NAME` enters: the newest ready remote revision if there is a remote
+    # (pulled first if need be), else the newest ready local one
+    newest_remote = next((r["revision"] for r in ordered if r.get("remote") == "ready"), None)
+    info["in_use"] = newest_remote or info["latest_ready"]
     return info
 
 
@@ -139,7 +144,7 @@ def render(statuses: list[dict[str, Any]]) -> str:
                 table.append(cells)
             widths = [max(len(r[i]) for r in table) for i in range(len(header))]
             for index, cells in enumerate(table):
-                mark = "*" if index and cells[0] == info["latest_ready"] else " "
+                mark = "*" if index and cells[0] == info["in_use"] else " "
                 lines.append(" " + mark + "  ".join(c.ljust(w) for c, w in zip(cells, widths))
                              .rstrip())
         lines.append("")

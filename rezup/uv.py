@@ -7,14 +7,16 @@ carries uv's own message.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -150,6 +152,20 @@ def _truthy(value: str) -> bool:
 
 _uv_binary: Optional[str] = None
 _uv_binary_lock = threading.Lock()
+_inherited_fds: set[int] = set()
+
+
+@contextlib.contextmanager
+def inheriting_fd(fd: Optional[int]) -> Iterator[None]:
+    """While inside, every uv process started gets ``fd`` (a held lock) open as well."""
+    if fd is None:
+        yield
+        return
+    _inherited_fds.add(fd)
+    try:
+        yield
+    finally:
+        _inherited_fds.discard(fd)
 
 
 def find_uv() -> str:
@@ -186,14 +202,15 @@ def run(
     args: Sequence[str],
     *,
     env: Optional[Mapping[str, str]] = None,
-    cwd: Optional[Path] = None,
     input_text: Optional[str] = None,
     what: str = "uv",
 ) -> str:
     """Run ``uv ARGS``; return stdout. On failure raise UvError with uv's last words.
 
-    ``env`` is laid over the process environment. uv runs from ``cwd`` (a folder rezup owns) so
-    that a ``pyproject.toml`` or ``uv.toml`` in the user's current folder does not leak in.
+    ``env`` is laid over the process environment. uv always runs from the same neutral folder
+    (the temp folder), so that no ``pyproject.toml`` or ``uv.toml`` in the user's current
+    folder, the home folder or a root's parents changes one step and not another; every path
+    rezup gives it is absolute. User-level uv configuration still applies.
     """
     command = [find_uv(), *args]
     full_env = dict(os.environ)
@@ -206,7 +223,8 @@ def run(
         completed = subprocess.run(
             command,
             env=full_env,
-            cwd=str(cwd) if cwd else None,
+            cwd=tempfile.gettempdir(),
+            pass_fds=tuple(sorted(_inherited_fds)) if os.name != "nt" else (),
             input=input_text,
             capture_output=True,
             text=True,
@@ -284,15 +302,13 @@ def offline_options(options: Sequence[str], wheelhouse: Path) -> list[str]:
 
 
 def create_venv(
-    path: Path, python: str, *, seed: bool = True, options: Sequence[str] = (), env=None,
-    cwd=None,
+    path: Path, python: str, *, options: Sequence[str] = (), env=None
 ) -> None:
     """``uv venv``: a fresh venv at ``path`` (seeded with pip so that ``rez-pip`` works)."""
-    args = ["venv", "--no-project", "--quiet", "--python", python, "--no-python-downloads"]
-    if seed:
-        args.append("--seed")
+    args = ["venv", "--no-project", "--quiet", "--seed", "--python", python,
+            "--no-python-downloads"]
     index, _ = split_index_options(options)
-    run([*args, *index, str(path)], env=env, cwd=cwd, what=f"creating venv {path.name}")
+    run([*args, *index, str(path)], env=env, what=f"creating venv {path.name}")
 
 
 def pip_install(
@@ -301,7 +317,6 @@ def pip_install(
     *,
     options: Sequence[str] = (),
     env=None,
-    cwd=None,
     what: str = "installing",
     target: Optional[Path] = None,
 ) -> None:
@@ -316,7 +331,7 @@ def pip_install(
     ]
     if target is not None:
         args += ["--target", str(target)]
-    run([*args, *options], env=env, cwd=cwd, what=what)
+    run([*args, *options], env=env, what=what)
 
 
 def pip_compile(
@@ -325,7 +340,6 @@ def pip_compile(
     *,
     options: Sequence[str] = (),
     env=None,
-    cwd=None,
     what: str = "resolving",
 ) -> str:
     """``uv pip compile`` the requirements text for ``python``; return the pinned text."""
@@ -333,14 +347,13 @@ def pip_compile(
         "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate", "--generate-hashes",
         "--python", python, "--no-python-downloads",
     ]
-    return run([*args, *options], env=env, cwd=cwd, input_text=requirements, what=what)
+    return run([*args, *options], env=env, input_text=requirements, what=what)
 
 
-def find_python(request: str, *, cwd=None) -> str:
+def find_python(request: str) -> str:
     """Absolute path of the interpreter uv picks for ``request`` (version or path)."""
     out = run(
         ["python", "find", "--no-project", "--no-python-downloads", request],
-        cwd=cwd,
         what=f"finding Python {request}",
     )
     return out.strip()

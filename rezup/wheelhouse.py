@@ -5,15 +5,22 @@ machines need no index. uv has no ``pip download``; instead the pins are compile
 a PEP 751 ``pylock.toml`` (which lists each file's URL and hash), the wheel that fits each
 venv's interpreter is fetched and checked against its hash, and a package with no fitting
 wheel is built from its sdist with ``uv build``.
+
+A wheel built here is not a file the index published, so the plan's hashes do not cover it;
+its hash is added to the plan (see ``collect_wheels``), which is why the remote revision's
+plan is written only after its wheelhouse is filled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import unquote, urlparse
@@ -24,18 +31,99 @@ from rezup.plan import Plan, VenvPlan
 log = logging.getLogger("rezup")
 
 
-def collect_wheels(plan: Plan, target: Path) -> list[Path]:
-    """Fill ``target`` with wheels for the index requirements of every venv of ``plan``."""
+# (canonical package name, version) -> sha256 hex digests of wheels built from its sdist
+BuiltHashes = dict[tuple[str, str], set[str]]
+
+
+def collect_wheels(plan: Plan, target: Path) -> Plan:
+    """Fill ``target`` with wheels for the index requirements of every venv of ``plan``.
+
+    Returns the plan to publish with them: ``plan`` itself, or, when a wheel had to be built
+    from an sdist, ``plan`` with that wheel's hash added to the package's requirement lines. A
+    pull installs from ``target`` with ``--no-index`` and uv checks every file against the
+    line's hashes, which name only the files the index published; without the built wheel's
+    hash the pull would fail with a hash mismatch.
+    """
     target.mkdir(parents=True, exist_ok=True)
-    stored: list[Path] = []
+    stored: set[Path] = set()
+    built: BuiltHashes = {}
     for venv in plan.venvs:
-        for package in _locked_packages(plan, venv, target.parent):
-            stored.append(_store_package(package, venv, target, plan))
-    log.info("stored %d wheels in the remote revision", len(set(stored)))
-    return stored
+        for package in _locked_packages(plan, venv):
+            path, was_built = _store_package(package, venv, target, plan)
+            stored.add(path)
+            if was_built:
+                key = (_canonical(str(package.get("name"))), str(package.get("version")))
+                built.setdefault(key, set()).add(_sha256(path))
+    log.info("stored %d wheels in the remote revision", len(stored))
+    return with_extra_hashes(plan, built)
 
 
-def _locked_packages(plan: Plan, venv: VenvPlan, cwd: Path) -> list[dict[str, Any]]:
+def with_extra_hashes(plan: Plan, hashes: Mapping[tuple[str, str], Iterable[str]]) -> Plan:
+    """``plan`` with ``--hash=sha256:H`` added to each pinned line of a package in ``hashes``.
+
+    ``hashes`` maps (canonical name, version) to sha256 hex digests. A line matches when it
+    pins that package (PEP 503 names: ``Hello_Ext`` is ``hello-ext``) to that version with
+    ``==``; direct references (``name @ url``) are left alone, and so are hashes a line has
+    already. Every venv is updated, and ``[shared]``, which installs from the same wheelhouse.
+    Returns ``plan`` itself when nothing changes.
+    """
+    wanted = {(_canonical(name), version): sorted(set(digests))
+              for (name, version), digests in hashes.items()}
+    if not wanted:
+        return plan
+
+    def update(lines: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_add_hashes(line, wanted) for line in lines)
+
+    venvs = tuple(replace(venv, requirements=update(venv.requirements))
+                  for venv in plan.venvs)
+    shared = (replace(plan.shared, requirements=update(plan.shared.requirements))
+              if plan.shared else None)
+    updated = replace(plan, venvs=venvs, shared=shared)
+    return plan if updated == plan else updated
+
+
+_PINNED = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*==\s*([^\s;,]+)")
+
+
+def _add_hashes(line: str, wanted: Mapping[tuple[str, str], list[str]]) -> str:
+    match = _PINNED.match(line)
+    if not match or " @ " in line:
+        return line
+    name, version = _canonical(match.group(1)), match.group(2)
+    digests = [digest for (want_name, want_version), found in wanted.items()
+               if want_name == name and _same_version(want_version, version)
+               for digest in found]
+    present = set(line.split())
+    extra = [f"--hash=sha256:{digest}" for digest in digests
+             if f"--hash=sha256:{digest}" not in present]
+    return " ".join([line.rstrip(), *extra]) if extra else line
+
+
+def _canonical(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
+
+
+def _same_version(left: str, right: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(left) == Version(right)
+    except InvalidVersion:
+        return left == right
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _locked_packages(plan: Plan, venv: VenvPlan) -> list[dict[str, Any]]:
     from rezup import uv
     from rezup._compat import tomllib
 
@@ -44,7 +132,7 @@ def _locked_packages(plan: Plan, venv: VenvPlan, cwd: Path) -> list[dict[str, An
     text = uv.run(
         ["pip", "compile", "-", "--quiet", "--no-header", "--format", "pylock.toml",
          "--python", venv.python, "--no-python-downloads", *plan.uv_options],
-        env=dict(plan.uv_env), cwd=cwd, input_text="\n".join(pins) + "\n",
+        env=dict(plan.uv_env), input_text="\n".join(pins) + "\n",
         what=f"locating wheels of venv {venv.name!r}",
     )
     return tomllib.loads(text).get("packages", [])
@@ -97,19 +185,21 @@ def _file_name(entry: dict[str, Any]) -> str:
     return unquote(urlparse(location).path).rsplit("/", 1)[-1]
 
 
-def _store_package(package: dict[str, Any], venv: VenvPlan, target: Path, plan: Plan) -> Path:
+def _store_package(package: dict[str, Any], venv: VenvPlan, target: Path,
+                   plan: Plan) -> tuple[Path, bool]:
+    """Store the wheel of one pylock package; return its path and whether rezup built it."""
     name = f"{package.get('name')}=={package.get('version')}"
     wheel = pick_wheel(package.get("wheels", []), venv.python_version)
     if wheel is not None:
         destination = target / _file_name(wheel)
         if not destination.exists():
             _fetch(wheel, destination, name)
-        return destination
+        return destination, False
     sdist = package.get("sdist")
     if not sdist:
         raise BuildError(f"no wheel of {name} fits Python {venv.python_version} and it has no "
                          "sdist to build one from")
-    return _build_from_sdist(sdist, venv, target, plan, name)
+    return _build_from_sdist(sdist, venv, target, plan, name), True
 
 
 def _fetch(entry: dict[str, Any], destination: Path, name: str) -> None:
@@ -151,10 +241,12 @@ def _build_from_sdist(sdist: dict[str, Any], venv: VenvPlan, target: Path, plan:
         out = Path(scratch) / "dist"
         uv.run(["build", "--wheel", "--python", venv.python, "--no-python-downloads",
                 "--out-dir", str(out), str(archive)],
-               env=dict(plan.uv_env), cwd=Path(scratch), what=f"building a wheel of {name}")
+               env=dict(plan.uv_env), what=f"building a wheel of {name}")
         built = sorted(out.glob("*.whl"))
         if not built:
             raise BuildError(f"building {name} from its sdist gave no wheel")
         destination = target / built[0].name
-        shutil.move(str(built[0]), destination)
+        # another venv may have stored this wheel already: keep that one (its hash is noted)
+        if not destination.exists():
+            shutil.move(str(built[0]), destination)
         return destination

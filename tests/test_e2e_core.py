@@ -448,3 +448,78 @@ def test_add_with_file_enters_the_revision_it_built(sandbox: Sandbox, tmp_path: 
     [revision] = (elsewhere / "team" / "revisions").iterdir()
     assert result.stdout.strip() == f"team {revision.name}"
     assert not sandbox.local_root.exists()
+
+
+def test_relative_recipe_file_and_root(sandbox: Sandbox, tmp_path: Path):
+    """A relative --file and a relative REZUP_ROOT_LOCAL mean what they say from the cwd."""
+    work = sandbox.base / "work"
+    copy_package("hello_ext", work)
+    (work / "my.toml").write_text(
+        f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n'
+        '[[extension]]\nname = "hello-ext"\nurl = "./hello_ext"\nedit = true\n'
+    )
+    result = sandbox.rezup("add", "--file", "work/my.toml", "--skip-use", check=True,
+                           env={"REZUP_ROOT_LOCAL": "relroot"})
+    [revision] = (sandbox.base / "relroot" / ".main" / "revisions").iterdir()
+    assert (revision / "revision.json").is_file(), result.stderr
+    script = revision / "venv" / "rez" / "bin" / "rez" / "hello-ext"
+    assert interpreter_line(script).startswith(str(sandbox.base / "relroot"))
+    out = sandbox.rezup("use", "--", "hello-ext", check=True,
+                        env={"REZUP_ROOT_LOCAL": "relroot"}).stdout
+    assert "hello from hello-ext" in out
+
+
+def test_many_first_runs_at_once_make_one_revision(sandbox: Sandbox):
+    import subprocess
+
+    sandbox.write_recipe(MINIMAL_RECIPE)
+    procs = [subprocess.Popen([sys.executable, "-m", "rezup", "--", "rez", "--version"],
+                              env=sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=str(sandbox.base)) for _ in range(4)]
+    results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0] * 4, results
+    assert all("Rez 3.4.0" in out for _, out, _ in results)
+    assert len(sandbox.revisions()) == 1
+
+
+def test_killed_add_is_cleared_by_the_next_add(sandbox: Sandbox):
+    import subprocess
+
+    sandbox.write_recipe(MINIMAL_RECIPE, name="k")
+    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
+                              env=sandbox.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True,
+                              cwd=str(sandbox.base))
+    deadline = time.monotonic() + 60
+    while not list((sandbox.local_root / "k" / "revisions").glob("*/venv/rez/bin/python")):
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(victim.pid, 9)
+    victim.wait()
+    [partial] = sandbox.revisions("k")
+    assert not (partial / "revision.json").exists()
+    assert sandbox.rezup("use", "k", "--", "true").returncode == 1  # nothing ready to enter
+
+    result = sandbox.rezup("add", "k", "--skip-use", check=True)
+    assert f"removing incomplete revision {partial.name}" in result.stderr
+    assert not partial.exists()
+    assert len(sandbox.ready_revisions("k")) == 1
+
+
+@pytest.mark.parametrize("args", [
+    ("status", "--", "true"), ("drop", "x", "--", "true"),
+    ("add", "--skip-use", "--", "true"), ("add", "--dry-run", "--", "true"),
+])
+def test_a_command_where_none_runs_is_a_usage_error(sandbox: Sandbox, args):
+    result = sandbox.rezup(*args)
+    assert result.returncode == 2
+    assert "runs no command" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_filesystem_errors_are_one_line(sandbox: Sandbox):
+    sandbox.write_recipe(MINIMAL_RECIPE)
+    result = sandbox.rezup("add", "--skip-use", env={"REZUP_ROOT_LOCAL": "/proc/no-such"})
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if "rezup: error" in line]
+    assert line.startswith("rezup: error: ") and "internal error" not in line
+    assert "/proc/no-such" in line

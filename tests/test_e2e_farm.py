@@ -269,3 +269,40 @@ def test_drop_refuses_while_a_revision_is_being_built(sandbox: Sandbox):
     assert sandbox.ready_revisions("busy")
     sandbox.rezup("drop", "busy", check=True)
     assert not (sandbox.local_root / "busy").exists()
+
+
+def test_a_failed_pull_is_not_retried_by_every_job(remote_sandbox: Sandbox, tmp_path: Path):
+    box = remote_sandbox
+    links = tmp_path / "links"
+    box.write_recipe(MINIMAL)
+    box.rezup("add", "--remote", "--skip-use", check=True)
+    box.rezup("use", "--", "true", check=True)
+    wheel = make_wheel(links, "tinypkg", "1.0")
+    box.write_recipe(with_tinypkg(links))
+    box.rezup("add", "--remote", "--skip-use", check=True)
+    wheel.unlink()
+
+    first = box.rezup("use", "--", "true")
+    assert first.returncode == 0 and "rezup: pulling revision" in first.stderr
+    again = box.rezup("use", "--", "true")
+    assert again.returncode == 0
+    assert "rezup: pulling revision" not in again.stderr  # the recorded failure answers
+    assert "cannot pull revision" in again.stderr and "tinypkg" in again.stderr
+    retry = box.rezup("use", "--", "true", env={"REZUP_PULL_RETRY": "0"})
+    assert retry.returncode == 0 and "rezup: pulling revision" in retry.stderr
+
+
+def test_status_marks_the_revision_use_enters(remote_sandbox: Sandbox):
+    box = remote_sandbox
+    box.write_recipe(MINIMAL)
+    box.rezup("add", "--remote", "--skip-use", check=True)
+    box.rezup("use", "--", "true", check=True)
+    box.rezup("add", "--skip-use", check=True, env={"REZUP_ROOT_REMOTE": ""})
+    [pulled, local_only] = box.ready_revisions()
+    data = json.loads(box.rezup("status", "--json", check=True).stdout)["containers"][0]
+    assert data["in_use"] == pulled.name
+    used = box.rezup("use", "--", "sh", "-c", "echo $REZUP_REVISION", check=True).stdout
+    assert used.strip() == pulled.name
+    marked = [line for line in box.rezup("status", check=True).stdout.splitlines()
+              if line.startswith(" *")]
+    assert len(marked) == 1 and pulled.name in marked[0] and local_only.name not in marked[0]

@@ -445,3 +445,23 @@ def test_tomlwrite_refuses_what_it_cannot_write():
         dumps({"f": 1.5})
     with pytest.raises(TypeError):
         dumps({"n": None})
+
+
+def test_relative_paths_in_installer_options_are_anchored_at_the_recipe(tmp_path):
+    from rezup.plan import installer_settings
+    from rezup.recipe import parse_recipe
+
+    recipe = parse_recipe(
+        '[pip]\noptions = ["--find-links", "./wheels", "-c=../pins.txt", '
+        '"--index-url", "https://example.com/simple"]\n'
+        '[uv]\noptions = ["--find-links", "https://example.com/links", "-f", "/abs/links"]\n',
+        source=tmp_path / "team" / "rezup.toml",
+    )
+    options, _ = installer_settings(recipe)
+    assert options == [
+        "--find-links", str(tmp_path / "team" / "wheels"),
+        "--constraint", str(tmp_path / "pins.txt"),
+        "--index-url", "https://example.com/simple",
+        "--find-links", "https://example.com/links",
+        "-f", "/abs/links",
+    ]

@@ -619,3 +619,17 @@ def test_iter_recipes(home):
 def test_iter_recipes_without_default(home):
     (home / "rezup.dev.toml").write_text("", encoding="utf-8")
     assert [r.name() for r in ContainerRecipe.iter_recipes()] == ["dev"]
+
+
+@pytest.mark.parametrize("recipe_text, key", [
+    ('[shared]\nname = ".."\nrequires = ["six"]\n', "[shared] name"),
+    ('[shared]\nname = "a/b"\nrequires = ["six"]\n', "[shared] name"),
+    ('[[extension]]\nname = ".."\nurl = "six"\nisolation = true\n', "name"),
+    ('[[extension]]\nname = "."\nurl = "six"\n', "name"),
+    ('[[extension]]\nname = "-x"\nurl = "six"\n', "name"),
+])
+def test_names_that_could_leave_their_folder_are_refused(recipe_text, key, tmp_path):
+    path = tmp_path / "rezup.toml"
+    path.write_text(recipe_text)
+    with pytest.raises(RecipeError, match=re.escape(key)):
+        load_recipe(path)
