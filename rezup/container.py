@@ -198,7 +198,6 @@ class Revision:
         self._dirname = str(dirname)
         self._path = container.revisions() / self._dirname
         self._metadata: Optional[dict[str, Any]] = None
-        self._is_pulled = False
 
     def __repr__(self) -> str:
         return (f"Revision(container={self._container.name()!r}, dirname={self._dirname!r}, "

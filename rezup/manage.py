@@ -137,7 +137,9 @@ def write_remote_revision(container: Container, plan, recipe_text: str) -> Revis
     try:
         (staging / "rezup.toml").write_text(recipe_text, encoding="utf-8")
         if plan.wheels:
-            plan = download_wheels(plan, staging / WHEELS_DIRNAME)
+            from rezup.wheelhouse import collect_wheels
+
+            plan = collect_wheels(plan, staging / WHEELS_DIRNAME)
         plan.write(staging / PLAN_FILENAME)
         metadata = base_metadata(plan, final)
         metadata["remote"] = True
@@ -150,17 +152,6 @@ def write_remote_revision(container: Container, plan, recipe_text: str) -> Revis
     log.info("remote revision %s of %s published in %s", dirname, container.name(),
              container.root())
     return Revision(container, dirname)
-
-
-def download_wheels(plan, target: Path):
-    """Fill ``target`` with a wheel for every pinned requirement of ``plan``.
-
-    Returns the plan to publish with them: ``plan`` with the hashes of any wheels built from
-    sdists added, so that a pull from this wheelhouse accepts them.
-    """
-    from rezup.wheelhouse import collect_wheels
-
-    return collect_wheels(plan, target)
 
 
 PULL_RETRY_DEFAULT = 300.0  # seconds a failed pull is not tried again
