@@ -46,7 +46,7 @@ def add(
             )
         container = Container.at(name, root, remote=True)
     else:
-        container = local_container(name, recipe_file)
+        container = Container.at(name, local_root(recipe.root_local))
 
     log.info("resolving %s from %s", name, recipe.source or "the default recipe")
     if not (dry_run or remote):

@@ -47,7 +47,13 @@ def collect_wheels(plan: Plan, target: Path) -> Plan:
     target.mkdir(parents=True, exist_ok=True)
     stored: set[Path] = set()
     built: BuiltHashes = {}
-    for venv in plan.venvs:
+    venvs = list(plan.venvs)
+    if plan.shared:  # [shared] installs from the same wheelhouse, with the rez venv's Python
+        venvs.append(VenvPlan(
+            name="[shared]", python=plan.shared.python, python_request="",
+            python_version=plan.venvs[0].python_version, requirements=plan.shared.requirements,
+        ))
+    for venv in venvs:
         for package in _locked_packages(plan, venv):
             path, was_built = _store_package(package, venv, target, plan)
             stored.add(path)

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 import rezup
-from rezup import cli
 from rezup import status as status_module
 from rezup.cli import main, split_command
 from rezup.container import Container
@@ -280,18 +279,6 @@ def test_status_text(home, capsys, tmp_path):
     assert "dev  (local " in out
     assert "1700000000.5" in out
     assert "ready" in out
-
-
-def test_exit_codes_follow_error_classes():
-    from rezup import errors
-
-    assert errors.RezupError.exit_code == 1
-    assert errors.ContainerError.exit_code == 1
-    assert errors.BuildError.exit_code == 1
-    assert errors.LockError.exit_code == 1
-    assert errors.RecipeError.exit_code == 2
-    assert errors.UsageError.exit_code == 2
-    assert cli.EXAMPLES.startswith("\b")
 
 
 # --------------------------------------------------------------------------------------------

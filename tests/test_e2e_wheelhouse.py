@@ -18,7 +18,7 @@ import pytest
 from rezup.plan import PLAN_FILENAME, Plan, VenvPlan
 from rezup.uv import find_uv
 from rezup.wheelhouse import with_extra_hashes
-from tests.conftest import PACKAGES_DIR, REZ_PIN, Sandbox, installed_version
+from tests.conftest import PACKAGES_DIR, REZ_PIN, Sandbox, installed_version, make_wheel
 
 pytestmark = pytest.mark.e2e
 
@@ -115,3 +115,25 @@ def test_with_extra_hashes_leaves_other_versions_and_known_hashes_alone():
     assert with_extra_hashes(plan, {("hello-ext", "1.0"): {"ff"}}) == plan
     assert with_extra_hashes(plan, {("pip", "24.0"): {"11"}}) == plan
     assert with_extra_hashes(plan, {}) is plan
+
+
+def test_shared_packages_are_in_the_wheelhouse_too(remote_sandbox: Sandbox, tmp_path: Path):
+    """A [shared] recipe pulls offline as well: its packages are stored with the venvs'."""
+    box = remote_sandbox
+    links = tmp_path / "links"
+    make_wheel(links, "sharedpkg", "2.0")
+    box.write_recipe(
+        f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n[shared]\nname = "prod"\n'
+        f'requires = ["sharedpkg"]\n\n[pip]\noptions = ["--find-links", "{links}"]\n'
+    )
+    box.rezup("add", "--remote", "--wheels", "--skip-use", check=True)
+    [remote] = box.ready_revisions(remote=True)
+    assert (remote / "wheels" / "sharedpkg-2.0-py3-none-any.whl").is_file()
+    shutil.rmtree(links)
+    offline = {"UV_CACHE_DIR": str(tmp_path / "empty-cache"),
+               "UV_INDEX_URL": "http://127.0.0.1:9/simple",
+               "UV_DEFAULT_INDEX": "http://127.0.0.1:9/simple",
+               "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    result = box.rezup("use", "--", "rez", "--version", env=offline, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (box.local_root / ".main" / "libs" / "prod" / "sharedpkg.py").is_file()
