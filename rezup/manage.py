@@ -246,7 +246,15 @@ def revision_for_use(name: str, *, local_only: bool = False) -> tuple[Optional[R
     remote_path = None if local_only else remote_root(remote_setting)
     if remote_path is not None:
         remote = Container.at(name, remote_path, remote=True)
-        latest = remote.get_latest_revision()
+        try:
+            latest = remote.get_latest_revision()
+        except OSError as exc:  # the shared filesystem is down: run what was pulled before
+            fallback = _last_pulled(local, remote)
+            if fallback is None:
+                raise ContainerError(f"cannot read the remote root {remote_path}: {exc}") from None
+            log.warning("cannot read the remote root %s (%s); using %s pulled before",
+                        remote_path, exc, fallback.dirname())
+            return fallback, True
         if latest is not None:
             try:
                 failure = recent_pull_failure(Revision(local, latest.dirname()))

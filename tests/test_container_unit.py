@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 from datetime import datetime
@@ -20,7 +21,7 @@ from rezup.container import (
     local_root,
     remote_root,
 )
-from rezup.errors import UsageError
+from rezup.errors import ContainerError, UsageError
 from rezup.lock import NETWORK_FILESYSTEMS, filesystem_type, lock_kind, lock_timeout
 from rezup.recipe import ContainerRecipe
 
@@ -363,3 +364,35 @@ def test_status_of_one_container_and_broken_metadata(home, tmp_path):
     assert "remote" in text.splitlines()[1]  # the header has a remote column
     with pytest.raises(UsageError):
         status_mod.collect("../x")
+
+
+def test_unreadable_remote_root_falls_back_to_the_last_pulled_revision(home, tmp_path,
+                                                                       monkeypatch, caplog):
+    import errno
+    import json as json_module
+
+    from rezup import fastpath, manage
+
+    remote = tmp_path / "remote"
+    local = tmp_path / "local"
+    pulled = local / ".main" / "revisions" / "1700000000.000001"
+    pulled.mkdir(parents=True)
+    (pulled / "rezup.toml").write_text("")
+    source = remote / ".main" / "revisions" / "1700000000.000001"
+    (pulled / "revision.json").write_text(json_module.dumps({"pulled_from": str(source)}))
+
+    real_listdir = os.listdir
+
+    def stale_nfs(path):
+        if str(path).startswith(str(remote)):
+            raise OSError(errno.ESTALE, "Stale file handle", str(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(fastpath.os, "listdir", stale_nfs)
+    revision, using_remote = manage.revision_for_use(".main")
+    assert revision.dirname() == pulled.name and using_remote
+    assert "cannot read the remote root" in caplog.text
+
+    (pulled / "revision.json").write_text("{}")  # nothing pulled before: a clear error
+    with pytest.raises(ContainerError, match=r"cannot read the remote root .*Stale file handle"):
+        manage.revision_for_use(".main")
