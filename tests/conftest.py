@@ -207,3 +207,17 @@ def installed_version(revision: Path, package: str, venv: str = "rez") -> Option
                                                      ".dist-info"):
         return dist_info.name[len(package) + 1 : -len(".dist-info")]
     return None
+
+
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """An environment in which uv can reach no index and has an empty cache: what a pull from
+    a wheelhouse must cope with. (Port 9 on loopback: nothing listens there.)"""
+    unreachable = "http://127.0.0.1:9"
+    return {
+        "UV_CACHE_DIR": str(tmp_path / "empty-cache"),
+        "UV_INDEX_URL": f"{unreachable}/simple",
+        "UV_DEFAULT_INDEX": f"{unreachable}/simple",
+        "HTTP_PROXY": unreachable,
+        "HTTPS_PROXY": unreachable,
+        "ALL_PROXY": unreachable,
+    }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REZ_PIN, Sandbox, installed_version, make_wheel
+from tests.conftest import REZ_PIN, Sandbox, installed_version, make_wheel, offline_env
 
 pytestmark = pytest.mark.e2e
 
@@ -197,15 +197,7 @@ def test_offline_pull_from_wheelhouse(remote_sandbox: Sandbox, tmp_path: Path):
     assert any(name.startswith("pip-") for name in wheels)
 
     shutil.rmtree(links)  # the find-links "index" is gone ...
-    unreachable = "http://127.0.0.1:9/simple"
-    offline = {  # ... and so is every other index, and the cache is empty
-        "UV_CACHE_DIR": str(tmp_path / "empty-cache"),
-        "UV_INDEX_URL": unreachable,
-        "UV_DEFAULT_INDEX": unreachable,
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "ALL_PROXY": "http://127.0.0.1:9",
-    }
+    offline = offline_env(tmp_path)  # ... and so is every other index
     result = box.rezup("use", "--", "rez", "--version", env=offline, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Rez 3.4.0" in result.stdout

@@ -18,7 +18,14 @@ import pytest
 from rezup.plan import PLAN_FILENAME, Plan, VenvPlan
 from rezup.uv import find_uv
 from rezup.wheelhouse import with_extra_hashes
-from tests.conftest import PACKAGES_DIR, REZ_PIN, Sandbox, installed_version, make_wheel
+from tests.conftest import (
+    PACKAGES_DIR,
+    REZ_PIN,
+    Sandbox,
+    installed_version,
+    make_wheel,
+    offline_env,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -55,15 +62,7 @@ def test_wheel_built_from_sdist_is_accepted_by_the_plan(remote_sandbox: Sandbox,
     assert metadata["plan_digest"] == plan.digest
 
     shutil.rmtree(links)  # the only "index" that had hello-ext is gone ...
-    unreachable = "http://127.0.0.1:9/simple"
-    offline = {  # ... and so is every other index, and the cache is empty
-        "UV_CACHE_DIR": str(tmp_path / "empty-cache"),
-        "UV_INDEX_URL": unreachable,
-        "UV_DEFAULT_INDEX": unreachable,
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "ALL_PROXY": "http://127.0.0.1:9",
-    }
+    offline = offline_env(tmp_path)  # ... and so is every other index
     result = box.rezup("use", "--", "rez", "--version", env=offline, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Rez 3.4.0" in result.stdout
@@ -130,10 +129,7 @@ def test_shared_packages_are_in_the_wheelhouse_too(remote_sandbox: Sandbox, tmp_
     [remote] = box.ready_revisions(remote=True)
     assert (remote / "wheels" / "sharedpkg-2.0-py3-none-any.whl").is_file()
     shutil.rmtree(links)
-    offline = {"UV_CACHE_DIR": str(tmp_path / "empty-cache"),
-               "UV_INDEX_URL": "http://127.0.0.1:9/simple",
-               "UV_DEFAULT_INDEX": "http://127.0.0.1:9/simple",
-               "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    offline = offline_env(tmp_path)
     result = box.rezup("use", "--", "rez", "--version", env=offline, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (box.local_root / ".main" / "libs" / "prod" / "sharedpkg.py").is_file()
