@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rezup import __version__
+from rezup.container import METADATA_FILENAME, RECIPE_FILENAME, VENV_DIRNAME
 from rezup.errors import BuildError
 from rezup.plan import PLAN_FILENAME, Plan, VenvPlan, requirements_text
 from rezup.production import (
@@ -35,9 +36,6 @@ from rezup.recipe import Recipe
 
 log = logging.getLogger("rezup")
 
-RECIPE_FILENAME = "rezup.toml"
-METADATA_FILENAME = "revision.json"
-VENV_DIRNAME = "venv"
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

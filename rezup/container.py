@@ -30,10 +30,11 @@ from rezup.recipe import (
     validate_container_name,
 )
 
-REVISIONS_DIRNAME = "revisions"
+REVISIONS_DIRNAME = fastpath.REVISIONS_DIRNAME
+METADATA_FILENAME = fastpath.METADATA_FILENAME  # the ready marker
+RECIPE_FILENAME = "rezup.toml"  # the recipe as it was when the revision was made
+VENV_DIRNAME = "venv"
 LOCKS_DIRNAME = ".locks"
-METADATA_FILENAME = fastpath.METADATA_FILENAME
-RECIPE_FILENAME = "rezup.toml"
 
 
 def local_root(recipe_root: str = "") -> Path:
@@ -273,7 +274,7 @@ class Revision:
         return Plan.read(self.plan_path())
 
     def venv_path(self, name: str = "rez") -> Path:
-        return self._path / "venv" / name
+        return self._path / VENV_DIRNAME / name
 
     def production_bin_dirs(self) -> list[Path]:
         """Production bin folders of the rez venv and of isolated extension venvs."""

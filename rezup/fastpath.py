@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are never 
     from typing import Any, Optional
 
 DEFAULT_CONTAINER_NAME = ".main"
-METADATA_FILENAME = "revision.json"
+METADATA_FILENAME = "revision.json"  # the ready marker
+REVISIONS_DIRNAME = "revisions"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
 
 
@@ -256,10 +257,10 @@ def try_use(argv: list[str]) -> Optional[int]:
         local = local_root(anchor_path(local_setting, base_dir) if local_setting else "")
         remote = None if local_only else remote_root(
             anchor_path(remote_setting, base_dir) if remote_setting else "")
-        local_revisions = os.path.join(local, name, "revisions")
+        local_revisions = os.path.join(local, name, REVISIONS_DIRNAME)
         using_remote = False
         if remote is not None:
-            wanted = latest_ready(os.path.join(remote, name, "revisions"))
+            wanted = latest_ready(os.path.join(remote, name, REVISIONS_DIRNAME))
             if wanted is not None:
                 if not os.path.isfile(os.path.join(local_revisions, wanted, METADATA_FILENAME)):
                     return None  # it needs a pull

@@ -30,19 +30,22 @@ NETWORK_FILESYSTEMS = frozenset({
 })
 
 
-def lock_timeout() -> float:
-    value = os.environ.get("REZUP_LOCK_TIMEOUT", "")
+def seconds_from_env(name: str, default: float) -> float:
+    """A duration setting: ``$NAME`` as a finite number of seconds (0 or more), else ``default``."""
+    value = os.environ.get(name, "")
     if not value:
-        return DEFAULT_TIMEOUT
+        return default
     try:
-        timeout = float(value)
+        seconds = float(value)
     except ValueError:
-        timeout = float("nan")
-    if not timeout >= 0 or timeout == float("inf"):  # also refuses nan
-        raise UsageError(
-            f"REZUP_LOCK_TIMEOUT must be a number of seconds (0 or more), got {value!r}"
-        )
-    return timeout
+        seconds = float("nan")
+    if not 0 <= seconds < float("inf"):  # also refuses nan
+        raise UsageError(f"{name} must be a number of seconds (0 or more), got {value!r}")
+    return seconds
+
+
+def lock_timeout() -> float:
+    return seconds_from_env("REZUP_LOCK_TIMEOUT", DEFAULT_TIMEOUT)
 
 
 KIND_FILENAME = "kind"  # in a container's .locks/: the lock kind every process there uses

@@ -12,7 +12,14 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from rezup.container import Container, Revision, local_root, remote_root
+from rezup.container import (
+    METADATA_FILENAME,
+    RECIPE_FILENAME,
+    Container,
+    Revision,
+    local_root,
+    remote_root,
+)
 from rezup.errors import ContainerError, RezupError, UsageError
 from rezup.recipe import ContainerRecipe, read_root_settings, recipe_path_for
 
@@ -135,7 +142,7 @@ def write_remote_revision(container: Container, plan, recipe_text: str) -> Revis
     staging = container.revisions() / f".incoming-{dirname}-{os.getpid()}"
     staging.mkdir(parents=True)
     try:
-        (staging / "rezup.toml").write_text(recipe_text, encoding="utf-8")
+        (staging / RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
         if plan.wheels:
             from rezup.wheelhouse import collect_wheels
 
@@ -144,7 +151,7 @@ def write_remote_revision(container: Container, plan, recipe_text: str) -> Revis
         metadata = base_metadata(plan, final)
         metadata["remote"] = True
         metadata["session"] = session_metadata(plan)
-        write_json_atomic(staging / "revision.json", metadata)
+        write_json_atomic(staging / METADATA_FILENAME, metadata)
         os.rename(staging, final)
     except BaseException:
         remove_tree(staging)
@@ -158,14 +165,9 @@ PULL_RETRY_DEFAULT = 300.0  # seconds a failed pull is not tried again
 
 
 def pull_retry_after() -> float:
-    value = os.environ.get("REZUP_PULL_RETRY", "")
-    try:
-        seconds = float(value) if value else PULL_RETRY_DEFAULT
-    except ValueError:
-        seconds = float("nan")
-    if not seconds >= 0:
-        raise UsageError(f"REZUP_PULL_RETRY must be a number of seconds, got {value!r}")
-    return seconds
+    from rezup.lock import seconds_from_env
+
+    return seconds_from_env("REZUP_PULL_RETRY", PULL_RETRY_DEFAULT)
 
 
 def _failure_file(revision: Revision) -> Path:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
-from rezup.container import Container, Revision, local_root, remote_root
+from rezup.container import REVISIONS_DIRNAME, Container, Revision, local_root, remote_root
 from rezup.errors import RezupError
 from rezup.recipe import (
     DEFAULT_CONTAINER_NAME,
@@ -45,7 +45,7 @@ def _container_names(roots: Iterable[Path]) -> set[str]:
         except OSError:
             continue
         for entry in entries:
-            if (root / entry / "revisions").is_dir():
+            if (root / entry / REVISIONS_DIRNAME).is_dir():
                 try:
                     names.add(validate_container_name(entry))
                 except RezupError:
