@@ -1,283 +1,208 @@
-"""Build: execute a Plan into a revision folder.
+"""Build: execute a Plan into a revision folder (local), or publish it (remote).
 
 Order matters for safety: venvs, packages, production scripts and markers first, and
 ``revision.json`` last, written atomically. Until that file exists the revision is not ready
-and nothing uses it; a build that fails removes its folder.
+and nothing uses it; a build that fails removes its folder. A remote revision is assembled in
+a hidden folder and renamed into place.
 """
 
 from __future__ import annotations
 
-import getpass
-import json
+import contextlib
 import logging
-import os
-import shutil
-import socket
-import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
-from rezup import __version__
-from rezup.container import METADATA_FILENAME, RECIPE_FILENAME, VENV_DIRNAME
+from rezup import layout, uv
 from rezup.errors import BuildError
-from rezup.plan import PLAN_FILENAME, Plan, VenvPlan, requirements_text
+from rezup.fsutil import flush_filesystem, new_folder, write_json_atomic
+from rezup.lock import hold
+from rezup.plan import Plan, VenvPlan, pinned_version, requirements_text
 from rezup.production import (
-    BIN_DIRNAME,
     find_distribution,
     production_bin_dir,
     remove_installer_scripts,
+    site_packages,
     venv_python,
     write_production_marker,
     write_production_scripts,
 )
-from rezup.recipe import Recipe
+from rezup.recipe import Recipe, platform_name
 
 log = logging.getLogger("rezup")
 
 
+@contextlib.contextmanager
+def building_under_lock(lock_file: Path, what: str) -> Iterator[None]:
+    """Hold ``lock_file`` while building ``what``.
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON to a temporary file beside ``path`` and move it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, indent=2, sort_keys=True)
-        stream.write("\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(tmp, path)
-    if os.name != "nt":  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def flush_filesystem(path: Path) -> None:
-    """Force what was written under ``path`` (by uv, in other processes) to disk.
-
-    The ready marker must never reach the disk before the files it vouches for: after a power
-    loss, a ``revision.json`` whose venv files were still in the page cache would be a broken
-    revision that looks ready. Linux flushes only ``path``'s filesystem (``syncfs``); elsewhere
-    everything is flushed.
+    Every uv process started meanwhile inherits a native lock's descriptor: if rezup alone is
+    killed, the lock stays held until the uv it started has exited too, so nobody rebuilds
+    under it.
     """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                if libc.syncfs(fd) == 0:
-                    return
-            finally:
-                os.close(fd)
-        except (OSError, AttributeError):
-            pass
-    if hasattr(os, "sync"):
-        os.sync()
+    with hold(lock_file, what) as fd, uv.inheriting_fd(fd):
+        yield
 
 
-def remove_tree(path: Path) -> None:
-    """Remove a folder, also when parts are read-only (as installed files can be)."""
-    if not path.exists() and not path.is_symlink():
-        return
-
-    def make_writable_and_retry(func, target, _exc_info):
-        # removing an entry needs write access to its folder, not to the entry itself
-        os.chmod(os.path.dirname(target), 0o700)
-        if os.path.isdir(target) and not os.path.islink(target):
-            os.chmod(target, 0o700)
-        func(target)
-
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=lambda f, p, e: make_writable_and_retry(f, p, e))
-    else:
-        shutil.rmtree(path, onerror=make_writable_and_retry)
-
-
-def base_metadata(plan: Plan, path: Path) -> dict[str, Any]:
-    return {
-        "rezup_version": __version__,
-        "creator": _user(),
-        "hostname": socket.gethostname(),
-        "revision_path": str(path),
-        "created": time.time(),
-        "plan_digest": plan.digest,
-        "venvs": [venv.name for venv in plan.venvs],
-        "python": plan.venvs[0].python_version,
-        "rez_version": _pinned_version(plan.venvs[0], "rez"),
-    }
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in some containers
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-
-
-def _pinned_version(venv: VenvPlan, package: str) -> Optional[str]:
-    for line in venv.requirements:
-        name, sep, rest = line.partition("==")
-        if sep and name.strip().lower() == package:
-            return rest.split()[0].split(";")[0].strip()
-    return None
-
-
-def build_local_revision(
-    plan: Plan,
-    recipe_text: str,
-    path: Path,
-    *,
-    container_path: Path,
-    find_links: Optional[Path] = None,
-    extra_metadata: Optional[dict[str, Any]] = None,
-    venvs_ready: bool = False,
-) -> dict[str, Any]:
-    """Build ``plan`` into the (absent) folder ``path``; return the revision metadata.
-
-    The caller holds the revision lock. ``find_links`` installs from a wheelhouse with no
-    index at all (an offline pull). ``venvs_ready``: ``plan_and_build`` made the folder and the
-    empty venvs already. On any failure the folder is removed.
-    """
-    if path.exists() and not venvs_ready:
-        raise BuildError(f"revision folder already exists: {path}")
-    started = time.monotonic()
-    path.mkdir(parents=True, exist_ok=venvs_ready)
-    try:
-        (path / RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
-        plan.write(path / PLAN_FILENAME)
-        options = list(plan.uv_options)
-        if find_links is not None:
-            from rezup.uv import offline_options
-
-            options = offline_options(options, find_links)
-        env = dict(plan.uv_env)
-
-        shared_dir = None
-        if plan.shared:
-            shared_dir = _ensure_shared_lib(plan, container_path, options, env, path)
-
-        def build_one(venv: VenvPlan) -> dict[str, Any]:
-            return _build_venv(venv, path, options, env, shared_dir, create=not venvs_ready)
-
-        with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
-            venv_info = list(pool.map(build_one, plan.venvs))
-
-        metadata = base_metadata(plan, path)
-        rez_info = venv_info[0]
-        metadata["rez_version"] = rez_info.get("rez_version") or metadata["rez_version"]
-        metadata["session"] = session_metadata(plan)
-        metadata["build_seconds"] = round(time.monotonic() - started, 3)
-        if extra_metadata:
-            metadata.update(extra_metadata)
-        flush_filesystem(path)
-        write_json_atomic(path / METADATA_FILENAME, metadata)
-        return metadata
-    except BaseException:
-        remove_tree(path)
-        raise
+# -- local revisions -----------------------------------------------------------------------------
 
 
 def plan_and_build(
-    recipe: Recipe, container: str, path: Path, *, container_path: Path
+    recipe: Recipe, container: str, revision_dir: Path, *, container_dir: Path
 ) -> tuple[Plan, dict[str, Any]]:
-    """Resolve ``recipe`` and build it into ``path``, creating the venvs while uv resolves.
+    """Resolve ``recipe`` and build it into the new folder ``revision_dir``.
 
     ``uv venv`` does not depend on the pins, so it runs beside ``uv pip compile`` instead of
     after it. Returns the plan and the revision metadata. On any failure the folder is removed.
     """
-    from rezup import uv
     from rezup.plan import find_pythons, installer_settings, make_plan, venv_specs
 
     pythons = find_pythons(recipe)
     options, env = installer_settings(recipe, warn=False)
-    path.mkdir(parents=True)
-    try:
+    started = time.monotonic()
+    with new_folder(revision_dir, staged=False):
         with ThreadPoolExecutor(max_workers=4) as pool:
             created = []
             for spec in venv_specs(recipe):
                 python, version = pythons[spec.python_request]
                 log.info("creating venv %r (Python %s)", spec.name, version)
                 created.append(pool.submit(
-                    uv.create_venv, path / VENV_DIRNAME / spec.name, python, options=options,
+                    uv.create_venv, _venv(revision_dir, spec.name), python, options=options,
                     env=env,
                 ))
             plan = make_plan(recipe, container, pythons=pythons)
             for future in created:
                 future.result()
-    except BaseException:
-        remove_tree(path)  # the pool has waited for every venv by now
-        raise
-    metadata = build_local_revision(plan, recipe.text, path, container_path=container_path,
-                                    venvs_ready=True)
+        metadata = _fill_revision(plan, recipe.text, revision_dir, container_dir=container_dir,
+                                  started=started)
     return plan, metadata
+
+
+def build_revision(
+    plan: Plan,
+    recipe_text: str,
+    revision_dir: Path,
+    *,
+    container_dir: Path,
+    find_links: Optional[Path] = None,
+    extra_metadata: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    """Build ``plan`` into the new folder ``revision_dir``; return the revision metadata.
+
+    The caller holds the revision lock. ``find_links`` installs from a wheelhouse with no
+    index at all (an offline pull). On any failure the folder is removed.
+    """
+    started = time.monotonic()
+    pythons = {venv.name: interpreter_for(venv) for venv in plan.venvs}
+
+    def create(venv: VenvPlan) -> None:
+        log.info("creating venv %r (Python %s)", venv.name, venv.python_version)
+        uv.create_venv(_venv(revision_dir, venv.name), pythons[venv.name],
+                       options=_options(plan, find_links), env=dict(plan.uv_env))
+
+    with new_folder(revision_dir, staged=False):
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
+            list(pool.map(create, plan.venvs))
+        return _fill_revision(plan, recipe_text, revision_dir, container_dir=container_dir,
+                              find_links=find_links, extra_metadata=extra_metadata,
+                              started=started)
+
+
+def _venv(revision_dir: Path, name: str) -> Path:
+    return Path(layout.venv_dir(str(revision_dir), name))
+
+
+def _options(plan: Plan, find_links: Optional[Path]) -> list[str]:
+    options = list(plan.uv_options)
+    return uv.offline_options(options, find_links) if find_links is not None else options
+
+
+def _fill_revision(
+    plan: Plan,
+    recipe_text: str,
+    revision_dir: Path,
+    *,
+    container_dir: Path,
+    started: float,
+    find_links: Optional[Path] = None,
+    extra_metadata: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    """Install the plan into the venvs made already, then write the ready marker."""
+    (revision_dir / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
+    plan.write(revision_dir / layout.PLAN_FILENAME)
+    options = _options(plan, find_links)
+    env = dict(plan.uv_env)
+    shared_dir = None
+    if plan.shared:
+        shared_dir = _ensure_shared_lib(plan, container_dir, options, env, revision_dir)
+
+    def install(venv: VenvPlan) -> Optional[str]:
+        return _install_venv(venv, revision_dir, options, env, shared_dir)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
+        rez_versions = list(pool.map(install, plan.venvs))
+
+    metadata = layout.make_metadata(
+        str(revision_dir),
+        plan_digest=plan.digest,
+        venvs=[venv.name for venv in plan.venvs],
+        python=plan.venvs[0].python_version,
+        rez_version=rez_versions[0] or pinned_version(plan.venvs[0], "rez"),
+        session=session_metadata(plan),
+        build_seconds=round(time.monotonic() - started, 3),
+        **(extra_metadata or {}),
+    )
+    flush_filesystem(revision_dir)
+    layout.write_metadata(str(revision_dir), metadata)
+    return metadata
+
+
+def _install_venv(
+    venv: VenvPlan,
+    revision_dir: Path,
+    options: list[str],
+    env: dict[str, str],
+    shared_dir: Optional[Path],
+) -> Optional[str]:
+    """Install one venv's pins and make it production style; return its rez version."""
+    venv_path = _venv(revision_dir, venv.name)
+    requirements = revision_dir / f".requirements-{venv.name}.txt"
+    requirements.write_text(requirements_text(venv), encoding="utf-8")
+    try:
+        uv.pip_install(venv_python(venv_path), requirements, options=options, env=env,
+                       what=f"installing venv {venv.name!r}")
+    finally:
+        requirements.unlink()
+
+    try:
+        rez = find_distribution(venv_path, "rez")
+    except BuildError:
+        rez = None
+    if rez is None and venv.name == layout.REZ_VENV:
+        raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
+    if rez is not None:
+        remove_installer_scripts(venv_path, "rez")
+        write_production_marker(venv_path, rez.version)
+    for tool in venv.tools:
+        write_production_scripts(venv_path, tool.package, tool.flags, editable=tool.editable)
+    production_bin_dir(venv_path).mkdir(parents=True, exist_ok=True)
+    if venv.link_shared and shared_dir is not None:
+        (site_packages(venv_path) / "_rezup_shared.pth").write_text(
+            f"{shared_dir}\n", encoding="utf-8"
+        )
+    return rez.version if rez is not None else None
 
 
 def session_metadata(plan: Plan) -> dict[str, Any]:
     """What ``rezup use`` needs, copied from the plan so that it reads one small JSON file."""
     return {
-        "bin_dirs": [
-            f"{VENV_DIRNAME}/{venv.name}/{BIN_DIRNAME}/rez" for venv in plan.venvs
-        ],
+        "bin_dirs": [layout.production_bin_relpath(venv.name) for venv in plan.venvs],
         "env": [list(item) for item in plan.env],
-        "dotenv": plan.dotenv_files(_platform_name()),
+        "dotenv": plan.dotenv_files(platform_name()),
     }
-
-
-def _platform_name() -> str:
-    return {"win32": "windows", "darwin": "darwin"}.get(sys.platform, "linux")
-
-
-def _build_venv(
-    venv: VenvPlan,
-    revision_path: Path,
-    options: list[str],
-    env: dict[str, str],
-    shared_dir: Optional[Path],
-    create: bool = True,
-) -> dict[str, Any]:
-    from rezup import uv
-
-    venv_path = revision_path / VENV_DIRNAME / venv.name
-    if create:
-        python = interpreter_for(venv)
-        log.info("creating venv %r (Python %s)", venv.name, venv.python_version)
-        uv.create_venv(venv_path, python, options=options, env=env)
-    requirements = revision_path / f".requirements-{venv.name}.txt"
-    requirements.write_text(requirements_text(venv), encoding="utf-8")
-    try:
-        uv.pip_install(
-            venv_python(venv_path), requirements, options=options, env=env,
-            what=f"installing venv {venv.name!r}",
-        )
-    finally:
-        requirements.unlink()
-
-    info: dict[str, Any] = {}
-    try:
-        rez = find_distribution(venv_path, "rez")
-    except BuildError:
-        rez = None
-    if rez is None and venv.name == "rez":
-        raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
-    if rez is not None:
-        remove_installer_scripts(venv_path, "rez")
-        write_production_marker(venv_path, rez.version)
-        info["rez_version"] = rez.version
-    for tool in venv.tools:
-        write_production_scripts(venv_path, tool.package, tool.flags, editable=tool.editable)
-    production_bin_dir(venv_path).mkdir(parents=True, exist_ok=True)
-    if venv.link_shared and shared_dir is not None:
-        from rezup.production import site_packages
-
-        (site_packages(venv_path) / "_rezup_shared.pth").write_text(
-            f"{shared_dir}\n", encoding="utf-8"
-        )
-    return info
 
 
 def interpreter_for(venv: VenvPlan) -> str:
@@ -287,9 +212,6 @@ def interpreter_for(venv: VenvPlan) -> str:
     there, the recipe's request is looked up again. Either way it must be the minor version
     the plan was resolved for: pins and wheels are only right for that one.
     """
-    from rezup import uv
-    from rezup.plan import python_version_of
-
     if Path(venv.python).exists():
         path = venv.python
     elif venv.python_request:
@@ -299,7 +221,7 @@ def interpreter_for(venv: VenvPlan) -> str:
             f"the plan's Python {venv.python} does not exist on this machine; give the recipe "
             "an explicit 'python' that every machine has"
         )
-    found = python_version_of(path)
+    found = uv.python_version_of(path)
     if found.split(".")[:2] != venv.python_version.split(".")[:2]:
         raise BuildError(
             f"the plan needs Python {venv.python_version} for venv {venv.name!r}; "
@@ -309,34 +231,70 @@ def interpreter_for(venv: VenvPlan) -> str:
 
 
 def _ensure_shared_lib(
-    plan: Plan, container_path: Path, options: list[str], env: dict[str, str], scratch: Path
+    plan: Plan, container_dir: Path, options: list[str], env: dict[str, str], scratch: Path
 ) -> Path:
     """Install the deprecated ``[shared]`` packages once per container, under ``libs/NAME``."""
-    from rezup import uv
-    from rezup.lock import hold
-
     assert plan.shared is not None
-    target = container_path / "libs" / plan.shared.name
+    root, name = str(container_dir.parent), container_dir.name
+    target = Path(layout.libs_dir(root, name), plan.shared.name)
     ready = target / ".rezup_shared.json"
     if ready.is_file():
         return target
-    with hold(container_path / ".locks" / f"libs-{plan.shared.name}.lock",
-              f"installing shared libs {plan.shared.name!r}"):
+    lock_file = Path(layout.lock_file(root, name, f"libs-{plan.shared.name}"))
+    with building_under_lock(lock_file, f"installing shared libs {plan.shared.name!r}"):
         if ready.is_file():
             return target
-        remove_tree(target)
-        target.mkdir(parents=True)
+        if target.exists():  # left by an interrupted install
+            from rezup.fsutil import remove_tree
+
+            remove_tree(target)
         requirements = scratch / ".requirements-shared.txt"
         requirements.write_text("\n".join(plan.shared.requirements) + "\n", encoding="utf-8")
         try:
-            uv.pip_install(
-                Path(plan.shared.python), requirements, options=options, env=env,
-                target=target, what=f"installing shared libs {plan.shared.name!r}",
-            )
-        except BaseException:
-            remove_tree(target)
-            raise
+            with new_folder(target, staged=False):
+                uv.pip_install(
+                    Path(plan.shared.python), requirements, options=options, env=env,
+                    target=target, what=f"installing shared libs {plan.shared.name!r}",
+                )
+                write_json_atomic(ready, {"requirements": list(plan.shared.requirements)})
         finally:
             requirements.unlink()
-        write_json_atomic(ready, {"requirements": list(plan.shared.requirements)})
     return target
+
+
+# -- remote revisions ----------------------------------------------------------------------------
+
+
+def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
+    """Publish a remote revision at ``revision_dir``: recipe, plan, wheels if asked, and
+    ``revision.json``. Returns the plan as published.
+
+    It is assembled in a hidden folder beside ``revision_dir`` and renamed into place, so a
+    reader of the remote root never sees a half-written revision. The plan is written after
+    the wheels are collected, because collecting them may add hashes to it (of wheels built
+    from sdists); ``plan_digest`` in ``revision.json`` is that of the plan written.
+    """
+    with new_folder(revision_dir, staged=True) as staging:
+        (staging / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
+        if plan.wheels:
+            from rezup.wheelhouse import collect_wheels
+
+            plan = collect_wheels(plan, staging / layout.WHEELS_DIRNAME)
+        plan.write(staging / layout.PLAN_FILENAME)
+        metadata = layout.make_metadata(
+            str(revision_dir),
+            plan_digest=plan.digest,
+            venvs=[venv.name for venv in plan.venvs],
+            python=plan.venvs[0].python_version,
+            rez_version=pinned_version(plan.venvs[0], "rez"),
+            session=session_metadata(plan),
+            remote=True,
+        )
+        layout.write_metadata(str(staging), metadata)
+    return plan
+
+
+def wheelhouse_of(remote_revision_dir: Path, plan: Plan) -> Optional[Path]:
+    """The wheelhouse a pull installs from with no index, if the remote revision has one."""
+    return remote_revision_dir / layout.WHEELS_DIRNAME if plan.wheels else None
+

@@ -1,20 +1,25 @@
-"""The ``rezup`` command line: parse, call the stages, turn errors into one-line messages.
+"""The ``rezup`` command line: parse, call an operation, turn errors into one-line messages.
 
-No logic lives here that a Python user of the API would also need; that is in ``manage``,
-``session`` and ``status``.
+No logic lives here that a Python user of the API would also need; that is in the operations.
+``main(argv, env)`` runs in process and returns an ``ExitStatus`` (tests call it so); ``run``
+is what the console script calls, and exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+from collections.abc import Iterator, Mapping
 from typing import Optional
 
 import click
 
 from rezup import __version__
-from rezup.errors import RezupError, UsageError
-from rezup.recipe import DEFAULT_CONTAINER_NAME
+from rezup.errors import ExitStatus, RezupError, UsageError
+from rezup.layout import DEFAULT_CONTAINER, check_container_name
+from rezup.session import split_command
 
 log = logging.getLogger("rezup")
 
@@ -70,12 +75,12 @@ def cli(ctx: click.Context, debug: bool, no_upgrade: bool) -> None:
     """
     ctx.ensure_object(dict)
     if ctx.invoked_subcommand is None:
-        ctx.exit(_use(DEFAULT_CONTAINER_NAME, local_only=False, wait=True, script=None,
+        ctx.exit(_use(DEFAULT_CONTAINER, local_only=False, wait=True, script=None,
                       command=ctx.obj.get("command", []), auto_create=True))
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
-@click.argument("name", default=DEFAULT_CONTAINER_NAME, metavar="[NAME]")
+@click.argument("name", default=DEFAULT_CONTAINER, metavar="[NAME]")
 @click.option("--local", "local_only", is_flag=True, help="Ignore the remote root.")
 @click.option("--no-wait", is_flag=True, help="Start the command or script and return at once.")
 @click.option("--do", "script", metavar="SCRIPT",
@@ -94,33 +99,31 @@ def use(ctx: click.Context, name: str, local_only: bool, no_wait: bool,
     if command and script:
         raise UsageError("give either --do SCRIPT or -- COMMAND, not both")
     ctx.exit(_use(name, local_only=local_only, wait=not no_wait, script=script,
-                  command=command, auto_create=name == DEFAULT_CONTAINER_NAME))
+                  command=command, auto_create=name == DEFAULT_CONTAINER))
 
 
 def _use(name: str, *, local_only: bool, wait: bool, script: Optional[str],
          command: list[str], auto_create: bool) -> int:
-    from rezup import manage, session
-    from rezup.recipe import validate_container_name
+    from rezup.operations import add, use
+    from rezup.session import refuse_nested_session
 
-    validate_container_name(name)
-    session.refuse_nested_session()
-    revision, using_remote = manage.revision_for_use(name, local_only=local_only)
+    check_container_name(name)
+    refuse_nested_session()
+    revision, using_remote = use.revision_for_use(name, local_only=local_only)
     if revision is None:
         if not auto_create:
-            from rezup.container import Container
-
+            local, remote = use.containers_of(name, local_only=local_only)
             raise RezupError(
-                f"container {name!r} has no ready revision in "
-                f"{Container(name, force_local=local_only).root()}; "
+                f"container {name!r} has no ready revision in {(remote or local).root()}; "
                 f"create one with: rezup add {name}"
             )
         log.info("no revision of %s yet: creating one", name)
-        revision, using_remote = manage.first_revision(name), False
-    return session.run(revision, using_remote, command=command, script=script, wait=wait)
+        revision, using_remote = add.first_revision(name), False
+    return use.enter(revision, using_remote, command=command, script=script, wait=wait)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
-@click.argument("name", default=DEFAULT_CONTAINER_NAME, metavar="[NAME]")
+@click.argument("name", default=DEFAULT_CONTAINER, metavar="[NAME]")
 @click.option("-f", "--file", "recipe_file", type=click.Path(dir_okay=False),
               help="Recipe file to use instead of ~/rezup[.NAME].toml.")
 @click.option("--skip-use", is_flag=True, help="Only build; do not enter the new revision.")
@@ -137,24 +140,26 @@ def add(ctx: click.Context, name: str, recipe_file: Optional[str], skip_use: boo
     The recipe is ~/rezup.toml for .main and ~/rezup.NAME.toml for NAME (the packaged default
     when that file does not exist), or the file given with --file.
     """
-    from rezup import manage, session
-    from rezup.recipe import validate_container_name
+    from rezup.operations import add as add_operation
+    from rezup.operations import pull, use
+    from rezup.plan import Plan
+    from rezup.session import refuse_nested_session
 
-    validate_container_name(name)
+    check_container_name(name)
     if skip_use or dry_run:
         no_command(ctx, "add --skip-use" if skip_use else "add --dry-run")
     else:
-        session.refuse_nested_session()
-    result = manage.add(name, recipe_file, remote=remote, wheels=wheels, dry_run=dry_run)
-    if dry_run:
+        refuse_nested_session()
+    result = add_operation.add(name, recipe_file, remote=remote, wheels=wheels, dry_run=dry_run)
+    if isinstance(result, Plan):
         click.echo(result.to_text(), nl=False)
         return
     if skip_use:
         return
     revision = result
     if remote:  # enter the local twin, built from the plan just published
-        revision = manage.pull(result, manage.local_container(name, recipe_file))
-    ctx.exit(session.run(revision, remote, command=ctx.obj.get("command", [])))
+        revision = pull.pull(result, add_operation.local_container(name, recipe_file))
+    ctx.exit(use.enter(revision, remote, command=ctx.obj.get("command", [])))
 
 
 def no_command(ctx: click.Context, why: str) -> None:
@@ -169,16 +174,16 @@ def no_command(ctx: click.Context, why: str) -> None:
 @click.pass_context
 def status(ctx: click.Context, name: Optional[str], as_json: bool) -> None:
     """List containers, their revisions (ready or not), rez versions and roots."""
-    from rezup import status as status_module
+    from rezup.operations import status as status_operation
 
     no_command(ctx, "status")
-    statuses = status_module.collect(name)
+    statuses = status_operation.collect(name)
     if as_json:
         import json
 
         click.echo(json.dumps({"containers": statuses}, indent=2))
     else:
-        click.echo(status_module.render(statuses), nl=False)
+        click.echo(status_operation.render(statuses), nl=False)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -190,28 +195,46 @@ def drop(ctx: click.Context, name: str) -> None:
     A remote container is left alone: remove it from the remote root by hand once no machine
     needs it.
     """
-    from rezup import manage
-    from rezup.container import Container
+    from rezup.operations.drop import drop_container
+    from rezup.operations.use import containers_of
 
     no_command(ctx, "drop")
-    manage.drop_container(Container(name, force_local=True))
+    local, _ = containers_of(check_container_name(name), local_only=True)
+    drop_container(local)
     log.info("dropped container %s", name)
 
 
-def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Split ``argv`` at the first ``--``: rezup's own arguments, and the user's command."""
-    if "--" in argv:
-        index = argv.index("--")
-        return argv[:index], argv[index + 1:]
-    return argv, []
+@contextlib.contextmanager
+def _environment(env: Optional[Mapping[str, str]]) -> Iterator[None]:
+    """Run with ``env`` as the process environment (restored afterwards), if given."""
+    if env is None:
+        yield
+        return
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point of the ``rezup`` script: exits with rezup's or the command's exit code."""
+def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) in process.
+
+    ``env`` replaces the process environment for the call. Returns rezup's ExitStatus, or the
+    exit code of the command it ran; errors are printed as one line on stderr.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     own, command = split_command(args)
     debug = "-D" in own or "--debug" in own
     setup_logging(debug)
+    with _environment(env):
+        return _main(own, command, debug)
+
+
+def _main(own: list[str], command: list[str], debug: bool) -> int:
     try:
         code = cli.main(args=own, prog_name="rezup", standalone_mode=False,
                         obj={"command": command})
@@ -219,28 +242,35 @@ def main(argv: Optional[list[str]] = None) -> None:
         code = exc.exit_code
     except click.ClickException as exc:
         sys.stderr.write(f"rezup: error: {exc.format_message()}\n")
-        code = 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        code = ExitStatus.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
     except click.exceptions.Abort:
         sys.stderr.write("rezup: aborted\n")
-        code = 130
+        code = ExitStatus.INTERRUPTED
     except (RezupError, OSError) as exc:
         if debug:
             import traceback
 
             traceback.print_exc()
         sys.stderr.write(f"rezup: error: {exc}\n")
-        code = exc.exit_code if isinstance(exc, RezupError) else 1
+        code = exc.exit_status if isinstance(exc, RezupError) else ExitStatus.ERROR
     except KeyboardInterrupt:
         sys.stderr.write("rezup: interrupted\n")
-        code = 130
+        code = ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug: keep the promise of one line unless --debug
         if debug:
             raise
         sys.stderr.write(f"rezup: error: internal error: {type(exc).__name__}: {exc} "
                          "(run with --debug for the traceback)\n")
-        code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+        code = ExitStatus.ERROR
+    if not isinstance(code, int):
+        return ExitStatus.SUCCESS
+    return ExitStatus(code) if code in ExitStatus._value2member_map_ else code
+
+
+def run() -> None:
+    """Console entry point of the full command line: exits with ``main``'s status."""
+    sys.exit(int(main()))
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -1,27 +1,44 @@
-"""The error model: one base class, a few kinds, each mapped to an exit code by the CLI.
+"""The error model: one base class, a few kinds, each mapped to an exit status by the CLI.
 
 Every message is written to stand alone on one line after ``rezup: error:``.
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """How ``rezup`` exits. ``rezup use NAME -- CMD`` exits with CMD's own code instead."""
+
+    SUCCESS = 0
+    ERROR = 1  # something failed: a build, a pull, a lock, the filesystem
+    USAGE = 2  # the command line or a recipe asks for something that cannot be done
+    CANNOT_EXECUTE = 126  # the command exists but could not be run
+    COMMAND_NOT_FOUND = 127
+    INTERRUPTED = 130  # Ctrl-C, SIGTERM or SIGHUP
+
 
 class RezupError(Exception):
     """Base of every error rezup reports to the user."""
 
-    exit_code = 1
+    exit_status = ExitStatus.ERROR
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.exit_status)
 
 
 class RecipeError(RezupError):
     """A recipe file is unreadable, not valid TOML, or does not follow the schema."""
 
-    exit_code = 2
+    exit_status = ExitStatus.USAGE
 
 
 class UsageError(RezupError):
     """The command line asks for something that cannot be done (bad name, bad combination)."""
 
-    exit_code = 2
+    exit_status = ExitStatus.USAGE
 
 
 class BuildError(RezupError):
@@ -36,5 +53,19 @@ class ContainerError(RezupError):
     """A container or revision is missing, broken, or in the wrong state for the request."""
 
 
+class RemoteRootError(ContainerError):
+    """The remote root (a shared filesystem) cannot be read."""
+
+
 class LockError(RezupError):
     """A lock could not be taken in time."""
+
+
+def describe_type(value: object) -> str:
+    """How an error message names the type of a value read from TOML or JSON."""
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "an array", dict: "a table", type(None): "nothing"}
+    for kind, name in names.items():  # bool before int: True is an int too
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__

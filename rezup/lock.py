@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from rezup.errors import LockError, UsageError
+from rezup.settings import seconds_from_env
 
 log = logging.getLogger("rezup")
 
@@ -28,20 +29,6 @@ NETWORK_FILESYSTEMS = frozenset({
     "ceph", "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.cephfs", "beegfs", "9p",
     "fuse.s3fs", "fuse.gcsfuse", "panfs", "wekafs", "vxfs",
 })
-
-
-def seconds_from_env(name: str, default: float) -> float:
-    """A duration setting: ``$NAME`` as a finite number of seconds (0 or more), else ``default``."""
-    value = os.environ.get(name, "")
-    if not value:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 <= seconds < float("inf"):  # also refuses nan
-        raise UsageError(f"{name} must be a number of seconds (0 or more), got {value!r}")
-    return seconds
 
 
 def lock_timeout() -> float:
@@ -137,12 +124,15 @@ def make_lock(lock_file: Path):
 
 
 @contextlib.contextmanager
-def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterator[None]:
+def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterator[Optional[int]]:
     """Hold the lock at ``lock_file`` while building ``what``.
 
     If another process holds it, say so once on stderr and wait, up to ``timeout`` seconds
     (``REZUP_LOCK_TIMEOUT``); then fail with an error naming the lock file. A soft lock whose
     owner died on this host is taken over (a native lock is freed by the kernel).
+
+    Yields the descriptor of a native lock (None for a soft one): a child process that
+    inherits it keeps the lock held for as long as it lives, even if rezup is killed first.
     """
     import filelock
 
@@ -159,14 +149,9 @@ def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterato
         raise
     except Exception as exc:  # a filesystem that cannot lock
         raise LockError(f"cannot take the lock {lock_file}: {exc}") from None
-    from rezup import uv
-
     fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
     try:
-        # uv children inherit a native lock's descriptor: if rezup alone is killed, the lock
-        # stays held until the uv it started has exited too, so nobody rebuilds under it
-        with uv.inheriting_fd(fd if isinstance(fd, int) and not hasattr(lock, "claims") else None):
-            yield
+        yield fd if isinstance(fd, int) and not hasattr(lock, "claims") else None
     finally:
         lock.release()
 

@@ -11,19 +11,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from packaging.utils import canonicalize_name
+
 from rezup.errors import BuildError, RecipeError
-from rezup.recipe import Recipe, Tool
+from rezup.layout import PLAN_FILENAME, REZ_VENV
+from rezup.recipe import Recipe, Tool, dotenv_load_order
 
 log = logging.getLogger("rezup")
 
 PLAN_FORMAT = 1
-PLAN_FILENAME = "plan.lock"
 _HEADER = "# rezup plan: the exact build of one revision. Written by rezup; do not edit.\n"
 
 
@@ -150,7 +153,7 @@ class Plan:
         return replace(self, wheels=wheels)
 
     def dotenv_files(self, platform_name: str) -> list[str]:
-        return [*self.dotenv, *dict(self.dotenv_platform).get(platform_name, ())]
+        return dotenv_load_order(self.dotenv, self.dotenv_platform, platform_name)
 
 
 def _venv_to_dict(venv: VenvPlan) -> dict[str, Any]:
@@ -203,7 +206,7 @@ class _VenvSpec:
 
 def venv_specs(recipe: Recipe) -> list[_VenvSpec]:
     """Split a recipe into venvs: the rez venv, plus one per isolated extension."""
-    rez_venv = _VenvSpec(name="rez", python_request=recipe.rez.python or "")
+    rez_venv = _VenvSpec(name=REZ_VENV, python_request=recipe.rez.python or "")
     _add_tool(rez_venv, recipe.rez)
     rez_venv.link_shared = recipe.shared is not None
     specs = [rez_venv]
@@ -253,7 +256,7 @@ def default_python() -> str:
 
 def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], dict[str, str]]:
     """uv options and environment from ``[pip]`` (translated) and ``[uv]`` (as is)."""
-    from rezup.uv import translate_pip_env, translate_pip_options
+    from rezup.uv import anchor_option_paths, translate_pip_env, translate_pip_options
 
     options, dropped = translate_pip_options(recipe.pip_options)
     env, dropped_env = translate_pip_env(dict(recipe.pip_env))
@@ -266,37 +269,6 @@ def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], di
     env.update(dict(recipe.uv_env))
     base_dir = str(recipe.source.parent) if recipe.source else os.getcwd()
     return anchor_option_paths(options, base_dir), env
-
-
-_PATH_OPTIONS = frozenset({"-f", "--find-links", "-c", "--constraint", "--override",
-                           "-r", "--requirement"})
-
-
-def anchor_option_paths(options: list[str], base_dir: str) -> list[str]:
-    """Make relative paths given to path-taking options absolute, from the recipe's folder.
-
-    uv runs from a neutral folder, so ``--find-links ./wheels`` in a recipe means the folder
-    next to the recipe, as every other relative path in a recipe does. URLs are left alone.
-    """
-    from rezup.fastpath import anchor_path
-
-    def anchored(value: str) -> str:
-        return value if "://" in value or os.path.isabs(value) else anchor_path(value, base_dir)
-
-    result: list[str] = []
-    expect_path = False
-    for option in options:
-        if expect_path:
-            result.append(anchored(option))
-            expect_path = False
-            continue
-        name, sep, value = option.partition("=")
-        if name in _PATH_OPTIONS and sep:
-            result.append(f"{name}={anchored(value)}")
-        else:
-            result.append(option)
-            expect_path = name in _PATH_OPTIONS
-    return result
 
 
 def make_plan(
@@ -385,22 +357,8 @@ def find_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
             path = uv.find_python(request)
         except BuildError as exc:
             raise BuildError(f"no Python interpreter for python = {request!r}: {exc}") from None
-        found[request] = (path, python_version_of(path))
+        found[request] = (path, uv.python_version_of(path))
     return found
-
-
-def python_version_of(interpreter: str) -> str:
-    """Full version (``3.11.7``) of an interpreter, by asking it."""
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            [interpreter, "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
-            capture_output=True, text=True, check=True, timeout=60,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise BuildError(f"cannot run Python interpreter {interpreter}: {exc}") from None
-    return out
 
 
 def parse_compiled(text: str) -> list[str]:
@@ -423,6 +381,28 @@ def parse_compiled(text: str) -> list[str]:
     if current.strip():
         joined.append(current.strip())
     return [line for line in joined if not line.startswith(("-e ", "--editable"))]
+
+
+_PINNED = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*==\s*([^\s;,]+)")
+
+
+def pinned(line: str) -> Optional[tuple[str, str]]:
+    """(canonical name, version) of a pinned requirement line (``name==1.0 --hash=...``);
+    None for a direct reference (``name @ url``) or anything else."""
+    match = _PINNED.match(line)
+    if not match or " @ " in line:
+        return None
+    return canonicalize_name(match.group(1)), match.group(2)
+
+
+def pinned_version(venv: VenvPlan, package: str) -> Optional[str]:
+    """The version ``venv`` pins ``package`` to, if it pins it."""
+    wanted = canonicalize_name(package)
+    for line in venv.requirements:
+        pin = pinned(line)
+        if pin and pin[0] == wanted:
+            return pin[1]
+    return None
 
 
 def requirements_text(venv: VenvPlan) -> str:

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import unquote, urlparse
 
+from packaging.utils import canonicalize_name
+
+from rezup import layout
 from rezup.errors import BuildError
 
 IS_WINDOWS = os.name == "nt"
-BIN_DIRNAME = "Scripts" if IS_WINDOWS else "bin"
-PRODUCTION_MARKER = ".rez_production_install"
 
 # Prepended to an editable rez's scripts: rez finds its bin folder from where its package
 # lives, which for an editable install is the source tree, not the venv. With
@@ -38,11 +39,11 @@ if os.getenv("REZUP_EDIT_IN_PRODUCTION"):
 
 
 def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if IS_WINDOWS else "bin/python")
+    return Path(layout.venv_python(str(venv)))
 
 
 def production_bin_dir(venv: Path) -> Path:
-    return venv / BIN_DIRNAME / "rez"
+    return Path(layout.production_bin_dir(str(venv)))
 
 
 def site_packages(venv: Path) -> Path:
@@ -96,18 +97,14 @@ class Distribution:
         return Path(location)
 
 
-def canonical_name(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def find_distribution(venv: Path, name: str) -> Distribution:
     """The installed distribution ``name`` in ``venv`` (by its dist-info folder)."""
-    wanted = canonical_name(name)
+    wanted = canonicalize_name(name)
     root = site_packages(venv)
     for dist_info in root.glob("*.dist-info"):
         stem = dist_info.name[: -len(".dist-info")]
         dist_name, _, version = stem.rpartition("-")
-        if canonical_name(dist_name) == wanted:
+        if canonicalize_name(dist_name) == wanted:
             return Distribution(dist_name, version, dist_info)
     raise BuildError(f"package {name!r} is not installed in venv {venv.name} "
                      "(is 'name' in the recipe the package's real name?)")
@@ -123,7 +120,7 @@ def write_production_scripts(
     """Move ``package``'s console scripts into ``bin/rez/`` with ``flags``. Returns their names."""
     dist = find_distribution(venv, package)
     scripts = dist.console_scripts()
-    bin_dir = venv / BIN_DIRNAME
+    bin_dir = venv / layout.BIN_DIRNAME
     target = production_bin_dir(venv)
     _remove_installer_scripts(bin_dir, scripts)
     target.mkdir(parents=True, exist_ok=True)
@@ -131,7 +128,7 @@ def write_production_scripts(
         return []
 
     preamble = ""
-    if editable and canonical_name(package) == "rez":
+    if editable and canonicalize_name(package) == "rez":
         source = dist.editable_source()
         if source is None:
             raise BuildError(f"cannot find the source of editable {package} (no direct_url.json)")
@@ -148,7 +145,7 @@ def remove_installer_scripts(venv: Path, package: str) -> None:
     an isolated extension's venv, where rez is only a library.
     """
     scripts = find_distribution(venv, package).console_scripts()
-    _remove_installer_scripts(venv / BIN_DIRNAME, scripts)
+    _remove_installer_scripts(venv / layout.BIN_DIRNAME, scripts)
 
 
 def _remove_installer_scripts(bin_dir: Path, scripts: dict[str, str]) -> None:
@@ -222,6 +219,6 @@ def write_production_marker(venv: Path, rez_version: str) -> Path:
     """Write ``bin/rez/.rez_production_install`` (holding the rez version) in ``venv``."""
     target = production_bin_dir(venv)
     target.mkdir(parents=True, exist_ok=True)
-    marker = target / PRODUCTION_MARKER
+    marker = target / layout.PRODUCTION_MARKER
     marker.write_text(f"{rez_version}\n", encoding="utf-8")
     return marker

@@ -9,40 +9,21 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from rezup import fastpath
-from rezup.errors import RecipeError, UsageError
+from rezup import layout
+from rezup.errors import RecipeError, describe_type
 
-DEFAULT_CONTAINER_NAME = fastpath.DEFAULT_CONTAINER_NAME
 DEFAULT_FLAGS: tuple[str, ...] = ("-E",)
 PLATFORMS = ("linux", "darwin", "windows")
 
 # A distribution name as PEP 508 allows it; also the folder name of an isolated venv
 _PACKAGE_NAME_RE = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
 _DEFAULT_RECIPE_FILE = Path(__file__).with_name("default_recipe.toml")
-
-
-def validate_container_name(name: str) -> str:
-    """Refuse names that are empty, hold a path separator, or could leave the root."""
-    if not fastpath.is_valid_container_name(name):
-        raise UsageError(
-            f"invalid container name {name!r}: use letters, digits, '.', '_', '-' and '+' only"
-        )
-    return name
-
-
-def recipe_dir() -> Path:
-    """Folder that holds the user's recipes: the home folder (``$HOME`` on POSIX)."""
-    return Path(os.path.expanduser("~"))
-
-
-def recipe_path_for(name: str) -> Path:
-    """``~/rezup.toml`` for the default container, ``~/rezup.NAME.toml`` for any other."""
-    return Path(fastpath.recipe_file(name))
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,10 +77,21 @@ class Recipe:
         return (self.rez, *self.extensions)
 
     def dotenv_files(self, platform_name: str) -> list[str]:
-        """Dotenv files in load order: the common ones by key, then this platform's."""
-        files = list(self.dotenv)
-        files.extend(dict(self.dotenv_platform).get(platform_name, ()))
-        return files
+        return dotenv_load_order(self.dotenv, self.dotenv_platform, platform_name)
+
+
+def dotenv_load_order(
+    common: tuple[str, ...],
+    per_platform: tuple[tuple[str, tuple[str, ...]], ...],
+    platform_name: str,
+) -> list[str]:
+    """Dotenv files in load order: the common ones by key, then this platform's."""
+    return [*common, *dict(per_platform).get(platform_name, ())]
+
+
+def platform_name() -> str:
+    """This platform's name in ``[dotenv.PLATFORM]`` tables."""
+    return {"win32": "windows", "darwin": "darwin"}.get(sys.platform, "linux")
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,29 +167,6 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
-def read_root_settings(path: Path) -> tuple[str, str]:
-    """Only the ``[root]`` table of a recipe, for the ``use`` fast path. Missing file: no roots.
-
-    This is deliberately forgiving of unrelated keys (it does not validate the whole recipe):
-    a typo in ``[env]`` must not stop a farm job from finding its container.
-    """
-    from rezup._compat import tomllib
-
-    try:
-        root = fastpath.raw_root_settings(str(path)) or {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(f"{path}: invalid TOML: {exc}") from None
-    if not isinstance(root, Mapping):
-        raise RecipeError(f"{path}: [root] must be a table")
-    validator = _Validator(str(path), path.parent)
-    return (
-        validator.root_path(root.get("local", ""), "local"),
-        validator.root_path(root.get("remote", ""), "remote"),
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Validation
 
@@ -224,22 +193,22 @@ class _Validator:
 
     def table(self, where: str, value: Any) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
-            raise self.fail(where, f"must be a table, got {_type_name(value)}")
+            raise self.fail(where, f"must be a table, got {describe_type(value)}")
         return value
 
     def string(self, where: str, value: Any) -> str:
         if not isinstance(value, str):
-            raise self.fail(where, f"must be a string, got {_type_name(value)}")
+            raise self.fail(where, f"must be a string, got {describe_type(value)}")
         return value
 
     def boolean(self, where: str, value: Any) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(where, f"must be true or false, got {_type_name(value)}")
+            raise self.fail(where, f"must be true or false, got {describe_type(value)}")
         return value
 
     def string_list(self, where: str, value: Any) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(where, f"must be a list of strings, got {_type_name(value)}")
+            raise self.fail(where, f"must be a list of strings, got {describe_type(value)}")
         return tuple(value)
 
     def scalar_table(self, where: str, value: Any) -> tuple[tuple[str, str], ...]:
@@ -247,18 +216,16 @@ class _Validator:
         items = []
         for key, item in self.table(where, value).items():
             if isinstance(item, bool) or not isinstance(item, (str, int, float)):
-                raise self.fail(f"{where}.{key}", f"must be a string, got {_type_name(item)}")
+                raise self.fail(f"{where}.{key}", f"must be a string, got {describe_type(item)}")
             items.append((key, str(item)))
         return tuple(items)
 
     def path(self, value: str) -> str:
         """Expand ``~`` and anchor a relative path at the recipe's folder."""
-        return fastpath.anchor_path(value, str(self.base_dir))
+        return layout.anchor_path(value, str(self.base_dir))
 
     def root_path(self, value: Any, key: str) -> str:
-        if value is False or value == "" or value is None:
-            return ""
-        return self.path(self.string(f"[root] {key}", value))
+        return layout.root_setting(value, key, self.label, str(self.base_dir))
 
     # -- sections ----------------------------------------------------------------------------
 
@@ -340,7 +307,7 @@ class _Validator:
         if value is None or value == "":
             return None
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self.fail(where, f"must be a version or a path, got {_type_name(value)}")
+            raise self.fail(where, f"must be a version or a path, got {describe_type(value)}")
         text = str(value).strip()
         if is_local_path(text) or os.sep in text or "/" in text:
             return self.path(text)
@@ -350,7 +317,8 @@ class _Validator:
         if isinstance(value, Mapping):  # a single [extension] table instead of [[extension]]
             value = [value]
         if not isinstance(value, list):
-            raise self.fail("[[extension]]", f"must be an array of tables, got {_type_name(value)}")
+            raise self.fail("[[extension]]",
+                            f"must be an array of tables, got {describe_type(value)}")
         tools: list[Tool] = []
         seen = {"rez"}
         for index, item in enumerate(value):
@@ -373,7 +341,7 @@ class _Validator:
         if not table:
             return None
         name = self.string("[shared] name", table.get("name", "production"))
-        if not fastpath.is_valid_container_name(name):
+        if not layout.is_valid_container_name(name):
             raise self.fail("[shared] name", f"{name!r} is not a valid folder name")
         requires = self.string_list("[shared] requires", table.get("requires", []))
         if not requires:
@@ -421,13 +389,6 @@ def is_local_path(url: str) -> bool:
     )
 
 
-def _type_name(value: Any) -> str:
-    return {
-        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-        list: "an array", dict: "a table", _TomlFloat: "a number",
-    }.get(type(value), type(value).__name__)
-
-
 # --------------------------------------------------------------------------------------------
 # The original API: a recipe file bound to a container name
 
@@ -439,8 +400,9 @@ class ContainerRecipe:
     """
 
     def __init__(self, name: Optional[str] = None, path: Optional[os.PathLike] = None) -> None:
-        self._name = validate_container_name(name or DEFAULT_CONTAINER_NAME)
-        self._path = Path(os.path.abspath(path)) if path else recipe_path_for(self._name)
+        self._name = layout.check_container_name(
+            layout.DEFAULT_CONTAINER if name is None else name)
+        self._path = Path(os.path.abspath(path) if path else layout.recipe_file(self._name))
         self._explicit = path is not None
 
     def __repr__(self) -> str:
@@ -479,11 +441,11 @@ class ContainerRecipe:
     @classmethod
     def iter_recipes(cls) -> Iterator[ContainerRecipe]:
         """Recipes found in the home folder, the default container's first."""
-        default = cls(DEFAULT_CONTAINER_NAME)
+        default = cls(layout.DEFAULT_CONTAINER)
         if default.is_file():
             yield default
-        for path in sorted(recipe_dir().glob("rezup.*.toml")):
-            name = path.name[len("rezup."):-len(".toml")]
-            if fastpath.is_valid_container_name(name):
+        for path in sorted(Path(layout.recipe_dir()).glob("rezup.*.toml")):
+            name = layout.container_of_recipe(path.name)
+            if name is not None:
                 yield cls(name)
 

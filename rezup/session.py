@@ -1,68 +1,162 @@
-"""Session: compose the environment of a revision and launch a shell or a command in it.
+"""Session: compose the environment of a revision and launch a command or a shell in it.
 
-The environment is built in this order: the process environment, then the recipe's dotenv
+The environment is built in this order: the process environment, then the revision's dotenv
 files, then its ``[env]`` table (``${VAR}`` expanded against what is there so far), then
-``REZUP_CONTAINER`` and ``REZUP_USING_REMOTE``, with the production bin folders first on PATH.
+``REZUP_CONTAINER``, ``REZUP_USING_REMOTE`` and ``REZUP_REVISION``, with the production bin
+folders first on PATH.
+
+This module is on the ``rezup use NAME -- CMD`` start-up path: it takes a revision folder and
+its metadata (never a container object) and imports only ``os``, ``sys`` and ``layout`` at
+module level (``re`` only when an ``[env]`` value holds ``${``, python-dotenv only when the
+revision lists dotenv files, the shell module only for shells).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import Optional
+import sys
 
-from rezup.container import Revision
-from rezup.errors import UsageError
-from rezup.fastpath import expand_vars, launch, load_dotenv_file, session_environ
+from rezup import layout
 
-__all__ = ["compose_environ", "expand_vars", "launch", "load_dotenv_file", "run"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, Optional
 
 
-def compose_environ(
-    revision: Revision,
-    using_remote: bool,
-    base: Optional[Mapping[str, str]] = None,
-) -> dict[str, str]:
-    """The full environment of a session in ``revision``."""
-    return session_environ(
-        revision.metadata(), str(revision.path()), revision.container().name(), using_remote,
-        dict(base) if base is not None else None,
-    )
+def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``argv`` at the first ``--``: rezup's own arguments, and the user's command."""
+    if "--" in argv:
+        index = argv.index("--")
+        return argv[:index], argv[index + 1:]
+    return argv, []
+
+
+def current_session() -> str:
+    """The container of the rezup session this process runs in ('' outside any)."""
+    return os.environ.get("REZUP_CONTAINER", "")
 
 
 def refuse_nested_session() -> None:
-    current = os.environ.get("REZUP_CONTAINER")
+    current = current_session()
     if current:
+        from rezup.errors import UsageError
+
         raise UsageError(
             f"already inside a rezup session of container {current!r}; exit it first"
         )
 
 
+# -- the environment -----------------------------------------------------------------------------
+
+
+def expand_vars(value: str, env: Mapping[str, str]) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` from ``env``; unknown variables become ''."""
+    if "${" not in value:
+        return value
+    import re
+
+    pattern = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+    return pattern.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), value)
+
+
+def load_dotenv_file(path: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Values of one dotenv file (python-dotenv syntax, ``${VAR}`` from ``env`` and the file)."""
+    import io
+
+    from dotenv import dotenv_values
+
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        sys.stderr.write(f"rezup: warning: dotenv file not found: {path}\n")
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        sys.stderr.write(f"rezup: warning: cannot read dotenv file {path}: {exc}\n")
+        return {}
+    values: dict[str, str] = {}
+    for key, value in dotenv_values(stream=io.StringIO(text), interpolate=False).items():
+        if value is not None:
+            values[key] = expand_vars(value, {**env, **values})
+    return values
+
+
+def session_environ(
+    metadata: dict[str, Any],
+    revision_dir: str,
+    container: str,
+    using_remote: bool,
+    base: Optional[Mapping[str, str]] = None,
+) -> dict[str, str]:
+    """The environment of a session: process env, dotenv files, ``[env]``, ``REZUP_*``, PATH."""
+    env = dict(os.environ if base is None else base)
+    session = metadata.get("session") or {}
+    for path in session.get("dotenv", ()):
+        env.update(load_dotenv_file(path, env))
+    for key, value in session.get("env", ()):
+        env[key] = expand_vars(value, env)
+    env["REZUP_CONTAINER"] = container
+    env["REZUP_USING_REMOTE"] = "yes" if using_remote else ""
+    env["REZUP_REVISION"] = os.path.basename(revision_dir)
+    bin_dirs = [os.path.join(revision_dir, d) for d in layout.session_bin_dirs(metadata)]
+    env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+# -- launching -----------------------------------------------------------------------------------
+
+
+def launch(argv: Sequence[str], env: dict[str, str], wait: bool = True) -> int:
+    """Run ``argv`` in ``env``. On POSIX, when waiting, rezup *becomes* the command (exec):
+    nothing of rezup stays in memory and the exit code is the command's own."""
+    argv = list(argv)
+    if wait and os.name != "nt":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            os.execvpe(argv[0], argv, env)
+        except OSError as exc:
+            return _cannot_run(argv[0], exc)
+    import shutil
+    import subprocess
+
+    if os.name == "nt":
+        argv = [shutil.which(argv[0], path=env.get("PATH")) or argv[0], *argv[1:]]
+    try:
+        if not wait:
+            subprocess.Popen(argv, env=env, start_new_session=os.name != "nt")
+            return 0
+        return subprocess.call(argv, env=env)
+    except OSError as exc:
+        return _cannot_run(argv[0], exc)
+
+
+def _cannot_run(program: str, exc: OSError) -> int:
+    sys.stderr.write(f"rezup: error: cannot run {program}: {exc.strerror or exc}\n")
+    return 127 if isinstance(exc, FileNotFoundError) else 126
+
+
 def run(
-    revision: Revision,
+    revision_dir: str,
+    metadata: dict[str, Any],
+    container: str,
     using_remote: bool,
     *,
     command: Sequence[str] = (),
     script: Optional[str] = None,
     wait: bool = True,
 ) -> int:
-    """Enter ``revision``: run ``command``, or ``script`` through the shell, or a shell.
-
-    On POSIX, when the caller waits, rezup *becomes* the command (exec): nothing of rezup
-    stays in memory and the exit code is the command's own.
-    """
+    """Enter a revision: run ``command``, or ``script`` through the shell, or a shell."""
+    env = session_environ(metadata, revision_dir, container, using_remote)
+    if command:
+        return launch(command, env, wait=wait)
     from rezup import shell as shells
 
-    env = compose_environ(revision, using_remote)
-    if command:
-        argv = list(command)
+    detected = shells.detect_shell()
+    if script is not None:
+        argv = shells.script_command(detected, script)
     else:
-        detected = shells.detect_shell()
-        if script is not None:
-            argv = shells.script_command(detected, script)
-        else:
-            env.setdefault(
-                "REZUP_PROMPT", shells.default_prompt(revision.container().name(), using_remote)
-            )
-            argv = shells.interactive_command(detected, env)
+        env.setdefault("REZUP_PROMPT", shells.default_prompt(container, using_remote))
+        argv = shells.interactive_command(detected, env)
     return launch(argv, env, wait=wait)

@@ -24,42 +24,71 @@ from rezup.errors import UvError
 
 log = logging.getLogger("rezup")
 
-# pip option -> (uv option, takes a value). ``None`` as uv option: drop it silently-ish
-# (it is reported in one warning by ``translate_pip_options``).
-_PIP_OPTIONS: dict[str, tuple[Optional[str], bool]] = {
-    "-i": ("--index-url", True),
-    "--index-url": ("--index-url", True),
-    "--extra-index-url": ("--extra-index-url", True),
-    "-f": ("--find-links", True),
-    "--find-links": ("--find-links", True),
-    "--no-index": ("--no-index", False),
-    "--pre": ("--prerelease=allow", False),
-    "-c": ("--constraint", True),
-    "--constraint": ("--constraint", True),
-    "--trusted-host": ("--allow-insecure-host", True),
-    "--no-binary": ("--no-binary", True),
-    "--only-binary": ("--only-binary", True),
-    "--no-build-isolation": ("--no-build-isolation", False),
-    "--no-cache-dir": ("--no-cache", False),
-    # options uv has no use for
-    "--disable-pip-version-check": (None, False),
-    "--no-warn-script-location": (None, False),
-    "--no-python-version-warning": (None, False),
-    "--no-input": (None, False),
-    "--isolated": (None, False),
-    "--prefer-binary": (None, False),
-    "--progress-bar": (None, True),
-    "--timeout": (None, True),
-    "--retries": (None, True),
-    "--proxy": (None, True),
-    "--cert": (None, True),
-    "--client-cert": (None, True),
-    "--log": (None, True),
-    "-q": (None, False),
-    "--quiet": (None, False),
-    "-v": (None, False),
-    "--verbose": (None, False),
+# Every command-line option rezup understands, in pip's spelling and in uv's, in one table:
+#   option: (takes a value, uv's spelling or None when uv has no use for it, kinds)
+# Kinds: "index" says where packages come from (``uv venv`` takes these for its seed packages,
+# and an offline pull replaces them); "path" takes a file or folder (relative ones are anchored
+# at the recipe's folder). A pip option not listed is dropped with a warning.
+_INDEX, _PATH = frozenset({"index"}), frozenset({"path"})
+_OPTIONS: dict[str, tuple[bool, Optional[str], frozenset[str]]] = {
+    "-i": (True, "--index-url", _INDEX),
+    "--index-url": (True, "--index-url", _INDEX),
+    "--extra-index-url": (True, "--extra-index-url", _INDEX),
+    "--default-index": (True, "--default-index", _INDEX),
+    "--index": (True, "--index", _INDEX),
+    "-f": (True, "--find-links", _INDEX | _PATH),
+    "--find-links": (True, "--find-links", _INDEX | _PATH),
+    "--no-index": (False, "--no-index", _INDEX),
+    "--trusted-host": (True, "--allow-insecure-host", _INDEX),
+    "--allow-insecure-host": (True, "--allow-insecure-host", _INDEX),
+    "--index-strategy": (True, "--index-strategy", _INDEX),
+    "--keyring-provider": (True, "--keyring-provider", _INDEX),
+    "--pre": (False, "--prerelease=allow", frozenset()),
+    "-c": (True, "--constraint", _PATH),
+    "--constraint": (True, "--constraint", _PATH),
+    "--override": (True, "--override", _PATH),
+    "-r": (True, "--requirement", _PATH),
+    "--requirement": (True, "--requirement", _PATH),
+    "--no-binary": (True, "--no-binary", frozenset()),
+    "--only-binary": (True, "--only-binary", frozenset()),
+    "--no-build-isolation": (False, "--no-build-isolation", frozenset()),
+    "--no-cache-dir": (False, "--no-cache", frozenset()),
+    # pip options uv has no use for
+    "--disable-pip-version-check": (False, None, frozenset()),
+    "--no-warn-script-location": (False, None, frozenset()),
+    "--no-python-version-warning": (False, None, frozenset()),
+    "--no-input": (False, None, frozenset()),
+    "--isolated": (False, None, frozenset()),
+    "--prefer-binary": (False, None, frozenset()),
+    "--progress-bar": (True, None, frozenset()),
+    "--timeout": (True, None, frozenset()),
+    "--retries": (True, None, frozenset()),
+    "--proxy": (True, None, frozenset()),
+    "--cert": (True, None, frozenset()),
+    "--client-cert": (True, None, frozenset()),
+    "--log": (True, None, frozenset()),
+    "-q": (False, None, frozenset()),
+    "--quiet": (False, None, frozenset()),
+    "-v": (False, None, frozenset()),
+    "--verbose": (False, None, frozenset()),
 }
+
+
+def takes_value(option: str) -> bool:
+    """Whether ``option`` (without ``=value``) is followed by a value of its own."""
+    return option in _OPTIONS and _OPTIONS[option][0]
+
+
+def iter_options(options: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
+    """Group option tokens: yields (option name, its tokens: itself and its value if any)."""
+    tokens = list(options)
+    index = 0
+    while index < len(tokens):
+        name = tokens[index].split("=", 1)[0]
+        count = 2 if takes_value(name) and "=" not in tokens[index] else 1
+        yield name, tokens[index : index + count]
+        index += count
+
 
 # PIP_* variable -> UV_* twin (None: no twin, dropped). Values keep their meaning unless noted.
 _PIP_ENV: dict[str, Optional[str]] = {
@@ -91,32 +120,19 @@ def translate_pip_options(options: Sequence[str]) -> tuple[list[str], list[str]]
     """
     translated: list[str] = []
     dropped: list[str] = []
-    tokens = list(options)
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        index += 1
-        name, has_inline, inline = token.partition("=")
-        spec = _PIP_OPTIONS.get(name)
-        if spec is None:
-            dropped.append(token)
+    for name, tokens in iter_options(options):
+        known = _OPTIONS.get(name)
+        if known is None or known[1] is None:
+            dropped.append(" ".join(tokens))
             continue
-        uv_option, takes_value = spec
-        value = None
-        if takes_value:
-            if has_inline:
-                value = inline
-            elif index < len(tokens):
-                value = tokens[index]
-                index += 1
-            else:
-                dropped.append(token)
+        value = tokens[0].partition("=")[2] if "=" in tokens[0] else None
+        if known[0] and value is None:
+            if len(tokens) < 2:  # a value-taking option with nothing after it
+                dropped.append(tokens[0])
                 continue
-        if uv_option is None:
-            dropped.append(token if value is None or has_inline else f"{token} {value}")
-            continue
-        translated.append(uv_option)
-        if value is not None:
+            value = tokens[1]
+        translated.append(known[1])
+        if known[0]:
             translated.append(value)
     return translated, dropped
 
@@ -270,29 +286,37 @@ def summarize_uv_error(stderr: str) -> str:
     return summary if len(summary) <= 600 else summary[:597] + "..."
 
 
-# Options that say where packages come from; ``uv venv`` takes these (for its seed packages).
-_INDEX_OPTIONS_WITH_VALUE = frozenset({
-    "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--default-index", "--index",
-    "--allow-insecure-host", "--index-strategy", "--keyring-provider",
-})
-_INDEX_FLAGS = frozenset({"--no-index"})
-
-
 def split_index_options(options: Sequence[str]) -> tuple[list[str], list[str]]:
     """Split uv options into (index options, all others), keeping values with their option."""
     index: list[str] = []
     other: list[str] = []
-    tokens = list(options)
-    i = 0
-    while i < len(tokens):
-        name = tokens[i].split("=", 1)[0]
-        takes_value = name in _INDEX_OPTIONS_WITH_VALUE and "=" not in tokens[i]
-        group = tokens[i : i + 2] if takes_value else tokens[i : i + 1]
-        (index if name in _INDEX_OPTIONS_WITH_VALUE or name in _INDEX_FLAGS else other).extend(
-            group
-        )
-        i += len(group)
+    for name, tokens in iter_options(options):
+        (index if "index" in _OPTIONS.get(name, (0, 0, ()))[2] else other).extend(tokens)
     return index, other
+
+
+def anchor_option_paths(options: Sequence[str], base_dir: str) -> list[str]:
+    """Make relative paths given to path-taking options absolute, from the recipe's folder.
+
+    uv runs from a neutral folder, so ``--find-links ./wheels`` in a recipe means the folder
+    next to the recipe, as every other relative path in a recipe does. URLs are left alone.
+    """
+    from rezup.layout import anchor_path
+
+    def anchored(value: str) -> str:
+        return value if "://" in value or os.path.isabs(value) else anchor_path(value, base_dir)
+
+    result: list[str] = []
+    for name, tokens in iter_options(options):
+        if "path" not in _OPTIONS.get(name, (0, 0, ()))[2]:
+            result.extend(tokens)
+        elif len(tokens) == 2:
+            result.extend([tokens[0], anchored(tokens[1])])
+        elif "=" in tokens[0]:
+            result.append(f"{name}={anchored(tokens[0].split('=', 1)[1])}")
+        else:
+            result.extend(tokens)
+    return result
 
 
 def offline_options(options: Sequence[str], wheelhouse: Path) -> list[str]:
@@ -357,3 +381,30 @@ def find_python(request: str) -> str:
         what=f"finding Python {request}",
     )
     return out.strip()
+
+
+def python_version_of(interpreter: str) -> str:
+    """Full version (``3.11.7``) of an interpreter, by asking it."""
+    try:
+        out = subprocess.run(
+            [interpreter, "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise UvError(f"cannot run Python interpreter {interpreter}: {exc}") from None
+    return out
+
+
+def compile_pylock(
+    requirements: str, python: str, *, options: Sequence[str] = (), env=None, what: str
+) -> str:
+    """``uv pip compile`` to a PEP 751 ``pylock.toml``: every file's URL and hash."""
+    args = ["pip", "compile", "-", "--quiet", "--no-header", "--format", "pylock.toml",
+            "--python", python, "--no-python-downloads"]
+    return run([*args, *options], env=env, input_text=requirements, what=what)
+
+
+def build_wheel(source: Path, python: str, out_dir: Path, *, env=None, what: str) -> None:
+    """``uv build --wheel`` of an sdist or a source folder into ``out_dir``."""
+    run(["build", "--wheel", "--python", python, "--no-python-downloads",
+         "--out-dir", str(out_dir), str(source)], env=env, what=what)

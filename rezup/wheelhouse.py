@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import shutil
 import tempfile
 import urllib.request
@@ -25,8 +24,10 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import unquote, urlparse
 
+from packaging.utils import canonicalize_name
+
 from rezup.errors import BuildError
-from rezup.plan import Plan, VenvPlan
+from rezup.plan import Plan, VenvPlan, pinned
 
 log = logging.getLogger("rezup")
 
@@ -58,7 +59,7 @@ def collect_wheels(plan: Plan, target: Path) -> Plan:
             path, was_built = _store_package(package, venv, target, plan)
             stored.add(path)
             if was_built:
-                key = (_canonical(str(package.get("name"))), str(package.get("version")))
+                key = (canonicalize_name(str(package.get("name"))), str(package.get("version")))
                 built.setdefault(key, set()).add(_sha256(path))
     log.info("stored %d wheels in the remote revision", len(stored))
     return with_extra_hashes(plan, built)
@@ -73,7 +74,7 @@ def with_extra_hashes(plan: Plan, hashes: Mapping[tuple[str, str], Iterable[str]
     already. Every venv is updated, and ``[shared]``, which installs from the same wheelhouse.
     Returns ``plan`` itself when nothing changes.
     """
-    wanted = {(_canonical(name), version): sorted(set(digests))
+    wanted = {(canonicalize_name(name), version): sorted(set(digests))
               for (name, version), digests in hashes.items()}
     if not wanted:
         return plan
@@ -89,14 +90,11 @@ def with_extra_hashes(plan: Plan, hashes: Mapping[tuple[str, str], Iterable[str]
     return plan if updated == plan else updated
 
 
-_PINNED = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*==\s*([^\s;,]+)")
-
-
 def _add_hashes(line: str, wanted: Mapping[tuple[str, str], list[str]]) -> str:
-    match = _PINNED.match(line)
-    if not match or " @ " in line:
+    pin = pinned(line)
+    if pin is None:
         return line
-    name, version = _canonical(match.group(1)), match.group(2)
+    name, version = pin
     digests = [digest for (want_name, want_version), found in wanted.items()
                if want_name == name and _same_version(want_version, version)
                for digest in found]
@@ -104,12 +102,6 @@ def _add_hashes(line: str, wanted: Mapping[tuple[str, str], list[str]]) -> str:
     extra = [f"--hash=sha256:{digest}" for digest in digests
              if f"--hash=sha256:{digest}" not in present]
     return " ".join([line.rstrip(), *extra]) if extra else line
-
-
-def _canonical(name: str) -> str:
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(name)
 
 
 def _same_version(left: str, right: str) -> bool:
@@ -135,10 +127,8 @@ def _locked_packages(plan: Plan, venv: VenvPlan) -> list[dict[str, Any]]:
 
     pins = [_without_hashes(line) for line in venv.requirements if " @ " not in line]
     pins.extend(seed_packages(venv.python_version))
-    text = uv.run(
-        ["pip", "compile", "-", "--quiet", "--no-header", "--format", "pylock.toml",
-         "--python", venv.python, "--no-python-downloads", *plan.uv_options],
-        env=dict(plan.uv_env), input_text="\n".join(pins) + "\n",
+    text = uv.compile_pylock(
+        "\n".join(pins) + "\n", venv.python, options=plan.uv_options, env=dict(plan.uv_env),
         what=f"locating wheels of venv {venv.name!r}",
     )
     return tomllib.loads(text).get("packages", [])
@@ -225,7 +215,7 @@ def _fetch(entry: dict[str, Any], destination: Path, name: str) -> None:
             shutil.copyfile(source, partial)
         expected = (entry.get("hashes") or {}).get("sha256")
         if expected:
-            actual = hashlib.sha256(partial.read_bytes()).hexdigest()
+            actual = _sha256(partial)
             if actual != expected:
                 raise BuildError(f"{name}: hash mismatch for {location} "
                                  f"(expected {expected}, got {actual})")
@@ -245,9 +235,8 @@ def _build_from_sdist(sdist: dict[str, Any], venv: VenvPlan, target: Path, plan:
         archive = Path(scratch) / _file_name(sdist)
         _fetch(sdist, archive, name)
         out = Path(scratch) / "dist"
-        uv.run(["build", "--wheel", "--python", venv.python, "--no-python-downloads",
-                "--out-dir", str(out), str(archive)],
-               env=dict(plan.uv_env), what=f"building a wheel of {name}")
+        uv.build_wheel(archive, venv.python, out, env=dict(plan.uv_env),
+                       what=f"building a wheel of {name}")
         built = sorted(out.glob("*.whl"))
         if not built:
             raise BuildError(f"building {name} from its sdist gave no wheel")

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 import rezup
-from rezup import status as status_module
-from rezup.cli import main, split_command
+from rezup.cli import main
+from rezup.operations import status as status_module
+from rezup.session import split_command
 from rezup.container import Container
 
 
@@ -40,11 +41,9 @@ def restore_logger():
 
 
 def run_main(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
+    code = main(args)
     out, err = capsys.readouterr()
-    code = info.value.code
-    return (0 if code is None else code), out, err
+    return code, out, err
 
 
 def assert_one_error_line(err: str) -> str:

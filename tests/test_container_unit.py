@@ -11,18 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from rezup import container as container_mod
-from rezup import status as status_mod
+from rezup import layout
 from rezup.container import (
     Container,
     Revision,
     get_container_root,
     iter_containers,
-    local_root,
-    remote_root,
 )
 from rezup.errors import ContainerError, UsageError
 from rezup.lock import NETWORK_FILESYSTEMS, filesystem_type, lock_kind, lock_timeout
+from rezup.operations import status as status_mod
 from rezup.recipe import ContainerRecipe
 
 
@@ -45,6 +43,13 @@ def names(revisions) -> list[str]:
 
 
 def test_roots_precedence(home, tmp_path, monkeypatch):
+    def local_root(setting: str = "") -> Path:
+        return Path(layout.local_root(setting))
+
+    def remote_root(setting: str = ""):
+        root = layout.remote_root(setting)
+        return Path(root) if root else None
+
     assert local_root() == tmp_path / "local"
     assert remote_root() == tmp_path / "remote"
     assert local_root("/from/recipe") == Path("/from/recipe")
@@ -193,7 +198,7 @@ def test_get_revision_by_time(home, tmp_path):
 
 def test_new_revision_name_is_unique(home, tmp_path, monkeypatch):
     container = Container.at("dev", tmp_path)
-    monkeypatch.setattr(container_mod.time, "time", lambda: 1700000000.25)
+    monkeypatch.setattr("time.time", lambda: 1700000000.25)
     assert container.new_revision_name() == "1700000000.250000"
     add_revision(container, "1700000000.250000")
     add_revision(container, "1700000000.250001")
@@ -371,7 +376,7 @@ def test_unreadable_remote_root_falls_back_to_the_last_pulled_revision(home, tmp
     import errno
     import json as json_module
 
-    from rezup import fastpath, manage
+    from rezup.operations import use
 
     remote = tmp_path / "remote"
     local = tmp_path / "local"
@@ -388,11 +393,11 @@ def test_unreadable_remote_root_falls_back_to_the_last_pulled_revision(home, tmp
             raise OSError(errno.ESTALE, "Stale file handle", str(path))
         return real_listdir(path)
 
-    monkeypatch.setattr(fastpath.os, "listdir", stale_nfs)
-    revision, using_remote = manage.revision_for_use(".main")
+    monkeypatch.setattr(layout.os, "listdir", stale_nfs)
+    revision, using_remote = use.revision_for_use(".main")
     assert revision.dirname() == pulled.name and using_remote
     assert "cannot read the remote root" in caplog.text
 
     (pulled / "revision.json").write_text("{}")  # nothing pulled before: a clear error
     with pytest.raises(ContainerError, match=r"cannot read the remote root .*Stale file handle"):
-        manage.revision_for_use(".main")
+        use.revision_for_use(".main")

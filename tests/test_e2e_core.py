@@ -393,6 +393,8 @@ def test_use_start_up_path_stays_lean(built: Sandbox):
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
     assert "rezup.fastpath" in imported
+    package = {name for name in imported if name == "rezup" or name.startswith("rezup.")}
+    assert package == {"rezup", "rezup.fastpath", "rezup.layout", "rezup.session"}
     for heavy in ("click", "logging", "pathlib", "typing", "subprocess", "filelock",
                   "packaging", "dotenv", "rezup.cli", "rezup.build", "rezup.plan", "tomllib"):
         assert heavy not in imported, heavy

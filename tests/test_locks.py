@@ -84,8 +84,8 @@ KILLED_BUILDER = """
 import os, sys, threading, time
 from pathlib import Path
 from rezup import uv
-from rezup.lock import hold
-with hold(Path(sys.argv[1]), "testing"):
+from rezup.build import building_under_lock
+with building_under_lock(Path(sys.argv[1]), "testing"):
     threading.Thread(target=uv.run, args=(["ignored"],), daemon=True).start()
     time.sleep(0.5)
     os._exit(9)  # killed while "uv" runs: only this process dies, like kill -9 PID

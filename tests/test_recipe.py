@@ -12,8 +12,10 @@ import pytest
 from rezup import recipe as recipe_mod
 from rezup._compat import tomllib
 from rezup.errors import RecipeError, UsageError
+from rezup.layout import DEFAULT_CONTAINER as DEFAULT_CONTAINER_NAME
+from rezup.layout import check_container_name as validate_container_name
+from rezup.layout import read_root_settings, recipe_file
 from rezup.recipe import (
-    DEFAULT_CONTAINER_NAME,
     ContainerRecipe,
     Recipe,
     Shared,
@@ -23,9 +25,6 @@ from rezup.recipe import (
     load_default_recipe,
     load_recipe,
     parse_recipe,
-    read_root_settings,
-    recipe_path_for,
-    validate_container_name,
 )
 
 
@@ -578,7 +577,7 @@ def test_container_recipe_paths(home):
     assert main.path() == home / "rezup.toml"
     assert ContainerRecipe(".main").path() == home / "rezup.toml"
     assert ContainerRecipe("dev").path() == home / "rezup.dev.toml"
-    assert recipe_path_for("test") == home / "rezup.test.toml"
+    assert Path(recipe_file("test")) == home / "rezup.test.toml"
     custom = ContainerRecipe("dev", path=home / "elsewhere.toml")
     assert custom.path() == home / "elsewhere.toml"
     assert "dev" in repr(custom)

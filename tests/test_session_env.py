@@ -11,7 +11,13 @@ import pytest
 from rezup import session
 from rezup.container import Container, Revision
 from rezup.errors import ContainerError, UsageError
-from rezup.session import compose_environ, expand_vars, load_dotenv_file
+from rezup.session import expand_vars, load_dotenv_file, session_environ
+
+
+def compose_environ(revision: Revision, using_remote: bool, base=None) -> dict[str, str]:
+    """The session environment of ``revision``, as ``rezup use`` composes it."""
+    return session_environ(revision.metadata(), str(revision.path()),
+                           revision.container().name(), using_remote, base)
 
 
 def make_revision(root: Path, session_data=None, *, name="dev", dirname="1700000000.000001",

@@ -1,0 +1,135 @@
+"""Writing to disk safely: atomic files, flushed folders, and folders that appear whole or not
+at all. Every writer of rezup goes through these, so a crash at any moment leaves either the
+old state or the new one, never a half-written thing that looks finished."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, flush it, and move it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_folder(path.parent)  # make the rename itself durable
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def fsync_folder(path: Path) -> None:
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def flush_filesystem(path: Path) -> None:
+    """Force what was written under ``path`` (by uv, in other processes) to disk.
+
+    A ready marker must never reach the disk before the files it vouches for: after a power
+    loss, a ``revision.json`` whose venv files were still in the page cache would be a broken
+    revision that looks ready. Linux flushes only ``path``'s filesystem (``syncfs``); elsewhere
+    everything is flushed.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                if libc.syncfs(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
+        except (OSError, AttributeError):
+            pass
+    if hasattr(os, "sync"):
+        os.sync()
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder, also when parts are read-only (as installed files can be)."""
+    if not os.path.lexists(path):
+        return
+    if os.path.islink(path) or not os.path.isdir(path):
+        os.unlink(path)
+        return
+
+    def make_writable_and_retry(func, target, _exc_info):
+        # removing an entry needs write access to its folder, not to the entry itself
+        os.chmod(os.path.dirname(target), 0o700)
+        if os.path.isdir(target) and not os.path.islink(target):
+            os.chmod(target, 0o700)
+        func(target)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=lambda f, p, e: make_writable_and_retry(f, p, e))
+    else:
+        shutil.rmtree(path, onerror=make_writable_and_retry)
+
+
+STAGING_PREFIX = ".incoming-"  # a folder being written, hidden from every reader
+DISCARD_PREFIX = ".dropped#"  # a folder being removed, hidden from every reader
+
+
+@contextlib.contextmanager
+def new_folder(final: Path, *, staged: bool) -> Iterator[Path]:
+    """A folder that exists at ``final`` complete, or not at all. Yields where to write.
+
+    ``staged``: written in a hidden sibling folder and renamed to ``final`` at the end, so no
+    reader ever sees it half-written (a published remote revision). Otherwise written in
+    place, for folders that cannot move once written (a venv records its own absolute path):
+    the caller writes a ready marker last. Either way, any failure (an exception, Ctrl-C)
+    removes what was written.
+    """
+    target = final.with_name(f"{STAGING_PREFIX}{final.name}-{os.getpid()}") if staged else final
+    target.mkdir(parents=True)
+    try:
+        yield target
+        if staged:
+            os.rename(target, final)
+    except BaseException:
+        remove_tree(target)
+        raise
+
+
+def discard(path: Path) -> None:
+    """Remove the folder ``path`` so that nobody ever sees it half-deleted.
+
+    It is renamed out of the way in one atomic step, then deleted. The temporary name starts
+    with a dot and a ``#``, so it is never taken for a container or a revision; a leftover (a
+    removal cut short) is cleared by ``clear_discarded``.
+    """
+    doomed = path.with_name(f"{DISCARD_PREFIX}{path.name}#{os.getpid()}#{time.time():.0f}")
+    os.rename(path, doomed)
+    remove_tree(doomed)
+
+
+def clear_discarded(folder: Path) -> None:
+    """Finish removals that were cut short in ``folder`` (see ``discard``)."""
+    for leftover in folder.glob(f"{DISCARD_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            remove_tree(leftover)

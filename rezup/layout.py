@@ -1,0 +1,398 @@
+"""Where everything is: every file and folder name, the roots, the container-name rule, the
+revision folders and their ``revision.json``, and which revision ``rezup use`` enters.
+
+Layout (compatible with rezup 2.x)::
+
+    {root}/{container}/revisions/{timestamp}/   rezup.toml, plan.lock, revision.json, venv/...
+    {root}/{container}/.locks/{timestamp}.lock  per-revision build locks
+    {root}/{container}/libs/{name}/             deprecated [shared] packages
+
+This module is on the ``rezup use NAME -- CMD`` start-up path, so it imports only ``os`` at
+module level and works with plain string paths; everything else is imported where
+it is needed. It is the lowest layer of the package: it imports no other rezup module except,
+lazily, ``errors``, ``fsutil`` and ``_compat``.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are never evaluated here
+    from datetime import datetime
+    from typing import Any, Optional
+
+# -- names ---------------------------------------------------------------------------------------
+
+DEFAULT_CONTAINER = ".main"
+RECIPE_FILENAME = "rezup.toml"  # in the home folder: .main's recipe; in a revision: its recipe
+PLAN_FILENAME = "plan.lock"  # the pinned plan a revision was built from
+METADATA_FILENAME = "revision.json"  # the ready marker, written last
+REVISIONS_DIRNAME = "revisions"
+LOCKS_DIRNAME = ".locks"
+LIBS_DIRNAME = "libs"  # deprecated [shared] packages
+VENV_DIRNAME = "venv"
+WHEELS_DIRNAME = "wheels"  # a remote revision's wheelhouse
+REZ_VENV = "rez"  # the venv that holds rez; isolated extensions get one venv each
+BIN_DIRNAME = "Scripts" if os.name == "nt" else "bin"
+PRODUCTION_DIRNAME = "rez"  # <venv>/bin/rez/: the production scripts
+PRODUCTION_MARKER = ".rez_production_install"
+FIRST_REVISION_LOCK = "first-revision"  # the container lock of a first run
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+
+
+# -- containers and their recipes ----------------------------------------------------------------
+
+
+def is_valid_container_name(name: str) -> bool:
+    """Letters, digits, ``_ . + -``; not starting with ``-`` or ``+``; no ``..``; not ``.``."""
+    return (
+        bool(name)
+        and name not in (".", "..")
+        and ".." not in name
+        and not name.startswith(("-", "+"))
+        and all(char in _NAME_CHARS for char in name)
+    )
+
+
+def check_container_name(name: str) -> str:
+    """``name`` if it is a valid container name, else a UsageError. Empty is never valid."""
+    if not is_valid_container_name(name):
+        from rezup.errors import UsageError
+
+        shown = repr(name) if len(name) <= 80 else repr(name[:77] + "...")
+        raise UsageError(
+            f"invalid container name {shown}: use letters, digits, '.', '_', '-' and '+' only"
+        )
+    return name
+
+
+def recipe_dir() -> str:
+    """The folder that holds the user's recipes: the home folder (``$HOME`` on POSIX)."""
+    return os.path.expanduser("~")
+
+
+def recipe_file(name: str, folder: Optional[str] = None) -> str:
+    """``~/rezup.toml`` for the default container, ``~/rezup.NAME.toml`` for any other."""
+    folder = recipe_dir() if folder is None else folder
+    if name == DEFAULT_CONTAINER:
+        return os.path.join(folder, RECIPE_FILENAME)
+    return os.path.join(folder, f"rezup.{name}.toml")
+
+
+def container_of_recipe(filename: str) -> Optional[str]:
+    """The container a recipe file name is for (``rezup.dev.toml``: ``dev``), else None."""
+    if filename == RECIPE_FILENAME:
+        return DEFAULT_CONTAINER
+    if filename.startswith("rezup.") and filename.endswith(".toml"):
+        name = filename[len("rezup."):-len(".toml")]
+        if is_valid_container_name(name):
+            return name
+    return None
+
+
+# -- roots ---------------------------------------------------------------------------------------
+
+
+def anchor_path(value: str, base_dir: str) -> str:
+    """Expand ``~`` and make a relative path relative to ``base_dir``."""
+    return os.path.abspath(os.path.join(base_dir, os.path.expanduser(value)))
+
+
+def read_root_settings(recipe_path: str) -> tuple[str, str]:
+    """``[root] local`` and ``[root] remote`` of the recipe at ``recipe_path``, anchored at its
+    folder; ``""`` where unset (``""``, ``false``) or when there is no such file.
+
+    Only this table is read (the rest of the recipe is not validated here): a typo in
+    ``[env]`` must not stop a farm job from finding its container. Raises RecipeError.
+    """
+    try:
+        with open(recipe_path, encoding="utf-8") as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        return "", ""
+    except (OSError, UnicodeDecodeError) as exc:
+        from rezup.errors import RecipeError
+
+        raise RecipeError(f"{recipe_path}: cannot read recipe: {exc}") from None
+    if "root" not in text:  # no [root] table: skip the TOML parser altogether
+        return "", ""
+    from rezup._compat import tomllib
+    from rezup.errors import RecipeError
+
+    try:
+        root = tomllib.loads(text).get("root", {})
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise RecipeError(f"{recipe_path}: invalid TOML: {exc}") from None
+    if not isinstance(root, dict):
+        raise RecipeError(f"{recipe_path}: [root] must be a table")
+    base_dir = os.path.dirname(recipe_path)
+    return (root_setting(root.get("local"), "local", recipe_path, base_dir),
+            root_setting(root.get("remote"), "remote", recipe_path, base_dir))
+
+
+def root_setting(value: Any, key: str, label: str, base_dir: str) -> str:
+    """One ``[root]`` value: ``""``, ``false`` or absent mean unset; a path is anchored."""
+    if value is None or value is False or value == "":
+        return ""
+    if not isinstance(value, str):
+        from rezup.errors import RecipeError, describe_type
+
+        raise RecipeError(f"{label}: [root] {key}: must be a string, got {describe_type(value)}")
+    return anchor_path(value, base_dir)
+
+
+def local_root(setting: str = "") -> str:
+    """The recipe's ``[root] local``, else ``$REZUP_ROOT_LOCAL``, else ``~/.rezup``."""
+    root = setting or os.environ.get("REZUP_ROOT_LOCAL") or "~/.rezup"
+    return os.path.abspath(os.path.expanduser(root))
+
+
+def remote_root(setting: str = "") -> Optional[str]:
+    """The recipe's ``[root] remote``, else ``$REZUP_ROOT_REMOTE``, else None."""
+    root = setting or os.environ.get("REZUP_ROOT_REMOTE")
+    return os.path.abspath(os.path.expanduser(root)) if root else None
+
+
+def container_roots(name: str, recipe_path: Optional[str] = None) -> tuple[str, Optional[str]]:
+    """(local root, remote root or None) of container ``name``, from its recipe's ``[root]``
+    (or that of ``recipe_path``) and the environment. The one place roots are resolved."""
+    local, remote = read_root_settings(recipe_path or recipe_file(name))
+    return local_root(local), remote_root(remote)
+
+
+# -- folders of a container ----------------------------------------------------------------------
+
+
+def container_dir(root: str, name: str) -> str:
+    return os.path.join(root, name)
+
+
+def revisions_dir(root: str, name: str) -> str:
+    return os.path.join(root, name, REVISIONS_DIRNAME)
+
+
+def locks_dir(root: str, name: str) -> str:
+    """Locks live outside ``revisions/``, so a lock file is never taken for a revision."""
+    return os.path.join(root, name, LOCKS_DIRNAME)
+
+
+def libs_dir(root: str, name: str) -> str:
+    return os.path.join(root, name, LIBS_DIRNAME)
+
+
+def lock_file(root: str, name: str, key: str) -> str:
+    """The lock of revision ``key`` (a timestamp), or of another container-wide job."""
+    return os.path.join(root, name, LOCKS_DIRNAME, f"{key}.lock")
+
+
+def pull_failure_file(root: str, name: str, stamp: str) -> str:
+    """Why the last pull of revision ``stamp`` failed (its age says when)."""
+    return os.path.join(root, name, LOCKS_DIRNAME, f"{stamp}.failed")
+
+
+def venv_dir(revision_dir: str, venv: str = REZ_VENV) -> str:
+    return os.path.join(revision_dir, VENV_DIRNAME, venv)
+
+
+def venv_python(venv: str) -> str:
+    return os.path.join(venv, "Scripts", "python.exe") if os.name == "nt" else \
+        os.path.join(venv, "bin", "python")
+
+
+def production_bin_dir(venv: str) -> str:
+    """``<venv>/bin/rez``: where the production scripts and the marker live."""
+    return os.path.join(venv, BIN_DIRNAME, PRODUCTION_DIRNAME)
+
+
+def production_bin_relpath(venv_name: str) -> str:
+    """The production bin folder of venv ``venv_name``, relative to its revision folder."""
+    return f"{VENV_DIRNAME}/{venv_name}/{BIN_DIRNAME}/{PRODUCTION_DIRNAME}"
+
+
+# -- revisions -----------------------------------------------------------------------------------
+
+
+def is_timestamp(name: str) -> bool:
+    """A revision folder name: digits with an optional fraction (not "nan", "1e9", "1_0")."""
+    whole, _, fraction = name.partition(".")
+    return whole.isdigit() and whole.isascii() and (
+        not fraction or (fraction.isdigit() and fraction.isascii())
+    )
+
+
+def revision_names(revisions: str, latest_first: bool = True) -> list[str]:
+    """Timestamp-named entries of the folder ``revisions``, ordered by time.
+
+    A missing folder has none; any other OSError (an unreadable or stale root) propagates.
+    """
+    try:
+        names = [n for n in os.listdir(revisions) if is_timestamp(n)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    names.sort(key=float, reverse=latest_first)
+    return names
+
+
+def new_revision_name(revisions: str) -> str:
+    """A fresh timestamp folder name (``time.time()``), never one used in ``revisions``."""
+    import time
+
+    stamp = time.time()
+    while True:
+        name = f"{stamp:.6f}"
+        if not os.path.lexists(os.path.join(revisions, name)):
+            return name
+        stamp += 0.000001
+
+
+def revision_time(name: str) -> datetime:
+    """When revision ``name`` was made (its folder name is the time)."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(float(name))
+
+
+def format_revision_time(name: str) -> str:
+    return revision_time(name).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# -- revision.json: the ready marker and the metadata --------------------------------------------
+
+
+def is_ready(revision_dir: str) -> bool:
+    """Whether the ready marker exists (it may still be unreadable: see ``read_metadata``)."""
+    return os.path.isfile(os.path.join(revision_dir, METADATA_FILENAME))
+
+
+def read_metadata(revision_dir: str) -> Optional[dict[str, Any]]:
+    """The metadata of a ready revision; None if it is not ready (no ``revision.json``).
+
+    Raises ValueError (with the reason) when the file exists but is unreadable, not JSON, or
+    not a JSON object: such a revision is never usable.
+    """
+    import json
+
+    path = os.path.join(revision_dir, METADATA_FILENAME)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = json.load(stream)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"cannot read {METADATA_FILENAME}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"broken {METADATA_FILENAME}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"broken {METADATA_FILENAME}: not a JSON object")
+    return data
+
+
+def make_metadata(
+    revision_dir: str,
+    *,
+    plan_digest: str,
+    venvs: list[str],
+    python: str,
+    rez_version: Optional[str],
+    session: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The content of ``revision.json``. Keys:
+
+    ``rezup_version``, ``creator``, ``hostname``, ``created`` (seconds), ``revision_path``;
+    ``plan_digest`` (of ``plan.lock``), ``venvs`` (names, the rez venv first), ``python`` (the
+    rez venv's version), ``rez_version``; ``session`` (what ``rezup use`` needs: ``bin_dirs``
+    relative to the revision, ``env`` as [key, value] pairs, ``dotenv`` files); and as the case
+    may be ``remote`` (a published remote revision), ``pulled_from`` (the remote revision a
+    local one was built from), ``build_seconds``.
+    """
+    import getpass
+    import socket
+    import time
+
+    from rezup import __version__
+
+    try:
+        creator = getpass.getuser()
+    except Exception:  # no user name in some containers
+        creator = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return {
+        "rezup_version": __version__,
+        "creator": creator,
+        "hostname": socket.gethostname(),
+        "created": time.time(),
+        "revision_path": revision_dir,
+        "plan_digest": plan_digest,
+        "venvs": list(venvs),
+        "python": python,
+        "rez_version": rez_version,
+        "session": session,
+        **extra,
+    }
+
+
+def write_metadata(revision_dir: str, metadata: dict[str, Any]) -> None:
+    """Write ``revision.json`` atomically: from that moment the revision is ready."""
+    from pathlib import Path
+
+    from rezup.fsutil import write_json_atomic
+
+    write_json_atomic(Path(revision_dir, METADATA_FILENAME), metadata)
+
+
+def session_bin_dirs(metadata: dict[str, Any]) -> list[str]:
+    """Production bin folders (relative to the revision) that a session puts on PATH."""
+    session = metadata.get("session") or {}
+    dirs = session.get("bin_dirs")
+    if dirs is None:  # a revision written by rezup 2.x
+        dirs = [production_bin_relpath(name) for name in metadata.get("venvs", [])]
+    return list(dirs)
+
+
+def pulled_from(metadata: dict[str, Any]) -> str:
+    """The remote revision folder a local revision was built from ('' if none)."""
+    value = metadata.get("pulled_from")
+    return value if isinstance(value, str) else ""
+
+
+# -- which revision `rezup use` enters ------------------------------------------------------------
+
+
+def newest_ready(revisions: str, skip: Optional[list[str]] = None) -> Optional[str]:
+    """The newest revision in ``revisions`` whose ``revision.json`` exists.
+
+    Its metadata is not read here; a caller that finds it broken passes it in ``skip``.
+    """
+    for name in revision_names(revisions):
+        if skip and name in skip:
+            continue
+        if is_ready(os.path.join(revisions, name)):
+            return name
+    return None
+
+
+def choose_revision(
+    local_revisions: str, remote_revisions: Optional[str], skip: Optional[list[str]] = None
+) -> tuple[Optional[str], bool]:
+    """The revision ``rezup use`` enters: (timestamp or None, whether it is the remote's).
+
+    With a remote root, the newest ready remote revision (to be entered as the local revision
+    of the same name, pulled first if it is not ready here); else the newest ready local one.
+    Raises RemoteRootError when the remote root cannot be read, OSError when the local one
+    cannot.
+    """
+    if remote_revisions is not None:
+        try:
+            wanted = newest_ready(remote_revisions, skip)
+        except OSError as exc:
+            from rezup.errors import RemoteRootError
+
+            raise RemoteRootError(
+                f"cannot read the remote root {os.path.dirname(os.path.dirname(remote_revisions))}"
+                f": {exc.strerror or exc}"
+            ) from None
+        if wanted is not None:
+            return wanted, True
+    return newest_ready(local_revisions, skip), False

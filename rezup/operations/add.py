@@ -1,0 +1,116 @@
+"""Add: make a new revision of a container from its recipe (local build, or remote publish)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Optional, Union
+
+from rezup import layout
+from rezup.build import building_under_lock, plan_and_build, publish
+from rezup.errors import UsageError
+from rezup.fsutil import remove_tree
+from rezup.lock import try_hold
+from rezup.plan import Plan, describe, make_plan
+from rezup.recipe import ContainerRecipe, Recipe
+from rezup.state import ContainerDir, RevisionDir
+
+log = logging.getLogger("rezup")
+
+
+def add(
+    name: str,
+    recipe_file: Optional[Union[str, os.PathLike]] = None,
+    *,
+    remote: bool = False,
+    wheels: bool = False,
+    dry_run: bool = False,
+) -> Union[Plan, RevisionDir]:
+    """Make a new revision of container ``name`` from its recipe (or ``recipe_file``).
+
+    Returns the Plan when ``dry_run``, else the new revision (remote or local).
+    """
+    recipe = ContainerRecipe(name, path=recipe_file).load()
+    if wheels and not remote:
+        raise UsageError("--wheels goes with --remote (a wheelhouse is for machines that pull)")
+    if remote:
+        root = layout.remote_root(recipe.root_remote)
+        if root is None:
+            raise UsageError(
+                "no remote root: set [root] remote in the recipe or $REZUP_ROOT_REMOTE"
+            )
+        container = ContainerDir(root, name, remote=True)
+    else:
+        container = ContainerDir(layout.local_root(recipe.root_local), name)
+
+    log.info("resolving %s from %s", name, recipe.source or "the default recipe")
+    if not (dry_run or remote):
+        return build_new_local_revision(container, recipe)
+    started = time.monotonic()
+    plan = make_plan(recipe, name)
+    log.info("resolved in %.1fs: %s", time.monotonic() - started, describe(plan))
+    if dry_run:
+        return plan
+    revision = container.revision(container.new_revision_name())
+    publish(plan.with_wheels(wheels), recipe.text, revision.path())
+    log.info("remote revision %s of %s published in %s", revision.dirname(), name,
+             container.root())
+    return revision
+
+
+def local_container(name: str, recipe_file: Optional[Union[str, os.PathLike]] = None
+                    ) -> ContainerDir:
+    """The local container ``name`` as its recipe (or ``recipe_file``) places it."""
+    local, _ = layout.container_roots(name, str(recipe_file) if recipe_file else None)
+    return ContainerDir(local, name)
+
+
+def build_new_local_revision(container: ContainerDir, recipe: Recipe) -> RevisionDir:
+    """Resolve ``recipe`` and build it as a new revision of ``container``, under its lock."""
+    revision = container.revision(container.new_revision_name())
+    dirname = revision.dirname()
+    started = time.monotonic()
+    with building_under_lock(revision.lock_file(),
+                             f"building revision {dirname} of {container.name()}"):
+        clear_abandoned_revisions(container, keep=dirname)
+        log.info("building revision %s of %s in %s", dirname, container.name(), container.root())
+        plan, _ = plan_and_build(recipe, container.name(), revision.path(),
+                                 container_dir=container.path())
+    log.info("revision %s of %s is ready (%.1fs): %s", dirname, container.name(),
+             time.monotonic() - started, describe(plan))
+    return revision
+
+
+def clear_abandoned_revisions(container: ContainerDir, keep: str) -> None:
+    """Remove revision folders that are not ready and whose build lock nobody holds.
+
+    They are what a killed build leaves behind; they are never used, only in the way. Each is
+    removed under its own lock, after checking again that it did not just become ready.
+    """
+    for revision in container.iter_revision():
+        if revision.dirname() == keep or revision.is_ready():
+            continue
+        with try_hold(revision.lock_file()) as taken:
+            if taken and not revision.is_ready():
+                log.info("removing incomplete revision %s (its build was interrupted)",
+                         revision.dirname())
+                remove_tree(revision.path())
+
+
+def first_revision(name: str) -> RevisionDir:
+    """The newest ready local revision of ``name``, made from its recipe if there is none.
+
+    Under a container lock, so that many first runs at once (a new farm node starting many
+    jobs) make one revision, not one each.
+    """
+    container = local_container(name)
+    lock_file = container.lock_file(layout.FIRST_REVISION_LOCK)
+    with building_under_lock(lock_file, f"creating the first revision of {name}"):
+        existing = container.get_latest_revision()
+        if existing is not None:
+            return existing
+        revision = add(name)
+        assert isinstance(revision, RevisionDir)
+        return revision
+

@@ -1,0 +1,105 @@
+"""Pull: build the local twin of a remote revision from its plan, once for many processes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+from rezup import layout
+from rezup.build import build_revision, building_under_lock, wheelhouse_of
+from rezup.errors import ContainerError, RezupError
+from rezup.fsutil import remove_tree
+from rezup.state import ContainerDir, RevisionDir
+
+log = logging.getLogger("rezup")
+
+PULL_RETRY_DEFAULT = 300.0  # seconds a failed pull is not tried again
+
+
+def pull_retry_after() -> float:
+    from rezup.settings import seconds_from_env
+
+    return seconds_from_env("REZUP_PULL_RETRY", PULL_RETRY_DEFAULT)
+
+
+def _failure_file(revision: RevisionDir) -> Path:
+    container = revision.container()
+    return Path(layout.pull_failure_file(str(container.root()), container.name(),
+                                         revision.dirname()))
+
+
+def recent_pull_failure(revision: RevisionDir) -> Optional[str]:
+    """Why pulling ``revision`` failed, if it failed less than ``REZUP_PULL_RETRY`` ago.
+
+    A pull that fails (index down, a pin gone) would otherwise be tried again by every job on
+    every machine, each waiting for the one before it to fail.
+    """
+    path = _failure_file(revision)
+    try:
+        age = time.time() - path.stat().st_mtime
+        reason = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return reason if age < pull_retry_after() else None
+
+
+def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
+    """The local twin of ``remote_revision``, built from its plan if not ready yet.
+
+    Many processes may ask at once: one builds under the revision lock, the others wait and
+    then find it ready. A partial folder left by a killed build is cleared first. If the build
+    fails, the reason is recorded and the pull is not tried again for ``REZUP_PULL_RETRY``
+    seconds: the waiting processes and later jobs get the same error at once.
+    """
+    revision = local.revision(remote_revision.dirname())
+    if revision.is_ready():
+        return revision
+    dirname = remote_revision.dirname()
+    with building_under_lock(revision.lock_file(), f"pulling revision {dirname} of {local.name()}"):
+        if revision.is_ready():
+            return revision
+        failure = recent_pull_failure(revision)
+        if failure is not None:
+            raise ContainerError(f"{failure} (failed less than {pull_retry_after():.0f}s ago)")
+        if revision.path().exists():
+            log.info("clearing incomplete revision %s (an earlier build was interrupted)",
+                     dirname)
+            remove_tree(revision.path())
+        plan = remote_revision.plan()
+        started = time.monotonic()
+        log.info("pulling revision %s of %s from %s", dirname, local.name(),
+                 remote_revision.container().root())
+        try:
+            build_revision(
+                plan,
+                remote_revision.recipe_text(),
+                revision.path(),
+                container_dir=local.path(),
+                find_links=wheelhouse_of(remote_revision.path(), plan),
+                extra_metadata={"pulled_from": str(remote_revision.path())},
+            )
+        except RezupError as exc:
+            _failure_file(revision).write_text(f"{exc}\n", encoding="utf-8")
+            raise
+        with contextlib.suppress(FileNotFoundError):
+            _failure_file(revision).unlink()
+        log.info("revision %s of %s is ready (%.1fs)", dirname, local.name(),
+                 time.monotonic() - started)
+    return revision
+
+
+def last_pulled(local: ContainerDir, remote: ContainerDir) -> Optional[RevisionDir]:
+    """The newest ready local revision that was pulled from ``remote``."""
+    for revision in local.iter_revision():
+        if not revision.is_ready():
+            continue
+        try:
+            source = layout.pulled_from(revision.metadata())
+        except ContainerError:
+            continue
+        if source and Path(source).parent == remote.revisions():
+            return revision
+    return None

@@ -1,0 +1,80 @@
+"""Use: which revision ``rezup use NAME`` enters (pulling it first if need be), and entering it.
+
+The choice itself is ``layout.choose_revision``, the same rule the lean start-up path applies;
+this module adds what the lean path hands over: pulls, fallbacks and their warnings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Optional
+
+from rezup import layout, session
+from rezup.errors import ContainerError, RemoteRootError, RezupError
+from rezup.operations.pull import last_pulled, pull, recent_pull_failure
+from rezup.state import ContainerDir, RevisionDir
+
+log = logging.getLogger("rezup")
+
+
+def containers_of(name: str, *, local_only: bool = False
+                  ) -> tuple[ContainerDir, Optional[ContainerDir]]:
+    """The local container ``name`` and its remote twin (None without a remote root)."""
+    local_root, remote_root = layout.container_roots(name)
+    local = ContainerDir(local_root, name)
+    if local_only or remote_root is None:
+        return local, None
+    return local, ContainerDir(remote_root, name, remote=True)
+
+
+def revision_for_use(name: str, *, local_only: bool = False
+                     ) -> tuple[Optional[RevisionDir], bool]:
+    """The revision ``rezup use NAME`` enters, and whether it came from the remote.
+
+    A remote revision is pulled if it is not ready here. If that fails, or the remote root
+    cannot be read, the newest revision pulled from that remote before is used, with a
+    warning; with none, it is an error.
+    """
+    local, remote = containers_of(name, local_only=local_only)
+    try:
+        stamp, from_remote = layout.choose_revision(
+            str(local.revisions()), str(remote.revisions()) if remote else None)
+    except RemoteRootError as exc:
+        assert remote is not None
+        return _fall_back(local, remote, str(exc)), True
+    if stamp is None:
+        return None, False
+    if not from_remote:
+        return local.revision(stamp), False
+    assert remote is not None
+    try:
+        failure = recent_pull_failure(local.revision(stamp))
+        if failure is not None:  # known to fail: no lock, no waiting, no retry
+            raise ContainerError(failure)
+        return pull(remote.revision(stamp), local), True
+    except RezupError as exc:
+        return _fall_back(local, remote, f"cannot pull revision {stamp} of {name}: {exc}"), True
+
+
+def _fall_back(local: ContainerDir, remote: ContainerDir, why: str) -> RevisionDir:
+    fallback = last_pulled(local, remote)
+    if fallback is None:
+        raise ContainerError(why)
+    log.warning("%s; using %s pulled before", why, fallback.dirname())
+    return fallback
+
+
+def enter(
+    revision: RevisionDir,
+    using_remote: bool,
+    *,
+    command: Sequence[str] = (),
+    script: Optional[str] = None,
+    wait: bool = True,
+) -> int:
+    """Run ``command``, or ``script`` through the shell, or a shell, in ``revision``."""
+    return session.run(
+        str(revision.path()), revision.metadata(), revision.container().name(), using_remote,
+        command=command, script=script, wait=wait,
+    )

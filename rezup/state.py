@@ -1,0 +1,229 @@
+"""State: what is on disk in a container folder, and in which state each revision is.
+
+A revision is *ready* if and only if its ``revision.json`` exists (and is readable: otherwise
+it is *broken*); a folder without it is *building* while its build lock is held, else
+*incomplete* (a killed build). This module reads; it never builds or removes anything (the
+stages and operations above it do).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Optional, Union
+
+from rezup import layout
+from rezup.errors import ContainerError
+
+
+class ContainerDir:
+    """A container's folder in one root (local, or remote: recipes and plans only)."""
+
+    revision_class: ClassVar[type[RevisionDir]]  # what iterating yields (set below)
+
+    def __init__(self, root: Union[str, os.PathLike], name: str, remote: bool = False) -> None:
+        self._name = layout.check_container_name(name)
+        self._root = Path(root)
+        self._remote = remote
+        self._path = self._root / self._name
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self._name!r}, remote={self._remote}, "
+                f"path={str(self._path)!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ContainerDir) and self._path == other._path
+
+    def __hash__(self) -> int:
+        return hash(self._path)
+
+    def name(self) -> str:
+        return self._name
+
+    def root(self) -> Path:
+        return self._root
+
+    def path(self) -> Path:
+        return self._path
+
+    def libs(self) -> Path:
+        return Path(layout.libs_dir(str(self._root), self._name))
+
+    def revisions(self) -> Path:
+        return Path(layout.revisions_dir(str(self._root), self._name))
+
+    def locks(self) -> Path:
+        return Path(layout.locks_dir(str(self._root), self._name))
+
+    def lock_file(self, key: str) -> Path:
+        return Path(layout.lock_file(str(self._root), self._name, key))
+
+    def is_exists(self) -> bool:
+        return self._path.is_dir()
+
+    def is_empty(self) -> bool:
+        return self.get_latest_revision() is None
+
+    def is_remote(self) -> bool:
+        return self._remote
+
+    def revision(self, dirname: str) -> RevisionDir:
+        return self.revision_class(self, dirname)
+
+    def iter_revision(
+        self, validate: bool = True, latest_first: bool = True
+    ) -> Iterator[RevisionDir]:
+        """Revisions ordered by timestamp. ``validate``: only folders named by a timestamp."""
+        names = layout.revision_names(str(self.revisions()), latest_first)
+        if not validate:
+            try:
+                others = [n for n in os.listdir(self.revisions()) if not layout.is_timestamp(n)]
+            except OSError:
+                others = []
+            names = names + sorted(others) if latest_first else sorted(others) + names
+        for name in names:
+            yield self.revision(name)
+
+    def get_latest_revision(self, only_ready: bool = True) -> Optional[RevisionDir]:
+        for revision in self.iter_revision():
+            if not only_ready or revision.is_ready():
+                return revision
+        return None
+
+    def get_revision_by_time(
+        self, timestamp: Any, fallback: bool = False, only_ready: bool = True
+    ) -> Optional[RevisionDir]:
+        """The revision made at ``timestamp`` (a datetime, float or folder name).
+
+        With ``fallback``, the newest one made before it when there is no exact match.
+        """
+        wanted = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
+        for revision in self.iter_revision():
+            if only_ready and not revision.is_ready():
+                continue
+            seconds = revision.seconds()
+            if seconds == wanted or (fallback and seconds <= wanted):
+                return revision
+        return None
+
+    def new_revision_name(self) -> str:
+        """A fresh timestamp folder name, never one already used in this container."""
+        return layout.new_revision_name(str(self.revisions()))
+
+
+class RevisionDir:
+    """One timestamp-named folder of a container."""
+
+    def __init__(self, container: ContainerDir, dirname: str) -> None:
+        self._container = container
+        self._dirname = str(dirname)
+        self._path = container.revisions() / self._dirname
+        self._metadata: Optional[dict[str, Any]] = None
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(container={self._container.name()!r}, "
+                f"dirname={self._dirname!r}, ready={self.is_ready()}, remote={self.is_remote()})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RevisionDir) and other._path == self._path
+
+    def __hash__(self) -> int:
+        return hash(self._path)
+
+    def container(self) -> ContainerDir:
+        return self._container
+
+    def dirname(self) -> str:
+        return self._dirname
+
+    def path(self) -> Path:
+        return self._path
+
+    def seconds(self) -> float:
+        return float(self._dirname)
+
+    def timestamp(self) -> datetime:
+        return layout.revision_time(self._dirname)
+
+    def time_str(self) -> str:
+        return self.timestamp().strftime("%d.%b.%y %H:%M")
+
+    def is_valid(self) -> bool:
+        """A folder named by a timestamp that holds a recipe (rezup 2.x meaning)."""
+        return layout.is_timestamp(self._dirname) and \
+            (self._path / layout.RECIPE_FILENAME).is_file()
+
+    def is_ready(self) -> bool:
+        return layout.is_ready(str(self._path))
+
+    def is_remote(self) -> bool:
+        return self._container.is_remote()
+
+    def is_pulled(self) -> bool:
+        """Whether this local revision was made from a remote one."""
+        return bool(layout.pulled_from(self.metadata())) if self.is_ready() else False
+
+    def metadata(self) -> dict[str, Any]:
+        """The content of ``revision.json`` ({} if the revision is not ready).
+
+        Raises ContainerError when it exists but cannot be read or is not a JSON object.
+        """
+        if self._metadata is None:
+            try:
+                metadata = layout.read_metadata(str(self._path))
+            except ValueError as exc:
+                raise ContainerError(f"revision {self._path} has a {exc}") from None
+            if metadata is None:
+                return {}
+            self._metadata = metadata
+        return self._metadata
+
+    def state(self) -> Optional[str]:
+        """``ready``, ``broken``, ``building`` (its lock is held), ``incomplete``, or None if
+        the folder does not exist."""
+        if not self._path.is_dir():
+            return None
+        if self.is_ready():
+            try:
+                self.metadata()
+            except ContainerError:
+                return "broken"
+            return "ready"
+        from rezup.lock import is_held
+
+        try:
+            return "building" if is_held(self.lock_file()) else "incomplete"
+        except Exception:  # a lock that cannot be checked: not ours to use
+            return "incomplete"
+
+    def recipe_text(self) -> str:
+        return (self._path / layout.RECIPE_FILENAME).read_text(encoding="utf-8")
+
+    def plan_path(self) -> Path:
+        return self._path / layout.PLAN_FILENAME
+
+    def plan(self):
+        from rezup.plan import Plan
+
+        return Plan.read(self.plan_path())
+
+    def venv_path(self, name: str = layout.REZ_VENV) -> Path:
+        return Path(layout.venv_dir(str(self._path), name))
+
+    def production_bin_dirs(self) -> list[Path]:
+        """Production bin folders of the rez venv and of isolated extension venvs."""
+        return [self._path / d for d in layout.session_bin_dirs(self.metadata())]
+
+    def production_bin_dir(self, venv_name: str = layout.REZ_VENV) -> Path:
+        return Path(layout.production_bin_dir(str(self.venv_path(venv_name))))
+
+    def get_rez_version(self) -> Optional[str]:
+        return self.metadata().get("rez_version")
+
+    def lock_file(self) -> Path:
+        return self._container.lock_file(self._dirname)
+
+
+ContainerDir.revision_class = RevisionDir

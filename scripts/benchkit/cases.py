@@ -1,0 +1,461 @@
+"""What is measured: the recipes, the untimed setup the cases need (the interpreter, the
+original rezup 2.x, containers with 1 to 1,000 revisions, a remote root) and the commands of
+every case: this repo's rezup, the bare-uv floor and the original tool."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import statistics
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from .util import last_words, log, quiet_run, venv_python, venv_rezup
+from .workspace import Workspace
+
+REZ_PIN = "rez==3.4.0"
+STUDIO_LIBS = ("pyyaml==6.0.2", "six==1.17.0", "colorama==0.4.6")
+ISOLATED_NAME, ISOLATED_PIN = "pipdeptree", "pipdeptree==2.23.4"
+EDITABLE_NAME = "benchtool"
+ORIG_REQUIREMENTS = ("rezup-api==2.6.0", "rezup==2.1.1")
+FAKE_REVISION_COUNTS = (1, 100, 1000)
+
+# Lanes run in parallel; each is a list of commands run one after the other.
+Lanes = list[list[list[str]]]
+# A case's commands and environment for one run, given that run's folder.
+Build = Callable[[Path], tuple[Lanes, dict[str, str]]]
+
+
+class Blocked(Exception):
+    """A case cannot run because something it needs could not be set up."""
+
+
+@dataclass
+class Outcome:
+    seconds: Optional[float]
+    rss_kb: int = 0
+    error: Optional[str] = None
+    command: Optional[list[str]] = None
+
+
+@dataclass
+class Case:
+    id: str  # "add-minimal-warm/rezup"
+    group: str  # "add-minimal-warm"
+    label: str  # "rezup"
+    runs: int
+    build: Build
+    needs: tuple[str, ...] = ()
+    warmup: bool = False
+    reuse_run_dir: bool = False  # use cases: nothing is written, no fresh folders needed
+    outcomes: list[Outcome] = field(default_factory=list)
+    warmup_error: Optional[str] = None
+    blocked: Optional[str] = None
+    stopped: bool = False
+    worked: bool = False  # one run (or the warm-up) succeeded
+    failed: int = 0  # failed runs, the warm-up included
+
+    def times(self) -> list[float]:
+        return [o.seconds for o in self.outcomes if o.error is None and o.seconds is not None]
+
+    def median(self) -> Optional[float]:
+        times = self.times()
+        return statistics.median(times) if times else None
+
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+    def failure_summary(self) -> Optional[str]:
+        if self.blocked:
+            return self.blocked
+        errors = Counter(o.error for o in self.failures())
+        if not errors:
+            return None
+        return errors.most_common(1)[0][0]
+
+
+# --------------------------------------------------------------------------------------------
+# Recipes and revisions
+
+
+def write_editable_package(root: Path) -> Path:
+    """A tiny local project for the studio recipe's editable extension."""
+    (root / "pyproject.toml").write_text(
+        "[build-system]\n"
+        'requires = ["hatchling"]\n'
+        'build-backend = "hatchling.build"\n\n'
+        "[project]\n"
+        f'name = "{EDITABLE_NAME}"\n'
+        'version = "0.1.0"\n'
+        'requires-python = ">=3.8"\n\n'
+        "[project.scripts]\n"
+        f'{EDITABLE_NAME} = "{EDITABLE_NAME}:main"\n',
+        encoding="utf-8",
+    )
+    package = root / EDITABLE_NAME
+    package.mkdir(exist_ok=True)
+    (package / "__init__.py").write_text(
+        "def main():\n    print('benchtool ok')\n    return 0\n", encoding="utf-8"
+    )
+    return root
+
+
+def minimal_recipe() -> str:
+    return f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n'
+
+
+def studio_recipe(editable_src: Path) -> str:
+    libs = ", ".join(f'"{lib}"' for lib in STUDIO_LIBS)
+    return (
+        f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\nlib = [{libs}]\n\n'
+        f'[[extension]]\nname = "{ISOLATED_NAME}"\nurl = "{ISOLATED_PIN}"\n'
+        "isolation = true\n\n"
+        f'[[extension]]\nname = "{EDITABLE_NAME}"\nurl = {json.dumps(str(editable_src))}\n'
+        "edit = true\n"
+    )
+
+
+def newest_revision(container: Path, short: Callable[[str], str]) -> Path:
+    """The newest revision of ``container`` that has a revision.json (is ready)."""
+    revisions = container / "revisions"
+    stamped = []
+    for entry in revisions.iterdir() if revisions.is_dir() else ():
+        try:
+            stamped.append((float(entry.name), entry))
+        except ValueError:
+            continue
+    ready = [item for item in stamped if (item[1] / "revision.json").is_file()]
+    if not ready:
+        raise Blocked(f"no ready revision in {short(str(container))}")
+    return max(ready)[1]
+
+
+def add_fake_revisions(real: Path, count: int) -> None:
+    """``count`` older revisions that look ready: a rezup.toml and a revision.json each."""
+    metadata = json.loads((real / "revision.json").read_text(encoding="utf-8"))
+    recipe = (real / "rezup.toml").read_text(encoding="utf-8")
+    oldest = float(real.name) - 86400.0
+    for index in range(count):
+        stamp = oldest - index * 61.0
+        folder = real.parent / f"{stamp:.6f}"
+        folder.mkdir()
+        (folder / "rezup.toml").write_text(recipe, encoding="utf-8")
+        fake = dict(metadata, revision_path=str(folder), created=stamp, bench_fake=True)
+        (folder / "revision.json").write_text(json.dumps(fake, indent=2), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Untimed setup
+
+
+class Setup:
+    """What the cases need before they can run, each part made once and on demand
+    (``ensure``); a part that fails blocks the cases needing it, not the others."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.editable_src = write_editable_package(ws.dir(f"src/{EDITABLE_NAME}"))
+        self.recipes = {"minimal": minimal_recipe(), "studio": studio_recipe(self.editable_src)}
+        self.python: Optional[str] = None  # the interpreter rezup builds venvs with
+        self.use_python: Optional[str] = None  # the python of the use revision's rez venv
+        self.orig_rezup: Optional[Path] = None
+        self.orig_version = ""
+        self.use_roots: dict[int, Path] = {}
+        self.use_home = ws.tmp / "use" / "home"
+        self.orig_use_root = ws.tmp / "use" / "root-orig"
+        self.remote_root = ws.tmp / "pull" / "remote"
+        self._errors: dict[str, str] = {}
+        self._done: set[str] = set()
+
+    def prepare(self, cases: list[Case]) -> None:
+        """Set up what every case needs; a case whose setup failed is marked blocked."""
+        for case in cases:
+            if case.blocked:
+                continue
+            try:
+                for need in case.needs:
+                    self.ensure(need)
+            except Blocked as exc:
+                case.blocked = f"setup failed: {exc}"
+
+    def ensure(self, need: str) -> None:
+        """Set up ``need`` once; on failure remember why (cases needing it are blocked)."""
+        if need in self._done or need in self._errors:
+            if need in self._errors:
+                raise Blocked(self._errors[need])
+            return
+        started = time.monotonic()
+        try:
+            {
+                "python": self._setup_python,
+                "orig": self._setup_orig,
+                "use": self._setup_use,
+                "use-orig": self._setup_use_orig,
+                "remote": self._setup_remote,
+            }[need]()
+        except Blocked as exc:
+            self._errors[need] = str(exc)
+            log(f"  setup {need}: FAILED: {exc}")
+            raise
+        self._done.add(need)
+        log(f"  setup {need}: done ({time.monotonic() - started:.1f}s)")
+
+    def _failed(self, what: str, done: subprocess.CompletedProcess) -> Blocked:
+        return Blocked(f"{what} failed: " + self.ws.short(last_words(done.stderr or done.stdout)))
+
+    def _setup_python(self) -> None:
+        """The interpreter rezup builds with, read from the plan of ``rezup add --dry-run``."""
+        tmp = self.ws.tmp
+        home = self.ws.make_home(tmp / "setup" / "python-home", self.recipes["minimal"])
+        env = self.ws.add_env(home, tmp / "setup" / "python-root")
+        done = quiet_run([str(self.ws.rezup), "add", "--dry-run"], env, home)
+        match = re.search(r'^python = (".*")$', done.stdout, re.MULTILINE)
+        if done.returncode != 0 or not match:
+            raise Blocked("`rezup add --dry-run` gave no plan: "
+                          + self.ws.short(last_words(done.stderr or done.stdout)))
+        self.python = json.loads(match.group(1))
+
+    def _setup_orig(self) -> None:
+        """The original tool, installed into a throw-away venv of the temporary folder."""
+        self.ensure("python")
+        ws, venv = self.ws, self.ws.tmp / "orig-venv"
+        env = ws.cache_env(ws.base_env(ws.misc_home), True, ws.misc_home)
+        steps = [
+            [ws.uv, "venv", "--quiet", "--no-project", "--python", str(self.python), str(venv)],
+            [ws.uv, "pip", "install", "--quiet", "--python", str(venv_python(venv)),
+             *ORIG_REQUIREMENTS],
+        ]
+        for step in steps:
+            done = quiet_run(step, env, ws.tmp)
+            if done.returncode != 0:
+                raise Blocked(f"cannot install {' '.join(ORIG_REQUIREMENTS)}: "
+                              + ws.short(last_words(done.stderr)))
+        rezup = venv_rezup(venv)
+        add_help = quiet_run([str(rezup), "add", "--help"], env, ws.tmp)
+        use_help = quiet_run([str(rezup), "use", "--help"], env, ws.tmp)
+        if "--skip-use" not in add_help.stdout:
+            raise Blocked("the original `rezup add` has no --skip-use: "
+                          + last_words(add_help.stdout + add_help.stderr))
+        if not re.search(r"\[-- |\s-- [\[{A-Za-z]", use_help.stdout):
+            raise Blocked("the original `rezup use` takes no `-- command`")
+        version = quiet_run([str(rezup), "--version"], env, ws.tmp)
+        self.orig_version = ws.short(version.stdout.strip() or version.stderr.strip())
+        self.orig_rezup = rezup
+        log(f"  original tool: {' + '.join(ORIG_REQUIREMENTS)}: {self.orig_version}")
+
+    def _rezup_add(self, home: Path, root: Path, *extra: str,
+                   env_extra: Optional[dict[str, str]] = None) -> None:
+        env = self.ws.add_env(home, root)
+        env.update(env_extra or {})
+        done = quiet_run([str(self.ws.rezup), "add", "--skip-use", *extra], env, home)
+        if done.returncode != 0:
+            raise self._failed(f"`rezup add --skip-use {' '.join(extra)}`", done)
+
+    def _setup_use(self) -> None:
+        """Three containers of the minimal recipe, with 1, 100 and 1,000 revisions."""
+        self.ensure("python")
+        self.ws.make_home(self.use_home, self.recipes["minimal"])
+        for count in FAKE_REVISION_COUNTS:
+            root = self.ws.tmp / "use" / f"root-{count}"
+            self._rezup_add(self.use_home, root)
+            newest = newest_revision(root / ".main", self.ws.short)
+            if count > 1:
+                add_fake_revisions(newest, count - 1)
+            self.use_roots[count] = root
+            if count == 1:
+                self.use_python = str(venv_python(newest / "venv" / "rez"))
+        # Check, through the CLI, that the real revision is the one entered in each container.
+        for count, root in self.use_roots.items():
+            newest = newest_revision(root / ".main", self.ws.short)
+            done = quiet_run(
+                [str(self.ws.rezup), "use", "--", str(self.use_python), "-c",
+                 "import os; print(os.environ.get('REZUP_REVISION', ''))"],
+                self.ws.use_env(self.use_home, root), self.use_home,
+            )
+            entered = done.stdout.strip()
+            if done.returncode != 0:
+                raise Blocked(f"`rezup use` failed with {count} revisions: "
+                              + self.ws.short(last_words(done.stderr)))
+            if entered and entered != newest.name:
+                raise Blocked(f"with {count} revisions rezup entered {entered}, "
+                              f"not the newest real revision {newest.name}")
+        log(f"  use: containers with {', '.join(map(str, FAKE_REVISION_COUNTS))} revisions; "
+            f"PY = {self.ws.short(str(self.use_python))}")
+
+    def _setup_use_orig(self) -> None:
+        """A container of the minimal recipe built by the original tool."""
+        self.ensure("orig")
+        self.ensure("use")
+        env = self.ws.add_env(self.use_home, self.orig_use_root)
+        done = quiet_run([str(self.orig_rezup), "add", "--skip-use"], env, self.use_home)
+        if done.returncode != 0:
+            raise self._failed("the original `rezup add --skip-use`", done)
+
+    def _setup_remote(self) -> None:
+        """A remote root holding one published revision of the minimal recipe."""
+        self.ensure("python")
+        tmp = self.ws.tmp
+        home = self.ws.make_home(tmp / "pull" / "publisher-home", self.recipes["minimal"])
+        self._rezup_add(home, tmp / "pull" / "publisher-local", "--remote",
+                        env_extra={"REZUP_ROOT_REMOTE": str(self.remote_root)})
+        newest_revision(self.remote_root / ".main", self.ws.short)
+
+
+# --------------------------------------------------------------------------------------------
+# The cases and their commands
+
+
+class CaseBuilder:
+    """Every case, and the commands and environment of one of its runs. A case's commands
+    are built when it runs, in that run's folder, from what ``Setup`` made by then."""
+
+    def __init__(self, ws: Workspace, setup: Setup) -> None:
+        self.ws = ws
+        self.setup = setup
+
+    def all_cases(self, rounds: int, use_runs: int) -> list[Case]:
+        def use_case(label: str, build: Build, needs: tuple[str, ...]) -> Case:
+            return Case(f"use/{label}", "use", label, use_runs, build, needs, warmup=True,
+                        reuse_run_dir=True)
+
+        cases = [use_case("python", self._build_use_python, ("use",))]
+        for count in FAKE_REVISION_COUNTS:
+            cases.append(use_case(f"rezup-{count}", self._build_use_rezup(count), ("use",)))
+        cases.append(use_case("orig", self._build_use_orig, ("use", "use-orig")))
+
+        cases.append(Case("pull/pull", "pull", "pull", rounds, self._build_pull,
+                          ("python", "remote"), warmup=True))
+        cases.append(Case("pull/add", "pull", "add", rounds, self._build_add("minimal", True),
+                          ("python",), warmup=True))
+
+        for recipe in ("minimal", "studio"):
+            for cache in ("warm", "cold"):
+                group = f"add-{recipe}-{cache}"
+                warm = cache == "warm"
+                cases.append(Case(f"{group}/rezup", group, "rezup", rounds,
+                                  self._build_add(recipe, warm), ("python",), warmup=warm))
+                cases.append(Case(f"{group}/uv", group, "uv", rounds,
+                                  self._build_floor(recipe, warm), ("python",), warmup=warm))
+                cases.append(Case(f"{group}/orig", group, "orig", rounds,
+                                  self._build_add(recipe, warm, original=True),
+                                  ("python", "orig"), warmup=warm))
+        return cases
+
+    def floor_venvs(self, recipe: str) -> list[tuple[str, list[str]]]:
+        """(venv name, uv pip install arguments) for the venvs rezup makes from ``recipe``."""
+        if recipe == "minimal":
+            return [("rez", [REZ_PIN])]
+        return [
+            ("rez", [REZ_PIN, *STUDIO_LIBS, "-e", str(self.setup.editable_src)]),
+            (ISOLATED_NAME, [ISOLATED_PIN, REZ_PIN]),
+        ]
+
+    def _build_add(self, recipe: str, warm: bool, original: bool = False) -> Build:
+        """``rezup add --skip-use`` (this repo's, or the ``original`` tool's) in a fresh HOME
+        and local root."""
+        def build(run_dir: Path):
+            home = self.ws.make_home(run_dir / "home", self.setup.recipes[recipe])
+            env = self.ws.add_env(home, run_dir / "root", warm, run_dir)
+            rezup = self.setup.orig_rezup if original else self.ws.rezup
+            return [[[str(rezup), "add", "--skip-use"]]], env
+        return build
+
+    def _build_floor(self, recipe: str, warm: bool) -> Build:
+        """The same venvs made by bare uv: one lane a venv, lanes in parallel."""
+        def build(run_dir: Path):
+            home = self.ws.make_home(run_dir / "home", self.setup.recipes[recipe])
+            env = self.ws.cache_env(self.ws.base_env(home), warm, run_dir)
+            uv, lanes = self.ws.uv, []
+            for name, requirements in self.floor_venvs(recipe):
+                venv = run_dir / "root" / "venv" / name
+                lanes.append([
+                    [uv, "venv", "--seed", "--python", str(self.setup.python), str(venv)],
+                    [uv, "pip", "install", "--compile-bytecode",
+                     "--python", str(venv_python(venv)), *requirements],
+                ])
+            return lanes, env
+        return build
+
+    def use_command(self) -> list[str]:
+        return [str(self.setup.use_python), "-c", "pass"]
+
+    def _build_use_python(self, _run_dir: Path):
+        env = self.ws.use_env(self.setup.use_home, self.setup.use_roots[1])
+        return [[self.use_command()]], env
+
+    def _build_use_rezup(self, count: int) -> Build:
+        def build(_run_dir: Path):
+            env = self.ws.use_env(self.setup.use_home, self.setup.use_roots[count])
+            return [[[str(self.ws.rezup), "use", "--", *self.use_command()]]], env
+        return build
+
+    def _build_use_orig(self, _run_dir: Path):
+        env = self.ws.use_env(self.setup.use_home, self.setup.orig_use_root)
+        return [[[str(self.setup.orig_rezup), "use", "--", *self.use_command()]]], env
+
+    def _build_pull(self, run_dir: Path):
+        home = self.ws.make_home(run_dir / "home", self.setup.recipes["minimal"])
+        env = self.ws.add_env(home, run_dir / "root", True, run_dir)
+        env["REZUP_ROOT_REMOTE"] = str(self.setup.remote_root)
+        return [[[str(self.ws.rezup), "use", "--", str(self.setup.python), "-c", "pass"]]], env
+
+    def describe(self, case: Case) -> str:
+        """The commands of ``case`` for ``--list``, with placeholders for what the setup
+        would make (nothing is set up for a listing)."""
+        setup = self.setup
+        try:
+            setup.python = setup.python or "PYTHON"
+            setup.use_python = setup.use_python or "PY"
+            setup.orig_rezup = setup.orig_rezup or Path("ORIG/bin/rezup")
+            setup.use_roots = setup.use_roots or {
+                n: Path(f"ROOT-{n}") for n in FAKE_REVISION_COUNTS}
+            lanes, _ = case.build(self.ws.tmp / "RUN")
+        except Exception as exc:  # only a listing
+            return f"({exc})"
+        return " & ".join(" && ".join(self.ws.short(subprocess.list2cmdline(c)) for c in lane)
+                          for lane in lanes).replace("$TMP/RUN", "$RUN")
+
+    def importtime_report(self) -> None:
+        """Which imports ``rezup use`` spends its start-up on (``python -X importtime``)."""
+        env = self.ws.use_env(self.setup.use_home, self.setup.use_roots[1])
+        done = quiet_run([str(self.ws.rezup_python), "-X", "importtime", str(self.ws.rezup),
+                          "use", "--", *self.use_command()], env, self.setup.use_home)
+        rows = []
+        for line in done.stderr.splitlines():
+            parts = line.split("|")
+            if len(parts) == 3 and parts[0].startswith("import time:"):
+                try:
+                    rows.append((int(parts[1]), int(parts[0].split(":")[1]), parts[2].rstrip()))
+                except ValueError:
+                    continue
+        top = [r for r in rows if not r[2].startswith("  ")]
+        log("  import time of `rezup use` (cumulative, top level, microseconds):")
+        for cumulative, own, name in sorted(top, reverse=True)[:12]:
+            log(f"    {cumulative:>8} {own:>8}  {name.strip()}")
+
+
+def _matches(case: Case, token: str) -> bool:
+    return (case.id == token or case.group == token
+            or case.id.startswith((token + "-", token + "/"))
+            or fnmatch.fnmatch(case.id, token))
+
+
+def select(cases: list[Case], only: Optional[str]) -> list[Case]:
+    """The cases ``--only`` names (ids, groups, prefixes or patterns); ``use/python`` comes
+    with any use case, as the reference the others are compared to."""
+    if not only:
+        return cases
+    tokens = [t.strip() for t in only.split(",") if t.strip()]
+    chosen = [case for case in cases if any(_matches(case, token) for token in tokens)]
+    unknown = [t for t in tokens if not any(_matches(c, t) for c in cases)]
+    if unknown:
+        raise SystemExit(f"bench: --only: no case matches {', '.join(unknown)} "
+                         "(see --list)")
+    if any(c.group == "use" for c in chosen) and not any(c.id == "use/python" for c in chosen):
+        chosen.insert(0, next(c for c in cases if c.id == "use/python"))
+    return chosen
