@@ -85,6 +85,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
                         help="seconds before one run is killed (default 900)")
     parser.add_argument("--rezup", metavar="PATH",
                         help="the rezup command to measure (default: the repo's .venv)")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="another rezup command (e.g. an older checkout's) to measure "
+                             "beside this one in the use and add-minimal-warm cases")
     parser.add_argument("--importtime", action="store_true",
                         help="also show the slowest imports of `rezup use` (python -X importtime)")
     parser.add_argument("--rusage", action="store_true",
@@ -102,7 +105,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
-    ws = Workspace(args.rezup, args.keep, args.rusage)
+    ws = Workspace(args.rezup, args.keep, args.rusage, args.baseline)
     try:
         setup = Setup(ws)
         builder = CaseBuilder(ws, setup)

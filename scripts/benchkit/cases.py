@@ -327,6 +327,9 @@ class CaseBuilder:
         for count in FAKE_REVISION_COUNTS:
             cases.append(use_case(f"rezup-{count}", self._build_use_rezup(count), ("use",)))
         cases.append(use_case("orig", self._build_use_orig, ("use", "use-orig")))
+        if self.ws.baseline:
+            cases.append(use_case("baseline-1", self._build_use_rezup(1, self.ws.baseline),
+                                  ("use",)))
 
         cases.append(Case("pull/pull", "pull", "pull", rounds, self._build_pull,
                           ("python", "remote"), warmup=True))
@@ -344,6 +347,10 @@ class CaseBuilder:
                 cases.append(Case(f"{group}/orig", group, "orig", rounds,
                                   self._build_add(recipe, warm, original=True),
                                   ("python", "orig"), warmup=warm))
+                if self.ws.baseline and recipe == "minimal" and warm:
+                    cases.append(Case(f"{group}/baseline", group, "baseline", rounds,
+                                      self._build_add(recipe, warm, rezup=self.ws.baseline),
+                                      ("python",), warmup=warm))
         return cases
 
     def floor_venvs(self, recipe: str) -> list[tuple[str, list[str]]]:
@@ -355,14 +362,15 @@ class CaseBuilder:
             (ISOLATED_NAME, [ISOLATED_PIN, REZ_PIN]),
         ]
 
-    def _build_add(self, recipe: str, warm: bool, original: bool = False) -> Build:
-        """``rezup add --skip-use`` (this repo's, or the ``original`` tool's) in a fresh HOME
-        and local root."""
+    def _build_add(self, recipe: str, warm: bool, original: bool = False,
+                   rezup: Optional[Path] = None) -> Build:
+        """``rezup add --skip-use`` (this repo's, the ``original`` tool's, or ``rezup``) in a
+        fresh HOME and local root."""
         def build(run_dir: Path):
             home = self.ws.make_home(run_dir / "home", self.setup.recipes[recipe])
             env = self.ws.add_env(home, run_dir / "root", warm, run_dir)
-            rezup = self.setup.orig_rezup if original else self.ws.rezup
-            return [[[str(rezup), "add", "--skip-use"]]], env
+            command = self.setup.orig_rezup if original else (rezup or self.ws.rezup)
+            return [[[str(command), "add", "--skip-use"]]], env
         return build
 
     def _build_floor(self, recipe: str, warm: bool) -> Build:
@@ -388,10 +396,10 @@ class CaseBuilder:
         env = self.ws.use_env(self.setup.use_home, self.setup.use_roots[1])
         return [[self.use_command()]], env
 
-    def _build_use_rezup(self, count: int) -> Build:
+    def _build_use_rezup(self, count: int, rezup: Optional[Path] = None) -> Build:
         def build(_run_dir: Path):
             env = self.ws.use_env(self.setup.use_home, self.setup.use_roots[count])
-            return [[[str(self.ws.rezup), "use", "--", *self.use_command()]]], env
+            return [[[str(rezup or self.ws.rezup), "use", "--", *self.use_command()]]], env
         return build
 
     def _build_use_orig(self, _run_dir: Path):

@@ -54,10 +54,13 @@ class Workspace:
     ``keep``), the commands it measures, and the environment every run starts from: a
     fresh HOME, none of the user's REZUP_*/VIRTUAL_ENV/XDG_*/PYTHON* variables."""
 
-    def __init__(self, rezup: Optional[str], keep: bool, rusage: bool) -> None:
+    def __init__(self, rezup: Optional[str], keep: bool, rusage: bool,
+                 baseline: Optional[str] = None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="rezup-bench-"))
         self.keep = keep
         self.rezup = find_rezup(rezup)
+        # another rezup (an older checkout's) measured beside this one, in the same rounds
+        self.baseline = find_rezup(baseline) if baseline else None
         self.rezup_python = rezup_venv_python(self.rezup)
         self.misc_home = self.dir("home-misc")
         self.uv = self._find_uv()
