@@ -155,6 +155,9 @@ def _fill_revision(
         build_seconds=round(time.monotonic() - started, 3),
         **(extra_metadata or {}),
     )
+    # the claim file exists before the revision is ready, so that sessions can claim it even
+    # where they may not write (a shared root built by an admin)
+    Path(layout.claim_file(str(revision_dir))).touch()
     flush_filesystem(revision_dir)
     layout.write_metadata(str(revision_dir), metadata)
     return metadata

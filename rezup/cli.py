@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import click
 
@@ -33,8 +33,12 @@ Examples:
   rezup add foo --skip-use       build a new revision of foo from ~/rezup.foo.toml
   rezup add --dry-run            print the pinned plan, build nothing
   rezup add foo --remote         publish a revision of foo to the remote root for every machine
+  rezup use foo --revision 1700000000.5 -- job.sh   run a job in an earlier revision
   rezup status --json            containers and revisions, as JSON
-  rezup drop foo                 remove container foo
+  rezup diff foo                 what changed between the last two revisions of foo
+  rezup inspect foo              recipe, pins, environment, paths and size of a revision
+  rezup prune --keep 3           remove all but the newest 3 revisions of every container
+  rezup drop foo                 remove container foo (what is in use goes once free)
 """
 
 
@@ -75,51 +79,65 @@ def cli(ctx: click.Context, debug: bool, no_upgrade: bool) -> None:
     """
     ctx.ensure_object(dict)
     if ctx.invoked_subcommand is None:
-        ctx.exit(_use(DEFAULT_CONTAINER, local_only=False, wait=True, script=None,
-                      command=ctx.obj.get("command", []), auto_create=True))
+        ctx.exit(_use(DEFAULT_CONTAINER, local_only=False, revision=None, wait=True,
+                      script=None, command=ctx.obj.get("command", []), auto_create=True))
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("name", default=DEFAULT_CONTAINER, metavar="[NAME]")
 @click.option("--local", "local_only", is_flag=True, help="Ignore the remote root.")
+@click.option("--revision", metavar="TIMESTAMP",
+              help="Enter this revision (a rollback); a remote one is pulled first.")
 @click.option("--no-wait", is_flag=True, help="Start the command or script and return at once.")
 @click.option("--do", "script", metavar="SCRIPT",
               help="Run a script file or a quoted command line through the shell.")
 @click.pass_context
-def use(ctx: click.Context, name: str, local_only: bool, no_wait: bool,
-        script: Optional[str]) -> None:
+def use(ctx: click.Context, name: str, local_only: bool, revision: Optional[str],
+        no_wait: bool, script: Optional[str]) -> None:
     """Enter the newest ready revision of container NAME (default: .main).
 
     \b
     rezup use NAME                 interactive sub-shell; `exit` to leave
     rezup use NAME -- CMD ARGS...  run CMD, exit with its exit code
     rezup use NAME --do SCRIPT     run a script or a quoted command line through the shell
+    rezup use NAME --revision TS   enter an earlier revision instead of the newest
+
+    The session or job holds a claim on its revision for as long as it runs: prune and drop
+    never remove a revision in use.
     """
     command = ctx.obj.get("command", [])
     if command and script:
         raise UsageError("give either --do SCRIPT or -- COMMAND, not both")
-    ctx.exit(_use(name, local_only=local_only, wait=not no_wait, script=script,
-                  command=command, auto_create=name == DEFAULT_CONTAINER))
+    ctx.exit(_use(name, local_only=local_only, revision=revision, wait=not no_wait,
+                  script=script, command=command, auto_create=name == DEFAULT_CONTAINER))
 
 
-def _use(name: str, *, local_only: bool, wait: bool, script: Optional[str],
-         command: list[str], auto_create: bool) -> int:
+def _use(name: str, *, local_only: bool, revision: Optional[str], wait: bool,
+         script: Optional[str], command: list[str], auto_create: bool) -> int:
+    from rezup.errors import RevisionGoneError
     from rezup.operations import add, use
     from rezup.session import refuse_nested_session
 
     check_container_name(name)
     refuse_nested_session()
-    revision, using_remote = use.revision_for_use(name, local_only=local_only)
-    if revision is None:
-        if not auto_create:
-            local, remote = use.containers_of(name, local_only=local_only)
-            raise RezupError(
-                f"container {name!r} has no ready revision in {(remote or local).root()}; "
-                f"create one with: rezup add {name}"
-            )
-        log.info("no revision of %s yet: creating one", name)
-        revision, using_remote = add.first_revision(name), False
-    return use.enter(revision, using_remote, command=command, script=script, wait=wait)
+    for attempt in (1, 2):  # a revision removed between the choice and the claim: choose again
+        chosen, using_remote = use.revision_for_use(name, local_only=local_only,
+                                                    revision=revision)
+        if chosen is None:
+            if not auto_create:
+                local, remote = use.containers_of(name, local_only=local_only)
+                raise RezupError(
+                    f"container {name!r} has no ready revision in {(remote or local).root()}; "
+                    f"create one with: rezup add {name}"
+                )
+            log.info("no revision of %s yet: creating one", name)
+            chosen, using_remote = add.first_revision(name), False
+        try:
+            return use.enter(chosen, using_remote, command=command, script=script, wait=wait)
+        except RevisionGoneError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -173,35 +191,122 @@ def no_command(ctx: click.Context, why: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def status(ctx: click.Context, name: Optional[str], as_json: bool) -> None:
-    """List containers, their revisions (ready or not), rez versions and roots."""
+    """List containers and their revisions: state, rez and Python versions, whether in use,
+    size, and the revision `rezup use` enters."""
     from rezup.operations import status as status_operation
 
     no_command(ctx, "status")
     statuses = status_operation.collect(name)
-    if as_json:
-        import json
-
-        click.echo(json.dumps({"containers": statuses}, indent=2))
-    else:
-        click.echo(status_operation.render(statuses), nl=False)
+    _print({"containers": statuses} if as_json else statuses, as_json, status_operation.render)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("name")
+@click.option("--revision", metavar="TIMESTAMP", help="Drop only this revision.")
 @click.pass_context
-def drop(ctx: click.Context, name: str) -> None:
-    """Remove container NAME from the local root (refused while a revision is being built).
+def drop(ctx: click.Context, name: str, revision: Optional[str]) -> None:
+    """Remove container NAME (or one revision of it) from the local root.
 
-    A remote container is left alone: remove it from the remote root by hand once no machine
-    needs it.
+    Never removes what is in use: a revision in which a session or job runs is hidden at once
+    (nobody new enters it) and removed by a later rezup run (add, prune, drop, a pull) once
+    it is free. Refused while a revision is being built. A remote container is left alone.
     """
-    from rezup.operations.drop import drop_container
+    from rezup.operations.drop import drop_container, drop_revision
     from rezup.operations.use import containers_of
 
     no_command(ctx, "drop")
     local, _ = containers_of(check_container_name(name), local_only=True)
-    drop_container(local)
-    log.info("dropped container %s", name)
+    if revision is not None:
+        removal = drop_revision(local, revision)
+        if removal.removed:
+            log.info("dropped revision %s of %s", removal.revision, name)
+        else:
+            log.warning("revision %s of %s is hidden: nobody new enters it; it is removed "
+                        "once free", removal.describe(), name)
+        return
+    result = drop_container(local)
+    if result.gone:
+        log.info("dropped container %s", name)
+        return
+    log.warning("container %s is hidden: nobody new enters it; %s still in use: %s; a later "
+                "rezup run (add, prune, drop or a pull) removes the rest once free", name,
+                _count(len(result.left), "revision"),
+                ", ".join(removal.describe() for removal in result.left))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("name", required=False, metavar="[NAME]")
+@click.option("--keep", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many of the newest ready revisions to keep.")
+@click.option("--older-than", "older_than", metavar="DURATION",
+              help="Remove only revisions older than this (90, 45s, 10m, 12h, 30d, 2w).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.pass_context
+def prune(ctx: click.Context, name: Optional[str], keep: int, older_than: Optional[str],
+          dry_run: bool) -> None:
+    """Remove old revisions of container NAME (default: every local container).
+
+    Keeps the newest KEEP ready revisions, the one `rezup use` enters, and every revision in
+    use or being built (those in use go at a later prune, once free); clears what killed
+    builds left. Prints what it removed and the space freed.
+    """
+    from rezup.operations import prune as prune_operation
+    from rezup.settings import parse_duration
+
+    no_command(ctx, "prune")
+    seconds = parse_duration(older_than, "--older-than") if older_than is not None else None
+    results = prune_operation.prune(name, keep=keep, older_than=seconds, dry_run=dry_run)
+    for line in prune_operation.describe(results, dry_run):
+        log.info("%s", line)
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.argument("rev_a", required=False, metavar="[REV_A")
+@click.argument("rev_b", required=False, metavar="[REV_B]]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def diff(ctx: click.Context, name: str, rev_a: Optional[str], rev_b: Optional[str],
+         as_json: bool) -> None:
+    """Show what changed between two revisions of container NAME: the recipe, the pinned
+    packages of each venv, [env] and dotenv values, and the Python version.
+
+    Default: the previous ready revision against the newest; with REV_A only, REV_A against
+    the newest.
+    """
+    from rezup.operations import diff as diff_operation
+
+    no_command(ctx, "diff")
+    result = diff_operation.diff(check_container_name(name), rev_a, rev_b)
+    _print(result, as_json, diff_operation.render)
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.argument("revision", required=False, metavar="[REVISION]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def inspect(ctx: click.Context, name: str, revision: Optional[str], as_json: bool) -> None:
+    """Show one revision of container NAME (default: the newest ready one): its recipe, pins,
+    environment, paths, size and state (ready, in use, incomplete, pulled from remote)."""
+    from rezup.operations import inspect as inspect_operation
+
+    no_command(ctx, "inspect")
+    info = inspect_operation.inspect(check_container_name(name), revision)
+    _print(info, as_json, inspect_operation.render)
+
+
+def _print(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    if as_json:
+        import json
+
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(render(data), nl=False)
 
 
 @contextlib.contextmanager

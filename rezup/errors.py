@@ -57,6 +57,10 @@ class RemoteRootError(ContainerError):
     """The remote root (a shared filesystem) cannot be read."""
 
 
+class RevisionGoneError(ContainerError):
+    """The revision to enter is being removed, or was just now (a drop, a prune)."""
+
+
 class LockError(RezupError):
     """A lock could not be taken in time."""
 

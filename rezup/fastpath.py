@@ -21,21 +21,45 @@ if TYPE_CHECKING:
     from typing import Optional
 
 
-def parse_use(argv: list[str]) -> Optional[tuple[str, bool, list[str]]]:
-    """``(name, local_only, command)`` if ``argv`` is ``[use [NAME]] [--local] -- CMD...``."""
+class Use:
+    """``rezup use [NAME] [--local] [--revision TS] -- CMD...``, parsed."""
+
+    __slots__ = ("command", "local_only", "name", "revision")
+
+    def __init__(self, name: str, local_only: bool, revision: str, command: list[str]) -> None:
+        self.name, self.local_only, self.revision, self.command = \
+            name, local_only, revision, command
+
+
+def parse_use(argv: list[str]) -> Optional[Use]:
+    """The parsed command if ``argv`` is a plain ``use ... -- CMD``, else None."""
     own, command = session.split_command(argv)
     if not command:
         return None
     if not own:
-        return layout.DEFAULT_CONTAINER, False, command
+        return Use(layout.DEFAULT_CONTAINER, False, "", command)
     if own[0] != "use":
         return None
-    local_only = "--local" in own
-    rest = [arg for arg in own[1:] if arg != "--local"]
-    if len(rest) > 1 or (rest and rest[0].startswith("-")):
-        return None
-    name = rest[0] if rest else layout.DEFAULT_CONTAINER
-    return (name, local_only, command) if layout.is_valid_container_name(name) else None
+    name, local_only, revision = "", False, ""
+    args = iter(own[1:])
+    for arg in args:
+        if arg == "--local":
+            local_only = True
+        elif arg == "--revision":
+            revision = next(args, "")
+            if not layout.is_timestamp(revision):
+                return None
+        elif arg.startswith("--revision="):
+            revision = arg[len("--revision="):]
+            if not layout.is_timestamp(revision):
+                return None
+        elif arg.startswith("-") or name:
+            return None
+        else:
+            name = arg
+    name = name or layout.DEFAULT_CONTAINER
+    return Use(name, local_only, revision, command) if layout.is_valid_container_name(name) \
+        else None
 
 
 def try_use(argv: list[str]) -> Optional[int]:
@@ -43,26 +67,31 @@ def try_use(argv: list[str]) -> Optional[int]:
 
     Returns None (having done nothing) whenever the full command line must decide.
     """
-    parsed = parse_use(argv)
-    if parsed is None or session.current_session():
+    use = parse_use(argv)
+    if use is None or session.current_session():
         return None
-    name, local_only, command = parsed
     try:
-        local, remote = layout.container_roots(name)
-        remote_revisions = None if local_only or remote is None else \
-            layout.revisions_dir(remote, name)
-        local_revisions = layout.revisions_dir(local, name)
-        revision, using_remote = layout.choose_revision(local_revisions, remote_revisions)
-        if revision is None:
-            return None
+        local, remote = layout.container_roots(use.name)
+        remote_revisions = None if use.local_only or remote is None else \
+            layout.revisions_dir(remote, use.name)
+        local_revisions = layout.revisions_dir(local, use.name)
+        if use.revision:  # a rollback: that revision, if it is ready here
+            revision, using_remote = use.revision, None
+        else:
+            revision, using_remote = layout.choose_revision(local_revisions, remote_revisions)
+            if revision is None:
+                return None
         revision_dir = os.path.join(local_revisions, revision)
         metadata = layout.read_metadata(revision_dir)
         if metadata is None:
             return None  # a remote revision not pulled here yet
-        env = session.session_environ(metadata, revision_dir, name, using_remote)
+        if using_remote is None:
+            using_remote = bool(layout.pulled_from(metadata))
+        env = session.session_environ(metadata, revision_dir, use.name, using_remote)
+        session.claim(revision_dir)
     except Exception:  # whatever it is, the full path explains it
         return None
-    return session.launch(command, env)
+    return session.launch(use.command, env)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -116,16 +116,48 @@ def new_folder(final: Path, *, staged: bool) -> Iterator[Path]:
         raise
 
 
-def discard(path: Path) -> None:
+def discard(path: Path, into: Optional[Path] = None) -> None:
     """Remove the folder ``path`` so that nobody ever sees it half-deleted.
 
-    It is renamed out of the way in one atomic step, then deleted. The temporary name starts
-    with a dot and a ``#``, so it is never taken for a container or a revision; a leftover (a
-    removal cut short) is cleared by ``clear_discarded``.
+    It is renamed out of the way in one atomic step (into the folder ``into``, on the same
+    filesystem; default: beside it), then deleted. The temporary name starts with a dot and a
+    ``#``, so it is never taken for a container or a revision; a leftover (a removal cut
+    short) is cleared by ``clear_discarded``.
     """
-    doomed = path.with_name(f"{DISCARD_PREFIX}{path.name}#{os.getpid()}#{time.time():.0f}")
+    folder = path.parent if into is None else into
+    doomed = folder / f"{DISCARD_PREFIX}{path.name}#{os.getpid()}#{time.time():.6f}"
     os.rename(path, doomed)
     remove_tree(doomed)
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of disk that removing the folder ``path`` would free.
+
+    A file hard-linked from elsewhere (uv links package files from its cache) frees nothing
+    until its last link goes, so only files whose every link is inside ``path`` count.
+    """
+    folders = 0
+    inodes: dict[tuple[int, int], list[int]] = {}  # (dev, ino) -> [links seen, nlink, bytes]
+    stack = [str(path)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            blocks = getattr(stat, "st_blocks", None)
+            size = blocks * 512 if blocks is not None else stat.st_size
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+                folders += size
+                continue
+            seen = inodes.setdefault((stat.st_dev, stat.st_ino), [0, stat.st_nlink, size])
+            seen[0] += 1
+    return folders + sum(size for links, nlink, size in inodes.values() if links >= nlink)
 
 
 def clear_discarded(folder: Path) -> None:

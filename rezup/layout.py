@@ -28,6 +28,9 @@ DEFAULT_CONTAINER = ".main"
 RECIPE_FILENAME = "rezup.toml"  # in the home folder: .main's recipe; in a revision: its recipe
 PLAN_FILENAME = "plan.lock"  # the pinned plan a revision was built from
 METADATA_FILENAME = "revision.json"  # the ready marker, written last
+RETIRED_METADATA_FILENAME = "revision.retired.json"  # what a dropped revision in use keeps
+CLAIM_FILENAME = ".claim"  # sessions and jobs hold a shared flock on it (rezup.claims)
+DROPPED_MARKER = ".dropped"  # in a container dropped while revisions were in use
 REVISIONS_DIRNAME = "revisions"
 LOCKS_DIRNAME = ".locks"
 LIBS_DIRNAME = "libs"  # deprecated [shared] packages
@@ -190,6 +193,11 @@ def lock_file(root: str, name: str, key: str) -> str:
 def pull_failure_file(root: str, name: str, stamp: str) -> str:
     """Why the last pull of revision ``stamp`` failed (its age says when)."""
     return os.path.join(root, name, LOCKS_DIRNAME, f"{stamp}.failed")
+
+
+def claim_file(revision_dir: str) -> str:
+    """The file whose shared lock says that a session or job runs in the revision."""
+    return os.path.join(revision_dir, CLAIM_FILENAME)
 
 
 def venv_dir(revision_dir: str, venv: str = REZ_VENV) -> str:

@@ -104,12 +104,63 @@ def session_environ(
     return env
 
 
+# -- the in-use claim ----------------------------------------------------------------------------
+
+
+def claim(revision_dir: str) -> Optional[int]:
+    """Claim the revision for this process and everything it runs, for as long as they live.
+
+    A shared ``flock`` on the revision's claim file, on a descriptor inherited across ``exec``
+    and by children: the kernel drops it when the last of them exits (``kill -9`` included).
+    Removers (prune, drop) take it exclusively and leave a claimed revision alone. Returns the
+    descriptor, or None where no claim can be made (Windows; a read-only root without a claim
+    file). Raises RevisionGoneError when the revision is being removed or was just now.
+    """
+    if os.name == "nt":
+        return None
+    import fcntl
+
+    fd = _open_claim_file(layout.claim_file(revision_dir))
+    if fd is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:  # a remover holds it exclusively
+            os.close(fd)
+            _gone(revision_dir)
+        os.set_inheritable(fd, True)
+    if not layout.is_ready(revision_dir):  # removed between the choice and the claim
+        if fd is not None:
+            os.close(fd)
+        _gone(revision_dir)
+    return fd
+
+
+def _open_claim_file(path: str) -> Optional[int]:
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:  # a revision made by an older rezup: make it where writable
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError:
+            return None
+    except OSError:
+        return None
+
+
+def _gone(revision_dir: str) -> None:
+    from rezup.errors import RevisionGoneError
+
+    raise RevisionGoneError(f"revision {revision_dir} is being removed")
+
+
 # -- launching -----------------------------------------------------------------------------------
 
 
-def launch(argv: Sequence[str], env: dict[str, str], wait: bool = True) -> int:
+def launch(argv: Sequence[str], env: dict[str, str], wait: bool = True,
+           keep_fd: Optional[int] = None) -> int:
     """Run ``argv`` in ``env``. On POSIX, when waiting, rezup *becomes* the command (exec):
-    nothing of rezup stays in memory and the exit code is the command's own."""
+    nothing of rezup stays in memory and the exit code is the command's own. ``keep_fd``
+    (the claim) is passed on to a command started without waiting."""
     argv = list(argv)
     if wait and os.name != "nt":
         sys.stdout.flush()
@@ -125,7 +176,8 @@ def launch(argv: Sequence[str], env: dict[str, str], wait: bool = True) -> int:
         argv = [shutil.which(argv[0], path=env.get("PATH")) or argv[0], *argv[1:]]
     try:
         if not wait:
-            subprocess.Popen(argv, env=env, start_new_session=os.name != "nt")
+            subprocess.Popen(argv, env=env, start_new_session=os.name != "nt",
+                             pass_fds=(keep_fd,) if keep_fd is not None else ())
             return 0
         return subprocess.call(argv, env=env)
     except OSError as exc:
@@ -147,10 +199,12 @@ def run(
     script: Optional[str] = None,
     wait: bool = True,
 ) -> int:
-    """Enter a revision: run ``command``, or ``script`` through the shell, or a shell."""
+    """Enter a revision: run ``command``, or ``script`` through the shell, or a shell, holding
+    a claim on the revision (see ``claim``) for as long as they run."""
     env = session_environ(metadata, revision_dir, container, using_remote)
+    held = claim(revision_dir)
     if command:
-        return launch(command, env, wait=wait)
+        return launch(command, env, wait=wait, keep_fd=held)
     from rezup import shell as shells
 
     detected = shells.detect_shell()
@@ -159,4 +213,4 @@ def run(
     else:
         env.setdefault("REZUP_PROMPT", shells.default_prompt(container, using_remote))
         argv = shells.interactive_command(detected, env)
-    return launch(argv, env, wait=wait)
+    return launch(argv, env, wait=wait, keep_fd=held)

@@ -1,9 +1,10 @@
 """State: what is on disk in a container folder, and in which state each revision is.
 
 A revision is *ready* if and only if its ``revision.json`` exists (and is readable: otherwise
-it is *broken*); a folder without it is *building* while its build lock is held, else
-*incomplete* (a killed build). This module reads; it never builds or removes anything (the
-stages and operations above it do).
+it is *broken*); a folder without it is *building* while its build lock is held, *retired*
+when it was dropped while in use (it is removed once free), else *incomplete* (a killed
+build). This module reads; it never builds or removes anything (the stages and operations
+above it do).
 """
 
 from __future__ import annotations
@@ -181,8 +182,8 @@ class RevisionDir:
         return self._metadata
 
     def state(self) -> Optional[str]:
-        """``ready``, ``broken``, ``building`` (its lock is held), ``incomplete``, or None if
-        the folder does not exist."""
+        """``ready``, ``broken``, ``building`` (its lock is held), ``retired``, ``incomplete``,
+        or None if the folder does not exist."""
         if not self._path.is_dir():
             return None
         if self.is_ready():
@@ -194,9 +195,13 @@ class RevisionDir:
         from rezup.lock import is_held
 
         try:
-            return "building" if is_held(self.lock_file()) else "incomplete"
+            if is_held(self.lock_file()):
+                return "building"
         except Exception:  # a lock that cannot be checked: not ours to use
-            return "incomplete"
+            pass
+        if (self._path / layout.RETIRED_METADATA_FILENAME).is_file():
+            return "retired"
+        return "incomplete"
 
     def recipe_text(self) -> str:
         return (self._path / layout.RECIPE_FILENAME).read_text(encoding="utf-8")
@@ -227,3 +232,29 @@ class RevisionDir:
 
 
 ContainerDir.revision_class = RevisionDir
+
+
+def container_names(roots: list[str]) -> set[str]:
+    """Names of the containers that have a folder of revisions in any of ``roots``."""
+    names = set()
+    for root in roots:
+        try:
+            entries = os.listdir(root)
+        except OSError:
+            continue
+        names.update(entry for entry in entries if layout.is_valid_container_name(entry)
+                     and os.path.isdir(layout.revisions_dir(root, entry)))
+    return names
+
+
+def recipe_container_names() -> set[str]:
+    """Names of the containers that have a recipe in the home folder."""
+    from rezup.recipe import ContainerRecipe
+
+    return {recipe.name() for recipe in ContainerRecipe.iter_recipes()}
+
+
+def local_container_names() -> set[str]:
+    """Containers this machine may have: in the local root, or named by a recipe (whose
+    ``[root] local`` may place it elsewhere)."""
+    return container_names([layout.local_root()]) | recipe_container_names()

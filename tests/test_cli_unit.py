@@ -17,9 +17,9 @@ import pytest
 
 import rezup
 from rezup.cli import main
+from rezup.container import Container
 from rezup.operations import status as status_module
 from rezup.session import split_command
-from rezup.container import Container
 
 
 @pytest.fixture

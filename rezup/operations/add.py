@@ -9,9 +9,9 @@ from typing import Optional, Union
 
 from rezup import layout
 from rezup.build import building_under_lock, plan_and_build, publish
+from rezup.cleanup import clear_incomplete, finish_pending, revive
 from rezup.errors import UsageError
-from rezup.fsutil import remove_tree
-from rezup.lock import try_hold
+from rezup.operations.prune import clean_after_build
 from rezup.plan import Plan, describe, make_plan
 from rezup.recipe import ContainerRecipe, Recipe
 from rezup.state import ContainerDir, RevisionDir
@@ -67,35 +67,26 @@ def local_container(name: str, recipe_file: Optional[Union[str, os.PathLike]] = 
 
 
 def build_new_local_revision(container: ContainerDir, recipe: Recipe) -> RevisionDir:
-    """Resolve ``recipe`` and build it as a new revision of ``container``, under its lock."""
+    """Resolve ``recipe`` and build it as a new revision of ``container``, under its lock.
+
+    On the way it finishes removals that waited for their revisions to be free, clears what
+    killed builds left, and afterwards applies ``REZUP_CLEAN_AFTER``.
+    """
+    finish_pending(container.root())
     revision = container.revision(container.new_revision_name())
     dirname = revision.dirname()
     started = time.monotonic()
     with building_under_lock(revision.lock_file(),
                              f"building revision {dirname} of {container.name()}"):
-        clear_abandoned_revisions(container, keep=dirname)
+        revive(container)
+        clear_incomplete(container, keep=dirname)
         log.info("building revision %s of %s in %s", dirname, container.name(), container.root())
         plan, _ = plan_and_build(recipe, container.name(), revision.path(),
                                  container_dir=container.path())
     log.info("revision %s of %s is ready (%.1fs): %s", dirname, container.name(),
              time.monotonic() - started, describe(plan))
+    clean_after_build(container)
     return revision
-
-
-def clear_abandoned_revisions(container: ContainerDir, keep: str) -> None:
-    """Remove revision folders that are not ready and whose build lock nobody holds.
-
-    They are what a killed build leaves behind; they are never used, only in the way. Each is
-    removed under its own lock, after checking again that it did not just become ready.
-    """
-    for revision in container.iter_revision():
-        if revision.dirname() == keep or revision.is_ready():
-            continue
-        with try_hold(revision.lock_file()) as taken:
-            if taken and not revision.is_ready():
-                log.info("removing incomplete revision %s (its build was interrupted)",
-                         revision.dirname())
-                remove_tree(revision.path())
 
 
 def first_revision(name: str) -> RevisionDir:

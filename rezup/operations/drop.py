@@ -1,25 +1,46 @@
-"""Drop: remove a local container."""
+"""Drop: remove a local container, or one of its revisions, never what is in use.
+
+A revision in use is *hidden* instead: it loses its ready marker, so nobody new enters it,
+while what runs there keeps every file to the end; a later rezup run that writes (add, a pull,
+prune, drop) removes it once free, and the container with it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
 
+from rezup import layout
+from rezup.cleanup import Removal, finish_pending, mark_dropped, remove_revision, retire
 from rezup.errors import ContainerError
-from rezup.fsutil import clear_discarded, discard
+from rezup.fsutil import discard
 from rezup.lock import try_hold
 from rezup.state import ContainerDir
 
 
-def drop_container(container: ContainerDir) -> None:
-    """Remove a container, unless one of its revisions is being built.
+@dataclass
+class DropResult:
+    container: str
+    removed: list[Removal] = field(default_factory=list)
+    left: list[Removal] = field(default_factory=list)  # in use: hidden, removed when free
 
-    Every revision lock is taken first (so no build of a known revision can be under way),
-    then the folder is discarded: renamed out of the way in one step and deleted, so nobody
-    sees a half-deleted container.
+    @property
+    def gone(self) -> bool:
+        """Whether nothing of the container is left."""
+        return not self.left
+
+
+def drop_container(container: ContainerDir) -> DropResult:
+    """Drop ``container``: remove it now if nothing in it is in use, else hide it.
+
+    Refused while any of its revisions is being built: every build lock of the container is
+    held while it runs.
     """
-    if not container.is_exists():
-        raise ContainerError(f"no container named {container.name()!r} in {container.root()}")
-    clear_discarded(container.root())
+    _must_exist(container)
+    finish_pending(container.root())
+    result = DropResult(container.name())
+    if not container.is_exists():  # an earlier drop of it just finished
+        return result
     keys = set()
     if container.locks().is_dir():
         keys = {entry.name.rsplit(".", 1)[0] for entry in container.locks().iterdir()
@@ -32,4 +53,35 @@ def drop_container(container: ContainerDir) -> None:
                     f"container {container.name()!r} is being built (lock {lock_file}); "
                     "try again when that build is done"
                 )
-        discard(container.path())
+        mark_dropped(container)
+        for revision in container.iter_revision():
+            removal = remove_revision(revision, build_lock_held=True)
+            if removal.removed:
+                result.removed.append(removal)
+            else:
+                retire(revision)
+                result.left.append(removal)
+        if not result.left:
+            discard(container.path())
+    return result
+
+
+def drop_revision(container: ContainerDir, stamp: str) -> Removal:
+    """Drop revision ``stamp`` of ``container``: removed now, or hidden while in use."""
+    _must_exist(container)
+    revision = None
+    if layout.is_timestamp(stamp):
+        revision = container.get_revision_by_time(float(stamp), only_ready=False)
+    if revision is None:
+        raise ContainerError(f"no revision {stamp} in container {container.name()!r} "
+                             f"({container.revisions()})")
+    finish_pending(container.root())
+    removal = remove_revision(revision)
+    if not removal.removed and removal.why_not != "being built":
+        retire(revision)
+    return removal
+
+
+def _must_exist(container: ContainerDir) -> None:
+    if not container.is_exists():
+        raise ContainerError(f"no container named {container.name()!r} in {container.root()}")

@@ -10,8 +10,9 @@ from typing import Optional
 
 from rezup import layout
 from rezup.build import build_revision, building_under_lock, wheelhouse_of
+from rezup.cleanup import finish_pending, remove_revision, revive
 from rezup.errors import ContainerError, RezupError
-from rezup.fsutil import remove_tree
+from rezup.operations.prune import clean_after_build
 from rezup.state import ContainerDir, RevisionDir
 
 log = logging.getLogger("rezup")
@@ -58,16 +59,21 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
     if revision.is_ready():
         return revision
     dirname = remote_revision.dirname()
+    finish_pending(local.root())
     with building_under_lock(revision.lock_file(), f"pulling revision {dirname} of {local.name()}"):
         if revision.is_ready():
             return revision
         failure = recent_pull_failure(revision)
         if failure is not None:
             raise ContainerError(f"{failure} (failed less than {pull_retry_after():.0f}s ago)")
+        revive(local)
         if revision.path().exists():
             log.info("clearing incomplete revision %s (an earlier build was interrupted)",
                      dirname)
-            remove_tree(revision.path())
+            cleared = remove_revision(revision, build_lock_held=True)
+            if not cleared.removed:  # dropped while in use, and still in use
+                raise ContainerError(f"revision {dirname} of {local.name()} was dropped and is "
+                                     f"still {cleared.why_not}; pull it again once it is free")
         plan = remote_revision.plan()
         started = time.monotonic()
         log.info("pulling revision %s of %s from %s", dirname, local.name(),
@@ -88,6 +94,7 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
             _failure_file(revision).unlink()
         log.info("revision %s of %s is ready (%.1fs)", dirname, local.name(),
                  time.monotonic() - started)
+    clean_after_build(local)
     return revision
 
 

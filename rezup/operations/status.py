@@ -6,29 +6,24 @@ own line and the rest is still shown.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
 
-from rezup import layout
+from rezup import claims, layout
+from rezup.cleanup import format_size, is_dropped
 from rezup.errors import RezupError
+from rezup.fsutil import disk_usage
 from rezup.recipe import ContainerRecipe
-from rezup.state import ContainerDir
+from rezup.state import ContainerDir, container_names, recipe_container_names
 
-
-def _container_names(roots: Iterable[str]) -> set[str]:
-    names = {recipe.name() for recipe in ContainerRecipe.iter_recipes()}
-    for root in roots:
-        try:
-            entries = os.listdir(root)
-        except OSError:
-            continue
-        for entry in entries:
-            if layout.is_valid_container_name(entry) and \
-                    os.path.isdir(layout.revisions_dir(root, entry)):
-                names.add(entry)
-    return names
+LEGEND = """\
+  *         the revision `rezup use NAME` enters now
+  ready     complete; building: a build holds its lock; incomplete: a build was killed
+            (cleared by the next add or prune); retired: dropped while in use (removed once
+            free); broken: its revision.json cannot be read; -: not in that root
+  in use    sessions or jobs run in it now (their PIDs where known)
+  size      disk space of its own (files shared with the uv cache are not counted)
+"""
 
 
 def collect(name: Optional[str] = None) -> list[dict[str, Any]]:
@@ -40,7 +35,7 @@ def collect(name: Optional[str] = None) -> list[dict[str, Any]]:
         remote = layout.remote_root()
         if remote is not None:
             roots.append(remote)
-        names = _container_names(roots) | {layout.DEFAULT_CONTAINER}
+        names = container_names(roots) | recipe_container_names() | {layout.DEFAULT_CONTAINER}
     return [container_status(n) for n in sorted(names)]
 
 
@@ -62,6 +57,7 @@ def container_status(name: str) -> dict[str, Any]:
     remote = ContainerDir(remote_root, name, remote=True) if remote_root else None
     info["local_root"] = str(local.root())
     info["remote_root"] = str(remote.root()) if remote else None
+    info["dropped"] = is_dropped(local)
 
     rows: dict[str, dict[str, Any]] = {}
     for side, container in (("local", local), ("remote", remote)):
@@ -70,6 +66,11 @@ def container_status(name: str) -> dict[str, Any]:
         for revision in container.iter_revision():
             row = rows.setdefault(revision.dirname(), {"revision": revision.dirname()})
             row[side] = revision.state()
+            if side == "local":
+                in_use = claims.is_claimed(revision.path())
+                row["in_use"] = in_use
+                row["pids"] = claims.holders(revision.path()) if in_use else []
+                row["size"] = disk_usage(revision.path())
             try:
                 metadata = revision.metadata()
             except RezupError as exc:
@@ -106,6 +107,8 @@ def render(statuses: list[dict[str, Any]]) -> str:
         if info["remote_root"]:
             where += f", remote {info['remote_root']}"
         lines.append(f"{info['name']}  ({where})")
+        if info.get("dropped"):
+            lines.append("  dropped: what is still in use is removed once free")
         if info["recipe_error"]:
             lines.append(f"  recipe error: {info['recipe_error']}")
         if not info["revisions"]:
@@ -113,13 +116,14 @@ def render(statuses: list[dict[str, Any]]) -> str:
         else:
             has_remote = info["remote_root"] is not None
             header = ["revision", "date", "local"] + (["remote"] if has_remote else [])
-            header += ["rez", "python"]
+            header += ["rez", "python", "in use", "size"]
             table = [header]
             for row in info["revisions"]:
                 cells = [row["revision"], row["date"], row.get("local") or "-"]
                 if has_remote:
                     cells.append(row.get("remote") or "-")
-                cells += [row.get("rez_version") or "?", row.get("python") or "?"]
+                cells += [row.get("rez_version") or "?", row.get("python") or "?",
+                          _in_use(row), format_size(row["size"]) if "size" in row else "-"]
                 table.append(cells)
             widths = [max(len(r[i]) for r in table) for i in range(len(header))]
             for index, cells in enumerate(table):
@@ -127,4 +131,12 @@ def render(statuses: list[dict[str, Any]]) -> str:
                 lines.append(" " + mark + "  ".join(c.ljust(w) for c, w in zip(cells, widths))
                              .rstrip())
         lines.append("")
+    if any(info["revisions"] for info in statuses):
+        lines.extend(["legend:", LEGEND])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _in_use(row: dict[str, Any]) -> str:
+    if not row.get("in_use"):
+        return "-"
+    return "yes" + (f" (PID {', '.join(map(str, row['pids']))})" if row.get("pids") else "")

@@ -28,15 +28,18 @@ def containers_of(name: str, *, local_only: bool = False
     return local, ContainerDir(remote_root, name, remote=True)
 
 
-def revision_for_use(name: str, *, local_only: bool = False
+def revision_for_use(name: str, *, local_only: bool = False, revision: Optional[str] = None
                      ) -> tuple[Optional[RevisionDir], bool]:
     """The revision ``rezup use NAME`` enters, and whether it came from the remote.
 
     A remote revision is pulled if it is not ready here. If that fails, or the remote root
     cannot be read, the newest revision pulled from that remote before is used, with a
-    warning; with none, it is an error.
+    warning; with none, it is an error. ``revision`` (a timestamp) asks for that one: the
+    local one if ready, else the remote one, pulled.
     """
     local, remote = containers_of(name, local_only=local_only)
+    if revision is not None:
+        return _given_revision(local, remote, revision)
     try:
         stamp, from_remote = layout.choose_revision(
             str(local.revisions()), str(remote.revisions()) if remote else None)
@@ -55,6 +58,29 @@ def revision_for_use(name: str, *, local_only: bool = False
         return pull(remote.revision(stamp), local), True
     except RezupError as exc:
         return _fall_back(local, remote, f"cannot pull revision {stamp} of {name}: {exc}"), True
+
+
+def _given_revision(local: ContainerDir, remote: Optional[ContainerDir], stamp: str
+                    ) -> tuple[RevisionDir, bool]:
+    wanted = float(stamp) if layout.is_timestamp(stamp) else None
+    if wanted is not None:
+        found = local.get_revision_by_time(wanted)
+        if found is not None:
+            try:
+                return found, bool(layout.pulled_from(found.metadata()))
+            except ContainerError:
+                pass  # broken metadata: pull it again if the remote has it
+        if remote is not None:
+            try:
+                published = remote.get_revision_by_time(wanted)
+            except OSError as exc:
+                raise ContainerError(f"cannot read the remote root {remote.root()}: {exc}") \
+                    from None
+            if published is not None:
+                return pull(published, local), True
+    where = " or ".join(str(c.root()) for c in (local, remote) if c is not None)
+    raise ContainerError(f"no revision {stamp} of container {local.name()!r} is ready in "
+                         f"{where}")
 
 
 def _fall_back(local: ContainerDir, remote: ContainerDir, why: str) -> RevisionDir:

@@ -1,0 +1,108 @@
+"""Diff: what changed between two revisions of a container: the recipe, the pinned packages of
+each venv, ``[env]`` and dotenv values, and the Python version."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Optional
+
+from rezup.errors import ContainerError
+from rezup.operations.inspect import (
+    environment,
+    find_revision,
+    pins,
+    python_versions,
+    ready_revisions,
+)
+from rezup.state import RevisionDir
+
+
+def diff(name: str, rev_a: Optional[str] = None, rev_b: Optional[str] = None
+         ) -> dict[str, Any]:
+    """Compare two revisions of ``name``: ``rev_a`` against ``rev_b``.
+
+    Defaults: the previous ready revision against the newest; with only ``rev_a``, it against
+    the newest.
+    """
+    if rev_a is None:
+        ready = ready_revisions(name)
+        if len(ready) < 2:
+            raise ContainerError(f"container {name!r} has {len(ready)} ready revision"
+                                 f"{'' if len(ready) == 1 else 's'}: nothing to compare")
+        old, new = ready[1], ready[0]
+    else:
+        old = find_revision(name, rev_a)
+        new = find_revision(name, rev_b)
+    return compare(old, new)
+
+
+def compare(old: RevisionDir, new: RevisionDir) -> dict[str, Any]:
+    old_env, new_env = environment(old), environment(new)
+    old_python, new_python = python_versions(old), python_versions(new)
+    old_pins, new_pins = pins(old), pins(new)
+    return {
+        "container": new.container().name(),
+        "from": old.dirname(),
+        "to": new.dirname(),
+        "recipe": list(difflib.unified_diff(
+            _recipe(old).splitlines(), _recipe(new).splitlines(),
+            f"{old.dirname()}/rezup.toml", f"{new.dirname()}/rezup.toml", lineterm="")),
+        "python": {venv: [old_python.get(venv), new_python.get(venv)]
+                   for venv in _union(old_python, new_python)
+                   if old_python.get(venv) != new_python.get(venv)},
+        "venvs": {venv: changes(old_pins.get(venv, {}), new_pins.get(venv, {}))
+                  for venv in _union(old_pins, new_pins)},
+        "env": changes(old_env["env"], new_env["env"]),
+        "dotenv": changes(_dotenv_values(old_env), _dotenv_values(new_env)),
+    }
+
+
+def _recipe(revision: RevisionDir) -> str:
+    try:
+        return revision.recipe_text()
+    except OSError:
+        return ""
+
+
+def _union(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys([*first, *second]))
+
+
+def _dotenv_values(env: dict[str, Any]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for file_values in env["dotenv"].values():
+        values.update(file_values or {})
+    return values
+
+
+def changes(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
+    """Keys added, removed, and changed (``[old, new]``) from ``old`` to ``new``."""
+    return {
+        "added": {key: new[key] for key in new if key not in old},
+        "removed": {key: old[key] for key in old if key not in new},
+        "changed": {key: [old[key], new[key]] for key in new
+                    if key in old and old[key] != new[key]},
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [f"{result['container']}: {result['from']} -> {result['to']}"]
+    if result["recipe"]:
+        lines.append("recipe:")
+        lines.extend(f"  {line}" for line in result["recipe"])
+    for venv, (old, new) in result["python"].items():
+        lines.append(f"python (venv {venv}): {old or '-'} -> {new or '-'}")
+    for venv, change in result["venvs"].items():
+        lines.extend(_change_lines(f"venv {venv}", change, "=="))
+    lines.extend(_change_lines("[env]", result["env"], " = "))
+    lines.extend(_change_lines("dotenv", result["dotenv"], " = "))
+    if len(lines) == 1:
+        lines.append("no differences")
+    return "\n".join(lines) + "\n"
+
+
+def _change_lines(title: str, change: dict[str, Any], sep: str) -> list[str]:
+    body = [f"  + {key}{sep}{value}" for key, value in change["added"].items()]
+    body += [f"  - {key}{sep}{value}" for key, value in change["removed"].items()]
+    body += [f"  ~ {key}{sep}{old} -> {new}" for key, (old, new) in change["changed"].items()]
+    return [f"{title}:", *body] if body else []
