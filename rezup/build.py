@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rezup import layout, uv
-from rezup.errors import BuildError
-from rezup.fsutil import flush_filesystem, new_folder, write_json_atomic
+from rezup.errors import BuildError, step
+from rezup.fsutil import (
+    flush_filesystem,
+    new_folder,
+    remove_tree,
+    stale_staging,
+    write_json_atomic,
+)
 from rezup.lock import hold
 from rezup.plan import Plan, VenvPlan, pinned_version, requirements_text
 from rezup.production import (
@@ -63,7 +69,8 @@ def plan_and_build(
     pythons = find_pythons(recipe)
     options, env = installer_settings(recipe, warn=False)
     started = time.monotonic()
-    with new_folder(revision_dir, staged=False):
+    with step(f"building revision {revision_dir.name}", revision_dir), \
+            new_folder(revision_dir, staged=False):
         with ThreadPoolExecutor(max_workers=4) as pool:
             created = []
             for spec in venv_specs(recipe):
@@ -103,7 +110,8 @@ def build_revision(
         uv.create_venv(_venv(revision_dir, venv.name), pythons[venv.name],
                        options=_options(plan, find_links), env=dict(plan.uv_env))
 
-    with new_folder(revision_dir, staged=False):
+    with step(f"building revision {revision_dir.name}", revision_dir), \
+            new_folder(revision_dir, staged=False):
         with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
             list(pool.map(create, plan.venvs))
         return _fill_revision(plan, recipe_text, revision_dir, container_dir=container_dir,
@@ -131,8 +139,9 @@ def _fill_revision(
     extra_metadata: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
     """Install the plan into the venvs made already, then write the ready marker."""
-    (revision_dir / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
-    plan.write(revision_dir / layout.PLAN_FILENAME)
+    with step("writing the recipe and the plan", revision_dir):
+        (revision_dir / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
+        plan.write(revision_dir / layout.PLAN_FILENAME)
     options = _options(plan, find_links)
     env = dict(plan.uv_env)
     shared_dir = None
@@ -155,11 +164,12 @@ def _fill_revision(
         build_seconds=round(time.monotonic() - started, 3),
         **(extra_metadata or {}),
     )
-    # the claim file exists before the revision is ready, so that sessions can claim it even
-    # where they may not write (a shared root built by an admin)
-    Path(layout.claim_file(str(revision_dir))).touch()
-    flush_filesystem(revision_dir)
-    layout.write_metadata(str(revision_dir), metadata)
+    with step("writing revision.json (the ready marker)", revision_dir):
+        # the claim file exists before the revision is ready, so that sessions can claim it
+        # even where they may not write (a shared root built by an admin)
+        Path(layout.claim_file(str(revision_dir))).touch()
+        flush_filesystem(revision_dir)
+        layout.write_metadata(str(revision_dir), metadata)
     return metadata
 
 
@@ -173,7 +183,8 @@ def _install_venv(
     """Install one venv's pins and make it production style; return its rez version."""
     venv_path = _venv(revision_dir, venv.name)
     requirements = revision_dir / f".requirements-{venv.name}.txt"
-    requirements.write_text(requirements_text(venv), encoding="utf-8")
+    with step(f"writing the requirements of venv {venv.name!r}", requirements):
+        requirements.write_text(requirements_text(venv), encoding="utf-8")
     try:
         uv.pip_install(venv_python(venv_path), requirements, options=options, env=env,
                        what=f"installing venv {venv.name!r}")
@@ -186,16 +197,19 @@ def _install_venv(
         rez = None
     if rez is None and venv.name == layout.REZ_VENV:
         raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
-    if rez is not None:
-        remove_installer_scripts(venv_path, "rez")
-        write_production_marker(venv_path, rez.version)
-    for tool in venv.tools:
-        write_production_scripts(venv_path, tool.package, tool.flags, editable=tool.editable)
-    production_bin_dir(venv_path).mkdir(parents=True, exist_ok=True)
-    if venv.link_shared and shared_dir is not None:
-        (site_packages(venv_path) / "_rezup_shared.pth").write_text(
-            f"{shared_dir}\n", encoding="utf-8"
-        )
+    with step(f"writing the production scripts of venv {venv.name!r}",
+              production_bin_dir(venv_path)):
+        if rez is not None:
+            remove_installer_scripts(venv_path, "rez")
+            write_production_marker(venv_path, rez.version)
+        for tool in venv.tools:
+            write_production_scripts(venv_path, tool.package, tool.flags,
+                                     editable=tool.editable)
+        production_bin_dir(venv_path).mkdir(parents=True, exist_ok=True)
+        if venv.link_shared and shared_dir is not None:
+            (site_packages(venv_path) / "_rezup_shared.pth").write_text(
+                f"{shared_dir}\n", encoding="utf-8"
+            )
     return rez.version if rez is not None else None
 
 
@@ -248,8 +262,6 @@ def _ensure_shared_lib(
         if ready.is_file():
             return target
         if target.exists():  # left by an interrupted install
-            from rezup.fsutil import remove_tree
-
             remove_tree(target)
         requirements = scratch / ".requirements-shared.txt"
         requirements.write_text("\n".join(plan.shared.requirements) + "\n", encoding="utf-8")
@@ -277,7 +289,12 @@ def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
     the wheels are collected, because collecting them may add hashes to it (of wheels built
     from sdists); ``plan_digest`` in ``revision.json`` is that of the plan written.
     """
-    with new_folder(revision_dir, staged=True) as staging:
+    for leftover in stale_staging(revision_dir.parent):  # of publishes that were killed
+        log.info("removing %s, left by a publish that was interrupted", leftover.name)
+        with contextlib.suppress(OSError):
+            remove_tree(leftover)
+    with step(f"publishing revision {revision_dir.name}", revision_dir.parent), \
+            new_folder(revision_dir, staged=True) as staging:
         (staging / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
         if plan.wheels:
             from rezup.wheelhouse import collect_wheels

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from rezup import claims, layout
+from rezup.errors import step
 from rezup.fsutil import clear_discarded, discard, disk_usage, write_atomic
 from rezup.lock import try_hold
 from rezup.state import ContainerDir, RevisionDir
@@ -89,7 +90,8 @@ def remove_revision(
 def _discard(revision: RevisionDir, dry_run: bool) -> Removal:
     freed = disk_usage(revision.path())
     if not dry_run and os.path.lexists(revision.path()):
-        discard(revision.path(), into=revision.container().root())
+        with step(f"removing revision {revision.dirname()}", revision.path()):
+            discard(revision.path(), into=revision.container().root())
     return Removal(revision.dirname(), True, freed=freed)
 
 

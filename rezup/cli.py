@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 import click
 
 from rezup import __version__
-from rezup.errors import ExitStatus, RezupError, UsageError
+from rezup.errors import ExitStatus, RezupError, UsageError, one_line
 from rezup.layout import DEFAULT_CONTAINER, check_container_name
 from rezup.session import split_command
 
@@ -335,8 +335,43 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
     own, command = split_command(args)
     debug = "-D" in own or "--debug" in own
     setup_logging(debug)
-    with _environment(env):
+    with _environment(env), _signals_interrupt():
         return _main(own, command, debug)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP (Ctrl-C, or a farm scheduler cancelling a job)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """While rezup works, SIGINT, SIGTERM and SIGHUP all interrupt it the same way: its uv
+    processes are stopped, what it was writing is removed, and it exits 128 + the signal's
+    number (130 for Ctrl-C)."""
+    import signal
+    import threading
+
+    names = [name for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, _frame) -> None:
+        from rezup import uv
+
+        uv.stop_running()
+        raise Interrupted(signum)
+
+    saved = {name: signal.signal(getattr(signal, name), interrupt) for name in names}
+    try:
+        yield
+    finally:
+        for name, handler in saved.items():
+            signal.signal(getattr(signal, name), handler)
 
 
 def _main(own: list[str], command: list[str], debug: bool) -> int:
@@ -356,9 +391,19 @@ def _main(own: list[str], command: list[str], debug: bool) -> int:
             import traceback
 
             traceback.print_exc()
-        sys.stderr.write(f"rezup: error: {exc}\n")
+        sys.stderr.write(f"rezup: error: {one_line(exc)}\n")
         code = exc.exit_status if isinstance(exc, RezupError) else ExitStatus.ERROR
+    except Interrupted as exc:
+        import signal
+
+        name = signal.Signals(exc.signum).name
+        sys.stderr.write("rezup: interrupted\n" if name == "SIGINT" else
+                         f"rezup: interrupted by {name}\n")
+        code = 128 + exc.signum
     except KeyboardInterrupt:
+        from rezup import uv
+
+        uv.stop_running()
         sys.stderr.write("rezup: interrupted\n")
         code = ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug: keep the promise of one line unless --debug

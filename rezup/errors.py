@@ -5,7 +5,10 @@ Every message is written to stand alone on one line after ``rezup: error:``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from enum import IntEnum
+from typing import Optional, Union
 
 
 class ExitStatus(IntEnum):
@@ -63,6 +66,33 @@ class RevisionGoneError(ContainerError):
 
 class LockError(RezupError):
     """A lock could not be taken in time."""
+
+
+class FilesystemError(RezupError):
+    """Reading or writing a file failed (a full disk, a read-only root, a permission)."""
+
+
+def describe_os_error(exc: OSError, path: Optional[object] = None) -> str:
+    """``No space left on device (/the/path)``: the reason and the path, on one line."""
+    where = exc.filename if exc.filename else path
+    return f"{exc.strerror or exc}" + (f" ({where})" if where else "")
+
+
+def one_line(exc: BaseException) -> str:
+    """Any error as the one line rezup prints: an OSError with its path, else its message."""
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    return str(exc) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def step(what: str, path: Optional[Union[str, object]] = None) -> Iterator[None]:
+    """Turn an OSError raised while doing ``what`` into a FilesystemError that names the step
+    and the path (the one the OS names, else ``path``)."""
+    try:
+        yield
+    except OSError as exc:
+        raise FilesystemError(f"{what}: {describe_os_error(exc, path)}") from exc
 
 
 def describe_type(value: object) -> str:

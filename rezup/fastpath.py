@@ -76,13 +76,15 @@ def try_use(argv: list[str]) -> Optional[int]:
             layout.revisions_dir(remote, use.name)
         local_revisions = layout.revisions_dir(local, use.name)
         if use.revision:  # a rollback: that revision, if it is ready here
-            revision, using_remote = use.revision, None
+            revision, using_remote, metadata = use.revision, None, None
         else:
-            revision, using_remote = layout.choose_revision(local_revisions, remote_revisions)
+            revision, using_remote, metadata = layout.choose_revision(
+                local_revisions, remote_revisions, _warn)
             if revision is None:
                 return None
         revision_dir = os.path.join(local_revisions, revision)
-        metadata = layout.read_metadata(revision_dir)
+        if metadata is None:
+            metadata = layout.read_metadata(revision_dir)
         if metadata is None:
             return None  # a remote revision not pulled here yet
         if using_remote is None:
@@ -92,6 +94,10 @@ def try_use(argv: list[str]) -> Optional[int]:
     except Exception:  # whatever it is, the full path explains it
         return None
     return session.launch(use.command, env)
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"rezup: warning: {message}\n")
 
 
 def main() -> None:

@@ -105,7 +105,7 @@ def new_folder(final: Path, *, staged: bool) -> Iterator[Path]:
     the caller writes a ready marker last. Either way, any failure (an exception, Ctrl-C)
     removes what was written.
     """
-    target = final.with_name(f"{STAGING_PREFIX}{final.name}-{os.getpid()}") if staged else final
+    target = final.with_name(staging_name(final.name)) if staged else final
     target.mkdir(parents=True)
     try:
         yield target
@@ -114,6 +114,55 @@ def new_folder(final: Path, *, staged: bool) -> Iterator[Path]:
     except BaseException:
         remove_tree(target)
         raise
+
+
+def staging_name(final: str) -> str:
+    """The hidden name a staged folder is written under: it says whose it is."""
+    import socket
+
+    return f"{STAGING_PREFIX}{final}-{os.getpid()}@{socket.gethostname()}"
+
+
+STALE_STAGING_AGE = 86400.0  # seconds after which another host's staging folder is abandoned
+
+
+def stale_staging(folder: Path) -> list[Path]:
+    """Staging folders in ``folder`` whose writer is gone: a dead process on this host, or
+    (on a shared filesystem) a folder of another host untouched for a day."""
+    import socket
+
+    host = socket.gethostname()
+    stale = []
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(STAGING_PREFIX)]
+    except OSError:
+        return []
+    for entry in entries:
+        owner = entry.name.rpartition("@")
+        pid_text = owner[0].rpartition("-")[2]
+        if owner[1] and owner[2] == host and pid_text.isdigit():
+            alive = _process_alive(int(pid_text))
+        else:  # another host's, or named by an older rezup: judged by its age
+            try:
+                alive = time.time() - entry.stat(follow_symlinks=False).st_mtime < \
+                    STALE_STAGING_AGE
+            except OSError:
+                continue
+        if not alive:
+            stale.append(Path(entry.path))
+    return stale
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def discard(path: Path, into: Optional[Path] = None) -> None:

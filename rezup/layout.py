@@ -19,6 +19,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are never evaluated here
+    from collections.abc import Callable
     from datetime import datetime
     from typing import Any, Optional
 
@@ -103,6 +104,39 @@ def anchor_path(value: str, base_dir: str) -> str:
     return os.path.abspath(os.path.join(base_dir, os.path.expanduser(value)))
 
 
+def read_recipe_text(path: str) -> Optional[str]:
+    """The text of the recipe file at ``path``; None if there is none.
+
+    Only a regular file is a recipe: a FIFO, a device or a folder is refused at once (opening
+    a FIFO to read it would wait forever). Raises RecipeError.
+    """
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        from rezup.errors import RecipeError
+
+        if isinstance(exc, IsADirectoryError):
+            raise RecipeError(f"{path}: a recipe must be a file, not a folder") from None
+        raise RecipeError(f"{path}: cannot read recipe: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            from rezup.errors import RecipeError
+
+            raise RecipeError(f"{path}: a recipe must be a regular file")
+        with open(fd, encoding="utf-8", closefd=False) as stream:
+            return stream.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        from rezup.errors import RecipeError
+
+        raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
+    finally:
+        os.close(fd)
+
+
 def read_root_settings(recipe_path: str) -> tuple[str, str]:
     """``[root] local`` and ``[root] remote`` of the recipe at ``recipe_path``, anchored at its
     folder; ``""`` where unset (``""``, ``false``) or when there is no such file.
@@ -110,16 +144,8 @@ def read_root_settings(recipe_path: str) -> tuple[str, str]:
     Only this table is read (the rest of the recipe is not validated here): a typo in
     ``[env]`` must not stop a farm job from finding its container. Raises RecipeError.
     """
-    try:
-        with open(recipe_path, encoding="utf-8") as stream:
-            text = stream.read()
-    except FileNotFoundError:
-        return "", ""
-    except (OSError, UnicodeDecodeError) as exc:
-        from rezup.errors import RecipeError
-
-        raise RecipeError(f"{recipe_path}: cannot read recipe: {exc}") from None
-    if "root" not in text:  # no [root] table: skip the TOML parser altogether
+    text = read_recipe_text(recipe_path)
+    if text is None or "root" not in text:  # no [root] table: skip the TOML parser
         return "", ""
     from rezup._compat import tomllib
     from rezup.errors import RecipeError
@@ -368,32 +394,48 @@ def pulled_from(metadata: dict[str, Any]) -> str:
 # -- which revision `rezup use` enters ------------------------------------------------------------
 
 
-def newest_ready(revisions: str, skip: Optional[list[str]] = None) -> Optional[str]:
-    """The newest revision in ``revisions`` whose ``revision.json`` exists.
-
-    Its metadata is not read here; a caller that finds it broken passes it in ``skip``.
-    """
+def newest_ready(revisions: str) -> Optional[str]:
+    """The newest revision in ``revisions`` whose ``revision.json`` exists (not read)."""
     for name in revision_names(revisions):
-        if skip and name in skip:
-            continue
         if is_ready(os.path.join(revisions, name)):
             return name
     return None
 
 
+def newest_usable(revisions: str, warn: Optional[Callable[[str], None]] = None
+                  ) -> tuple[Optional[str], Optional[dict[str, Any]]]:
+    """The newest *usable* revision in ``revisions`` and its metadata: ready, and its
+    ``revision.json`` readable and well-formed. Each broken one on the way is skipped, with
+    ``warn(why)``: one broken revision never stops the use of an older one."""
+    for name in revision_names(revisions):
+        revision_dir = os.path.join(revisions, name)
+        try:
+            metadata = read_metadata(revision_dir)
+        except ValueError as exc:
+            if warn is not None:
+                warn(f"skipping revision {revision_dir}: {exc}")
+            continue
+        if metadata is not None:
+            return name, metadata
+    return None, None
+
+
 def choose_revision(
-    local_revisions: str, remote_revisions: Optional[str], skip: Optional[list[str]] = None
-) -> tuple[Optional[str], bool]:
-    """The revision ``rezup use`` enters: (timestamp or None, whether it is the remote's).
+    local_revisions: str,
+    remote_revisions: Optional[str],
+    warn: Optional[Callable[[str], None]] = None,
+) -> tuple[Optional[str], bool, Optional[dict[str, Any]]]:
+    """The revision ``rezup use`` enters: (timestamp or None, whether it is the remote's, and
+    the metadata of a local choice).
 
     With a remote root, the newest ready remote revision (to be entered as the local revision
-    of the same name, pulled first if it is not ready here); else the newest ready local one.
-    Raises RemoteRootError when the remote root cannot be read, OSError when the local one
-    cannot.
+    of the same name, pulled first if it is not usable here); else the newest usable local
+    one. Raises RemoteRootError when the remote root cannot be read, OSError when the local
+    one cannot.
     """
     if remote_revisions is not None:
         try:
-            wanted = newest_ready(remote_revisions, skip)
+            wanted = newest_ready(remote_revisions)
         except OSError as exc:
             from rezup.errors import RemoteRootError
 
@@ -402,5 +444,6 @@ def choose_revision(
                 f": {exc.strerror or exc}"
             ) from None
         if wanted is not None:
-            return wanted, True
-    return newest_ready(local_revisions, skip), False
+            return wanted, True, None
+    name, metadata = newest_usable(local_revisions, warn)
+    return name, False, metadata

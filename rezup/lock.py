@@ -117,10 +117,39 @@ def make_lock(lock_file: Path):
 
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     if agreed_lock_kind(lock_file.parent) == "soft":
-        # StrictSoftFileLock arrived in filelock 4 (Python 3.10+); SoftFileLock before that
-        soft = getattr(filelock, "StrictSoftFileLock", filelock.SoftFileLock)
-        return soft(str(lock_file.with_suffix(".softlock")))
+        return _soft_lock(lock_file)
     return filelock.FileLock(str(lock_file))
+
+
+def _soft_lock(lock_file: Path):
+    import filelock
+
+    # StrictSoftFileLock arrived in filelock 4 (Python 3.10+); SoftFileLock before that
+    soft = getattr(filelock, "StrictSoftFileLock", filelock.SoftFileLock)
+    return soft(str(lock_file.with_suffix(".softlock")))
+
+
+def _is_soft(lock) -> bool:
+    return str(lock.lock_file).endswith(".softlock")
+
+
+class _Held:
+    """A lock taken: the lock itself and the native lock (itself, or beside a soft one)."""
+
+    def __init__(self, lock, native) -> None:
+        self.lock, self.native = lock, native
+
+    @property
+    def fd(self) -> Optional[int]:
+        """The native lock's descriptor: a child that inherits it keeps it held as long as it
+        lives (a soft lock alone dies with its owner's PID, not with its children)."""
+        fd = getattr(getattr(self.native, "_context", None), "lock_file_fd", None)
+        return fd if isinstance(fd, int) else None
+
+    def release(self) -> None:
+        for lock in dict.fromkeys((self.native, self.lock)):  # the native one first, once
+            with contextlib.suppress(OSError):  # the folder may have been renamed (drop)
+                lock.release()
 
 
 @contextlib.contextmanager
@@ -128,131 +157,240 @@ def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterato
     """Hold the lock at ``lock_file`` while building ``what``.
 
     If another process holds it, say so once on stderr and wait, up to ``timeout`` seconds
-    (``REZUP_LOCK_TIMEOUT``); then fail with an error naming the lock file. A soft lock whose
-    owner died on this host is taken over (a native lock is freed by the kernel).
+    (``REZUP_LOCK_TIMEOUT``); then fail with an error naming the lock file. A stale lock is
+    taken over (see ``break_stale``; a native lock is freed by the kernel).
 
-    Yields the descriptor of a native lock (None for a soft one): a child process that
-    inherits it keeps the lock held for as long as it lives, even if rezup is killed first.
+    Yields the descriptor of the native lock (also held beside a soft one): a child process
+    that inherits it keeps the lock held for as long as it lives, even if rezup is killed.
     """
     import filelock
 
     timeout = lock_timeout() if timeout is None else timeout
     lock = make_lock(lock_file)
     try:
-        _acquire(lock, lock_file, what, timeout)
+        held = _acquire(lock, lock_file, what, timeout)
     except filelock.Timeout:
         raise LockError(
-            f"gave up after {timeout:.0f}s waiting for the lock {lock_file} "
-            f"({what}); if no rezup process is building it, remove that lock file"
+            f"gave up after {timeout:.0f}s waiting for the lock {lock.lock_file} ({what}); "
+            f"if no rezup process on any machine is building it, remove {_remove_hint(lock)}"
         ) from None
     except (LockError, KeyboardInterrupt):
         raise
     except Exception as exc:  # a filesystem that cannot lock
-        raise LockError(f"cannot take the lock {lock_file}: {exc}") from None
-    fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
+        raise LockError(f"cannot take the lock {lock.lock_file}: {exc}") from None
     try:
-        yield fd if isinstance(fd, int) and not hasattr(lock, "claims") else None
+        yield held.fd
     finally:
-        lock.release()
+        held.release()
 
 
-def _acquire(lock, lock_file: Path, what: str, timeout: float) -> None:
+def _remove_hint(lock) -> str:
+    if _is_soft(lock):
+        return f"{lock.lock_file} and the folder {lock.lock_file}.filelock"
+    return str(lock.lock_file)
+
+
+def _acquire(lock, lock_file: Path, what: str, timeout: float) -> _Held:
     import filelock
 
-    try:
-        lock.acquire(blocking=False)
-        return
-    except filelock.Timeout:
-        pass
-    sys.stderr.write(f"rezup: waiting for another process to finish {what} (lock {lock_file})\n")
-    sys.stderr.flush()
     started = time.monotonic()
+    said = False
     while True:
-        if hasattr(lock, "claims"):
-            break_dead_claims(lock)
+        if _is_soft(lock):
+            break_stale(lock, lock_file, stale_after=timeout)
         remaining = timeout - (time.monotonic() - started)
-        if remaining <= 0:
-            raise filelock.Timeout(str(lock_file))
         try:
-            lock.acquire(timeout=min(1.0, remaining))
+            lock.acquire(timeout=0 if not said else max(0.0, min(1.0, remaining)))
         except filelock.Timeout:
+            if time.monotonic() - started >= timeout:
+                raise
+            if not said:
+                sys.stderr.write(f"rezup: waiting for another process to finish {what} "
+                                 f"(lock {lock.lock_file})\n")
+                sys.stderr.flush()
+                said = True
             continue
-        log.debug("waited %.1fs for %s", time.monotonic() - started, lock_file)
-        return
+        break
+    if said:
+        log.debug("waited %.1fs for %s", time.monotonic() - started, lock.lock_file)
+    if not _is_soft(lock):
+        return _Held(lock, lock)
+    _mark_owner(lock)
+    native = filelock.FileLock(str(lock_file))
+    try:  # free unless the uv children of a build whose owner died still run: wait for them
+        native.acquire(timeout=max(0.0, timeout - (time.monotonic() - started)))
+    except BaseException:
+        lock.release()
+        raise
+    return _Held(lock, native)
 
 
-def break_dead_claims(lock) -> int:
-    """Remove the claims of a ``StrictSoftFileLock`` whose owner died on this host.
+def _mark_owner(lock) -> None:
+    """Say who holds a plain SoftFileLock (filelock 3, Python 3.9), which itself writes an
+    empty file: with "pid, host" in it, others can tell when its owner has died."""
+    if hasattr(lock, "claims"):
+        return  # a strict lock records its owner in its claim
+    import socket
 
-    filelock never breaks a strict claim by itself (it cannot know the holder is gone); a
-    process killed mid-build would block its revision until the timeout. A claim from another
-    host is left alone: its owner cannot be checked from here.
+    with contextlib.suppress(OSError), open(lock.lock_file, "w", encoding="utf-8") as stream:
+        stream.write(f"{os.getpid()}\n{socket.gethostname()}\n")
+
+
+def break_stale(lock, lock_file: Path, stale_after: float) -> int:
+    """Take over a soft lock whose holder is gone; return how many claims were broken.
+
+    - A claim or marker of a process on this host that has died, once the native lock beside
+      it is free (no uv child of that build still runs).
+    - A lock file that names no owner (empty, damaged, or from an older rezup) and has not
+      changed for ``stale_after`` seconds: nobody could hold a lock that long and leave no
+      trace of it.
+    A claim from another host is left alone: its owner cannot be checked from here; waiting
+    for it ends at the timeout with an error that names the files to remove.
     """
+    if not _native_free(lock_file):
+        return 0
     broken = 0
-    for claim in lock.claims:
+    for claim in getattr(lock, "claims", ()):
         if _owner_is_dead(claim.pid, claim.hostname, getattr(claim, "start", None)):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 lock.force_break(claim.name)
                 broken += 1
                 log.info("took over lock %s left by dead process %s", lock.lock_file, claim.pid)
-            except FileNotFoundError:
-                pass
+    marker = Path(lock.lock_file)
+    owner = _marker_owner(marker)
+    if owner == "sentinel" or owner == "absent":
+        return broken
+    stale = False
+    if isinstance(owner, tuple):
+        stale = _owner_is_dead(owner[0], owner[1], None)
+    else:  # names no owner
+        with contextlib.suppress(OSError):
+            stale = time.time() - marker.stat().st_mtime >= stale_after
+    if stale:
+        with contextlib.suppress(FileNotFoundError):
+            marker.unlink()
+            broken += 1
+            log.warning("took over stale lock %s (%s)", marker,
+                        f"left by dead process {owner[0]}" if isinstance(owner, tuple)
+                        else "it names no owner and has not changed for "
+                             f"{stale_after:.0f}s")
     return broken
 
 
+def _marker_owner(path: Path):
+    """Who a soft lock file names: ``(pid, host)``, ``"sentinel"`` (a strict lock's), ``"absent"``
+    or ``"unknown"``."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return "absent"
+    except OSError:
+        return "unknown"
+    try:
+        from filelock._soft_protocol import STRICT_SOFT_SENTINEL_RECORD
+    except ImportError:  # filelock 3: no strict locks
+        STRICT_SOFT_SENTINEL_RECORD = None
+    if STRICT_SOFT_SENTINEL_RECORD is not None and text == STRICT_SOFT_SENTINEL_RECORD:
+        return "sentinel"
+    lines = text.splitlines()
+    if len(lines) >= 2 and lines[0].strip().isdigit() and lines[1].strip():
+        return int(lines[0]), lines[1].strip()
+    return "unknown"
+
+
+def _native_free(lock_file: Path) -> bool:
+    """Whether nobody (no process on this host) holds the native lock at ``lock_file``."""
+    if os.name == "nt":
+        return True
+    import fcntl
+
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def _owner_is_dead(pid: int, hostname: str, start: Optional[int]) -> bool:
+    import socket
+
+    if hostname != socket.gethostname():
+        return False
     try:  # filelock's own check also handles PID namespaces and recycled PIDs
         from filelock._identity import owner_is_stale
 
-        return bool(owner_is_stale(pid, hostname, start))
+        if start is not None:
+            return bool(owner_is_stale(pid, hostname, start))
     except ImportError:
-        import socket
-
-        if hostname != socket.gethostname():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:
-            return False
+        pass
+    if pid == os.getpid():
         return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 @contextlib.contextmanager
 def try_hold(lock_file: Path) -> Iterator[bool]:
-    """Take the lock at ``lock_file`` if it is free right now; yield whether it was taken."""
+    """Take the lock at ``lock_file`` if it is free right now (a stale soft lock counts as
+    free); yield whether it was taken."""
     import filelock
 
     lock = make_lock(lock_file)
     try:
-        lock.acquire(blocking=False)
-    except filelock.Timeout:
+        held = _acquire(lock, lock_file, "", timeout=0)
+    except (filelock.Timeout, LockError):
+        yield False
+        return
+    except Exception:  # a lock that cannot be taken is not free
         yield False
         return
     try:
         yield True
     finally:
-        with contextlib.suppress(OSError):  # the folder may have been renamed (drop)
-            lock.release()
+        held.release()
 
 
 def is_held(lock_file: Path) -> bool:
-    """Whether a live process holds the lock at ``lock_file`` right now."""
-    import filelock
-
-    lock = make_lock(lock_file)
-    if not Path(lock.lock_file).exists():
+    """Whether a live process holds the lock at ``lock_file`` right now. Writes nothing."""
+    locks_dir = lock_file.parent
+    if not locks_dir.is_dir():
         return False
-    try:
-        lock.acquire(blocking=False)
-    except filelock.Timeout:
+    if _recorded_kind(locks_dir) == "soft":
+        soft = lock_file.with_suffix(".softlock")
+        if not soft.exists():
+            return not _native_free(lock_file)
+        lock = _soft_lock(lock_file)
         claims = getattr(lock, "claims", None)
-        if claims:  # a soft lock: held only if one of its owners is alive
+        if claims:
             return not all(_owner_is_dead(c.pid, c.hostname, getattr(c, "start", None))
-                           for c in claims)
-        return True
-    except Exception:
-        return True
-    lock.release()
-    return False
+                           for c in claims) or not _native_free(lock_file)
+        owner = _marker_owner(soft)
+        if isinstance(owner, tuple):
+            return not _owner_is_dead(*owner, None) or not _native_free(lock_file)
+        return owner != "absent"
+    return not _native_free(lock_file)
+
+
+def _recorded_kind(locks_dir: Path) -> str:
+    """The lock kind of ``locks_dir`` without recording one (for readers)."""
+    choice = os.environ.get("REZUP_LOCK", "auto").strip().lower()
+    if choice in ("native", "soft"):
+        return choice
+    try:
+        recorded = (locks_dir / KIND_FILENAME).read_text(encoding="utf-8").strip()
+    except OSError:
+        recorded = ""
+    return recorded if recorded in ("native", "soft") else lock_kind(locks_dir)

@@ -112,7 +112,8 @@ class Plan:
         try:
             data = tomllib.loads(text)
             return cls.from_dict(data)
-        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError,
+                RecursionError) as exc:
             raise BuildError(f"{label}: not a valid rezup plan ({exc})") from None
 
     @classmethod

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rezup import layout
-from rezup.errors import RecipeError, describe_type
+from rezup.errors import RecipeError, UsageError, describe_type
 
 DEFAULT_FLAGS: tuple[str, ...] = ("-E",)
 PLATFORMS = ("linux", "darwin", "windows")
@@ -104,12 +104,9 @@ def load_default_recipe() -> Recipe:
 
 def load_recipe(path: Path) -> Recipe:
     """Read and validate the recipe at ``path`` (merged over the packaged default)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: recipe file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
+    text = layout.read_recipe_text(str(path))
+    if text is None:
+        raise RecipeError(f"{path}: recipe file not found")
     return parse_recipe(text, source=path)
 
 
@@ -117,9 +114,13 @@ def parse_recipe(text: str, source: Optional[Path]) -> Recipe:
     """Parse recipe ``text``; ``source`` names the file in errors and anchors relative paths."""
     label = str(source) if source else "<recipe>"
     user_data = _parse_toml(text, label)
-    data = deep_merge(_default_data(), user_data)
-    base_dir = source.parent if source else Path.cwd()
-    return _Validator(label, base_dir).recipe(data, text if source else _default_text(), source)
+    try:
+        data = deep_merge(_default_data(), user_data)
+        base_dir = source.parent if source else Path.cwd()
+        return _Validator(label, base_dir).recipe(data, text if source else _default_text(),
+                                                  source)
+    except RecursionError:
+        raise RecipeError(f"{label}: tables or arrays are nested too deeply") from None
 
 
 class _TomlFloat(float):
@@ -141,6 +142,9 @@ def _parse_toml(text: str, label: str) -> dict[str, Any]:
         return tomllib.loads(text, parse_float=_TomlFloat)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{label}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise RecipeError(f"{label}: invalid TOML: tables or arrays are nested too deeply") \
+            from None
 
 
 _default_cache: dict[str, Any] = {}
@@ -402,6 +406,8 @@ class ContainerRecipe:
     def __init__(self, name: Optional[str] = None, path: Optional[os.PathLike] = None) -> None:
         self._name = layout.check_container_name(
             layout.DEFAULT_CONTAINER if name is None else name)
+        if path is not None and not str(path):
+            raise UsageError("the recipe file name is empty")
         self._path = Path(os.path.abspath(path) if path else layout.recipe_file(self._name))
         self._explicit = path is not None
 

@@ -162,6 +162,16 @@ class RevisionDir:
     def is_remote(self) -> bool:
         return self._container.is_remote()
 
+    def is_usable(self) -> bool:
+        """Ready, with a readable, well-formed ``revision.json``: fit to be entered."""
+        if not self.is_ready():
+            return False
+        try:
+            self.metadata()
+        except ContainerError:
+            return False
+        return True
+
     def is_pulled(self) -> bool:
         """Whether this local revision was made from a remote one."""
         return bool(layout.pulled_from(self.metadata())) if self.is_ready() else False

@@ -236,25 +236,44 @@ def run(
     log.debug("running: %s", subprocess.list2cmdline(command))
     started = time.monotonic()
     try:
-        completed = subprocess.run(
+        process = subprocess.Popen(
             command,
             env=full_env,
             cwd=tempfile.gettempdir(),
             pass_fds=tuple(sorted(_inherited_fds)) if os.name != "nt" else (),
-            input=input_text,
-            capture_output=True,
+            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
         )
     except OSError as exc:
         raise UvError(f"{what}: cannot run uv ({command[0]}): {exc}") from None
-    log.debug("%s: uv exited %d after %.2fs", what, completed.returncode,
+    _running.add(process)
+    try:
+        stdout, stderr = process.communicate(input_text)
+    except BaseException:  # interrupted: uv must not write on into a folder being removed
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        _running.discard(process)
+    log.debug("%s: uv exited %d after %.2fs", what, process.returncode,
               time.monotonic() - started)
-    if completed.stderr and log.isEnabledFor(logging.DEBUG):
-        sys.stderr.write(completed.stderr)
-    if completed.returncode != 0:
-        raise UvError(f"{what} failed: {summarize_uv_error(completed.stderr)}")
-    return completed.stdout
+    if stderr and log.isEnabledFor(logging.DEBUG):
+        sys.stderr.write(stderr)
+    if process.returncode != 0:
+        raise UvError(f"{what} failed: {summarize_uv_error(stderr)}")
+    return stdout
+
+
+_running: set[subprocess.Popen] = set()  # uv processes under way, from any thread
+
+
+def stop_running() -> None:
+    """Stop every uv process under way (rezup is interrupted, and cleans up after them)."""
+    for process in list(_running):
+        with contextlib.suppress(OSError):
+            process.kill()
 
 
 def summarize_uv_error(stderr: str) -> str:

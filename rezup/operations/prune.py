@@ -111,7 +111,7 @@ def _entered_revision(container: ContainerDir) -> Optional[str]:
     try:
         _, remote_root = layout.container_roots(container.name())
         remote = layout.revisions_dir(remote_root, container.name()) if remote_root else None
-        stamp, _ = layout.choose_revision(str(container.revisions()), remote)
+        stamp, _, _ = layout.choose_revision(str(container.revisions()), remote)
     except Exception:  # an unreadable remote: protect the newest local only
         return None
     return stamp

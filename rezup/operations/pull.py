@@ -11,7 +11,7 @@ from typing import Optional
 from rezup import layout
 from rezup.build import build_revision, building_under_lock, wheelhouse_of
 from rezup.cleanup import finish_pending, remove_revision, revive
-from rezup.errors import ContainerError, RezupError
+from rezup.errors import ContainerError, RezupError, one_line
 from rezup.operations.prune import clean_after_build
 from rezup.state import ContainerDir, RevisionDir
 
@@ -47,25 +47,50 @@ def recent_pull_failure(revision: RevisionDir) -> Optional[str]:
     return reason if age < pull_retry_after() else None
 
 
+class RecentPullFailure(ContainerError):
+    """The pull failed a moment ago: it is not tried again yet (nor recorded again)."""
+
+
 def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
-    """The local twin of ``remote_revision``, built from its plan if not ready yet.
+    """The local twin of ``remote_revision``, built from its plan if not usable yet.
 
     Many processes may ask at once: one builds under the revision lock, the others wait and
-    then find it ready. A partial folder left by a killed build is cleared first. If the build
-    fails, the reason is recorded and the pull is not tried again for ``REZUP_PULL_RETRY``
-    seconds: the waiting processes and later jobs get the same error at once.
+    then find it ready. A partial folder left by a killed build (or a twin whose metadata
+    broke) is cleared first. Any failure (uv, the filesystem, the lock) is recorded and the
+    pull is not tried again for ``REZUP_PULL_RETRY`` seconds: the waiting processes and later
+    jobs get the same error at once. Raises ContainerError.
     """
     revision = local.revision(remote_revision.dirname())
-    if revision.is_ready():
+    if revision.is_usable():
         return revision
+    try:
+        _pull_under_lock(remote_revision, local, revision)
+    except RecentPullFailure:
+        raise
+    except (RezupError, OSError) as exc:
+        reason = one_line(exc)
+        with contextlib.suppress(OSError):  # a full disk may refuse the record too
+            failure = _failure_file(revision)
+            failure.parent.mkdir(parents=True, exist_ok=True)
+            failure.write_text(f"{reason}\n", encoding="utf-8")
+        raise ContainerError(reason) from None
+    with contextlib.suppress(OSError):
+        _failure_file(revision).unlink()
+    clean_after_build(local)
+    return revision
+
+
+def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
+                     revision: RevisionDir) -> None:
     dirname = remote_revision.dirname()
     finish_pending(local.root())
     with building_under_lock(revision.lock_file(), f"pulling revision {dirname} of {local.name()}"):
-        if revision.is_ready():
-            return revision
+        if revision.is_usable():
+            return
         failure = recent_pull_failure(revision)
         if failure is not None:
-            raise ContainerError(f"{failure} (failed less than {pull_retry_after():.0f}s ago)")
+            raise RecentPullFailure(
+                f"{failure} (failed less than {pull_retry_after():.0f}s ago)")
         revive(local)
         if revision.path().exists():
             log.info("clearing incomplete revision %s (an earlier build was interrupted)",
@@ -78,24 +103,16 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
         started = time.monotonic()
         log.info("pulling revision %s of %s from %s", dirname, local.name(),
                  remote_revision.container().root())
-        try:
-            build_revision(
-                plan,
-                remote_revision.recipe_text(),
-                revision.path(),
-                container_dir=local.path(),
-                find_links=wheelhouse_of(remote_revision.path(), plan),
-                extra_metadata={"pulled_from": str(remote_revision.path())},
-            )
-        except RezupError as exc:
-            _failure_file(revision).write_text(f"{exc}\n", encoding="utf-8")
-            raise
-        with contextlib.suppress(FileNotFoundError):
-            _failure_file(revision).unlink()
+        build_revision(
+            plan,
+            remote_revision.recipe_text(),
+            revision.path(),
+            container_dir=local.path(),
+            find_links=wheelhouse_of(remote_revision.path(), plan),
+            extra_metadata={"pulled_from": str(remote_revision.path())},
+        )
         log.info("revision %s of %s is ready (%.1fs)", dirname, local.name(),
                  time.monotonic() - started)
-    clean_after_build(local)
-    return revision
 
 
 def last_pulled(local: ContainerDir, remote: ContainerDir) -> Optional[RevisionDir]:

@@ -11,10 +11,10 @@ from typing import Any, Optional
 
 from rezup import claims, layout
 from rezup.cleanup import format_size, is_dropped
-from rezup.errors import RezupError
-from rezup.fsutil import disk_usage
+from rezup.errors import RezupError, one_line
+from rezup.fsutil import disk_usage, stale_staging
 from rezup.recipe import ContainerRecipe
-from rezup.state import ContainerDir, container_names, recipe_container_names
+from rezup.state import ContainerDir, RevisionDir, container_names, recipe_container_names
 
 LEGEND = """\
   *         the revision `rezup use NAME` enters now
@@ -36,15 +36,29 @@ def collect(name: Optional[str] = None) -> list[dict[str, Any]]:
         if remote is not None:
             roots.append(remote)
         names = container_names(roots) | recipe_container_names() | {layout.DEFAULT_CONTAINER}
-    return [container_status(n) for n in sorted(names)]
+    return [_status_or_error(n) for n in sorted(names)]
+
+
+def _status_or_error(name: str) -> dict[str, Any]:
+    """``container_status``, or what went wrong: one container never hides the others."""
+    try:
+        return container_status(name)
+    except Exception as exc:  # the status of the others still shows
+        return {"name": name, "recipe": None, "recipe_error": None, "local_root": None,
+                "remote_root": None, "dropped": False, "revisions": [], "errors": [
+                    f"cannot read container {name}: {one_line(exc)}"],
+                "latest_ready": None, "in_use": None, "stale_publishes": []}
 
 
 def container_status(name: str) -> dict[str, Any]:
+    """What is known of container ``name``. It only reads, and reports each thing it cannot
+    read (a root, a revision) in ``errors`` or its row, instead of failing."""
     path = Path(layout.recipe_file(name))
     info: dict[str, Any] = {
         "name": name,
         "recipe": str(path) if path.is_file() else None,
         "recipe_error": None,
+        "errors": [],
     }
     try:
         local_root, remote_root = layout.container_roots(name)
@@ -58,29 +72,26 @@ def container_status(name: str) -> dict[str, Any]:
     info["local_root"] = str(local.root())
     info["remote_root"] = str(remote.root()) if remote else None
     info["dropped"] = is_dropped(local)
+    info["stale_publishes"] = [p.name for p in stale_staging(remote.revisions())] \
+        if remote else []
 
     rows: dict[str, dict[str, Any]] = {}
     for side, container in (("local", local), ("remote", remote)):
         if container is None:
             continue
-        for revision in container.iter_revision():
+        try:
+            revisions = list(container.iter_revision())
+        except OSError as exc:
+            info["errors"].append(f"cannot read the {side} root {container.root()}: "
+                                  f"{one_line(exc)}")
+            continue
+        for revision in revisions:
             row = rows.setdefault(revision.dirname(), {"revision": revision.dirname()})
-            row[side] = revision.state()
-            if side == "local":
-                in_use = claims.is_claimed(revision.path())
-                row["in_use"] = in_use
-                row["pids"] = claims.holders(revision.path()) if in_use else []
-                row["size"] = disk_usage(revision.path())
             try:
-                metadata = revision.metadata()
-            except RezupError as exc:
-                row["error"] = str(exc)
-                continue
-            for key in ("rez_version", "python", "creator", "hostname"):
-                if metadata.get(key) and not row.get(key):
-                    row[key] = metadata[key]
-            if layout.pulled_from(metadata):
-                row["pulled"] = True
+                _describe_revision(revision, side, row)
+            except OSError as exc:
+                row[side] = "unreadable"
+                row["error"] = one_line(exc)
     ordered = sorted(rows.values(), key=lambda r: float(r["revision"]), reverse=True)
     for row in ordered:
         row.setdefault("local", None)
@@ -93,11 +104,30 @@ def container_status(name: str) -> dict[str, Any]:
     )
     # what `rezup use NAME` enters: the same rule as `use`, without pulling anything
     try:
-        info["in_use"], _ = layout.choose_revision(
+        info["in_use"], _, _ = layout.choose_revision(
             str(local.revisions()), str(remote.revisions()) if remote else None)
     except (RezupError, OSError):
         info["in_use"] = info["latest_ready"]
     return info
+
+
+def _describe_revision(revision: RevisionDir, side: str, row: dict[str, Any]) -> None:
+    row[side] = revision.state()
+    if side == "local":
+        in_use = claims.is_claimed(revision.path())
+        row["in_use"] = in_use
+        row["pids"] = claims.holders(revision.path()) if in_use else []
+        row["size"] = disk_usage(revision.path())
+    try:
+        metadata = revision.metadata()
+    except RezupError as exc:
+        row["error"] = str(exc)
+        return
+    for key in ("rez_version", "python", "creator", "hostname"):
+        if metadata.get(key) and not row.get(key):
+            row[key] = metadata[key]
+    if layout.pulled_from(metadata):
+        row["pulled"] = True
 
 
 def render(statuses: list[dict[str, Any]]) -> str:
@@ -109,6 +139,10 @@ def render(statuses: list[dict[str, Any]]) -> str:
         lines.append(f"{info['name']}  ({where})")
         if info.get("dropped"):
             lines.append("  dropped: what is still in use is removed once free")
+        lines.extend(f"  error: {error}" for error in info.get("errors", ()))
+        if info.get("stale_publishes"):
+            lines.append(f"  {len(info['stale_publishes'])} interrupted publish(es) in the "
+                         "remote root: the next `add --remote` removes them")
         if info["recipe_error"]:
             lines.append(f"  recipe error: {info['recipe_error']}")
         if not info["revisions"]:

@@ -41,8 +41,8 @@ def revision_for_use(name: str, *, local_only: bool = False, revision: Optional[
     if revision is not None:
         return _given_revision(local, remote, revision)
     try:
-        stamp, from_remote = layout.choose_revision(
-            str(local.revisions()), str(remote.revisions()) if remote else None)
+        stamp, from_remote, _ = layout.choose_revision(
+            str(local.revisions()), str(remote.revisions()) if remote else None, log.warning)
     except RemoteRootError as exc:
         assert remote is not None
         return _fall_back(local, remote, str(exc)), True
