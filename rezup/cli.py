@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 import click
 
 from rezup import __version__
-from rezup.errors import ExitStatus, RezupError, UsageError, one_line
+from rezup.errors import ExitStatus, RezupError, UsageError, message_line, one_line
 from rezup.layout import DEFAULT_CONTAINER, check_container_name
 from rezup.session import split_command
 
@@ -376,12 +376,13 @@ def _signals_interrupt() -> Iterator[None]:
 
 def _main(own: list[str], command: list[str], debug: bool) -> int:
     try:
-        code = cli.main(args=own, prog_name="rezup", standalone_mode=False,
-                        obj={"command": command})
+        # click's own main() would turn an interruption into a bare "Aborted!"
+        with cli.make_context("rezup", list(own), obj={"command": command}) as ctx:
+            code = cli.invoke(ctx)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
-        sys.stderr.write(f"rezup: error: {exc.format_message()}\n")
+        sys.stderr.write(f"rezup: error: {message_line(exc.format_message())}\n")
         code = ExitStatus.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
     except click.exceptions.Abort:
         sys.stderr.write("rezup: aborted\n")
@@ -397,6 +398,7 @@ def _main(own: list[str], command: list[str], debug: bool) -> int:
         import signal
 
         name = signal.Signals(exc.signum).name
+        _end_terminal_line()
         sys.stderr.write("rezup: interrupted\n" if name == "SIGINT" else
                          f"rezup: interrupted by {name}\n")
         code = 128 + exc.signum
@@ -404,17 +406,24 @@ def _main(own: list[str], command: list[str], debug: bool) -> int:
         from rezup import uv
 
         uv.stop_running()
+        _end_terminal_line()
         sys.stderr.write("rezup: interrupted\n")
         code = ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug: keep the promise of one line unless --debug
         if debug:
             raise
-        sys.stderr.write(f"rezup: error: internal error: {type(exc).__name__}: {exc} "
-                         "(run with --debug for the traceback)\n")
+        sys.stderr.write(f"rezup: error: internal error: {type(exc).__name__}: "
+                         f"{one_line(exc)} (run with --debug for the traceback)\n")
         code = ExitStatus.ERROR
     if not isinstance(code, int):
         return ExitStatus.SUCCESS
     return ExitStatus(code) if code in ExitStatus._value2member_map_ else code
+
+
+def _end_terminal_line() -> None:
+    """After a ^C typed on a terminal, start the message on a line of its own."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
 
 
 def run() -> None:

@@ -78,11 +78,33 @@ def describe_os_error(exc: OSError, path: Optional[object] = None) -> str:
     return f"{exc.strerror or exc}" + (f" ({where})" if where else "")
 
 
+MESSAGE_LIMIT = 400  # characters of an error message (a recipe value may be megabytes)
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut in the middle to at most ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 5) * 2 // 3
+    return f"{text[:head]} ... {text[len(text) - (limit - 5 - head):]}"
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """``repr(value)``, shortened: how an error message quotes a value from a recipe."""
+    return shorten(repr(value), limit)
+
+
 def one_line(exc: BaseException) -> str:
-    """Any error as the one line rezup prints: an OSError with its path, else its message."""
-    if isinstance(exc, OSError):
-        return describe_os_error(exc)
-    return str(exc) or type(exc).__name__
+    """Any error as the one line rezup prints: an OSError with its path, else its message;
+    on one line, and cut to a readable length."""
+    text = describe_os_error(exc) if isinstance(exc, OSError) else \
+        (str(exc) or type(exc).__name__)
+    return message_line(text)
+
+
+def message_line(text: str) -> str:
+    """``text`` on one line, cut to ``MESSAGE_LIMIT`` characters."""
+    return shorten(" ".join(text.split()), MESSAGE_LIMIT)
 
 
 @contextlib.contextmanager

@@ -40,7 +40,8 @@ def parse_use(argv: list[str]) -> Optional[Use]:
         return Use(layout.DEFAULT_CONTAINER, False, "", command)
     if own[0] != "use":
         return None
-    name, local_only, revision = "", False, ""
+    name: Optional[str] = None
+    local_only, revision = False, ""
     args = iter(own[1:])
     for arg in args:
         if arg == "--local":
@@ -53,11 +54,12 @@ def parse_use(argv: list[str]) -> Optional[Use]:
             revision = arg[len("--revision="):]
             if not layout.is_timestamp(revision):
                 return None
-        elif arg.startswith("-") or name:
+        elif arg.startswith("-") or name is not None:
             return None
         else:
             name = arg
-    name = name or layout.DEFAULT_CONTAINER
+    if name is None:
+        name = layout.DEFAULT_CONTAINER
     return Use(name, local_only, revision, command) if layout.is_valid_container_name(name) \
         else None
 

@@ -63,12 +63,10 @@ def is_valid_container_name(name: str) -> bool:
 def check_container_name(name: str) -> str:
     """``name`` if it is a valid container name, else a UsageError. Empty is never valid."""
     if not is_valid_container_name(name):
-        from rezup.errors import UsageError
+        from rezup.errors import UsageError, quoted
 
-        shown = repr(name) if len(name) <= 80 else repr(name[:77] + "...")
-        raise UsageError(
-            f"invalid container name {shown}: use letters, digits, '.', '_', '-' and '+' only"
-        )
+        raise UsageError(f"invalid container name {quoted(name)}: use letters, digits, '.', "
+                         "'_', '-' and '+' only")
     return name
 
 
@@ -137,6 +135,21 @@ def read_recipe_text(path: str) -> Optional[str]:
         os.close(fd)
 
 
+def parse_toml(text: str, label: str, parse_float: Any = float) -> dict[str, Any]:
+    """The data of recipe ``text``; a RecipeError naming ``label`` (and the line and column
+    TOML reports) when it is not valid TOML."""
+    from rezup._compat import tomllib
+    from rezup.errors import RecipeError
+
+    try:
+        return tomllib.loads(text, parse_float=parse_float)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{label}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise RecipeError(f"{label}: invalid TOML: tables or arrays are nested too deeply") \
+            from None
+
+
 def read_root_settings(recipe_path: str) -> tuple[str, str]:
     """``[root] local`` and ``[root] remote`` of the recipe at ``recipe_path``, anchored at its
     folder; ``""`` where unset (``""``, ``false``) or when there is no such file.
@@ -147,13 +160,9 @@ def read_root_settings(recipe_path: str) -> tuple[str, str]:
     text = read_recipe_text(recipe_path)
     if text is None or "root" not in text:  # no [root] table: skip the TOML parser
         return "", ""
-    from rezup._compat import tomllib
     from rezup.errors import RecipeError
 
-    try:
-        root = tomllib.loads(text).get("root", {})
-    except (tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise RecipeError(f"{recipe_path}: invalid TOML: {exc}") from None
+    root = parse_toml(text, recipe_path).get("root", {})
     if not isinstance(root, dict):
         raise RecipeError(f"{recipe_path}: [root] must be a table")
     base_dir = os.path.dirname(recipe_path)

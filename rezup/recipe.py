@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rezup import layout
-from rezup.errors import RecipeError, UsageError, describe_type
+from rezup.errors import RecipeError, UsageError, describe_type, quoted
 
 DEFAULT_FLAGS: tuple[str, ...] = ("-E",)
 PLATFORMS = ("linux", "darwin", "windows")
@@ -136,15 +136,7 @@ class _TomlFloat(float):
 
 
 def _parse_toml(text: str, label: str) -> dict[str, Any]:
-    from rezup._compat import tomllib
-
-    try:
-        return tomllib.loads(text, parse_float=_TomlFloat)
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(f"{label}: invalid TOML: {exc}") from None
-    except RecursionError:
-        raise RecipeError(f"{label}: invalid TOML: tables or arrays are nested too deeply") \
-            from None
+    return layout.parse_toml(text, label, parse_float=_TomlFloat)
 
 
 _default_cache: dict[str, Any] = {}
@@ -192,7 +184,7 @@ class _Validator:
         if unknown:
             raise self.fail(
                 where,
-                f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})",
+                f"unknown key {quoted(unknown[0])} (allowed: {', '.join(sorted(allowed))})",
             )
 
     def table(self, where: str, value: Any) -> Mapping[str, Any]:
@@ -287,7 +279,7 @@ class _Validator:
             raise self.fail(where, "missing required key 'name'")
         name = self.string(f"{where} name", table["name"])
         if not _PACKAGE_NAME_RE.match(name):
-            raise self.fail(f"{where} name", f"{name!r} is not a valid package name")
+            raise self.fail(f"{where} name", f"{quoted(name)} is not a valid package name")
         url = self.string(f"{where} url", table.get("url", name)).strip()
         if not url:
             raise self.fail(f"{where} url", "must not be empty")
@@ -295,7 +287,7 @@ class _Validator:
         if is_local_path(url):
             url = self.path(url)
         elif edit:
-            raise self.fail(f"{where} url", f"edit = true needs a local folder, got {url!r}")
+            raise self.fail(f"{where} url", f"edit = true needs a local folder, got {quoted(url)}")
         return Tool(
             name=name,
             url=url,
@@ -332,7 +324,7 @@ class _Validator:
                 continue
             tool = self.tool(where, table, extension=True)
             if tool.name in seen:
-                raise self.fail(f"{where} name", f"{tool.name!r} is used twice")
+                raise self.fail(f"{where} name", f"{quoted(tool.name)} is used twice")
             seen.add(tool.name)
             tools.append(tool)
         return tuple(tools)
@@ -346,7 +338,7 @@ class _Validator:
             return None
         name = self.string("[shared] name", table.get("name", "production"))
         if not layout.is_valid_container_name(name):
-            raise self.fail("[shared] name", f"{name!r} is not a valid folder name")
+            raise self.fail("[shared] name", f"{quoted(name)} is not a valid folder name")
         requires = self.string_list("[shared] requires", table.get("requires", []))
         if not requires:
             return None
@@ -424,11 +416,12 @@ class ContainerRecipe:
         return self._path.is_file()
 
     def load(self) -> Recipe:
-        """The validated recipe; the packaged default when the file does not exist.
+        """The validated recipe; the packaged default when there is no recipe file.
 
-        A file given explicitly (``--file``) must exist.
+        A file given explicitly (``--file``) must exist; whatever is at a recipe's path must
+        be a regular file (a FIFO or a folder there is an error, not "no recipe").
         """
-        if self._explicit or self._path.is_file():
+        if self._explicit or os.path.lexists(self._path):
             return load_recipe(self._path)
         return load_default_recipe()
 

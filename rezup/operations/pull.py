@@ -44,7 +44,10 @@ def recent_pull_failure(revision: RevisionDir) -> Optional[str]:
         reason = path.read_text(encoding="utf-8").strip()
     except OSError:
         return None
-    return reason if age < pull_retry_after() else None
+    retry = pull_retry_after()
+    if age >= retry:
+        return None
+    return f"{reason} (failed less than {retry:.0f}s ago; not tried again before then)"
 
 
 class RecentPullFailure(ContainerError):
@@ -89,8 +92,7 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
             return
         failure = recent_pull_failure(revision)
         if failure is not None:
-            raise RecentPullFailure(
-                f"{failure} (failed less than {pull_retry_after():.0f}s ago)")
+            raise RecentPullFailure(failure)
         revive(local)
         if revision.path().exists():
             log.info("clearing incomplete revision %s (an earlier build was interrupted)",

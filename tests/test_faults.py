@@ -1,0 +1,640 @@
+"""Fault injection: every fault leaves rezup working, or failing with one clear line.
+
+Each test reproduces one fault found in a stress run (issue 9): empty names, corrupt metadata
+of every shape, pulls failing with OS errors, stale soft locks of every format, killed
+publishes, unreadable and read-only roots, deep nesting, full disks, SIGTERM/SIGHUP, FIFOs.
+Full disks and read-only roots are real tmpfs mounts (skipped where this user cannot mount);
+unreadable paths, which root can read anyway, are real where the filesystem allows (a
+``revision.json`` that is a folder) and injected in process otherwise.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from rezup import layout
+from rezup.cli import main
+from rezup.errors import LockError, UsageError
+from tests.conftest import REZ_PIN, Sandbox
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX faults")
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``mount(path, size)``: a real tmpfs of ``size`` at ``path`` (skip where not allowed)."""
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str = "1m") -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=755", "tmpfs",
+                               str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def remount_read_only(path: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+def fill(path: Path) -> None:
+    """Fill the filesystem of ``path`` to the last byte."""
+    for name, chunk in (("filler", 65536), ("filler-tail", 1)):  # then the last partial block
+        fd = os.open(path / name, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while True:
+                os.write(fd, b"\0" * chunk)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+
+
+def make_revision(root: Path, name: str, stamp: str, *, metadata: dict | None = None,
+                  ready: bool = True) -> Path:
+    """A local revision written by hand (no venv): enough to be entered by `use -- CMD`."""
+    path = root / name / "revisions" / stamp
+    (path / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
+    (path / "rezup.toml").write_text("", encoding="utf-8")
+    (path / ".claim").touch()
+    if ready:
+        data = {"venvs": ["rez"], "rez_version": "3.4.0", "python": "3.11.7",
+                "session": {"bin_dirs": ["venv/rez/bin/rez"], "env": [], "dotenv": []}}
+        data.update(metadata or {})
+        (path / "revision.json").write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def publish_by_hand(remote: Path, name: str, stamp: str) -> Path:
+    """A remote revision as `add --remote` publishes it: recipe, plan, revision.json."""
+    from rezup.plan import Plan, VenvPlan
+
+    path = remote / name / "revisions" / stamp
+    path.mkdir(parents=True)
+    (path / "rezup.toml").write_text(f'[rez]\nurl = "{REZ_PIN}"\n', encoding="utf-8")
+    Plan(container=name, venvs=(VenvPlan("rez", sys.executable, "", "3.11.7",
+                                         (REZ_PIN,)),)).write(path / "plan.lock")
+    (path / "revision.json").write_text(json.dumps({"remote": True, "venvs": ["rez"]}),
+                                        encoding="utf-8")
+    return path
+
+
+def rezup(env: dict[str, str], *args: str, timeout: float = 120,
+          cwd: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rezup", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("rezup: error:")]
+    assert len(errors) == 1, stderr
+    assert len(errors[0]) <= 500, errors[0]
+    return errors[0]
+
+
+@pytest.fixture
+def env(home) -> dict[str, str]:
+    """The process environment of a fake user (home, local and remote roots in tmp)."""
+    return dict(os.environ)
+
+
+@pytest.fixture
+def local(home, tmp_path) -> Path:
+    return tmp_path / "local"
+
+
+@pytest.fixture
+def remote(home, tmp_path) -> Path:
+    return tmp_path / "remote"
+
+
+# --------------------------------------------------------------------------------------------
+# 1. An empty container name is an error everywhere (never the default container)
+
+
+@pytest.mark.parametrize("args", [
+    ["drop", ""], ["use", "", "--", "true"], ["use", ""], ["add", "", "--skip-use"],
+    ["status", ""], ["prune", ""], ["inspect", ""], ["diff", ""],
+    ["drop", "", "--revision", "1.0"],
+])
+def test_an_empty_container_name_is_an_error_everywhere(local, capsys, monkeypatch, args):
+    monkeypatch.delenv("REZUP_ROOT_REMOTE")
+    main_revision = make_revision(local, ".main", "100.0")
+    assert main(args) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "invalid container name ''" in line
+    assert main_revision.is_dir(), "the default container is untouched"
+
+
+def test_an_empty_name_is_an_error_on_the_lean_path_and_in_the_api(local, env):
+    make_revision(local, ".main", "100.0")
+    result = rezup(env, "use", "", "--", "echo", "entered")
+    assert result.returncode == 2 and "entered" not in result.stdout
+    assert "invalid container name ''" in one_error_line(result.stderr)
+    from rezup import Container, ContainerRecipe
+
+    for make in (lambda: Container(""), lambda: ContainerRecipe("")):
+        with pytest.raises(UsageError, match="invalid container name ''"):
+            make()
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Corrupt metadata of every shape is skipped: an older ready revision is used
+
+
+CORRUPT = {
+    "truncated": b'{"rez_version": "3.4', "empty": b"", "invalid": b"{oops", "list": b"[]",
+    "null": b"null", "string": b'"revision"', "number": b"42", "binary": b"\xff\xfe\x00\x01",
+    "deep": b"[" * 100_000, "folder": None,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(CORRUPT))
+def test_a_broken_newest_revision_is_skipped(local, env, shape, monkeypatch):
+    monkeypatch.delenv("REZUP_ROOT_REMOTE")
+    env.pop("REZUP_ROOT_REMOTE")
+    make_revision(local, "dev", "100.0")
+    broken = make_revision(local, "dev", "200.0")
+    metadata = broken / "revision.json"
+    if CORRUPT[shape] is None:  # unreadable: a folder where the file should be
+        metadata.unlink()
+        metadata.mkdir()
+    else:
+        metadata.write_bytes(CORRUPT[shape])
+    probe = ["--", "sh", "-c", "echo entered $REZUP_REVISION"]
+    for lean in (True, False):  # the lean path, and the full command line (-D forces it)
+        result = rezup(env, *(["use", "dev"] if lean else ["-D", "use", "dev"]), *probe)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "entered 100.0"
+        assert f"skipping revision {broken}" in result.stderr
+        assert "Traceback" not in result.stderr
+    status = rezup(env, "status", "dev", "--json")
+    assert status.returncode == 0, status.stderr
+    rows = {r["revision"]: r for r in json.loads(status.stdout)["containers"][0]["revisions"]}
+    # a folder where the file should be is no ready marker: that revision never completed
+    assert rows["200.0"]["local"] == ("incomplete" if shape == "folder" else "broken")
+    assert rows["100.0"]["local"] == "ready"
+    assert rezup(env, "status").returncode == 0
+
+
+# --------------------------------------------------------------------------------------------
+# 3. A pull failing with an OS error falls back to the last pulled revision, and is recorded
+
+
+def test_a_pull_failing_with_an_os_error_falls_back_and_is_recorded(local, remote, env):
+    pulled_from = publish_by_hand(remote, "dev", "100.0")
+    make_revision(local, "dev", "100.0", metadata={"pulled_from": str(pulled_from)})
+    newest = publish_by_hand(remote, "dev", "200.0")
+    (newest / "rezup.toml").unlink()
+    (newest / "rezup.toml").mkdir()  # reading the recipe fails: IsADirectoryError
+    probe = ["use", "dev", "--", "sh", "-c", "echo entered $REZUP_REVISION"]
+    first = rezup(env, *probe)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "entered 100.0"
+    assert "cannot pull revision 200.0 of dev" in first.stderr
+    assert "Is a directory" in first.stderr and str(newest / "rezup.toml") in first.stderr
+    assert (local / "dev" / ".locks" / "200.0.failed").is_file(), "the failure is recorded"
+    again = rezup(env, *probe)
+    assert again.stdout.strip() == "entered 100.0"
+    assert "failed less than 300s ago" in again.stderr  # not tried again by every job
+    assert not (local / "dev" / "revisions" / "200.0").exists()
+
+
+def test_a_pull_onto_a_full_disk_falls_back(local, remote, env, tmpfs):
+    tmpfs(local, "512k")
+    pulled_from = publish_by_hand(remote, "dev", "100.0")
+    make_revision(local, "dev", "100.0", metadata={"pulled_from": str(pulled_from)})
+    publish_by_hand(remote, "dev", "200.0")
+    fill(local)
+    result = rezup(env, "use", "dev", "--", "sh", "-c", "echo entered $REZUP_REVISION")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "entered 100.0"
+    assert "No space left on device" in result.stderr
+    assert not (local / "dev" / "revisions" / "200.0").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Soft locks are as safe as native ones
+
+
+SOFT_BUILDER = textwrap.dedent("""
+    import os, sys, threading, time
+    from pathlib import Path
+    from rezup import uv
+    from rezup.build import building_under_lock
+    with building_under_lock(Path(sys.argv[1]), "testing"):
+        threading.Thread(target=uv.run, args=(["ignored"],), daemon=True).start()
+        time.sleep(0.5)
+        os._exit(9)  # only the builder dies, like kill -9 PID: its uv child runs on
+""")
+
+
+def test_a_dead_builders_soft_lock_is_kept_while_its_uv_runs(tmp_path, monkeypatch):
+    from rezup.lock import is_held, try_hold
+
+    monkeypatch.setenv("REZUP_LOCK", "soft")
+    fake_uv = tmp_path / "fake-uv"
+    fake_uv.write_text("#!/bin/sh\nexec sleep 3\n")
+    fake_uv.chmod(0o755)
+    lock_file = tmp_path / ".locks" / "1.lock"
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", SOFT_BUILDER, str(lock_file)],
+                   env={**os.environ, "UV": str(fake_uv)}, timeout=30, check=False)
+    assert lock_file.with_suffix(".softlock").exists()
+    assert is_held(lock_file), "its uv still writes: the lock is still held"
+    with try_hold(lock_file) as taken:
+        assert not taken
+    while time.monotonic() - started < 20:
+        with try_hold(lock_file) as taken:  # taken over as soon as the uv child is gone
+            if taken:
+                break
+        time.sleep(0.1)
+    assert taken and time.monotonic() - started >= 2.5
+
+
+def _dead_soft_claim(lock_file: Path) -> None:
+    """A soft lock left by a process of this host that died holding it (kill -9)."""
+    code = ("import os, sys; from pathlib import Path; from rezup.lock import make_lock; "
+            "lock = make_lock(Path(sys.argv[1])); lock.acquire(); os._exit(9)")
+    subprocess.run([sys.executable, "-c", code, str(lock_file)], check=False, timeout=30)
+
+
+def test_an_abandoned_build_under_a_dead_soft_lock_is_cleared(local, env, monkeypatch):
+    monkeypatch.setenv("REZUP_LOCK", "soft")
+    env["REZUP_LOCK"] = "soft"
+    make_revision(local, "dev", "100.0")
+    abandoned = make_revision(local, "dev", "200.0", ready=False)
+    _dead_soft_claim(local / "dev" / ".locks" / "200.0.lock")
+    assert abandoned.is_dir()
+    result = rezup(env, "prune", "dev")
+    assert result.returncode == 0, result.stderr
+    assert not abandoned.exists()
+
+
+@pytest.mark.parametrize(("left", "taken_over"), [
+    ("strict claim of a dead local process", True),
+    ("pid/host marker of a dead local process", True),
+    ("empty file, unchanged for longer than the timeout", True),
+    ("pid/host marker of another host", False),
+    ("empty file, fresh", False),
+    ("live holder", False),
+])
+def test_stale_soft_locks_of_every_format(tmp_path, monkeypatch, left, taken_over):
+    from rezup.lock import hold
+
+    monkeypatch.setenv("REZUP_LOCK", "soft")
+    lock_file = tmp_path / ".locks" / "1.lock"
+    soft = lock_file.with_suffix(".softlock")
+    soft.parent.mkdir(parents=True)
+    holder = None
+    if left.startswith("strict"):
+        _dead_soft_claim(lock_file)
+    elif left.startswith("pid/host"):
+        dead = subprocess.run(["true"]).args and _finished_pid()
+        host = socket.gethostname() if "local" in left else "other-host.example"
+        soft.write_text(f"{dead if 'dead' in left else 1}\n{host}\n")
+    elif left.startswith("empty"):
+        soft.write_text("")
+        if "longer" in left:
+            os.utime(soft, (time.time() - 600, time.time() - 600))
+    else:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+             "from rezup.lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
+             "    print('held', flush=True); time.sleep(60)", str(lock_file)],
+            stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "held"
+    try:
+        if taken_over:
+            with hold(lock_file, "testing", timeout=5):
+                pass
+        else:
+            with pytest.raises(LockError) as info, hold(lock_file, "testing", timeout=1):
+                pass
+            assert f"waiting for the lock {soft} " in str(info.value)
+            assert f"{soft}.filelock" in str(info.value), "it says what to remove"
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+            holder.stdout.close()
+
+
+def _finished_pid() -> int:
+    """The PID of a process that has exited (and not been reused since, most likely)."""
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_a_lock_timeout_is_recorded_for_later_jobs(local, remote, env, monkeypatch):
+    pulled_from = publish_by_hand(remote, "dev", "100.0")
+    make_revision(local, "dev", "100.0", metadata={"pulled_from": str(pulled_from)})
+    publish_by_hand(remote, "dev", "200.0")
+    env.update(REZUP_LOCK="soft", REZUP_LOCK_TIMEOUT="2")
+    lock_file = local / "dev" / ".locks" / "200.0.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from rezup.lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
+         "    print('held', flush=True); time.sleep(60)", str(lock_file)],
+        env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        probe = ["use", "dev", "--", "sh", "-c", "echo entered $REZUP_REVISION"]
+        first = rezup(env, *probe)
+        assert first.stdout.strip() == "entered 100.0", first.stderr
+        assert f"gave up after 2s waiting for the lock {lock_file.with_suffix('.softlock')}" \
+            in first.stderr
+        started = time.monotonic()
+        second = rezup(env, *probe)
+        assert second.stdout.strip() == "entered 100.0"
+        assert "failed less than" in second.stderr
+        assert time.monotonic() - started < 1.5, "a later job does not wait again"
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Killed publishes leave nothing for good
+
+
+def test_interrupted_publishes_are_shown_and_cleared(remote_sandbox: Sandbox):
+    box = remote_sandbox
+    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="farm")
+    revisions = box.remote_root / "farm" / "revisions"
+    host = socket.gethostname()
+    dead = revisions / f".incoming-100.000000-{_finished_pid()}@{host}"
+    old = revisions / ".incoming-200.000000-1@other-host.example"
+    fresh = revisions / ".incoming-300.000000-1@other-host.example"
+    for folder in (dead, old, fresh):
+        (folder / "wheels").mkdir(parents=True)
+    os.utime(old, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    status = json.loads(box.rezup("status", "farm", "--json", check=True).stdout)
+    assert sorted(status["containers"][0]["stale_publishes"]) == sorted([dead.name, old.name])
+    assert "2 interrupted publish(es)" in box.rezup("status", "farm", check=True).stdout
+    box.rezup("add", "farm", "--remote", "--skip-use", check=True)
+    assert not dead.exists() and not old.exists()
+    assert fresh.exists(), "another host's publish under way is left alone"
+    assert len(box.ready_revisions("farm", remote=True)) == 1
+
+
+@pytest.mark.parametrize("lock_kind", ["native", "soft"])
+def test_a_killed_publish_is_cleared_by_the_next(remote_sandbox: Sandbox, lock_kind: str):
+    box = remote_sandbox
+    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="farm")
+    env = {**box.env, "REZUP_LOCK": lock_kind}
+    revisions = box.remote_root / "farm" / "revisions"
+    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "farm", "--remote",
+                               "--wheels", "--skip-use"], env=env, cwd=str(box.base),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (revisions.is_dir() and any(p.name.startswith(".incoming-")
+                                          for p in revisions.iterdir())):
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert [p.name for p in revisions.iterdir() if p.name.startswith(".incoming-")]
+    assert box.ready_revisions("farm", remote=True) == []
+    box.rezup("add", "farm", "--remote", "--skip-use", check=True, env=env)
+    assert not [p for p in revisions.iterdir() if p.name.startswith(".incoming-")]
+    assert len(box.ready_revisions("farm", remote=True)) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# 6. status never fails: it reports the one broken thing and reads only
+
+
+def test_status_reports_an_unreadable_remote_root(local, remote, capsys, monkeypatch):
+    make_revision(local, "dev", "100.0")
+    publish_by_hand(remote, "dev", "100.0")
+    real_listdir = os.listdir
+
+    def denied(path="."):
+        if str(path).startswith(str(remote)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(layout.os, "listdir", denied)
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"cannot read the remote root {remote}: Permission denied" in out
+    assert "100.0" in out and "ready" in out
+
+
+def test_status_reports_an_unreadable_remote_revision(local, remote, capsys, monkeypatch):
+    published = publish_by_hand(remote, "dev", "100.0")
+    metadata = str(published / "revision.json")
+
+    def denied(path, *args, **kwargs):
+        if str(path) == metadata:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(layout, "open", denied, raising=False)
+    assert main(["status", "dev", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["containers"][0]["revisions"]
+    assert row["remote"] == "broken" and "cannot read revision.json" in row["error"]
+
+
+def _tree(path: Path) -> list[tuple[str, int]]:
+    return sorted((str(p.relative_to(path)), p.stat().st_mtime_ns) for p in path.rglob("*"))
+
+
+def test_status_writes_nothing_to_a_read_only_remote_root(local, remote, capsys, tmpfs):
+    tmpfs(remote)
+    publish_by_hand(remote, "dev", "100.0")
+    make_revision(remote, "dev", "200.0", ready=False)  # an incomplete one: checks its lock
+    before = _tree(remote)
+    remount_read_only(remote)
+    assert main(["status"]) == 0
+    assert main(["status", "dev", "--json"]) == 0
+    assert "error" not in capsys.readouterr().err
+    assert _tree(remote) == before, "a read-only command writes nothing"
+
+
+def test_a_read_only_local_root_is_used_and_claimed(local, env, tmpfs, monkeypatch):
+    """A shared root an admin built, mounted read-only: jobs still enter and claim it."""
+    from rezup import claims
+
+    env.pop("REZUP_ROOT_REMOTE")
+    monkeypatch.delenv("REZUP_ROOT_REMOTE")
+    tmpfs(local)
+    revision = make_revision(local, "dev", "100.0")
+    remount_read_only(local)
+    job = subprocess.Popen([sys.executable, "-m", "rezup", "use", "dev", "--", "sh", "-c",
+                            "echo entered $REZUP_REVISION; sleep 30"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        assert job.stdout.readline().strip() == "entered 100.0"
+        assert claims.is_claimed(revision), "a read-only root is claimed all the same"
+        status = rezup(env, "status", "dev")
+        assert status.returncode == 0 and "yes" in status.stdout
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.communicate()
+
+
+@pytest.mark.parametrize("recipe", [
+    '[root]\nlocal = "/tmp/' + "x" * 5000 + '"\n',
+    "a = " + "[" * 5000 + "]" * 5000 + "\n",
+    "[env]\nX = {" * 1 + "a = " * 0 + "}\n" + "b = " + "[" * 3000 + "1" + "]" * 3000 + "\n",
+])
+def test_status_reports_a_recipe_it_cannot_use(home, capsys, recipe):
+    (home / "rezup.bad.toml").write_text(recipe, encoding="utf-8")
+    (home / "rezup.good.toml").write_text("", encoding="utf-8")
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "bad" in out and "good" in out
+    assert main(["status", "--json"]) == 0
+    data = {c["name"]: c for c in json.loads(capsys.readouterr().out)["containers"]}
+    assert data["bad"]["recipe_error"] or data["bad"]["errors"]
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Deeply nested TOML is a recipe error, on every path
+
+
+def test_deeply_nested_recipes_are_recipe_errors(home, env):
+    (home / "rezup.deep.toml").write_text(
+        "[root]\nlocal = 'x'\n[env]\nA = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    (home / "rezup.deeper.toml").write_text("a = " + "{b = " * 3000 + "1" + "}" * 3000,
+                                            encoding="utf-8")
+    for name in ("deep", "deeper"):
+        result = rezup(env, "add", name, "--skip-use")
+        assert result.returncode == 2, result.stderr
+        assert "nested too deeply" in one_error_line(result.stderr)
+        result = rezup(env, "use", name, "--", "true")  # reads only [root]: "deep" has one
+        assert result.returncode == (2 if name == "deep" else 1), result.stderr
+        line = one_error_line(result.stderr)
+        assert "nested too deeply" in line if name == "deep" else "no ready revision" in line
+        status = rezup(env, "status", name)
+        assert status.returncode == 0 and "recipe error" in status.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# 8. A full disk in rezup's own writes names the step and the path
+
+
+def test_a_full_remote_root_names_the_step_and_the_path(remote_sandbox: Sandbox, tmpfs):
+    box = remote_sandbox
+    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="farm")
+    tmpfs(box.remote_root, "256k")
+    (box.remote_root / "farm" / "revisions").mkdir(parents=True)
+    fill(box.remote_root)
+    result = box.rezup("add", "farm", "--remote", "--skip-use")
+    assert result.returncode == 1
+    line = one_error_line(result.stderr)
+    assert "publishing revision" in line and "No space left on device" in line
+    assert str(box.remote_root / "farm" / "revisions") in line
+    assert [p.name for p in (box.remote_root / "farm" / "revisions").iterdir()] == []
+
+
+# --------------------------------------------------------------------------------------------
+# 9. SIGTERM and SIGHUP during add behave like Ctrl-C
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_during_add_cleans_up(sandbox: Sandbox, signum):
+    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="k")
+    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
+                              env=sandbox.env, cwd=str(sandbox.base), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    revisions = sandbox.local_root / "k" / "revisions"
+    deadline = time.monotonic() + 60
+    while not list(revisions.glob("*/venv/rez/bin/python")):
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    [folder] = [p for p in revisions.iterdir()]
+    victim.send_signal(signum)  # rezup alone, as a scheduler cancelling the job would
+    _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 128 + signum
+    name = signal.Signals(signum).name
+    assert ("rezup: interrupted" if signum == signal.SIGINT
+            else f"rezup: interrupted by {name}") in err
+    assert "Traceback" not in err
+    assert not folder.exists(), "the half-built revision is removed"
+    assert not any(str(folder) in _cmdline(pid) for pid in _pids()), "no uv is left running"
+
+
+def _pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------------------------
+# 10. Only regular files are recipes
+
+
+def test_a_fifo_is_not_a_recipe(home, env, tmp_path):
+    fifo = tmp_path / "recipe.fifo"
+    os.mkfifo(fifo)
+    result = rezup(env, "add", "--file", str(fifo), "--skip-use", timeout=30)
+    assert result.returncode == 2
+    assert "must be a regular file" in one_error_line(result.stderr)
+    os.mkfifo(home / "rezup.dev.toml")  # the recipe of a container, as a FIFO
+    for args in (["use", "dev", "--", "true"], ["add", "dev", "--skip-use"]):
+        result = rezup(env, *args, timeout=30)
+        assert result.returncode == 2
+        assert "must be a regular file" in one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize("name", [None, "dev"])
+def test_an_empty_file_option_is_an_error(home, capsys, name):
+    (home / "rezup.toml").write_text("", encoding="utf-8")
+    args = ["add", *([name] if name else []), "--file", "", "--skip-use"]
+    assert main(args) == 2
+    assert "the recipe file name is empty" in one_error_line(capsys.readouterr().err)
+
+
+def test_killed_add_under_soft_locks_is_cleared_by_the_next_add(sandbox: Sandbox):
+    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="k")
+    env = {**sandbox.env, "REZUP_LOCK": "soft"}
+    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True, cwd=str(sandbox.base))
+    deadline = time.monotonic() + 60
+    while not list((sandbox.local_root / "k" / "revisions").glob("*/venv/rez/bin/python")):
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    [partial] = sandbox.revisions("k")
+    result = sandbox.rezup("add", "k", "--skip-use", check=True, env=env)
+    assert f"removing incomplete revision {partial.name}" in result.stderr
+    assert not partial.exists()
+    assert len(sandbox.ready_revisions("k")) == 1
+    assert shutil.which("true")
