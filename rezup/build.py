@@ -57,7 +57,12 @@ def building_under_lock(lock_file: Path, what: str) -> Iterator[None]:
 
 
 def plan_and_build(
-    recipe: Recipe, container: str, revision_dir: Path, *, container_dir: Path
+    recipe: Recipe,
+    container: str,
+    revision_dir: Path,
+    *,
+    container_dir: Path,
+    extra_metadata: Optional[dict[str, Any]] = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """Resolve ``recipe`` and build it into the new folder ``revision_dir``.
 
@@ -84,7 +89,7 @@ def plan_and_build(
             for future in created:
                 future.result()
         metadata = _fill_revision(plan, recipe.text, revision_dir, container_dir=container_dir,
-                                  started=started)
+                                  started=started, extra_metadata=extra_metadata)
     return plan, metadata
 
 

@@ -113,7 +113,7 @@ def clear_incomplete(container: ContainerDir, keep: str = "") -> list[Removal]:
     """Remove revision folders that are not ready and not being built (what a killed build,
     or a drop while they were in use, leaves behind), except ``keep``, unless in use."""
     removed = []
-    for revision in container.iter_revision():
+    for revision in container.iter_revision(validate=False):
         if revision.dirname() == keep or revision.is_ready():
             continue
         result = remove_revision(revision)
@@ -147,10 +147,10 @@ def remove_dropped(container: ContainerDir) -> Optional[list[Removal]]:
     Returns the removals (None when the container was removed whole). A ready revision means
     it was built after the drop: the container lives again.
     """
-    if any(revision.is_ready() for revision in container.iter_revision()):
+    if any(revision.is_ready() for revision in container.iter_revision(validate=False)):
         revive(container)
         return []
-    left = [r for r in (remove_revision(rev) for rev in container.iter_revision())
+    left = [r for r in (remove_revision(rev) for rev in container.iter_revision(validate=False))
             if not r.removed]
     if left:
         return left

@@ -1,20 +1,27 @@
 """The rezup 2.x Python API: ``Container`` and ``Revision``.
 
-They are the state classes (``rezup.state``) with what a studio script also asks of them,
-done by the operations: resolving a container's roots from its recipe, removing it. Nothing
-below this module imports it.
+They are the state classes (``rezup.state``) with what a studio script also asks of them:
+roots resolved from the container's recipe, making and pulling revisions, entering them,
+removing them. Those are done by the operations, as the command line does them; nothing below
+this module imports it. Where rezup 2.x had a plain bug the name is kept and the behaviour made
+correct and safe (``docs/python-api.md`` lists the differences).
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from rezup import layout
-from rezup.recipe import ContainerRecipe
+from rezup.errors import ContainerError
+from rezup.recipe import ContainerRecipe, RevisionRecipe
 from rezup.state import ContainerDir, RevisionDir
+
+log = logging.getLogger("rezup")
 
 
 class Container(ContainerDir):
@@ -45,6 +52,15 @@ class Container(ContainerDir):
             super().__init__(local, name)
 
     @classmethod
+    def create(cls, name: Optional[str] = None, force_local: bool = False) -> Container:
+        """The container ``name``, its recipe file written (the default) if there is none yet.
+        No folder is made until its first revision."""
+        recipe = ContainerRecipe(name)
+        if not recipe.is_file():
+            recipe.create()
+        return cls(name, recipe, force_local=force_local)
+
+    @classmethod
     def at(cls, name: str, root: Union[str, os.PathLike], remote: bool = False) -> Container:
         """Container ``name`` in the given root, whatever its recipe says."""
         container = cls(name, root=root)
@@ -56,8 +72,22 @@ class Container(ContainerDir):
             self._recipe = ContainerRecipe(self._name)
         return self._recipe
 
+    def new_revision(self) -> Revision:
+        """Make a new revision from the container's recipe: built here (a local container), or
+        published (a remote one), as ``rezup add`` does. Returns it, ready."""
+        from rezup.operations.add import build_new_local_revision, publish_revision
+
+        recipe = self.recipe().load()
+        if self.is_remote():
+            made = publish_revision(self, recipe)
+        else:
+            made = build_new_local_revision(self, recipe)
+        return self.revision(made.dirname())
+
     def purge(self) -> None:
-        """Remove the container folder (refused while a revision is being built)."""
+        """Remove the container, never a revision in use: those are hidden at once and removed
+        by a later rezup run once free (``rezup drop``). Refused while a revision is being
+        built. Unlike rezup 2.x, a container with revisions can be purged."""
         from rezup.operations.drop import drop_container
 
         drop_container(self)
@@ -66,10 +96,150 @@ class Container(ContainerDir):
 class Revision(RevisionDir):
     """One timestamp-named folder of a container."""
 
-    def purge(self) -> None:
-        from rezup.fsutil import remove_tree
+    def __init__(self, container: ContainerDir, dirname: Optional[str] = None) -> None:
+        super().__init__(container, dirname if dirname is not None else
+                         container.new_revision_name())
 
-        remove_tree(self._path)
+    @classmethod
+    def compose_path(cls, container: ContainerDir, dirname: Optional[str] = None) -> Path:
+        return container.revisions() / dirname if dirname else container.revisions()
+
+    @classmethod
+    def create(cls, container: Container) -> Revision:
+        """A new revision of ``container``, made and ready (``container.new_revision()``)."""
+        return container.new_revision()
+
+    def validate(self) -> bool:
+        return self.is_valid()
+
+    def metadata(self) -> Optional[dict[str, Any]]:
+        """The content of ``revision.json``; None while the revision is not ready."""
+        return super().metadata() if self.is_ready() else None
+
+    def recipe(self) -> Optional[RevisionRecipe]:
+        """The recipe the revision was made from, as a dict; None if it has none."""
+        return RevisionRecipe(self) if self.is_valid() else None
+
+    def recipe_env(self) -> dict[str, str]:
+        """What the revision adds to the environment of a session: its dotenv files and
+        ``[env]`` (``${VAR}`` expanded from the process environment) and the ``REZUP_*``
+        variables. PATH is left out, as in rezup 2.x."""
+        from rezup.session import revision_variables
+
+        self._require_ready()
+        return revision_variables(self.session_metadata(), str(self._path),
+                                  self._container.name(), self.is_pulled())
+
+    def _require_ready(self) -> None:
+        if not self.is_valid():
+            raise ContainerError(f"cannot use invalid revision {self._path}")
+        if not self.is_ready():
+            raise ContainerError(f"revision {self._path} is not ready to be used")
+
+    def pull(self, check_out: bool = True, fallback: bool = True) -> Optional[Revision]:
+        """The local revision of this remote one: itself if local; the local twin if ready;
+        else, with ``check_out``, pulled (built here from its plan). If that cannot be done
+        (or ``check_out`` is false) and ``fallback``, the newest local revision made up to
+        this one's time, with a warning; else None (or the pull's error)."""
+        if not self.is_remote():
+            return self
+        from rezup.operations.pull import pull
+
+        local = Container(self._container.name(), force_local=True)
+        twin = local.revision(self._dirname)
+        if twin.is_usable():
+            return twin
+        if check_out:
+            try:
+                return local.revision(pull(self, local).dirname())
+            except ContainerError as exc:
+                if not fallback:
+                    raise
+                log.warning("%s", exc)
+        if not fallback:
+            return None
+        found = local.get_revision_by_time(self.seconds(), fallback=True)
+        if found is not None:
+            log.warning("revision %s of %s is not pulled here; using %s", self._dirname,
+                        local.name(), found.dirname())
+        return found
+
+    def use(self, command: Optional[Sequence[str]] = None, wait: bool = True) -> int:
+        """Run ``command`` (a list) in the revision, or an interactive shell; return its exit
+        code (0 at once with ``wait=False``). The process holds a claim on the revision."""
+        process = self.spawn_shell(command=command)
+        if command and not wait:
+            return 0
+        return process.wait()
+
+    def spawn_shell(self, command: Optional[Sequence[str]] = None) -> subprocess.Popen:
+        """Start ``command`` (a list, not run through a shell) or an interactive shell in the
+        revision and return the process; a remote revision is pulled first."""
+        revision = self._local_for_use()
+        from rezup import session
+
+        return session.spawn(str(revision.path()), revision.session_metadata(),
+                             revision.container().name(), revision.is_pulled(),
+                             command=list(command or ()))
+
+    def _local_for_use(self) -> RevisionDir:
+        self._require_ready()
+        if not self.is_remote():
+            return self
+        pulled = self.pull(check_out=True, fallback=False)
+        if pulled is None:
+            raise ContainerError(f"revision {self._dirname} was not pulled")
+        return pulled
+
+    def locate_rez_lib(self, venv_session: Any = None) -> Optional[Path]:
+        """The folder that holds the ``rez`` package of the revision's rez venv (its
+        site-packages, or the source folder of an editable rez). ``venv_session``: a venv name
+        (rezup 2.x took a virtualenv session object; it is not needed here)."""
+        from rezup.errors import BuildError
+        from rezup.production import find_distribution, site_packages
+
+        revision = self._local_for_use()
+        venv = revision.venv_path(venv_session if isinstance(venv_session, str)
+                                  else layout.REZ_VENV)
+        try:
+            rez = find_distribution(venv, "rez")
+        except BuildError:
+            return None
+        source = rez.editable_source()
+        if source is not None:
+            return source / "src" if (source / "src" / "rez").is_dir() else source
+        return site_packages(venv)
+
+    def get_rez_version(self, venv_session: Any = None) -> Optional[str]:
+        revision = self._local_for_use() if self.is_remote() else self
+        return RevisionDir.get_rez_version(revision)
+
+    def production_bin_dir(self, venv_name: str = layout.REZ_VENV) -> Path:
+        revision = self._local_for_use() if self.is_remote() else self
+        return RevisionDir.production_bin_dir(revision, venv_name)
+
+    def production_bin_dirs(self) -> list[Path]:
+        revision = self._local_for_use() if self.is_remote() else self
+        return RevisionDir.production_bin_dirs(revision) if revision.is_ready() else []
+
+    def iter_backward(self) -> Iterator[Revision]:
+        """The valid revisions made before this one, newest first."""
+        for revision in self._container.iter_revision(latest_first=True):
+            if revision.seconds() < self.seconds():
+                yield revision
+
+    def iter_forward(self) -> Iterator[Revision]:
+        """The valid revisions made after this one, oldest first."""
+        for revision in self._container.iter_revision(latest_first=False):
+            if revision.seconds() > self.seconds():
+                yield revision
+
+    def purge(self) -> None:
+        """Remove the revision, never while in use: then it is hidden at once and removed by a
+        later rezup run once free (``rezup drop NAME --revision TS``)."""
+        from rezup.operations.drop import drop_revision
+
+        drop_revision(self._container, self._dirname)
 
 
 Container.revision_class = Revision
@@ -84,9 +254,13 @@ def get_container_root(recipe: ContainerRecipe, remote: bool = False) -> Optiona
 
 
 def iter_containers() -> Iterator[Container]:
-    """Containers named by recipes in the home folder, remote ones first (rezup 2.x API)."""
+    """Containers named by the recipes in ``ContainerRecipe.RECIPES_DIR``, remote ones first
+    (rezup 2.x API)."""
     for recipe in ContainerRecipe.iter_recipes():
         container = Container(recipe.name(), recipe)
         yield container
         if container.is_remote():
             yield Container(recipe.name(), recipe, force_local=True)
+
+
+__all__ = ["Container", "Revision", "get_container_root", "iter_containers"]

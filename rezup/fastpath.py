@@ -87,8 +87,8 @@ def try_use(argv: list[str]) -> Optional[int]:
         revision_dir = os.path.join(local_revisions, revision)
         if metadata is None:
             metadata = layout.read_metadata(revision_dir)
-        if metadata is None:
-            return None  # a remote revision not pulled here yet
+        if metadata is None or "session" not in metadata:
+            return None  # a remote revision not pulled here yet, or one made by rezup 2.x
         if using_remote is None:
             using_remote = bool(layout.pulled_from(metadata))
         env = session.session_environ(metadata, revision_dir, use.name, using_remote)

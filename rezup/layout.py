@@ -70,9 +70,21 @@ def check_container_name(name: str) -> str:
     return name
 
 
+_recipe_dir_override: Optional[str] = None  # set by ContainerRecipe.RECIPES_DIR (2.x API)
+
+
 def recipe_dir() -> str:
-    """The folder that holds the user's recipes: the home folder (``$HOME`` on POSIX)."""
+    """The folder that holds the recipes: the home folder (``$HOME`` on POSIX), unless a
+    script set ``ContainerRecipe.RECIPES_DIR`` (or is inside ``provisional_recipes``)."""
+    if _recipe_dir_override is not None:
+        return _recipe_dir_override
     return os.path.expanduser("~")
+
+
+def set_recipe_dir(path: Optional[str]) -> None:
+    """Look for recipes in ``path`` from now on (None: the home folder again)."""
+    global _recipe_dir_override
+    _recipe_dir_override = None if path is None else os.path.abspath(os.path.expanduser(path))
 
 
 def recipe_file(name: str, folder: Optional[str] = None) -> str:

@@ -6,14 +6,15 @@ only resolves paths written in the recipe relative to the recipe file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from rezup import layout
 from rezup.errors import RecipeError, UsageError, describe_type, quoted
@@ -89,6 +90,27 @@ def dotenv_load_order(
     return [*common, *dict(per_platform).get(platform_name, ())]
 
 
+def session_of_recipe(text: str, source: Path) -> dict[str, Any]:
+    """``env`` and ``dotenv`` of a session from a recipe's text, leniently: for a revision made
+    by rezup 2.x, which recorded no session. What cannot be read is left out (relative dotenv
+    paths are taken from the current folder, as 2.x did)."""
+    try:
+        data = _parse_toml(text, str(source))
+    except RecipeError:
+        return {"env": [], "dotenv": []}
+    validator = _Validator(str(source), Path.cwd())
+    try:
+        env = validator.scalar_table("[env]", data.get("env", {}))
+    except RecipeError:
+        env = ()
+    try:
+        common, per_platform = validator.dotenv(data.get("dotenv", {}))
+    except RecipeError:
+        common, per_platform = (), ()
+    return {"env": [list(item) for item in env],
+            "dotenv": dotenv_load_order(common, per_platform, platform_name())}
+
+
 def platform_name() -> str:
     """This platform's name in ``[dotenv.PLATFORM]`` tables."""
     return {"win32": "windows", "darwin": "darwin"}.get(sys.platform, "linux")
@@ -154,12 +176,10 @@ def _default_data() -> dict[str, Any]:
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``over`` into a copy of ``base``: tables merge key by key, anything else replaces."""
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
+    import copy
+
+    merged = copy.deepcopy(dict(base))
+    deep_update(merged, over)
     return merged
 
 
@@ -389,31 +409,114 @@ def is_local_path(url: str) -> bool:
 # The original API: a recipe file bound to a container name
 
 
-class ContainerRecipe:
-    """The recipe file of one container: ``~/rezup.toml`` or ``~/rezup.NAME.toml``.
+class BaseRecipe(MutableMapping):
+    """A recipe file as a dict (rezup 2.x API): the packaged default merged with the file.
 
-    ``path`` may be given to use another file (``rezup add --file``).
+    The data is read on first use and kept; changing it changes this object only (``create``
+    writes a file).
     """
 
-    def __init__(self, name: Optional[str] = None, path: Optional[os.PathLike] = None) -> None:
+    DEFAULT_RECIPE = _DEFAULT_RECIPE_FILE
+
+    def __init__(self, name: Optional[str] = None) -> None:
         self._name = layout.check_container_name(
             layout.DEFAULT_CONTAINER if name is None else name)
-        if path is not None and not str(path):
-            raise UsageError("the recipe file name is empty")
-        self._path = Path(os.path.abspath(path) if path else layout.recipe_file(self._name))
-        self._explicit = path is not None
+        self._data: Optional[dict[str, Any]] = None
 
     def __repr__(self) -> str:
-        return f"ContainerRecipe(name={self._name!r}, path={str(self._path)!r})"
+        return f"{type(self).__name__}(name={self._name!r}, path={str(self.path())!r})"
 
     def name(self) -> str:
         return self._name
 
     def path(self) -> Path:
-        return self._path
+        raise NotImplementedError
 
     def is_file(self) -> bool:
-        return self._path.is_file()
+        return self.path().is_file()
+
+    def data(self) -> dict[str, Any]:
+        """A copy of the merged recipe as plain data."""
+        import copy
+
+        return copy.deepcopy(self._loaded())
+
+    def _loaded(self) -> dict[str, Any]:
+        if self._data is None:
+            text = layout.read_recipe_text(str(self.path())) or ""
+            self._data = deep_merge(_default_data(), _parse_toml(text, str(self.path())))
+        return self._data
+
+    def _write(self, data: Mapping[str, Any]) -> None:
+        import tomli_w
+
+        path = self.path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from rezup.fsutil import write_atomic
+
+        write_atomic(path, tomli_w.dumps(_plain(data)))
+        self._data = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._loaded()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._loaded()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._loaded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+def _plain(data: Any) -> Any:
+    """``data`` with the float subclass this module parses TOML numbers into made plain."""
+    if isinstance(data, Mapping):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_plain(value) for value in data]
+    return float(data) if isinstance(data, _TomlFloat) else data
+
+
+class _RecipesDir(type(MutableMapping)):
+    """Makes ``ContainerRecipe.RECIPES_DIR`` a setting of the whole package: assigning it
+    moves where every command and API call looks for recipes (as in rezup 2.x)."""
+
+    @property
+    def RECIPES_DIR(cls) -> Path:  # the 2.x name
+        return Path(layout.recipe_dir())
+
+    @RECIPES_DIR.setter
+    def RECIPES_DIR(cls, value: Optional[Union[str, os.PathLike]]) -> None:
+        layout.set_recipe_dir(None if value is None else os.fspath(value))
+
+
+class ContainerRecipe(BaseRecipe, metaclass=_RecipesDir):
+    """The recipe file of one container: ``~/rezup.toml`` or ``~/rezup.NAME.toml`` (in
+    ``RECIPES_DIR``). ``path`` may be given to use another file (``rezup add --file``)."""
+
+    # rezup.toml -> .main, rezup.NAME.toml -> NAME (anchored, unlike rezup 2.x's pattern)
+    REGEX = re.compile(r"^rezup(?:\.(.+))?\.toml$")
+
+    RECIPES_DIR = property(lambda self: type(self).RECIPES_DIR,
+                           doc="The folder recipes are looked for in (the home folder).")
+
+    def __init__(self, name: Optional[str] = None, path: Optional[os.PathLike] = None) -> None:
+        super().__init__(name)
+        if path is not None and not str(path):
+            raise UsageError("the recipe file name is empty")
+        self._path: Optional[Path] = Path(os.path.abspath(path)) if path else None
+        self._explicit = path is not None
+
+    def path(self) -> Path:
+        """``RECIPES_DIR/rezup[.NAME].toml``, found on first use (or the file given)."""
+        if self._path is None:
+            self._path = Path(layout.recipe_file(self._name))
+        return self._path
 
     def load(self) -> Recipe:
         """The validated recipe; the packaged default when there is no recipe file.
@@ -421,30 +524,77 @@ class ContainerRecipe:
         A file given explicitly (``--file``) must exist; whatever is at a recipe's path must
         be a regular file (a FIFO or a folder there is an error, not "no recipe").
         """
-        if self._explicit or os.path.lexists(self._path):
-            return load_recipe(self._path)
+        if self._explicit or os.path.lexists(self.path()):
+            return load_recipe(self.path())
         return load_default_recipe()
 
-    def data(self) -> dict[str, Any]:
-        """The merged recipe as a plain dict (rezup 2.x API)."""
-        text = self._path.read_text(encoding="utf-8") if self.is_file() else ""
-        return deep_merge(_default_data(), _parse_toml(text, str(self._path)))
+    def create(self, data: Optional[Mapping[str, Any]] = None) -> Path:
+        """Write this recipe file: the packaged default merged with ``data``. Returns its path.
 
-    def create(self) -> Path:
-        """Write the packaged default recipe to this file if it does not exist yet."""
-        if not self._path.exists():
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._path.write_text(_default_text(), encoding="utf-8")
-        return self._path
+        Without ``data`` the packaged default (with its comments) is written, and only when
+        there is no file yet: unlike rezup 2.x, a user's recipe is never replaced by the
+        default.
+        """
+        path = self.path()
+        if data:
+            self._write(deep_merge(_default_data(), data))
+        elif not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(_default_text(), encoding="utf-8")
+            self._data = None
+        return path
+
+    @classmethod
+    @contextlib.contextmanager
+    def provisional_recipes(cls, path: Union[str, os.PathLike]) -> Iterator[None]:
+        """Look for recipes in ``path`` while inside (rezup 2.x API)::
+
+            with ContainerRecipe.provisional_recipes("/to/other/recipes"):
+                revision = util.get_revision()
+        """
+        saved = layout._recipe_dir_override
+        layout.set_recipe_dir(os.fspath(path))
+        try:
+            yield
+        finally:
+            layout._recipe_dir_override = saved
 
     @classmethod
     def iter_recipes(cls) -> Iterator[ContainerRecipe]:
-        """Recipes found in the home folder, the default container's first."""
+        """Recipes found in ``RECIPES_DIR``, the default container's first."""
         default = cls(layout.DEFAULT_CONTAINER)
         if default.is_file():
             yield default
         for path in sorted(Path(layout.recipe_dir()).glob("rezup.*.toml")):
             name = layout.container_of_recipe(path.name)
-            if name is not None:
+            if name is not None and path.is_file():
                 yield cls(name)
 
+
+class RevisionRecipe(BaseRecipe):
+    """The recipe a revision was made from (its ``rezup.toml``), as a dict."""
+
+    def __init__(self, revision: Any) -> None:
+        super().__init__(revision.container().name())
+        self._revision = revision
+
+    def path(self) -> Path:
+        return Path(self._revision.path()) / layout.RECIPE_FILENAME
+
+    def create(self) -> None:
+        """Write the container's recipe into the revision (rezup 2.x API)."""
+        self._write(self._revision.container().recipe().data())
+
+    def pull(self, revision: Any) -> None:
+        """Write ``revision``'s recipe into this revision (rezup 2.x API)."""
+        self._write(revision.recipe().data())
+
+
+def deep_update(dict1: dict[str, Any], dict2: Mapping[str, Any]) -> None:
+    """Merge ``dict2`` into ``dict1`` in place: tables merge key by key, anything else
+    replaces (rezup 2.x API)."""
+    for key, value in dict2.items():
+        if isinstance(dict1.get(key), dict) and isinstance(value, Mapping):
+            deep_update(dict1[key], value)
+        else:
+            dict1[key] = value

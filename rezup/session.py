@@ -82,6 +82,31 @@ def load_dotenv_file(path: str, env: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
+def revision_variables(
+    metadata: dict[str, Any],
+    revision_dir: str,
+    container: str,
+    using_remote: bool,
+    base: Optional[Mapping[str, str]] = None,
+) -> dict[str, str]:
+    """What a revision adds to an environment: its dotenv files, then its ``[env]`` (both
+    expanding ``${VAR}`` against ``base``, the process environment by default, and what came
+    before), then ``REZUP_CONTAINER``, ``REZUP_USING_REMOTE`` and ``REZUP_REVISION``."""
+    env = dict(os.environ if base is None else base)
+    added: dict[str, str] = {}
+    session = metadata.get("session") or {}
+    for path in session.get("dotenv", ()):
+        values = load_dotenv_file(path, env)
+        env.update(values)
+        added.update(values)
+    for key, value in session.get("env", ()):
+        env[key] = added[key] = expand_vars(value, env)
+    added["REZUP_CONTAINER"] = container
+    added["REZUP_USING_REMOTE"] = "yes" if using_remote else ""
+    added["REZUP_REVISION"] = os.path.basename(revision_dir)
+    return added
+
+
 def session_environ(
     metadata: dict[str, Any],
     revision_dir: str,
@@ -91,14 +116,7 @@ def session_environ(
 ) -> dict[str, str]:
     """The environment of a session: process env, dotenv files, ``[env]``, ``REZUP_*``, PATH."""
     env = dict(os.environ if base is None else base)
-    session = metadata.get("session") or {}
-    for path in session.get("dotenv", ()):
-        env.update(load_dotenv_file(path, env))
-    for key, value in session.get("env", ()):
-        env[key] = expand_vars(value, env)
-    env["REZUP_CONTAINER"] = container
-    env["REZUP_USING_REMOTE"] = "yes" if using_remote else ""
-    env["REZUP_REVISION"] = os.path.basename(revision_dir)
+    env.update(revision_variables(metadata, revision_dir, container, using_remote, env))
     bin_dirs = [os.path.join(revision_dir, d) for d in layout.session_bin_dirs(metadata)]
     env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")]).rstrip(os.pathsep)
     return env
@@ -189,6 +207,45 @@ def _cannot_run(program: str, exc: OSError) -> int:
     return 127 if isinstance(exc, FileNotFoundError) else 126
 
 
+def spawn(
+    revision_dir: str,
+    metadata: dict[str, Any],
+    container: str,
+    using_remote: bool,
+    *,
+    command: Sequence[str] = (),
+):
+    """Start ``command`` (or an interactive shell) in a revision and return its process
+    (``subprocess.Popen``): for a caller that goes on, as a Python script using the API does.
+    The child holds the claim on the revision; this process does not keep it."""
+    import subprocess
+
+    env = session_environ(metadata, revision_dir, container, using_remote)
+    argv = list(command) if command else _shell_command(container, using_remote, None, env)
+    held = claim(revision_dir)
+    try:
+        if os.name == "nt":
+            import shutil
+
+            argv = [shutil.which(argv[0], path=env.get("PATH")) or argv[0], *argv[1:]]
+        return subprocess.Popen(argv, env=env, pass_fds=(held,) if held is not None else ())
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _shell_command(container: str, using_remote: bool, script: Optional[str],
+                   env: dict[str, str]) -> list[str]:
+    """The shell that runs ``script``, or (none) an interactive one with rezup's prompt."""
+    from rezup import shell as shells
+
+    detected = shells.detect_shell()
+    if script is not None:
+        return shells.script_command(detected, script)
+    env.setdefault("REZUP_PROMPT", shells.default_prompt(container, using_remote))
+    return shells.interactive_command(detected, env)
+
+
 def run(
     revision_dir: str,
     metadata: dict[str, Any],
@@ -203,14 +260,6 @@ def run(
     a claim on the revision (see ``claim``) for as long as they run."""
     env = session_environ(metadata, revision_dir, container, using_remote)
     held = claim(revision_dir)
-    if command:
-        return launch(command, env, wait=wait, keep_fd=held)
-    from rezup import shell as shells
-
-    detected = shells.detect_shell()
-    if script is not None:
-        argv = shells.script_command(detected, script)
-    else:
-        env.setdefault("REZUP_PROMPT", shells.default_prompt(container, using_remote))
-        argv = shells.interactive_command(detected, env)
+    argv = list(command) if command else \
+        _shell_command(container, using_remote, script, env)
     return launch(argv, env, wait=wait, keep_fd=held)

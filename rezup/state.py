@@ -65,7 +65,8 @@ class ContainerDir:
         return self._path.is_dir()
 
     def is_empty(self) -> bool:
-        return self.get_latest_revision() is None
+        """No revision at all (ready or not)."""
+        return next(self.iter_revision(), None) is None
 
     def is_remote(self) -> bool:
         return self._remote
@@ -76,16 +77,13 @@ class ContainerDir:
     def iter_revision(
         self, validate: bool = True, latest_first: bool = True
     ) -> Iterator[RevisionDir]:
-        """Revisions ordered by timestamp. ``validate``: only folders named by a timestamp."""
-        names = layout.revision_names(str(self.revisions()), latest_first)
-        if not validate:
-            try:
-                others = [n for n in os.listdir(self.revisions()) if not layout.is_timestamp(n)]
-            except OSError:
-                others = []
-            names = names + sorted(others) if latest_first else sorted(others) + names
-        for name in names:
-            yield self.revision(name)
+        """Revisions ordered by time. ``validate``: only valid ones (they hold their recipe:
+        built, or being built past its first step); else every timestamp-named folder, such
+        as what a killed build left. Other names in ``revisions/`` are never revisions."""
+        for name in layout.revision_names(str(self.revisions()), latest_first):
+            revision = self.revision(name)
+            if not validate or revision.is_valid():
+                yield revision
 
     def get_latest_revision(self, only_ready: bool = True) -> Optional[RevisionDir]:
         for revision in self.iter_revision():
@@ -101,7 +99,7 @@ class ContainerDir:
         With ``fallback``, the newest one made before it when there is no exact match.
         """
         wanted = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
-        for revision in self.iter_revision():
+        for revision in self.iter_revision(validate=only_ready):
             if only_ready and not revision.is_ready():
                 continue
             seconds = revision.seconds()
@@ -228,14 +226,61 @@ class RevisionDir:
         return Path(layout.venv_dir(str(self._path), name))
 
     def production_bin_dirs(self) -> list[Path]:
-        """Production bin folders of the rez venv and of isolated extension venvs."""
+        """Production bin folders of the rez venv and of isolated extension venvs (none while
+        the revision is not ready)."""
         return [self._path / d for d in layout.session_bin_dirs(self.metadata())]
+
+    def session(self) -> dict[str, Any]:
+        """What a session in this revision needs (``bin_dirs``, ``env``, ``dotenv``).
+
+        Recorded in ``revision.json`` by this rezup; for a revision made by rezup 2.x, read
+        from the recipe it was made from, the way 2.x applied it.
+        """
+        metadata = self.metadata()
+        if "session" in metadata:
+            return dict(metadata["session"])
+        from rezup.recipe import session_of_recipe
+
+        try:
+            text = self.recipe_text()
+        except OSError:
+            text = ""
+        return {"bin_dirs": layout.session_bin_dirs(metadata),
+                **session_of_recipe(text, self._path / layout.RECIPE_FILENAME)}
+
+    def session_metadata(self) -> dict[str, Any]:
+        """``metadata()`` with its ``session`` always there (see ``session``)."""
+        return {**self.metadata(), "session": self.session()}
 
     def production_bin_dir(self, venv_name: str = layout.REZ_VENV) -> Path:
         return Path(layout.production_bin_dir(str(self.venv_path(venv_name))))
 
     def get_rez_version(self) -> Optional[str]:
-        return self.metadata().get("rez_version")
+        """The rez version of the revision: recorded in ``revision.json``, else (a revision made
+        by rezup 2.x) in its production marker."""
+        recorded = self.metadata().get("rez_version")
+        if recorded:
+            return recorded
+        marker = self.production_bin_dir() / layout.PRODUCTION_MARKER
+        try:
+            return marker.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def python_version(self, venv_name: str = layout.REZ_VENV) -> Optional[str]:
+        """The Python version of a venv: recorded (the rez venv's), else its ``pyvenv.cfg``."""
+        recorded = self.metadata().get("python") if venv_name == layout.REZ_VENV else None
+        if recorded:
+            return recorded
+        try:
+            text = (self.venv_path(venv_name) / "pyvenv.cfg").read_text(encoding="utf-8")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version", "version_info"):
+                return value.strip()
+        return None
 
     def lock_file(self) -> Path:
         return self._container.lock_file(self._dirname)

@@ -135,9 +135,11 @@ def test_non_timestamp_folders_are_ignored(home, tmp_path):
         add_revision(container, odd)
     assert names(container.iter_revision()) == ["200.0", "100.0"]
     assert container.get_latest_revision().dirname() == "200.0"
-    everything = names(container.iter_revision(validate=False))
-    assert everything[:2] == ["200.0", "100.0"]
-    assert len(everything) == 12
+    # validate=False adds folders without a recipe, never other names (rezup 2.x yielded them)
+    add_revision(container, "300.0", ready=False)
+    (container.revisions() / "300.0" / "rezup.toml").unlink()
+    assert names(container.iter_revision(validate=False)) == ["300.0", "200.0", "100.0"]
+    assert names(container.iter_revision()) == ["200.0", "100.0"]
 
 
 def test_only_ready_revisions_count(home, tmp_path):
@@ -150,15 +152,16 @@ def test_only_ready_revisions_count(home, tmp_path):
     incomplete = Revision(container, "300.0")
     assert not incomplete.is_ready()
     assert incomplete.is_valid()
-    assert incomplete.metadata() == {}
+    assert incomplete.metadata() is None  # rezup 2.x: None until the revision is ready
     assert not incomplete.is_pulled()
 
 
 def test_no_ready_revision(home, tmp_path):
     container = Container.at("dev", tmp_path)
+    assert container.is_empty()
     add_revision(container, "100.0", ready=False)
     assert container.get_latest_revision() is None
-    assert container.is_empty()
+    assert not container.is_empty()  # rezup 2.x: empty means no revision at all
 
 
 def test_many_revisions_pick_newest_ready(home, tmp_path):
@@ -170,6 +173,7 @@ def test_many_revisions_pick_newest_ready(home, tmp_path):
     for stamp in stamps:
         path = container.revisions() / repr(stamp)
         path.mkdir()
+        (path / "rezup.toml").touch()  # a valid revision holds its recipe
         if stamp == newest_ready or (stamp < newest_ready and rng.random() < 0.5):
             (path / "revision.json").write_text("{}", encoding="utf-8")
     assert len(list(container.iter_revision())) == len(stamps)

@@ -47,14 +47,23 @@ def add(
     log.info("resolving %s from %s", name, recipe.source or "the default recipe")
     if not (dry_run or remote):
         return build_new_local_revision(container, recipe)
-    started = time.monotonic()
-    plan = make_plan(recipe, name)
-    log.info("resolved in %.1fs: %s", time.monotonic() - started, describe(plan))
     if dry_run:
+        started = time.monotonic()
+        plan = make_plan(recipe, name)
+        log.info("resolved in %.1fs: %s", time.monotonic() - started, describe(plan))
         return plan
+    return publish_revision(container, recipe, wheels=wheels)
+
+
+def publish_revision(container: ContainerDir, recipe: Recipe, *, wheels: bool = False
+                     ) -> RevisionDir:
+    """Resolve ``recipe`` and publish it as a new revision of the remote ``container``."""
+    started = time.monotonic()
+    plan = make_plan(recipe, container.name())
+    log.info("resolved in %.1fs: %s", time.monotonic() - started, describe(plan))
     revision = container.revision(container.new_revision_name())
     publish(plan.with_wheels(wheels), recipe.text, revision.path())
-    log.info("remote revision %s of %s published in %s", revision.dirname(), name,
+    log.info("remote revision %s of %s published in %s", revision.dirname(), container.name(),
              container.root())
     return revision
 

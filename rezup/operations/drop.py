@@ -54,7 +54,7 @@ def drop_container(container: ContainerDir) -> DropResult:
                     "try again when that build is done"
                 )
         mark_dropped(container)
-        for revision in container.iter_revision():
+        for revision in container.iter_revision(validate=False):
             removal = remove_revision(revision, build_lock_held=True)
             if removal.removed:
                 result.removed.append(removal)

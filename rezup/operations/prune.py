@@ -92,7 +92,7 @@ def doomed_revisions(container: ContainerDir, *, keep: int, cutoff: Optional[flo
         protected.add(with_remote)
     doomed = []
     ready_seen = 0
-    for revision in container.iter_revision():
+    for revision in container.iter_revision(validate=False):
         state = revision.state()
         if state == "building":
             continue

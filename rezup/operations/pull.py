@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -101,31 +102,56 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
             if not cleared.removed:  # dropped while in use, and still in use
                 raise ContainerError(f"revision {dirname} of {local.name()} was dropped and is "
                                      f"still {cleared.why_not}; pull it again once it is free")
-        plan = remote_revision.plan()
         started = time.monotonic()
         log.info("pulling revision %s of %s from %s", dirname, local.name(),
                  remote_revision.container().root())
-        build_revision(
-            plan,
-            remote_revision.recipe_text(),
-            revision.path(),
-            container_dir=local.path(),
-            find_links=wheelhouse_of(remote_revision.path(), plan),
-            extra_metadata={"pulled_from": str(remote_revision.path())},
-        )
+        source = {"pulled_from": str(remote_revision.path())}
+        if not remote_revision.plan_path().exists():  # published by rezup 2.x: no pins
+            _pull_by_resolving(remote_revision, revision, source)
+        else:
+            plan = remote_revision.plan()
+            build_revision(
+                plan,
+                remote_revision.recipe_text(),
+                revision.path(),
+                container_dir=local.path(),
+                find_links=wheelhouse_of(remote_revision.path(), plan),
+                extra_metadata=source,
+            )
         log.info("revision %s of %s is ready (%.1fs)", dirname, local.name(),
                  time.monotonic() - started)
 
 
+def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
+                       source: dict[str, str]) -> None:
+    """Build a remote revision published by rezup 2.x, which holds a recipe and no plan: its
+    recipe is resolved now, as rezup 2.x did on every machine."""
+    from rezup.build import plan_and_build
+    from rezup.recipe import parse_recipe
+
+    log.info("revision %s was published by rezup 2.x: resolving its recipe",
+             remote_revision.dirname())
+    recipe_file = remote_revision.path() / layout.RECIPE_FILENAME
+    recipe = parse_recipe(remote_revision.recipe_text(), source=recipe_file)
+    local = revision.container()
+    plan_and_build(recipe, local.name(), revision.path(), container_dir=local.path(),
+                   extra_metadata=source)
+
+
 def last_pulled(local: ContainerDir, remote: ContainerDir) -> Optional[RevisionDir]:
-    """The newest ready local revision that was pulled from ``remote``."""
+    """The newest ready local revision that was pulled from ``remote``: it says so, or (one
+    rezup 2.x pulled, which records nothing) the remote has a revision of its name."""
     for revision in local.iter_revision():
         if not revision.is_ready():
             continue
         try:
-            source = layout.pulled_from(revision.metadata())
+            metadata = revision.metadata()
         except ContainerError:
             continue
+        source = layout.pulled_from(metadata)
         if source and Path(source).parent == remote.revisions():
+            return revision
+        if "session" not in metadata and \
+                os.path.isdir(remote.revisions() / revision.dirname()):
             return revision
     return None

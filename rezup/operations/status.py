@@ -80,7 +80,7 @@ def container_status(name: str) -> dict[str, Any]:
         if container is None:
             continue
         try:
-            revisions = list(container.iter_revision())
+            revisions = list(container.iter_revision(validate=False))
         except OSError as exc:
             info["errors"].append(f"cannot read the {side} root {container.root()}: "
                                   f"{one_line(exc)}")
@@ -123,9 +123,12 @@ def _describe_revision(revision: RevisionDir, side: str, row: dict[str, Any]) ->
     except RezupError as exc:
         row["error"] = str(exc)
         return
-    for key in ("rez_version", "python", "creator", "hostname"):
+    for key in ("creator", "hostname"):
         if metadata.get(key) and not row.get(key):
             row[key] = metadata[key]
+    if revision.is_ready():  # a revision of rezup 2.x records neither: its files say
+        row["rez_version"] = row.get("rez_version") or revision.get_rez_version()
+        row["python"] = row.get("python") or revision.python_version()
     if layout.pulled_from(metadata):
         row["pulled"] = True
 

@@ -101,6 +101,6 @@ def enter(
 ) -> int:
     """Run ``command``, or ``script`` through the shell, or a shell, in ``revision``."""
     return session.run(
-        str(revision.path()), revision.metadata(), revision.container().name(), using_remote,
-        command=command, script=script, wait=wait,
+        str(revision.path()), revision.session_metadata(), revision.container().name(),
+        using_remote, command=command, script=script, wait=wait,
     )

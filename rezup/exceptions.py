@@ -1,0 +1,13 @@
+"""The errors of rezup under their rezup 2.x module name (``rezup.exceptions``)."""
+
+from rezup.errors import (
+    BuildError,
+    ContainerError,
+    LockError,
+    RecipeError,
+    RezupError,
+    UsageError,
+)
+
+__all__ = ["BuildError", "ContainerError", "LockError", "RecipeError", "RezupError",
+           "UsageError"]
