@@ -67,8 +67,11 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 @click.version_option(__version__, "-V", "--version", prog_name="rezup",
                       message="%(prog)s %(version)s")
 @click.option("-D", "--debug", is_flag=True, help="Show debug logs and tracebacks.")
-@click.option("--no-upgrade", is_flag=True, hidden=True,
-              help="Accepted for compatibility with rezup 2.x wrappers.")
+@click.option("--no-upgrade", is_flag=True,
+              help="Do not look for a newer rezup this time (or set REZUP_NO_UPGRADE=1).")
+@click.option("-L", "--latest", is_flag=True, is_eager=True, expose_value=False,
+              callback=lambda ctx, _param, value: _print_latest(ctx) if value else None,
+              help="Print the newest rezup to be had, and exit.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, no_upgrade: bool) -> None:
     """Rez launching environment manager.
@@ -426,9 +429,23 @@ def _end_terminal_line() -> None:
         sys.stderr.write("\n")
 
 
+def _print_latest(ctx: click.Context) -> None:
+    from rezup.operations.upgrade import latest_message
+
+    click.echo(latest_message())
+    ctx.exit(0)
+
+
 def run() -> None:
-    """Console entry point of the full command line: exits with ``main``'s status."""
-    sys.exit(int(main()))
+    """Console entry point of the full command line: exits with ``main``'s status.
+
+    While it works, it holds the environment lock shared, so an auto-upgrade by another rezup
+    never swaps files under it."""
+    from rezup.operations.upgrade import hold_environment
+
+    with hold_environment():
+        code = int(main())
+    sys.exit(code)
 
 
 if __name__ == "__main__":

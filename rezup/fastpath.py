@@ -34,6 +34,7 @@ class Use:
 def parse_use(argv: list[str]) -> Optional[Use]:
     """The parsed command if ``argv`` is a plain ``use ... -- CMD``, else None."""
     own, command = session.split_command(argv)
+    own = [arg for arg in own if arg != "--no-upgrade"]  # handled before: see main()
     if not command:
         return None
     if not own:
@@ -102,9 +103,51 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"rezup: warning: {message}\n")
 
 
+def run_site_init(own: list[str]) -> Optional[int]:
+    """Run the ``[init] script`` of ``~/rezup.toml``, in this process (as rezup 2.x did), so
+    what it sets (roots, index settings, session variables) affects all that follows.
+
+    Returns an exit status when it fails (after one error line), else None.
+    """
+    script = None
+    try:
+        script = layout.site_init_script()
+        if script is None:
+            return None
+        with open(script, encoding="utf-8") as stream:
+            code = compile(stream.read(), script, "exec")
+        exec(code, {"__name__": "__rezup_init__", "__file__": script,
+                    "__builtins__": __builtins__})
+    except Exception as exc:  # a broken site script: say which and why, in one line
+        if "-D" in own or "--debug" in own:
+            import traceback
+
+            traceback.print_exc()
+        from rezup.errors import RecipeError, one_line
+
+        if isinstance(exc, RecipeError) or script is None:
+            sys.stderr.write(f"rezup: error: {one_line(exc)}\n")
+            return 2
+        reason = "not found" if isinstance(exc, FileNotFoundError) else \
+            f"{type(exc).__name__}: {one_line(exc)}"
+        sys.stderr.write(f"rezup: error: [init] script {script} failed: {reason}\n")
+        return 1
+    return None
+
+
 def main() -> None:
-    """Console entry point: the lean path when it applies, else the full command line."""
-    code = try_use(sys.argv[1:])
+    """Console entry point: site customisation, then (when due) the upgrade check, then the
+    lean path when it applies, else the full command line."""
+    argv = sys.argv[1:]
+    own = session.split_command(argv)[0]
+    failed = run_site_init(own)
+    if failed is not None:
+        sys.exit(failed)
+    if layout.upgrade_check_due(own):
+        from rezup.operations.upgrade import upgrade_at_launch
+
+        upgrade_at_launch(argv)  # restarts the same command line after an upgrade
+    code = try_use(argv)
     if code is not None:
         sys.exit(code)
     from rezup.cli import run

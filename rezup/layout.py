@@ -106,6 +106,77 @@ def container_of_recipe(filename: str) -> Optional[str]:
     return None
 
 
+def site_init_script() -> Optional[str]:
+    """The ``[init] script`` of ``~/rezup.toml`` (anchored at its folder), if it names one.
+
+    Read on every launch, before any other setting: only when the file mentions ``init`` is
+    it parsed. Raises RecipeError for a recipe that cannot be read or a value that is not a
+    path.
+    """
+    path = recipe_file(DEFAULT_CONTAINER)
+    text = read_recipe_text(path)
+    if text is None or "init" not in text:
+        return None
+    init = parse_toml(text, path).get("init")
+    if not isinstance(init, dict) or init.get("script") in (None, "", False):
+        return None
+    script = init["script"]
+    if not isinstance(script, str):
+        from rezup.errors import RecipeError, describe_type
+
+        raise RecipeError(f"{path}: [init] script: must be a string, got "
+                          f"{describe_type(script)}")
+    return anchor_path(script, os.path.dirname(path))
+
+
+# -- auto-upgrade --------------------------------------------------------------------------------
+
+UPGRADE_STATE_FILENAME = "upgrade.json"  # its mtime is the time of the last check
+DEFAULT_UPGRADE_PAUSE = 86400.0
+
+
+def state_dir() -> str:
+    """Where rezup keeps what it knows per user (the last upgrade check)."""
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~/AppData/Local")
+        return os.path.join(base, "rezup")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "rezup")
+
+
+def upgrade_state_file() -> str:
+    return os.path.join(state_dir(), UPGRADE_STATE_FILENAME)
+
+
+def upgrade_pause() -> float:
+    """``$REZUP_UPGRADE_PAUSE`` seconds (a bad value counts as the default: an upgrade
+    setting never stops a job)."""
+    try:
+        pause = float(os.environ.get("REZUP_UPGRADE_PAUSE") or DEFAULT_UPGRADE_PAUSE)
+    except ValueError:
+        return DEFAULT_UPGRADE_PAUSE
+    return pause if 0 <= pause < float("inf") else DEFAULT_UPGRADE_PAUSE
+
+
+def upgrade_check_due(own_args: list[str]) -> bool:
+    """Whether this launch should look for a newer rezup: not disabled, not just upgraded,
+    not inside a session, not for -V/-h, and the last check older than the pause. Costs a
+    ``stat`` when no check is due."""
+    if os.environ.get("REZUP_NO_UPGRADE") or os.environ.get("REZUP_UPGRADED") or \
+            os.environ.get("REZUP_CONTAINER"):
+        return False
+    if any(arg in ("--no-upgrade", "-V", "--version", "-h", "--help", "-L", "--latest")
+           for arg in own_args):
+        return False
+    try:
+        checked = os.stat(upgrade_state_file()).st_mtime
+    except OSError:
+        return True
+    import time
+
+    return time.time() - checked >= upgrade_pause()
+
+
 # -- roots ---------------------------------------------------------------------------------------
 
 

@@ -220,6 +220,7 @@ def run(
     env: Optional[Mapping[str, str]] = None,
     input_text: Optional[str] = None,
     what: str = "uv",
+    timeout: Optional[float] = None,
 ) -> str:
     """Run ``uv ARGS``; return stdout. On failure raise UvError with uv's last words.
 
@@ -250,7 +251,11 @@ def run(
         raise UvError(f"{what}: cannot run uv ({command[0]}): {exc}") from None
     _running.add(process)
     try:
-        stdout, stderr = process.communicate(input_text)
+        stdout, stderr = process.communicate(input_text, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise UvError(f"{what}: uv gave no answer within {timeout:.0f}s") from None
     except BaseException:  # interrupted: uv must not write on into a folder being removed
         process.kill()
         process.wait()

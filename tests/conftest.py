@@ -23,6 +23,8 @@ _SCRUBBED = (
     "REZUP_CONTAINER", "REZUP_USING_REMOTE", "REZUP_REVISION", "REZUP_DEFAULT_SHELL",
     "REZUP_PROMPT", "REZUP_LOCK", "REZUP_LOCK_TIMEOUT", "REZUP_EDIT_IN_PRODUCTION",
     "VIRTUAL_ENV", "REZ_CONFIG_FILE", "REZ_PACKAGES_PATH", "UV_PROJECT_ENVIRONMENT",
+    "REZUP_UPGRADE_SOURCE", "REZUP_UPGRADE_PAUSE", "REZUP_UPGRADED", "REZUP_CLEAN_AFTER",
+    "XDG_STATE_HOME",
 )
 
 
@@ -109,6 +111,7 @@ def make_sandbox(base: Path, remote: bool = False) -> Sandbox:
         "UV_CACHE_DIR": UV_CACHE,
         "UV_PYTHON_DOWNLOADS": "never",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "REZUP_NO_UPGRADE": "1",  # only the auto-upgrade tests look for a newer rezup
     })
     if remote:
         env["REZUP_ROOT_REMOTE"] = str(box.remote_root)
@@ -127,6 +130,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("REZUP_ROOT_LOCAL", str(base / ".rezup"))
     monkeypatch.delenv("REZUP_ROOT_REMOTE", raising=False)
     monkeypatch.setenv("UV_CACHE_DIR", UV_CACHE)
+    monkeypatch.setenv("REZUP_NO_UPGRADE", "1")
     for name in _SCRUBBED:
         monkeypatch.delenv(name, raising=False)
 

@@ -167,6 +167,7 @@ class Setup:
         self.orig_version = ""
         self.use_roots: dict[int, Path] = {}
         self.use_home = ws.tmp / "use" / "home"
+        self.init_home = ws.tmp / "use" / "home-init"  # ~/rezup.toml with an [init] script
         self.orig_use_root = ws.tmp / "use" / "root-orig"
         self.remote_root = ws.tmp / "pull" / "remote"
         self._errors: dict[str, str] = {}
@@ -269,6 +270,7 @@ class Setup:
             self.use_roots[count] = root
             if count == 1:
                 self.use_python = str(venv_python(newest / "venv" / "rez"))
+        self._write_init_home()
         # Check, through the CLI, that the real revision is the one entered in each container.
         for count, root in self.use_roots.items():
             newest = newest_revision(root / ".main", self.ws.short)
@@ -286,6 +288,17 @@ class Setup:
                               f"not the newest real revision {newest.name}")
         log(f"  use: containers with {', '.join(map(str, FAKE_REVISION_COUNTS))} revisions; "
             f"PY = {self.ws.short(str(self.use_python))}")
+
+    def _write_init_home(self) -> None:
+        """A home whose ~/rezup.toml runs the seeds' site script (python-dotenv on a .env)."""
+        self.ws.make_home(self.init_home, self.recipes["minimal"] +
+                          '\n[init]\nscript = "~/site/init.py"\n')
+        site = self.init_home / "site"
+        site.mkdir(exist_ok=True)
+        (site / "init.py").write_text(
+            "import os\nfrom dotenv import load_dotenv\n"
+            "load_dotenv(os.path.splitext(__file__)[0] + '.env')\n", encoding="utf-8")
+        (site / "init.env").write_text("STUDIO=north\n", encoding="utf-8")
 
     def _setup_use_orig(self) -> None:
         """A container of the minimal recipe built by the original tool."""
@@ -326,6 +339,7 @@ class CaseBuilder:
         cases = [use_case("python", self._build_use_python, ("use",))]
         for count in FAKE_REVISION_COUNTS:
             cases.append(use_case(f"rezup-{count}", self._build_use_rezup(count), ("use",)))
+        cases.append(use_case("init", self._build_use_init, ("use",)))
         cases.append(use_case("orig", self._build_use_orig, ("use", "use-orig")))
         if self.ws.baseline:
             cases.append(use_case("baseline-1", self._build_use_rezup(1, self.ws.baseline),
@@ -401,6 +415,10 @@ class CaseBuilder:
             env = self.ws.use_env(self.setup.use_home, self.setup.use_roots[count])
             return [[[str(rezup or self.ws.rezup), "use", "--", *self.use_command()]]], env
         return build
+
+    def _build_use_init(self, _run_dir: Path):
+        env = self.ws.use_env(self.setup.init_home, self.setup.use_roots[1])
+        return [[[str(self.ws.rezup), "use", "--", *self.use_command()]]], env
 
     def _build_use_orig(self, _run_dir: Path):
         env = self.ws.use_env(self.setup.use_home, self.setup.orig_use_root)

@@ -47,6 +47,7 @@ LABELS = {
     "rezup-1": "rezup, 1 revision",
     "rezup-100": "rezup, 100 revisions",
     "rezup-1000": "rezup, 1,000 revisions",
+    "init": "rezup, 1 revision, [init] script",
     "baseline-1": "baseline rezup, 1 revision",
     "baseline": "baseline rezup (--baseline)",
     "pull": "rezup use (pull)",

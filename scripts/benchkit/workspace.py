@@ -107,9 +107,18 @@ class Workspace:
         return env
 
     def use_env(self, home: Path, root: Path) -> dict[str, str]:
-        """The environment of a command entering the local root ``root`` (nothing built)."""
+        """The environment of a command entering the local root ``root`` (nothing built).
+
+        Auto-upgrade stays on, with a fresh check recorded: what `use` pays on a normal day
+        (a ``stat`` of the state file), never a check itself."""
         env = self.base_env(home)
+        env.pop("REZUP_NO_UPGRADE")
         env["REZUP_ROOT_LOCAL"] = str(root)
+        state = self.dir("state")
+        env["XDG_STATE_HOME"] = str(state)
+        (state / "rezup").mkdir(exist_ok=True)
+        (state / "rezup" / "upgrade.json").write_text("{}", encoding="utf-8")
+        env["REZUP_UPGRADE_PAUSE"] = str(10 * 365 * 86400)
         return env
 
     def add_env(self, home: Path, root: Path, warm: bool = True,
