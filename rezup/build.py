@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
-from rezup import layout, uv
+from packaging.version import Version
+
+from rezup import layout, progress, uv
 from rezup.errors import BuildError, step
 from rezup.fsutil import (
     flush_filesystem,
@@ -36,6 +38,7 @@ from rezup.production import (
     write_production_marker,
     write_production_scripts,
 )
+from rezup.pythons import find_python
 from rezup.recipe import Recipe, platform_name
 
 log = logging.getLogger("rezup")
@@ -80,12 +83,12 @@ def plan_and_build(
             created = []
             for spec in venv_specs(recipe):
                 python, version = pythons[spec.python_request]
-                log.info("creating venv %r (Python %s)", spec.name, version)
                 created.append(pool.submit(
-                    uv.create_venv, _venv(revision_dir, spec.name), python, options=options,
-                    env=env,
+                    _create_venv, spec.name, version, _venv(revision_dir, spec.name), python,
+                    options, env,
                 ))
-            plan = make_plan(recipe, container, pythons=pythons)
+            with progress.step("resolving", "resolved") as resolving:
+                plan = make_plan(recipe, container, pythons=pythons, on_line=resolving.note)
             for future in created:
                 future.result()
         metadata = _fill_revision(plan, recipe.text, revision_dir, container_dir=container_dir,
@@ -111,9 +114,8 @@ def build_revision(
     pythons = {venv.name: interpreter_for(venv) for venv in plan.venvs}
 
     def create(venv: VenvPlan) -> None:
-        log.info("creating venv %r (Python %s)", venv.name, venv.python_version)
-        uv.create_venv(_venv(revision_dir, venv.name), pythons[venv.name],
-                       options=_options(plan, find_links), env=dict(plan.uv_env))
+        _create_venv(venv.name, venv.python_version, _venv(revision_dir, venv.name),
+                     pythons[venv.name], _options(plan, find_links), dict(plan.uv_env))
 
     with step(f"building revision {revision_dir.name}", revision_dir), \
             new_folder(revision_dir, staged=False):
@@ -122,6 +124,13 @@ def build_revision(
         return _fill_revision(plan, recipe_text, revision_dir, container_dir=container_dir,
                               find_links=find_links, extra_metadata=extra_metadata,
                               started=started)
+
+
+def _create_venv(name: str, version: str, path: Path, python: str, options: list[str],
+                 env: dict[str, str]) -> None:
+    with progress.step(f"creating venv {name!r} (Python {version})",
+                       f"created venv {name!r} (Python {version})"):
+        uv.create_venv(path, python, options=options, env=env)
 
 
 def _venv(revision_dir: Path, name: str) -> Path:
@@ -190,9 +199,13 @@ def _install_venv(
     requirements = revision_dir / f".requirements-{venv.name}.txt"
     with step(f"writing the requirements of venv {venv.name!r}", requirements):
         requirements.write_text(requirements_text(venv), encoding="utf-8")
+    count = len(venv.requirements) + len(venv.editables)
+    packages = f"{count} package{'' if count == 1 else 's'}"
     try:
-        uv.pip_install(venv_python(venv_path), requirements, options=options, env=env,
-                       what=f"installing venv {venv.name!r}")
+        with progress.step(f"installing {packages} into venv {venv.name!r}, compiling them",
+                           f"installed {packages} into venv {venv.name!r}") as installing:
+            uv.pip_install(venv_python(venv_path), requirements, options=options, env=env,
+                           what=f"installing venv {venv.name!r}", on_line=installing.note)
     finally:
         requirements.unlink()
 
@@ -203,7 +216,9 @@ def _install_venv(
     if rez is None and venv.name == layout.REZ_VENV:
         raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
     with step(f"writing the production scripts of venv {venv.name!r}",
-              production_bin_dir(venv_path)):
+              production_bin_dir(venv_path)), \
+            progress.step(f"production scripts of venv {venv.name!r}",
+                          f"wrote the production scripts of venv {venv.name!r}"):
         if rez is not None:
             remove_installer_scripts(venv_path, "rez")
             write_production_marker(venv_path, rez.version)
@@ -237,14 +252,14 @@ def interpreter_for(venv: VenvPlan) -> str:
     if Path(venv.python).exists():
         path = venv.python
     elif venv.python_request:
-        path = uv.find_python(venv.python_request)
+        path = find_python(venv.python_request)
     else:
         raise BuildError(
             f"the plan's Python {venv.python} does not exist on this machine; give the recipe "
             "an explicit 'python' that every machine has"
         )
     found = uv.python_version_of(path)
-    if found.split(".")[:2] != venv.python_version.split(".")[:2]:
+    if Version(found).release[:2] != Version(venv.python_version).release[:2]:
         raise BuildError(
             f"the plan needs Python {venv.python_version} for venv {venv.name!r}; "
             f"this machine has {found} at {path}"

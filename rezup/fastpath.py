@@ -71,7 +71,7 @@ def try_use(argv: list[str]) -> Optional[int]:
     Returns None (having done nothing) whenever the full command line must decide.
     """
     use = parse_use(argv)
-    if use is None or session.current_session():
+    if use is None:
         return None
     try:
         local, remote = layout.container_roots(use.name)

@@ -537,5 +537,9 @@ def choose_revision(
             ) from None
         if wanted is not None:
             return wanted, True, None
+        remote_root = os.path.dirname(os.path.dirname(remote_revisions))
+        if warn is not None and not os.path.isdir(remote_root):
+            what = "is not a folder" if os.path.exists(remote_root) else "does not exist"
+            warn(f"the remote root {remote_root} {what}; using local revisions only")
     name, metadata = newest_usable(local_revisions, warn)
     return name, False, metadata

@@ -13,16 +13,22 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from packaging.utils import canonicalize_name
 
 from rezup.errors import BuildError, RecipeError
 from rezup.layout import PLAN_FILENAME, REZ_VENV
+from rezup.pythons import find_python
 from rezup.recipe import Recipe, Tool, dotenv_load_order
+
+if TYPE_CHECKING:
+    from rezup.pipconf import Setting
+    from rezup.uv import Translation
 
 log = logging.getLogger("rezup")
 
@@ -75,9 +81,11 @@ class Plan:
     # -- serialisation -----------------------------------------------------------------------
 
     def to_text(self) -> str:
-        from rezup.tomlwrite import dumps
+        """The plan as TOML: deterministic (keys in a fixed order), so the digest is stable
+        and ``to_text(from_text(text)) == text``."""
+        import tomli_w
 
-        return _HEADER + dumps(self.to_dict())
+        return _HEADER + tomli_w.dumps(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -256,20 +264,79 @@ def default_python() -> str:
 
 
 def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], dict[str, str]]:
-    """uv options and environment from ``[pip]`` (translated) and ``[uv]`` (as is)."""
-    from rezup.uv import anchor_option_paths, translate_pip_env, translate_pip_options
+    """uv options and environment for ``recipe``, from every pip setting and ``[uv]``.
 
-    options, dropped = translate_pip_options(recipe.pip_options)
-    env, dropped_env = translate_pip_env(dict(recipe.pip_env))
-    if warn and (dropped or dropped_env):
-        log.warning(
-            "[pip] settings that uv does not use were dropped: %s",
-            ", ".join([*dropped, *dropped_env]),
-        )
-    options.extend(recipe.uv_options)
-    env.update(dict(recipe.uv_env))
+    Precedence, lowest first: the studio's pip settings (pip's configuration files, then
+    ``PIP_*`` variables; ``rezup.pipconf``) < the recipe's ``[pip]`` (its env, then its options)
+    < its ``[uv]`` (as is). pip settings are translated to uv's terms; a setting the recipe
+    gives leaves the studio's out, and so does a variable for it that the process environment
+    has already (uv reads that one itself). The result goes into the plan, so that a pull
+    installs from the same indexes wherever it runs. With ``warn``, what uv cannot use is
+    named in one warning line per source (never a value: URLs may hold passwords).
+    """
+    from rezup import uv
+
     base_dir = str(recipe.source.parent) if recipe.source else os.getcwd()
-    return anchor_option_paths(options, base_dir), env
+    pip_env = uv.translate_pip_env(dict(recipe.pip_env), base_dir)
+    pip_options = uv.translate_pip_options(recipe.pip_options, base_dir)
+    options = [*pip_env.options, *pip_options.options, *recipe.uv_options]
+    env = {**pip_env.env, **pip_options.env, **dict(recipe.uv_env)}
+    studio_options, studio_env = _studio_settings(uv.setting_names(options, env), warn)
+    if warn and (pip_options.dropped or pip_env.dropped):
+        log.warning("[pip] settings that uv does not use were dropped: %s",
+                    _redact(", ".join([*pip_options.dropped, *pip_env.dropped])))
+    return uv.anchor_option_paths([*studio_options, *options], base_dir), {**studio_env, **env}
+
+
+def _studio_settings(recipe_sets: set[str], warn: bool) -> tuple[list[str], dict[str, str]]:
+    """The studio's pip settings in uv's terms, less those the recipe (``recipe_sets``, by
+    ``uv.setting_names``) or the process environment gives already."""
+    from rezup import uv
+    from rezup.pipconf import read_pip_settings
+
+    settings = read_pip_settings()
+    if not settings:
+        return [], {}
+    translated = uv.translate_pip_config({key: s.value for key, s in settings.items()},
+                                         os.getcwd(), check_locations=True)
+    options = [token for name, tokens in uv.iter_options(translated.options)
+               if not uv.setting_names(tokens, ()) & recipe_sets for token in tokens]
+    env = uv.not_set_in(uv.without_settings(translated.env, recipe_sets), os.environ)
+    if warn:
+        _report_studio(settings, translated, options, env)
+    return options, env
+
+
+def _report_studio(settings: Mapping[str, Setting], translated: Translation,
+                   options: list[str], env: dict[str, str]) -> None:
+    """One warning line for what uv cannot use, one for missing locations, and one info
+    line naming the settings in use and where they come from (names only, never values)."""
+    from rezup import uv
+
+    def where(key: str) -> str:
+        return f"{key} ({settings[key].source})"
+
+    def used(key: str) -> bool:
+        alone = uv.translate_pip_config({key: settings[key].value}, os.getcwd(),
+                                        check_locations=True)
+        return bool(set(alone.env) & set(env) or set(alone.options) & set(options))
+
+    if translated.dropped:
+        log.warning("pip settings that uv cannot use were ignored: %s",
+                    _redact(", ".join(where(key) for key in translated.dropped)))
+    if translated.missing:
+        log.warning("pip locations that do not exist were ignored: %s",
+                    _redact(", ".join(f"{location} ({where(key)})"
+                                      for key, location in translated.missing)))
+    in_use = [where(key) for key in settings if used(key)]
+    if in_use:
+        log.info("pip settings of this machine used (translated for uv): %s", ", ".join(in_use))
+
+
+def _redact(text: str) -> str:
+    from rezup.credentials import redact
+
+    return redact(text)
 
 
 def make_plan(
@@ -277,11 +344,13 @@ def make_plan(
     container: str,
     *,
     pythons: Optional[dict[str, tuple[str, str]]] = None,
+    on_line: Optional[Callable[[str], None]] = None,
 ) -> Plan:
     """Resolve ``recipe`` into a Plan, pinning every index requirement with ``uv pip compile``.
 
     Venvs are resolved in parallel; each resolution is one uv call. ``pythons`` is what
-    ``find_pythons`` returned, when the caller looked them up already.
+    ``find_pythons`` returned, when the caller looked them up already. ``on_line`` hears uv's
+    progress lines, each named by its venv.
     """
     from rezup import uv
 
@@ -294,7 +363,7 @@ def make_plan(
         python, version = pythons[spec.python_request]
         compiled = uv.pip_compile(
             "\n".join(spec.inputs) + "\n", python, options=options, env=env,
-            what=f"resolving venv {spec.name!r}",
+            what=f"resolving venv {spec.name!r}", on_line=_named(on_line, spec.name),
         )
         return VenvPlan(
             name=spec.name,
@@ -315,7 +384,7 @@ def make_plan(
         python = venvs[0].python
         compiled = uv.pip_compile(
             "\n".join(recipe.shared.requires) + "\n", python, options=options, env=env,
-            what="resolving [shared]",
+            what="resolving [shared]", on_line=_named(on_line, "[shared]"),
         )
         shared = SharedPlan(recipe.shared.name, python, tuple(parse_compiled(compiled)))
 
@@ -330,6 +399,13 @@ def make_plan(
         dotenv_platform=recipe.dotenv_platform,
         shared=shared,
     )
+
+
+def _named(on_line: Optional[Callable[[str], None]], name: str
+           ) -> Optional[Callable[[str], None]]:
+    if on_line is None:
+        return None
+    return lambda line: on_line(f"{name}: {line}")
 
 
 def find_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
@@ -354,10 +430,7 @@ def find_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
         if request == "":
             found[request] = (default_python(), ".".join(map(str, sys.version_info[:3])))
             continue
-        try:
-            path = uv.find_python(request)
-        except BuildError as exc:
-            raise BuildError(f"no Python interpreter for python = {request!r}: {exc}") from None
+        path = find_python(request)
         found[request] = (path, uv.python_version_of(path))
     return found
 

@@ -324,10 +324,7 @@ class _Validator:
             return None
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise self.fail(where, f"must be a version or a path, got {describe_type(value)}")
-        text = str(value).strip()
-        if is_local_path(text) or os.sep in text or "/" in text:
-            return self.path(text)
-        return text
+        return python_request(str(value), str(self.base_dir))
 
     def extensions(self, value: Any) -> tuple[Tool, ...]:
         if isinstance(value, Mapping):  # a single [extension] table instead of [[extension]]
@@ -394,6 +391,14 @@ def _warn_shared_deprecated(label: str) -> None:
         logging.getLogger("rezup").warning(
             "%s: [shared] is deprecated; put those packages in [rez] lib instead", label
         )
+
+
+def python_request(value: str, base_dir: str) -> str:
+    """A ``python`` setting as rezup uses it: a path (anchored at ``base_dir``) or a version."""
+    text = value.strip()
+    if is_local_path(text) or os.sep in text or "/" in text:
+        return layout.anchor_path(text, base_dir)
+    return text
 
 
 def is_local_path(url: str) -> bool:

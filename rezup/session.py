@@ -38,12 +38,14 @@ def current_session() -> str:
 
 
 def refuse_nested_session() -> None:
+    """Refuse an interactive session inside another (a command or a script may run)."""
     current = current_session()
     if current:
         from rezup.errors import UsageError
 
         raise UsageError(
-            f"already inside a rezup session of container {current!r}; exit it first"
+            f"already inside a rezup session of container {current!r}; exit it first (or "
+            "run a command in another container: rezup use NAME -- CMD)"
         )
 
 
@@ -114,12 +116,31 @@ def session_environ(
     using_remote: bool,
     base: Optional[Mapping[str, str]] = None,
 ) -> dict[str, str]:
-    """The environment of a session: process env, dotenv files, ``[env]``, ``REZUP_*``, PATH."""
+    """The environment of a session: process env, dotenv files, ``[env]``, ``REZUP_*``, PATH.
+
+    Inside another session (a nested ``use other -- CMD``) the outer session's bin folders
+    leave PATH first: they are replaced, not stacked. The venv rezup itself runs from (``uv
+    run`` activates it) is never part of a session.
+    """
     env = dict(os.environ if base is None else base)
+    _leave_outer_environments(env)
     env.update(revision_variables(metadata, revision_dir, container, using_remote, env))
     bin_dirs = [os.path.join(revision_dir, d) for d in layout.session_bin_dirs(metadata)]
     env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")]).rstrip(os.pathsep)
+    env["REZUP_SESSION_PATH"] = os.pathsep.join(bin_dirs)
     return env
+
+
+def _leave_outer_environments(env: dict[str, str]) -> None:
+    """Take out of ``env`` the PATH entries of an outer session and rezup's own venv."""
+    leaving = set(filter(None, env.pop("REZUP_SESSION_PATH", "").split(os.pathsep)))
+    own_venv = env.get("VIRTUAL_ENV")
+    if own_venv and os.path.realpath(own_venv) == os.path.realpath(sys.prefix):
+        del env["VIRTUAL_ENV"]
+        leaving.add(os.path.join(own_venv, "Scripts" if os.name == "nt" else "bin"))
+    if leaving and "PATH" in env:
+        env["PATH"] = os.pathsep.join(entry for entry in env["PATH"].split(os.pathsep)
+                                      if entry not in leaving)
 
 
 # -- the in-use claim ----------------------------------------------------------------------------
@@ -180,6 +201,8 @@ def launch(argv: Sequence[str], env: dict[str, str], wait: bool = True,
     nothing of rezup stays in memory and the exit code is the command's own. ``keep_fd``
     (the claim) is passed on to a command started without waiting."""
     argv = list(argv)
+    if "logging" in sys.modules:  # the full command line: close its handlers (a status line)
+        sys.modules["logging"].shutdown()
     if wait and os.name != "nt":
         sys.stdout.flush()
         sys.stderr.flush()
@@ -240,6 +263,7 @@ def _shell_command(container: str, using_remote: bool, script: Optional[str],
     from rezup import shell as shells
 
     detected = shells.detect_shell()
+    shells.check_shell(detected)
     if script is not None:
         return shells.script_command(detected, script)
     env.setdefault("REZUP_PROMPT", shells.default_prompt(container, using_remote))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -26,21 +25,34 @@ class Shell:
 
 
 def detect_shell() -> Shell:
-    """``$REZUP_DEFAULT_SHELL``, else the shell this process was started from, else a default.
-
-    On Linux the parent processes are walked (``$SHELL`` is the login shell, not necessarily
-    the current one), skipping launchers such as ``uv run``.
-    """
+    """``$REZUP_DEFAULT_SHELL``, else the shell this process was started from (shellingham
+    walks the parent processes: ``$SHELL`` is only the login shell), skipping launchers such as
+    ``uv run``; else the platform's default: PowerShell on Windows, ``$SHELL`` elsewhere."""
     override = os.environ.get("REZUP_DEFAULT_SHELL")
     if override:
         return _shell_from(override)
-    if sys.platform.startswith("linux"):
-        found = _shell_from_process_tree()
-        if found:
-            return found
+    found = _parent_shell()
+    if found is not None:
+        return found
     if IS_WINDOWS:
-        return _shell_from(os.environ.get("COMSPEC", "cmd.exe"))
+        return _shell_from(shutil.which("pwsh") or shutil.which("powershell") or
+                           os.environ.get("COMSPEC", "cmd.exe"))
     return _shell_from(os.environ.get("SHELL") or "/bin/sh")
+
+
+def _parent_shell() -> Optional[Shell]:
+    import shellingham
+
+    try:
+        name, executable = shellingham.detect_shell()
+    except (shellingham.ShellDetectionFailure, OSError, RuntimeError):
+        return None
+    name = shell_name(name)
+    if name not in KNOWN_SHELLS:
+        return None
+    if not os.path.isabs(executable):
+        executable = shutil.which(executable) or shutil.which(name) or executable
+    return Shell(name, executable)
 
 
 def _shell_from(value: str) -> Shell:
@@ -55,27 +67,18 @@ def shell_name(value: str) -> str:
     return base.lstrip("-")
 
 
-def _shell_from_process_tree(max_depth: int = 8) -> Optional[Shell]:
-    pid = os.getppid()
-    for _ in range(max_depth):
-        if pid <= 1:
-            return None
-        try:
-            with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stream:
-                stat = stream.read()
-        except OSError:
-            return None
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        name = shell_name(comm)
-        if name in KNOWN_SHELLS:
-            try:
-                executable = os.readlink(f"/proc/{pid}/exe")
-            except OSError:
-                executable = shutil.which(name) or name
-            return Shell(name, executable)
-        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
-    return None
+def check_shell(shell: Shell) -> None:
+    """A clear error when the shell to start is not there."""
+    if os.path.isabs(shell.executable) and os.access(shell.executable, os.X_OK):
+        return
+    if shutil.which(shell.executable):
+        return
+    from rezup.errors import UsageError
+
+    chosen = "REZUP_DEFAULT_SHELL names" if os.environ.get("REZUP_DEFAULT_SHELL") else \
+        "rezup found"
+    raise UsageError(f"cannot start the shell {shell.executable!r} ({chosen} it): not found; "
+                     "set REZUP_DEFAULT_SHELL to a shell that is installed")
 
 
 def default_prompt(container: str, using_remote: bool) -> str:

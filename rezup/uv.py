@@ -1,8 +1,8 @@
 """The only module that runs uv.
 
-It finds the binary, runs ``uv venv``, ``uv pip install`` and ``uv pip compile``, translates the
-pip-flavoured ``[pip]`` recipe section into uv's terms, and turns a failure into one UvError that
-carries uv's own message.
+It finds the binary, runs ``uv venv``, ``uv pip install`` and ``uv pip compile``, translates
+pip's settings (a recipe's ``[pip]``, ``PIP_*`` variables, pip's configuration files) into uv's
+terms, and turns a failure into one UvError that carries uv's own message.
 """
 
 from __future__ import annotations
@@ -16,67 +16,113 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
+from urllib.parse import unquote, urlparse
 
 from rezup.errors import UvError
 
 log = logging.getLogger("rezup")
 
-# Every command-line option rezup understands, in pip's spelling and in uv's, in one table:
-#   option: (takes a value, uv's spelling or None when uv has no use for it, kinds)
-# Kinds: "index" says where packages come from (``uv venv`` takes these for its seed packages,
-# and an offline pull replaces them); "path" takes a file or folder (relative ones are anchored
-# at the recipe's folder). A pip option not listed is dropped with a warning.
+# Kinds of option. "index" says where packages come from (``uv venv`` takes these for its seed
+# packages, and an offline pull replaces them); "path" takes a file or folder (relative ones are
+# anchored at the recipe's folder); "uv" is uv's own spelling, which pip's files and PIP_*
+# variables do not know; "quiet" is cosmetic to pip: dropped without a word from pip's files
+# and PIP_* variables (a recipe's [pip] still hears of it).
 _INDEX, _PATH = frozenset({"index"}), frozenset({"path"})
-_OPTIONS: dict[str, tuple[bool, Optional[str], frozenset[str]]] = {
-    "-i": (True, "--index-url", _INDEX),
-    "--index-url": (True, "--index-url", _INDEX),
-    "--extra-index-url": (True, "--extra-index-url", _INDEX),
-    "--default-index": (True, "--default-index", _INDEX),
-    "--index": (True, "--index", _INDEX),
-    "-f": (True, "--find-links", _INDEX | _PATH),
-    "--find-links": (True, "--find-links", _INDEX | _PATH),
-    "--no-index": (False, "--no-index", _INDEX),
-    "--trusted-host": (True, "--allow-insecure-host", _INDEX),
-    "--allow-insecure-host": (True, "--allow-insecure-host", _INDEX),
-    "--index-strategy": (True, "--index-strategy", _INDEX),
-    "--keyring-provider": (True, "--keyring-provider", _INDEX),
-    "--pre": (False, "--prerelease=allow", frozenset()),
-    "-c": (True, "--constraint", _PATH),
-    "--constraint": (True, "--constraint", _PATH),
-    "--override": (True, "--override", _PATH),
-    "-r": (True, "--requirement", _PATH),
-    "--requirement": (True, "--requirement", _PATH),
-    "--no-binary": (True, "--no-binary", frozenset()),
-    "--only-binary": (True, "--only-binary", frozenset()),
-    "--no-build-isolation": (False, "--no-build-isolation", frozenset()),
-    "--no-cache-dir": (False, "--no-cache", frozenset()),
+_UV, _QUIET = frozenset({"uv"}), frozenset({"quiet"})
+_NONE: frozenset[str] = frozenset()
+
+
+class _Option(NamedTuple):
+    """One option rezup understands, in pip's spelling or in uv's."""
+
+    takes_value: bool
+    uv: Optional[str]  # uv's command-line spelling; None when uv has no such option
+    kinds: frozenset[str] = _NONE
+    # uv's variables for the same setting: where a value from pip's files or a PIP_* variable
+    # goes (also a recipe's [pip] option that uv has no command-line option for)
+    env: tuple[str, ...] = ()
+    # how such a value becomes the variables' value: "" as is; "list" pip's whitespace list,
+    # space-separated; "list," comma-separated; "flag" a boolean, true gives "1"; "option" a
+    # boolean, true gives the option ``uv`` (uv has no variable); "pre" true gives "allow";
+    # "keyring" only the providers uv has
+    form: str = ""
+
+
+# Every option rezup understands, in pip's spelling and in uv's, in one table. The long name
+# without its dashes is also the key of pip's files and, upper-cased with "_", of its PIP_*
+# variables. A pip setting not listed is dropped with a warning.
+_OPTIONS: dict[str, _Option] = {
+    "-i": _Option(True, "--index-url", _INDEX, ("UV_INDEX_URL",)),
+    "--index-url": _Option(True, "--index-url", _INDEX, ("UV_INDEX_URL",)),
+    "--extra-index-url": _Option(True, "--extra-index-url", _INDEX, ("UV_EXTRA_INDEX_URL",),
+                                 "list"),
+    "--default-index": _Option(True, "--default-index", _INDEX | _UV, ("UV_DEFAULT_INDEX",)),
+    "--index": _Option(True, "--index", _INDEX | _UV, ("UV_INDEX",), "list"),
+    "-f": _Option(True, "--find-links", _INDEX | _PATH, ("UV_FIND_LINKS",), "list,"),
+    "--find-links": _Option(True, "--find-links", _INDEX | _PATH, ("UV_FIND_LINKS",), "list,"),
+    "--no-index": _Option(False, "--no-index", _INDEX, (), "option"),
+    "--trusted-host": _Option(True, "--allow-insecure-host", _INDEX, ("UV_INSECURE_HOST",),
+                              "list"),
+    "--allow-insecure-host": _Option(True, "--allow-insecure-host", _INDEX | _UV,
+                                     ("UV_INSECURE_HOST",), "list"),
+    "--index-strategy": _Option(True, "--index-strategy", _INDEX | _UV, ("UV_INDEX_STRATEGY",)),
+    "--keyring-provider": _Option(True, "--keyring-provider", _INDEX, ("UV_KEYRING_PROVIDER",),
+                                  "keyring"),
+    "--pre": _Option(False, "--prerelease=allow", _NONE, ("UV_PRERELEASE",), "pre"),
+    "--prerelease": _Option(True, "--prerelease", _UV, ("UV_PRERELEASE",)),
+    "-c": _Option(True, "--constraint", _PATH, ("UV_CONSTRAINT",), "list"),
+    "--constraint": _Option(True, "--constraint", _PATH, ("UV_CONSTRAINT",), "list"),
+    "--override": _Option(True, "--override", _PATH | _UV, ("UV_OVERRIDE",), "list"),
+    "-r": _Option(True, "--requirement", _PATH),
+    "--requirement": _Option(True, "--requirement", _PATH),
+    "--no-binary": _Option(True, "--no-binary"),
+    "--only-binary": _Option(True, "--only-binary"),
+    "--no-build-isolation": _Option(False, "--no-build-isolation", _NONE,
+                                    ("UV_NO_BUILD_ISOLATION",), "flag"),
+    "--no-cache-dir": _Option(False, "--no-cache", _NONE, ("UV_NO_CACHE",), "flag"),
+    # settings uv takes from variables only
+    "--timeout": _Option(True, None, _NONE, ("UV_HTTP_TIMEOUT",)),
+    "--default-timeout": _Option(True, None, _NONE, ("UV_HTTP_TIMEOUT",)),
+    "--retries": _Option(True, None, _NONE, ("UV_HTTP_RETRIES",)),
+    "--proxy": _Option(True, None, _NONE, ("HTTP_PROXY", "HTTPS_PROXY")),
+    "--cert": _Option(True, None, _PATH, ("SSL_CERT_FILE",)),
+    "--client-cert": _Option(True, None, _PATH, ("SSL_CLIENT_CERT",)),
     # pip options uv has no use for
-    "--disable-pip-version-check": (False, None, frozenset()),
-    "--no-warn-script-location": (False, None, frozenset()),
-    "--no-python-version-warning": (False, None, frozenset()),
-    "--no-input": (False, None, frozenset()),
-    "--isolated": (False, None, frozenset()),
-    "--prefer-binary": (False, None, frozenset()),
-    "--progress-bar": (True, None, frozenset()),
-    "--timeout": (True, None, frozenset()),
-    "--retries": (True, None, frozenset()),
-    "--proxy": (True, None, frozenset()),
-    "--cert": (True, None, frozenset()),
-    "--client-cert": (True, None, frozenset()),
-    "--log": (True, None, frozenset()),
-    "-q": (False, None, frozenset()),
-    "--quiet": (False, None, frozenset()),
-    "-v": (False, None, frozenset()),
-    "--verbose": (False, None, frozenset()),
+    "--prefer-binary": _Option(False, None),
+    "--disable-pip-version-check": _Option(False, None, _QUIET),
+    "--no-warn-script-location": _Option(False, None, _QUIET),
+    "--no-python-version-warning": _Option(False, None, _QUIET),
+    "--no-warn-conflicts": _Option(False, None, _QUIET),
+    "--no-input": _Option(False, None, _QUIET),
+    "--no-color": _Option(False, None, _QUIET),
+    "--isolated": _Option(False, None, _QUIET),
+    "--require-virtualenv": _Option(False, None, _QUIET),
+    "--root-user-action": _Option(True, None, _QUIET),
+    "--progress-bar": _Option(True, None, _QUIET),
+    "--cache-dir": _Option(True, None, _QUIET),  # uv keeps its own cache
+    "--exists-action": _Option(True, None, _QUIET),
+    "--log": _Option(True, None, _QUIET),
+    "--python": _Option(True, None, _QUIET),  # the recipe says which Python
+    "-q": _Option(False, None, _QUIET),
+    "--quiet": _Option(False, None, _QUIET),
+    "-v": _Option(False, None, _QUIET),
+    "--verbose": _Option(False, None, _QUIET),
+}
+
+# Variables that name one setting between them: setting one of them counts for all.
+_SAME_SETTING: dict[str, str] = {
+    "UV_DEFAULT_INDEX": "UV_INDEX_URL",
+    "UV_INDEX": "UV_EXTRA_INDEX_URL",
 }
 
 
 def takes_value(option: str) -> bool:
     """Whether ``option`` (without ``=value``) is followed by a value of its own."""
-    return option in _OPTIONS and _OPTIONS[option][0]
+    return option in _OPTIONS and _OPTIONS[option].takes_value
 
 
 def iter_options(options: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
@@ -90,76 +136,231 @@ def iter_options(options: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
         index += count
 
 
-# PIP_* variable -> UV_* twin (None: no twin, dropped). Values keep their meaning unless noted.
-_PIP_ENV: dict[str, Optional[str]] = {
-    "PIP_INDEX_URL": "UV_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
-    "PIP_FIND_LINKS": "UV_FIND_LINKS",
-    "PIP_NO_INDEX": "UV_NO_INDEX",
-    "PIP_PRE": "UV_PRERELEASE",
-    "PIP_CONSTRAINT": "UV_CONSTRAINT",
-    "PIP_TRUSTED_HOST": "UV_INSECURE_HOST",
-    "PIP_NO_BUILD_ISOLATION": "UV_NO_BUILD_ISOLATION",
-    "PIP_NO_CACHE_DIR": "UV_NO_CACHE",
-    "PIP_TIMEOUT": "UV_HTTP_TIMEOUT",
-    "PIP_DEFAULT_TIMEOUT": "UV_HTTP_TIMEOUT",
-    "PIP_DISABLE_PIP_VERSION_CHECK": None,
-    "PIP_NO_WARN_SCRIPT_LOCATION": None,
-    "PIP_NO_PYTHON_VERSION_WARNING": None,
-    "PIP_PROGRESS_BAR": None,
-    "PIP_CERT": None,
-    "PIP_RETRIES": None,
-}
+def _kinds(name: str) -> frozenset[str]:
+    known = _OPTIONS.get(name)
+    return known.kinds if known else _NONE
 
 
-def translate_pip_options(options: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Turn pip command-line options into uv's. Returns (uv options, dropped pip options).
+@dataclass
+class Translation:
+    """pip settings in uv's terms."""
 
-    Accepts both ``--opt value`` and ``--opt=value`` forms. Anything unknown is dropped too, so
-    a recipe written for pip never breaks a uv build; the caller warns once with the list.
+    options: list[str] = field(default_factory=list)  # uv command-line options
+    env: dict[str, str] = field(default_factory=dict)  # uv's variables
+    dropped: list[str] = field(default_factory=list)  # what uv cannot use, as the user wrote it
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (setting, location) gone
+
+
+def translate_pip_options(options: Sequence[str], base_dir: Optional[str] = None) -> Translation:
+    """Turn pip command-line options (a recipe's ``[pip] options``) into uv's.
+
+    Accepts both ``--opt value`` and ``--opt=value``. An option uv has only a variable for
+    (``--timeout``, ``--cert``, ...) goes into ``env``. Anything unknown is dropped, so a recipe
+    written for pip never breaks a uv build; the caller warns once with the list. ``base_dir``
+    anchors relative paths that go into ``env`` (options are anchored by
+    ``anchor_option_paths``).
     """
-    translated: list[str] = []
-    dropped: list[str] = []
+    result = Translation()
     for name, tokens in iter_options(options):
         known = _OPTIONS.get(name)
-        if known is None or known[1] is None:
-            dropped.append(" ".join(tokens))
-            continue
         value = tokens[0].partition("=")[2] if "=" in tokens[0] else None
-        if known[0] and value is None:
+        if known and known.takes_value and value is None:
             if len(tokens) < 2:  # a value-taking option with nothing after it
-                dropped.append(tokens[0])
+                result.dropped.append(tokens[0])
                 continue
             value = tokens[1]
-        translated.append(known[1])
-        if known[0]:
-            translated.append(value)
-    return translated, dropped
-
-
-def translate_pip_env(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Turn ``PIP_*`` variables into their ``UV_*`` twins. Returns (uv env, dropped names)."""
-    translated: dict[str, str] = {}
-    dropped: list[str] = []
-    for key, value in env.items():
-        if not key.startswith("PIP_"):
-            translated[key] = value  # not pip's: passed through as is
-            continue
-        twin = _PIP_ENV.get(key)
-        if twin is None:
-            dropped.append(key)
-        elif twin == "UV_PRERELEASE":
-            translated[twin] = "allow" if _truthy(value) else "disallow"
-        elif twin in ("UV_NO_INDEX", "UV_NO_BUILD_ISOLATION", "UV_NO_CACHE"):
-            if _truthy(value):
-                translated[twin] = "1"
+        if known is None or (known.uv is None and not known.env) or (
+                known.form == "keyring" and _convert(value or "", known, None) is None):
+            result.dropped.append(" ".join(tokens))
+        elif known.uv is None:  # uv takes it from variables only
+            result.env.update(dict.fromkeys(known.env, _anchored(value or "", known, base_dir)))
         else:
-            translated[twin] = value
-    return translated, dropped
+            result.options.append(known.uv)
+            if known.takes_value:
+                result.options.append(value or "")
+    return result
 
 
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
+def translate_pip_env(env: Mapping[str, str], base_dir: Optional[str] = None) -> Translation:
+    """Turn ``PIP_*`` variables (a recipe's ``[pip] env``) into uv's terms.
+
+    Variables that are not pip's are passed through as they are. ``dropped`` lists the names
+    of the ``PIP_*`` variables uv cannot use (cosmetic ones included).
+    """
+    passed = {key: value for key, value in env.items() if not key.startswith("PIP_")}
+    names = {key[len("PIP_"):].lower().replace("_", "-"): key
+             for key in env if key.startswith("PIP_")}
+    result = translate_pip_config({key: env[name] for key, name in names.items()}, base_dir,
+                                  quiet=False)
+    return Translation(result.options, {**passed, **result.env},
+                       [names[key] for key in result.dropped])
+
+
+def translate_pip_config(
+    settings: Mapping[str, str],
+    base_dir: Optional[str] = None,
+    *,
+    quiet: bool = True,
+    check_locations: bool = False,
+) -> Translation:
+    """Turn pip settings, by pip's name (``index-url``, as in pip's files), into uv's terms.
+
+    Values are written as in pip's files: lists are whitespace-separated, booleans are
+    ``true``/``1``/``yes``/... Cosmetic settings are left out without a word when ``quiet``.
+    With ``check_locations``, a find-links folder or a ``file://`` index that does not exist is
+    left out (and listed in ``missing``): pip ignores such a location, uv would fail on it.
+    """
+    result = Translation()
+    for key, value in settings.items():
+        known = _OPTIONS.get("--" + key)
+        if known is None or "uv" in known.kinds or not (known.env or known.form == "option"):
+            if not (quiet and known is not None and "quiet" in known.kinds):
+                result.dropped.append(key)
+            continue
+        if check_locations and "index" in known.kinds:
+            value, gone = _existing_locations(value, known, base_dir)
+            result.missing.extend((key, location) for location in gone)
+            if not value:
+                continue
+        converted = _convert(value, known, base_dir)
+        if converted is None:
+            result.dropped.append(key)
+        elif converted and known.form == "option":
+            result.options.append(known.uv or "")
+        elif converted:
+            result.env.update(dict.fromkeys(known.env, converted))
+    return result
+
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+_FALSE = frozenset({"0", "false", "no", "off", "n", "f", ""})
+
+
+def _convert(value: str, known: _Option, base_dir: Optional[str]) -> Optional[str]:
+    """A pip file value as the value of uv's variable: "" for nothing to set, None if invalid."""
+    form = known.form
+    if form in ("flag", "option", "pre"):
+        word = value.strip().lower()
+        if word not in _TRUE | _FALSE:
+            return None
+        if word in _FALSE:
+            return ""
+        return {"flag": "1", "option": "1", "pre": "allow"}[form]
+    if form == "keyring":
+        provider = value.strip().lower()
+        return provider if provider in ("subprocess", "disabled") else None
+    if form.startswith("list"):
+        items = [_anchored(item, known, base_dir) for item in value.split()]
+        return ("," if form == "list," else " ").join(items)
+    return _anchored(value.strip(), known, base_dir)
+
+
+def _anchored(value: str, known: _Option, base_dir: Optional[str]) -> str:
+    """A relative path of a path-taking setting, made absolute from ``base_dir``."""
+    if base_dir is None or "path" not in known.kinds or _is_url(value) or not value:
+        return value
+    from rezup.layout import anchor_path
+
+    return anchor_path(value, base_dir)
+
+
+def _is_url(value: str) -> bool:
+    scheme = urlparse(value).scheme
+    return len(scheme) > 1 and "://" in value  # "C:\\wheels" is a path
+
+
+def _existing_locations(value: str, known: _Option, base_dir: Optional[str]
+                        ) -> tuple[str, list[str]]:
+    """``value`` without the local locations that do not exist, and those left out."""
+    kept: list[str] = []
+    gone: list[str] = []
+    for item in value.split() if known.form.startswith("list") else [value.strip()]:
+        path = _local_path(item, known, base_dir)
+        (gone if path is not None and not os.path.exists(path) else kept).append(item)
+    return " ".join(kept), gone
+
+
+def _local_path(location: str, known: _Option, base_dir: Optional[str]) -> Optional[str]:
+    """The local path a location names (a ``file:`` URL, or a path for find-links), else None."""
+    parsed = urlparse(location)
+    if parsed.scheme == "file":
+        from urllib.request import url2pathname
+
+        return url2pathname(unquote(parsed.path))
+    if _is_url(location) or "path" not in known.kinds:
+        return None
+    return _anchored(location, known, base_dir or os.getcwd())
+
+
+def setting_names(options: Sequence[str], env: Iterable[str]) -> set[str]:
+    """The settings that ``options`` and variables named ``env`` give a value, by uv variable
+    (one name per setting: ``UV_DEFAULT_INDEX`` counts as ``UV_INDEX_URL``, ...); an option
+    uv has no variable for counts by its own uv spelling (``--no-index``)."""
+    names = {_setting_of(name) for name in env}
+    for name, _ in iter_options(options):
+        known = _OPTIONS.get(name)
+        if known is None:
+            continue
+        names.update(_setting_of(variable) for variable in known.env)
+        if not known.env and known.uv:
+            names.add(known.uv)
+    return names
+
+
+def without_settings(env: Mapping[str, str], names: set[str]) -> dict[str, str]:
+    """``env`` less the variables that set one of the settings ``names``."""
+    return {key: value for key, value in env.items() if _setting_of(key) not in names}
+
+
+def not_set_in(env: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``env`` less what ``environ`` (the process environment) sets already, by setting: a
+    ``UV_DEFAULT_INDEX`` there keeps a translated ``UV_INDEX_URL`` out; proxies count in
+    either case."""
+    present = {_setting_of(key) for key, value in environ.items() if value}
+    return {key: value for key, value in env.items() if _setting_of(key) not in present}
+
+
+def _setting_of(variable: str) -> str:
+    name = variable.upper() if variable.lower() in ("http_proxy", "https_proxy") else variable
+    return _SAME_SETTING.get(name, name)
+
+
+# --------------------------------------------------------------------------------------------
+# Index locations, for downloads that must authenticate the way uv does
+
+
+# uv's variables that name indexes or find-links locations, and how each separates them
+_LOCATION_VARIABLES = {"UV_INDEX_URL": None, "UV_DEFAULT_INDEX": None,
+                       "UV_EXTRA_INDEX_URL": " ", "UV_INDEX": " ", "UV_FIND_LINKS": ","}
+
+
+def index_locations(options: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """Every index and find-links location uv would use with ``options`` and ``env`` (the
+    process environment with the plan's variables over it), as written: ``NAME=URL`` too."""
+    found: list[str] = []
+    for name, tokens in iter_options(options):
+        known = _OPTIONS.get(name)
+        if known and "index" in known.kinds and known.takes_value and known.env and (
+                known.env[0] in _LOCATION_VARIABLES):
+            found.append(tokens[0].partition("=")[2] if "=" in tokens[0] else tokens[-1])
+    for variable, separator in _LOCATION_VARIABLES.items():
+        value = env.get(variable, "")
+        found.extend([value] if separator is None else
+                     value.split() if separator == " " else value.split(separator))
+    return [location.strip() for location in found if location.strip()]
+
+
+def option_values(options: Sequence[str], env: Mapping[str, str], variable: str) -> list[str]:
+    """The values ``options`` and ``env`` give the setting of uv's ``variable`` (whitespace
+    lists split), options first: e.g. the insecure hosts, or the keyring provider."""
+    found: list[str] = []
+    for name, tokens in iter_options(options):
+        known = _OPTIONS.get(name)
+        if known and known.uv and variable in known.env and known.takes_value:
+            found.extend((tokens[0].partition("=")[2] if "=" in tokens[0]
+                          else tokens[-1]).split())
+    found.extend(env.get(variable, "").split())
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,8 +422,12 @@ def run(
     input_text: Optional[str] = None,
     what: str = "uv",
     timeout: Optional[float] = None,
+    on_line: Optional[Callable[[str], None]] = None,
 ) -> str:
     """Run ``uv ARGS``; return stdout. On failure raise UvError with uv's last words.
+
+    ``on_line`` is given each line uv writes to stderr as it comes (its own progress), from
+    another thread.
 
     ``env`` is laid over the process environment. uv always runs from the same neutral folder
     (the temp folder), so that no ``pyproject.toml`` or ``uv.toml`` in the user's current
@@ -234,9 +439,15 @@ def run(
     full_env.pop("VIRTUAL_ENV", None)  # never let an activated venv steer the target
     if env:
         full_env.update(env)
-    log.debug("running: %s", subprocess.list2cmdline(command))
+    if log.isEnabledFor(logging.DEBUG):
+        from rezup.credentials import redact
+
+        log.debug("running: %s", redact(subprocess.list2cmdline(command)))
     started = time.monotonic()
+    streamed: Optional[_StderrLines] = None
     try:
+        if on_line is not None:
+            streamed = _StderrLines(on_line)
         process = subprocess.Popen(
             command,
             env=full_env,
@@ -244,14 +455,20 @@ def run(
             pass_fds=tuple(sorted(_inherited_fds)) if os.name != "nt" else (),
             stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE if streamed is None else streamed.write_fd,
             text=True,
         )
     except OSError as exc:
+        if streamed is not None:
+            streamed.close()
         raise UvError(f"{what}: cannot run uv ({command[0]}): {exc}") from None
     _running.add(process)
     try:
+        if streamed is not None:
+            streamed.start()
         stdout, stderr = process.communicate(input_text, timeout=timeout)
+        if streamed is not None:
+            stderr = streamed.finish()
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
@@ -262,6 +479,8 @@ def run(
         raise
     finally:
         _running.discard(process)
+        if streamed is not None:
+            streamed.close()
     log.debug("%s: uv exited %d after %.2fs", what, process.returncode,
               time.monotonic() - started)
     if stderr and log.isEnabledFor(logging.DEBUG):
@@ -272,6 +491,47 @@ def run(
 
 
 _running: set[subprocess.Popen] = set()  # uv processes under way, from any thread
+
+
+class _StderrLines:
+    """uv's stderr through a pipe of our own, read line by line in a thread.
+
+    ``communicate`` keeps stdin and stdout; stderr goes to this pipe instead, so each line
+    reaches ``on_line`` as uv writes it. ``finish`` returns all of it, for the error summary.
+    """
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        self.on_line = on_line
+        self.read_fd, self.write_fd = os.pipe()
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, name="rezup-uv-stderr", daemon=True)
+
+    def start(self) -> None:
+        os.close(self.write_fd)  # uv holds the only writer now: its exit ends the reading
+        self.write_fd = -1
+        self.thread.start()
+
+    def _read(self) -> None:
+        with open(self.read_fd, encoding="utf-8", errors="replace", closefd=False) as stream:
+            for line in stream:
+                self.lines.append(line)
+                text = line.strip()
+                if text:
+                    try:
+                        self.on_line(text)
+                    except Exception:  # showing progress must never break the build
+                        log.debug("progress line failed", exc_info=True)
+
+    def finish(self) -> str:
+        self.thread.join()
+        return "".join(self.lines)
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.read_fd = self.write_fd = -1
 
 
 def stop_running() -> None:
@@ -285,8 +545,12 @@ def summarize_uv_error(stderr: str) -> str:
     """One line out of uv's error report: its ``error:`` line plus the reasons under it.
 
     A build backend's own output (uv quotes it under ``[stderr]``) is cut down to its last
-    line, which is where a Python traceback states the actual error; ``hint:`` lines go.
+    line, which is where a Python traceback states the actual error; ``hint:`` lines go, but
+    for one that says an index refused uv for want of credentials (then "not found" is only
+    its consequence). URLs are shown without passwords.
     """
+    from rezup.credentials import redact
+
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     if not lines:
         return "uv exited with an error and said nothing"
@@ -295,7 +559,9 @@ def summarize_uv_error(stderr: str) -> str:
     quoted: list[str] = []
     for line in lines[start:]:
         line = line.removeprefix("error:").strip().lstrip("╰─▶ ").strip()
-        if line.startswith("hint:") or not line:
+        if line.startswith("hint:") and _about_credentials(line):
+            line = line.removeprefix("hint:").strip()
+        elif line.startswith("hint:") or not line:
             continue
         if line == "[stderr]":
             quoted = ["[stderr]"]
@@ -306,8 +572,12 @@ def summarize_uv_error(stderr: str) -> str:
         kept.append(line)
     if len(quoted) > 1:
         kept.append(quoted[-1])
-    summary = "; ".join(kept)
+    summary = redact("; ".join(kept))
     return summary if len(summary) <= 600 else summary[:597] + "..."
+
+
+def _about_credentials(hint: str) -> bool:
+    return "credentials" in hint or "(401" in hint or "(403" in hint
 
 
 def split_index_options(options: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -315,7 +585,7 @@ def split_index_options(options: Sequence[str]) -> tuple[list[str], list[str]]:
     index: list[str] = []
     other: list[str] = []
     for name, tokens in iter_options(options):
-        (index if "index" in _OPTIONS.get(name, (0, 0, ()))[2] else other).extend(tokens)
+        (index if "index" in _kinds(name) else other).extend(tokens)
     return index, other
 
 
@@ -332,7 +602,7 @@ def anchor_option_paths(options: Sequence[str], base_dir: str) -> list[str]:
 
     result: list[str] = []
     for name, tokens in iter_options(options):
-        if "path" not in _OPTIONS.get(name, (0, 0, ()))[2]:
+        if "path" not in _kinds(name):
             result.extend(tokens)
         elif len(tokens) == 2:
             result.extend([tokens[0], anchored(tokens[1])])
@@ -367,6 +637,7 @@ def pip_install(
     env=None,
     what: str = "installing",
     target: Optional[Path] = None,
+    on_line: Optional[Callable[[str], None]] = None,
 ) -> None:
     """``uv pip install --no-deps`` of a fully pinned requirements file, bytecode compiled.
 
@@ -374,12 +645,12 @@ def pip_install(
     left to resolve and ``--no-deps`` skips a second resolution.
     """
     args = [
-        "pip", "install", "--quiet", "--no-deps", "--compile-bytecode",
+        "pip", "install", *_quiet_unless(on_line), "--no-deps", "--compile-bytecode",
         "--python", str(python), "-r", str(requirements_file),
     ]
     if target is not None:
         args += ["--target", str(target)]
-    run([*args, *options], env=env, what=what)
+    run([*args, *options], env=env, what=what, on_line=on_line)
 
 
 def pip_compile(
@@ -389,20 +660,27 @@ def pip_compile(
     options: Sequence[str] = (),
     env=None,
     what: str = "resolving",
+    on_line: Optional[Callable[[str], None]] = None,
 ) -> str:
     """``uv pip compile`` the requirements text for ``python``; return the pinned text."""
     args = [
-        "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate", "--generate-hashes",
-        "--python", python, "--no-python-downloads",
+        "pip", "compile", "-", *_quiet_unless(on_line), "--no-header", "--no-annotate",
+        "--generate-hashes", "--python", python, "--no-python-downloads",
     ]
-    return run([*args, *options], env=env, input_text=requirements, what=what)
+    return run([*args, *options], env=env, input_text=requirements, what=what,
+               on_line=on_line)
 
 
-def find_python(request: str) -> str:
+def _quiet_unless(on_line: Optional[Callable[[str], None]]) -> list[str]:
+    """``--quiet`` when nobody listens to uv's progress lines."""
+    return ["--quiet"] if on_line is None else []
+
+
+def find_python(request: str, *, env: Optional[Mapping[str, str]] = None) -> str:
     """Absolute path of the interpreter uv picks for ``request`` (version or path)."""
     out = run(
         ["python", "find", "--no-project", "--no-python-downloads", request],
-        what=f"finding Python {request}",
+        env=env, what=f"finding Python {request}",
     )
     return out.strip()
 

@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
 
 from rezup.errors import BuildError
 from rezup.plan import Plan, VenvPlan, pinned
+
+if TYPE_CHECKING:
+    from rezup.credentials import Downloader
 
 log = logging.getLogger("rezup")
 
@@ -48,6 +51,7 @@ def collect_wheels(plan: Plan, target: Path) -> Plan:
     target.mkdir(parents=True, exist_ok=True)
     stored: set[Path] = set()
     built: BuiltHashes = {}
+    downloader = downloader_for(plan)
     venvs = list(plan.venvs)
     if plan.shared:  # [shared] installs from the same wheelhouse, with the rez venv's Python
         venvs.append(VenvPlan(
@@ -56,7 +60,7 @@ def collect_wheels(plan: Plan, target: Path) -> Plan:
         ))
     for venv in venvs:
         for package in _locked_packages(plan, venv):
-            path, was_built = _store_package(package, venv, target, plan)
+            path, was_built = _store_package(package, venv, target, plan, downloader)
             stored.add(path)
             if was_built:
                 key = (canonicalize_name(str(package.get("name"))), str(package.get("version")))
@@ -136,8 +140,32 @@ def _locked_packages(plan: Plan, venv: VenvPlan) -> list[dict[str, Any]]:
 
 def seed_packages(python_version: str) -> list[str]:
     """What ``uv venv --seed`` installs: pip, plus setuptools and wheel before Python 3.12."""
-    major, minor = (int(part) for part in python_version.split(".")[:2])
-    return ["pip"] if (major, minor) >= (3, 12) else ["pip", "setuptools", "wheel"]
+    return ["pip"] if _major_minor(python_version) >= (3, 12) else ["pip", "setuptools", "wheel"]
+
+
+def _major_minor(python_version: str) -> tuple[int, int]:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        release = Version(python_version).release
+    except InvalidVersion:
+        raise BuildError(f"not a Python version: {python_version!r}") from None
+    return release[0], (release[1] if len(release) > 1 else 0)
+
+
+def downloader_for(plan: Plan) -> Downloader:
+    """A downloader that reaches the plan's indexes as uv does: the process environment with
+    the plan's variables over it, the indexes of its options and variables, their
+    credentials, the insecure hosts and the keyring provider."""
+    from rezup import uv
+    from rezup.credentials import CredentialFinder, Downloader, http_timeout
+
+    env = {**os.environ, **dict(plan.uv_env)}
+    options = list(plan.uv_options)
+    keyring = uv.option_values(options, env, "UV_KEYRING_PROVIDER")[:1] == ["subprocess"]
+    finder = CredentialFinder(uv.index_locations(options, env), env, keyring=keyring)
+    return Downloader(finder, env, uv.option_values(options, env, "UV_INSECURE_HOST"),
+                      timeout=http_timeout(env))
 
 
 def _without_hashes(line: str) -> str:
@@ -148,7 +176,7 @@ def supported_tags(python_version: str) -> dict[Any, int]:
     """Wheel tags a CPython of ``python_version`` on this platform accepts, best first."""
     from packaging import tags
 
-    major, minor = (int(part) for part in python_version.split(".")[:2])
+    major, minor = _major_minor(python_version)
     platforms = list(tags.platform_tags())
     ordered = [
         *tags.cpython_tags((major, minor), platforms=platforms),
@@ -181,25 +209,31 @@ def _file_name(entry: dict[str, Any]) -> str:
     return unquote(urlparse(location).path).rsplit("/", 1)[-1]
 
 
-def _store_package(package: dict[str, Any], venv: VenvPlan, target: Path,
-                   plan: Plan) -> tuple[Path, bool]:
+def _store_package(package: dict[str, Any], venv: VenvPlan, target: Path, plan: Plan,
+                   downloader: Downloader) -> tuple[Path, bool]:
     """Store the wheel of one pylock package; return its path and whether rezup built it."""
     name = f"{package.get('name')}=={package.get('version')}"
     wheel = pick_wheel(package.get("wheels", []), venv.python_version)
     if wheel is not None:
         destination = target / _file_name(wheel)
         if not destination.exists():
-            _fetch(wheel, destination, name)
+            _fetch(wheel, destination, name, downloader)
         return destination, False
     sdist = package.get("sdist")
     if not sdist:
         raise BuildError(f"no wheel of {name} fits Python {venv.python_version} and it has no "
                          "sdist to build one from")
-    return _build_from_sdist(sdist, venv, target, plan, name), True
+    return _build_from_sdist(sdist, venv, target, plan, name, downloader), True
 
 
-def _fetch(entry: dict[str, Any], destination: Path, name: str) -> None:
-    """Copy or download one file of a pylock entry to ``destination``, checking its hash."""
+def _fetch(entry: dict[str, Any], destination: Path, name: str, downloader: Downloader) -> None:
+    """Copy or download one file of a pylock entry to ``destination``, checking its hash.
+
+    Downloads authenticate as uv does (``rezup.credentials``): an index that asks for
+    credentials gets those uv would send it, and none found is a one-line BuildError.
+    """
+    from rezup.credentials import redact
+
     location = entry.get("url") or entry.get("path")
     if not location:
         raise BuildError(f"the lock names no location for {name}")
@@ -207,8 +241,7 @@ def _fetch(entry: dict[str, Any], destination: Path, name: str) -> None:
     try:
         parsed = urlparse(location)
         if parsed.scheme in ("http", "https"):
-            with urllib.request.urlopen(location, timeout=120) as response, \
-                    open(partial, "wb") as stream:
+            with downloader.open(location) as response, open(partial, "wb") as stream:
                 shutil.copyfileobj(response, stream)
         else:
             source = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(location)
@@ -217,23 +250,23 @@ def _fetch(entry: dict[str, Any], destination: Path, name: str) -> None:
         if expected:
             actual = _sha256(partial)
             if actual != expected:
-                raise BuildError(f"{name}: hash mismatch for {location} "
+                raise BuildError(f"{name}: hash mismatch for {redact(location)} "
                                  f"(expected {expected}, got {actual})")
         partial.replace(destination)
     except OSError as exc:
-        raise BuildError(f"cannot fetch {name} from {location}: {exc}") from None
+        raise BuildError(f"cannot fetch {name} from {redact(location)}: {exc}") from None
     finally:
         if partial.exists():
             partial.unlink()
 
 
 def _build_from_sdist(sdist: dict[str, Any], venv: VenvPlan, target: Path, plan: Plan,
-                      name: str) -> Path:
+                      name: str, downloader: Downloader) -> Path:
     from rezup import uv
 
     with tempfile.TemporaryDirectory(prefix="rezup-sdist-") as scratch:
         archive = Path(scratch) / _file_name(sdist)
-        _fetch(sdist, archive, name)
+        _fetch(sdist, archive, name, downloader)
         out = Path(scratch) / "dist"
         uv.build_wheel(archive, venv.python, out, env=dict(plan.uv_env),
                        what=f"building a wheel of {name}")

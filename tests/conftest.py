@@ -3,6 +3,7 @@ is shared for speed. Nothing here mocks uv or the filesystem."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -25,6 +26,8 @@ _SCRUBBED = (
     "VIRTUAL_ENV", "REZ_CONFIG_FILE", "REZ_PACKAGES_PATH", "UV_PROJECT_ENVIRONMENT",
     "REZUP_UPGRADE_SOURCE", "REZUP_UPGRADE_PAUSE", "REZUP_UPGRADED", "REZUP_CLEAN_AFTER",
     "XDG_STATE_HOME",
+    # this machine's pip settings (PIP_INDEX_URL, ...): rezup reads them as studio settings
+    *(name for name in os.environ if name.startswith("PIP_")),
 )
 
 
@@ -112,6 +115,7 @@ def make_sandbox(base: Path, remote: bool = False) -> Sandbox:
         "UV_PYTHON_DOWNLOADS": "never",
         "PYTHONDONTWRITEBYTECODE": "1",
         "REZUP_NO_UPGRADE": "1",  # only the auto-upgrade tests look for a newer rezup
+        "PIP_CONFIG_FILE": os.devnull,  # no pip.conf of this machine, unless a test sets one
     })
     if remote:
         env["REZUP_ROOT_REMOTE"] = str(box.remote_root)
@@ -133,6 +137,18 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("REZUP_NO_UPGRADE", "1")
     for name in _SCRUBBED:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no pip.conf of this machine
+
+
+@pytest.fixture
+def restore_logger():
+    """main() points the 'rezup' logger at the (captured) stderr; put it back afterwards."""
+    logger = logging.getLogger("rezup")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @pytest.fixture
@@ -144,6 +160,7 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("USERPROFILE", str(home))
     monkeypatch.setenv("REZUP_ROOT_LOCAL", str(tmp_path / "local"))
     monkeypatch.setenv("REZUP_ROOT_REMOTE", str(tmp_path / "remote"))
+    (tmp_path / "remote").mkdir()
     return home
 
 

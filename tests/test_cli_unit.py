@@ -7,7 +7,6 @@ Commands run in-process through ``rezup.cli.main``; the few that would replace t
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -29,15 +28,7 @@ def home(home, tmp_path, monkeypatch):
     return home
 
 
-@pytest.fixture(autouse=True)
-def restore_logger():
-    """main() points the 'rezup' logger at the (captured) stderr; put it back afterwards."""
-    logger = logging.getLogger("rezup")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:] = saved[0]
-    logger.setLevel(saved[1])
-    logger.propagate = saved[2]
+pytestmark = pytest.mark.usefixtures("restore_logger")
 
 
 def run_main(args: list[str], capsys) -> tuple[int, str, str]:
@@ -113,10 +104,17 @@ def test_use_refuses_bad_names(home, capsys, name):
 
 
 def test_use_nested_session_refused(home, capsys, monkeypatch):
+    """Inside a session only a shell is refused (a command may run in any container)."""
     monkeypatch.setenv("REZUP_CONTAINER", "dev")
-    code, _, err = run_main(["use", "dev", "--", "true"], capsys)
-    assert code == 2
-    assert "already inside a rezup session" in assert_one_error_line(err)
+    for args in (["use", "other"], ["use", "dev"], ["add", "other"]):
+        code, _, err = run_main(args, capsys)
+        assert code == 2
+        assert "already inside a rezup session" in assert_one_error_line(err)
+    code, _, err = run_main(["use", "other", "--", "true"], capsys)
+    assert code == 1 and "already inside" not in err  # allowed: other has no revision here
+    for args in (["drop", "dev"], ["prune", "dev"]):
+        code, _, err = run_main(args, capsys)
+        assert code == 2 and "from inside a session of it" in assert_one_error_line(err)
 
 
 def test_use_do_and_command_together(home, capsys):
@@ -256,28 +254,36 @@ def test_status_json(home, capsys, tmp_path):
     assert code == 0, err
     data = json.loads(out)
     by_name = {c["name"]: c for c in data["containers"]}
-    assert set(by_name) == {".main", "dev", "broken"}
+    assert set(by_name) == {"dev"}  # a recipe alone is not a container: listed apart
     assert by_name["dev"]["latest_ready"] == "1700000000.5"
     assert by_name["dev"]["revisions"][0]["local"] == "ready"
     assert by_name["dev"]["revisions"][0]["rez_version"] == "3.4.0"
-    assert "invalid TOML" in by_name["broken"]["recipe_error"]
-    assert by_name[".main"]["revisions"] == []
+    assert by_name["dev"]["local_path"] == str(tmp_path / "local" / "dev")
+    assert by_name["dev"]["use_enters"] == "1700000000.5"
+    assert by_name["dev"]["size"] == by_name["dev"]["revisions"][0]["size"] > 0
+    [broken] = data["recipes_without_container"]
+    assert broken["name"] == "broken" and "invalid TOML" in broken["recipe_error"]
 
 
-def test_status_json_of_one_container(home, capsys):
-    code, out, _ = run_main(["status", "nosuch", "--json"], capsys)
+def test_status_json_of_one_container(home, capsys, tmp_path):
+    code, _, err = run_main(["status", "nosuch", "--json"], capsys)
+    assert code == 1
+    assert "no container named 'nosuch'" in assert_one_error_line(err)
+    make_ready_revision(tmp_path / "local", "dev")
+    code, out, _ = run_main(["status", "dev", "--json"], capsys)
     assert code == 0
-    data = json.loads(out)
-    assert [c["name"] for c in data["containers"]] == ["nosuch"]
+    assert [c["name"] for c in json.loads(out)["containers"]] == ["dev"]
 
 
 def test_status_text(home, capsys, tmp_path):
     make_ready_revision(tmp_path / "local", "dev")
+    (home / "rezup.idea.toml").write_text('description = "not built yet"\n')
     code, out, _ = run_main(["status"], capsys)
     assert code == 0
-    assert "dev  (local " in out
+    assert out.startswith("dev\n") and f"  local   {tmp_path / 'local' / 'dev'}" in out
     assert "1700000000.5" in out
-    assert "ready" in out
+    assert "ready" in out and "legend:" in out
+    assert "recipes without a container" in out and "idea" in out
 
 
 # --------------------------------------------------------------------------------------------

@@ -160,9 +160,17 @@ def test_missing_command_is_a_clear_error(built: Sandbox):
 
 
 def test_session_refuses_to_nest(built: Sandbox):
-    result = built.rezup("use", "--", sys.executable, "-m", "rezup", "use", "--", "true")
+    """A shell inside a session is refused; a command in another session's container runs,
+    with the outer session's rezup variables and PATH entries replaced, not stacked."""
+    result = built.rezup("use", "--", sys.executable, "-m", "rezup", "use")
     assert result.returncode == 2
     assert "already inside a rezup session of container '.main'" in result.stderr
+    nested = built.rezup("use", "--", sys.executable, "-m", "rezup", "use", "--", "sh", "-c",
+                         'echo "$REZUP_CONTAINER $PATH"', check=True)
+    container, path = nested.stdout.strip().split(" ", 1)
+    bin_dir = str(rez_venv(built.revisions()[0]) / "bin" / "rez")
+    assert container == ".main"
+    assert path.split(os.pathsep).count(bin_dir) == 1, "replaced, not stacked"
 
 
 def test_interactive_shell_through_a_pty(built: Sandbox):
@@ -193,8 +201,17 @@ def test_status_reports_revision(built: Sandbox):
     assert main["local_root"] == str(built.local_root)
     assert [r["local"] for r in main["revisions"]] == ["ready"]
     assert main["revisions"][0]["rez_version"] == "3.4.0"
+    [revision] = built.revisions()
+    assert main["local_path"] == str(built.local_root / ".main")
+    assert main["revisions"][0]["local_path"] == str(revision)
+    assert main["size"] >= main["revisions"][0]["size"] > 1_000_000  # rez is several MB
+    assert main["use_enters"] == revision.name
     text = built.rezup("status", check=True).stdout
-    assert built.revisions()[0].name in text and "ready" in text and "3.4.0" in text
+    assert revision.name in text and "ready" in text and "3.4.0" in text
+    assert str(built.local_root / ".main") in text and " MB" in text
+    assert "1 revision, " in text and "legend:" in text
+    marked = [line for line in text.splitlines() if line.startswith(" *")]
+    assert len(marked) == 1 and revision.name in marked[0]
 
 
 def test_bare_rezup_builds_default_container_on_first_run(sandbox: Sandbox):
@@ -308,9 +325,12 @@ def test_status_with_broken_recipe_beside_good_one(built: Sandbox):
     broken = built.write_recipe("[rez\nname = 1\n", name="broken")
     try:
         result = built.rezup("status", "--json", check=True)
-        data = {c["name"]: c for c in json.loads(result.stdout)["containers"]}
-        assert "invalid TOML" in data["broken"]["recipe_error"]
-        assert "line 1" in data["broken"]["recipe_error"]
+        report = json.loads(result.stdout)
+        data = {c["name"]: c for c in report["containers"]}
+        apart = {r["name"]: r for r in report["recipes_without_container"]}
+        assert "broken" not in data  # a recipe alone is not a container
+        assert "invalid TOML" in apart["broken"]["recipe_error"]
+        assert "line 1" in apart["broken"]["recipe_error"]
         assert data[".main"]["recipe_error"] is None
         assert [r["local"] for r in data[".main"]["revisions"]] == ["ready"]
         text = built.rezup("status", check=True).stdout

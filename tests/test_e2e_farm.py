@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -108,7 +109,8 @@ def test_concurrent_pulls_build_once(remote_sandbox: Sandbox):
     assert [code for code, _, _ in results] == [0] * 8, results
     assert all("Rez 3.4.0" in out for _, out, _ in results)
     builders = [err for _, _, err in results
-                if any(line.startswith("rezup: pulling revision") for line in err.splitlines())]
+                if any(re.match(r"rezup: \[[\d:]+\] pulling revision", line)
+                       for line in err.splitlines())]
     assert len(builders) == 1, [err for _, _, err in results]
     waiters = [err for _, _, err in results if "waiting for another process" in err]
     assert all(err.count("waiting for another process") == 1 for err in waiters)
@@ -278,13 +280,13 @@ def test_a_failed_pull_is_not_retried_by_every_job(remote_sandbox: Sandbox, tmp_
     wheel.unlink()
 
     first = box.rezup("use", "--", "true")
-    assert first.returncode == 0 and "rezup: pulling revision" in first.stderr
+    assert first.returncode == 0 and "] pulling revision" in first.stderr
     again = box.rezup("use", "--", "true")
     assert again.returncode == 0
-    assert "rezup: pulling revision" not in again.stderr  # the recorded failure answers
+    assert "] pulling revision" not in again.stderr  # the recorded failure answers
     assert "cannot pull revision" in again.stderr and "tinypkg" in again.stderr
     retry = box.rezup("use", "--", "true", env={"REZUP_PULL_RETRY": "0"})
-    assert retry.returncode == 0 and "rezup: pulling revision" in retry.stderr
+    assert retry.returncode == 0 and "] pulling revision" in retry.stderr
 
 
 def test_status_marks_the_revision_use_enters(remote_sandbox: Sandbox):
@@ -295,7 +297,7 @@ def test_status_marks_the_revision_use_enters(remote_sandbox: Sandbox):
     box.rezup("add", "--skip-use", check=True, env={"REZUP_ROOT_REMOTE": ""})
     [pulled, local_only] = box.ready_revisions()
     data = json.loads(box.rezup("status", "--json", check=True).stdout)["containers"][0]
-    assert data["in_use"] == pulled.name
+    assert data["use_enters"] == pulled.name
     used = box.rezup("use", "--", "sh", "-c", "echo $REZUP_REVISION", check=True).stdout
     assert used.strip() == pulled.name
     marked = [line for line in box.rezup("status", check=True).stdout.splitlines()

@@ -514,8 +514,9 @@ def test_status_reports_a_recipe_it_cannot_use(home, capsys, recipe):
     out = capsys.readouterr().out
     assert "bad" in out and "good" in out
     assert main(["status", "--json"]) == 0
-    data = {c["name"]: c for c in json.loads(capsys.readouterr().out)["containers"]}
-    assert data["bad"]["recipe_error"] or data["bad"]["errors"]
+    listed = json.loads(capsys.readouterr().out)
+    data = {c["name"]: c for c in [*listed["containers"], *listed["recipes_without_container"]]}
+    assert data["bad"]["recipe_error"] or data["bad"].get("errors")
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Unit tests for rezup.plan (pure parts) and rezup.tomlwrite."""
+"""Unit tests for rezup.plan (pure parts), its TOML text (written with tomli-w) included."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from rezup.plan import (
     venv_specs,
 )
 from rezup.recipe import parse_recipe
-from rezup.tomlwrite import dumps
 
 HASH_A = "sha256:" + "a" * 64
 HASH_B = "sha256:" + "b" * 64
@@ -384,6 +383,7 @@ def test_installer_settings(tmp_path):
         '[pip]\noptions = ["-i", "https://pypi.example/simple", "--pre", '
         '"--disable-pip-version-check"]\n'
         '[pip.env]\nPIP_EXTRA_INDEX_URL = "https://extra/simple"\nPIP_RETRIES = 3\n'
+        'PIP_NO_SUCH_SETTING = "x"\n'
         '[uv]\noptions = ["--index-strategy", "unsafe-best-match"]\n'
         '[uv.env]\nUV_LINK_MODE = "copy"\nUV_EXTRA_INDEX_URL = "https://uv-wins/simple"\n',
         tmp_path,
@@ -400,51 +400,57 @@ def test_installer_settings(tmp_path):
     assert options == ["--index-url", "https://pypi.example/simple", "--prerelease=allow",
                        "--index-strategy", "unsafe-best-match"]
     # [uv] env is laid over the translated [pip] env
-    assert env == {"UV_EXTRA_INDEX_URL": "https://uv-wins/simple", "UV_LINK_MODE": "copy"}
+    assert env == {"UV_EXTRA_INDEX_URL": "https://uv-wins/simple", "UV_LINK_MODE": "copy",
+                   "UV_HTTP_RETRIES": "3"}
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "--disable-pip-version-check" in warnings[0]
-    assert "PIP_RETRIES" in warnings[0]
+    assert "PIP_NO_SUCH_SETTING" in warnings[0]
 
 
 # --------------------------------------------------------------------------------------------
-# tomlwrite
+# The TOML text (tomli-w)
 
 
 @pytest.mark.parametrize(
-    "data",
+    "env",
     [
-        {},
-        {"a": 1, "b": True, "c": False, "d": "x", "e": [], "f": ["a", "b"], "g": -5},
-        {"title": "t", "table": {"k": "v", "n": 0, "nested": {"deep": ["x"]}}},
-        {"arr": [{"name": "a", "sub": {"x": 1}}, {"name": "b", "tool": [{"p": "q"}]}]},
-        {"quoted key": {"a.b": "c", "": "empty", "é": "ü", "1": "one"}},
-        {"s": 'quotes " \' and \\ backslashes \\n literal', "u": "日本語 ✓ \u2028 \U0001f600"},
-        {"ctrl": "".join(chr(i) for i in range(32)) + "\x7f" + "\x80\x9f"},
-        {"del\x7fkey": "v", "nl\nkey": {"x": "y"}},
-        {"long": ["x" * 30, "y" * 30, "z" * 30], "short": ["a"]},
-        {"after": {"t": 1}, "scalar_after_table": "is hoisted"},
-        {"empty_table": {}, "empty_list": [], "big": 2**62},
+        (),
+        (("a", "1"), ("b", "true"), ("c", ""), ("d", "-5")),
+        (("quoted key", "v"), ("a.b", "c"), ("", "empty"), ("é", "ü"), ("1", "one")),
+        (("s", 'quotes " \' and \\ backslashes \\n literal'),
+         ("u", "日本語 ✓ \u2028 \U0001f600")),
+        (("ctrl", "".join(chr(i) for i in range(32)) + "\x7f" + "\x80\x9f"),),
+        (("del\x7fkey", "v"), ("nl\nkey", "y")),
+        (("long", "x" * 300),),
     ],
 )
-def test_tomlwrite_round_trips(data):
-    text = dumps(data)
-    assert tomllib.loads(text) == data
-    assert dumps(tomllib.loads(text)) == text
+def test_plan_text_round_trips_any_strings(env):
+    """Whatever a recipe's strings hold, the plan's text reads back to the same plan and is
+    written again byte for byte (what the digest relies on)."""
+    plan = full_plan(env=env, uv_env=env, description="".join(value for _, value in env))
+    text = plan.to_text()
+    assert Plan.from_text(text) == plan
+    assert Plan.from_text(text).to_text() == text
 
 
-def test_tomlwrite_layout():
-    text = dumps({"a": "x", "t": {"b": ["1", "2"]}, "arr": [{"n": 1}, {"n": 2}]})
-    assert text == 'a = "x"\n\n[t]\nb = ["1", "2"]\n\n[[arr]]\nn = 1\n\n[[arr]]\nn = 2\n'
-    long = dumps({"k": ["a" * 40, "b" * 40]})
-    assert long == f'k = [\n    "{"a" * 40}",\n    "{"b" * 40}",\n]\n'
+def test_plan_text_layout():
+    """Tables and arrays of tables are written as sections, one pinned line per line."""
+    text = minimal_plan().to_text()
+    body = tomllib.loads(text)
+    assert body["installer"] == {"options": [], "env": {}}
+    for header in ("[installer]", "[installer.env]", "[runtime]", "[runtime.env]",
+                   "[runtime.dotenv_platform]", "[[venv]]"):
+        assert f"\n{header}\n" in text
+    assert '\n    "rez==3.4.0",\n' in text
+    assert "tool = []" in text
+    # plain values of a table come before its sub-tables, in a fixed order
+    assert text.index("format = 1") < text.index("container = ") < text.index("[installer]")
 
 
-def test_tomlwrite_refuses_what_it_cannot_write():
+def test_plan_text_refuses_what_toml_cannot_hold():
     with pytest.raises(TypeError):
-        dumps({"f": 1.5})
-    with pytest.raises(TypeError):
-        dumps({"n": None})
+        full_plan(env=(("n", None),)).to_text()  # type: ignore[arg-type]
 
 
 def test_relative_paths_in_installer_options_are_anchored_at_the_recipe(tmp_path):

@@ -7,13 +7,13 @@ import os
 import time
 from typing import Optional, Union
 
-from rezup import layout
+from rezup import layout, progress
 from rezup.build import building_under_lock, plan_and_build, publish
 from rezup.cleanup import clear_incomplete, finish_pending, revive
 from rezup.errors import UsageError
 from rezup.operations.prune import clean_after_build
 from rezup.plan import Plan, describe, make_plan
-from rezup.recipe import ContainerRecipe, Recipe
+from rezup.recipe import ContainerRecipe, Recipe, python_request
 from rezup.state import ContainerDir, RevisionDir
 
 log = logging.getLogger("rezup")
@@ -26,12 +26,17 @@ def add(
     remote: bool = False,
     wheels: bool = False,
     dry_run: bool = False,
+    python: Optional[str] = None,
 ) -> Union[Plan, RevisionDir]:
     """Make a new revision of container ``name`` from its recipe (or ``recipe_file``).
 
-    Returns the Plan when ``dry_run``, else the new revision (remote or local).
+    ``python`` (a version or a path) replaces the recipe's interpreter: of the rez venv, and
+    of isolated extensions that name none. Returns the Plan when ``dry_run``, else the new
+    revision (remote or local).
     """
     recipe = ContainerRecipe(name, path=recipe_file).load()
+    if python is not None:
+        recipe = with_python(recipe, python)
     if wheels and not remote:
         raise UsageError("--wheels goes with --remote (a wheelhouse is for machines that pull)")
     if remote:
@@ -48,19 +53,36 @@ def add(
     if not (dry_run or remote):
         return build_new_local_revision(container, recipe)
     if dry_run:
-        started = time.monotonic()
-        plan = make_plan(recipe, name)
-        log.info("resolved in %.1fs: %s", time.monotonic() - started, describe(plan))
-        return plan
+        return _resolve(recipe, name)
     return publish_revision(container, recipe, wheels=wheels)
+
+
+def _resolve(recipe: Recipe, name: str) -> Plan:
+    with progress.step("resolving", "resolved") as resolving:
+        plan = make_plan(recipe, name, on_line=resolving.note)
+        resolving.note(describe(plan))
+    return plan
+
+
+def with_python(recipe: Recipe, python: str) -> Recipe:
+    """``recipe`` with ``python`` as the interpreter of its venvs that name none (the rez venv
+    always)."""
+    from dataclasses import replace
+
+    from rezup.errors import UsageError
+
+    if not python.strip():
+        raise UsageError("--python needs a version or a path")
+    python = python_request(python, os.getcwd())
+    extensions = tuple(replace(ext, python=ext.python or python) if ext.isolation else ext
+                       for ext in recipe.extensions)
+    return replace(recipe, rez=replace(recipe.rez, python=python), extensions=extensions)
 
 
 def publish_revision(container: ContainerDir, recipe: Recipe, *, wheels: bool = False
                      ) -> RevisionDir:
     """Resolve ``recipe`` and publish it as a new revision of the remote ``container``."""
-    started = time.monotonic()
-    plan = make_plan(recipe, container.name())
-    log.info("resolved in %.1fs: %s", time.monotonic() - started, describe(plan))
+    plan = _resolve(recipe, container.name())
     revision = container.revision(container.new_revision_name())
     publish(plan.with_wheels(wheels), recipe.text, revision.path())
     log.info("remote revision %s of %s published in %s", revision.dirname(), container.name(),

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from rezup import layout
 from rezup.build import build_revision, building_under_lock, wheelhouse_of
@@ -39,16 +39,26 @@ def recent_pull_failure(revision: RevisionDir) -> Optional[str]:
     A pull that fails (index down, a pin gone) would otherwise be tried again by every job on
     every machine, each waiting for the one before it to fail.
     """
+    failure = pull_failure(revision)
+    if failure is None:
+        return None
+    return (f"{failure['reason']} (failed less than {pull_retry_after():.0f}s ago; not tried "
+            "again before then)")
+
+
+def pull_failure(revision: RevisionDir) -> Optional[dict[str, Any]]:
+    """The recorded failure of the last pull of ``revision`` while it still holds: its
+    ``reason``, ``time`` (seconds) and ``retry_in`` (seconds)."""
     path = _failure_file(revision)
     try:
-        age = time.time() - path.stat().st_mtime
+        failed = path.stat().st_mtime
         reason = path.read_text(encoding="utf-8").strip()
     except OSError:
         return None
-    retry = pull_retry_after()
-    if age >= retry:
+    retry_in = pull_retry_after() - (time.time() - failed)
+    if retry_in <= 0:
         return None
-    return f"{reason} (failed less than {retry:.0f}s ago; not tried again before then)"
+    return {"reason": reason, "time": failed, "retry_in": retry_in}
 
 
 class RecentPullFailure(ContainerError):

@@ -6,18 +6,19 @@ own line and the rest is still shown.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Optional
 
 from rezup import claims, layout
 from rezup.cleanup import format_size, is_dropped
-from rezup.errors import RezupError, one_line
+from rezup.errors import ContainerError, RezupError, one_line
 from rezup.fsutil import disk_usage, stale_staging
 from rezup.recipe import ContainerRecipe
 from rezup.state import ContainerDir, RevisionDir, container_names, recipe_container_names
 
 LEGEND = """\
-  *         the revision `rezup use NAME` enters now
+  *         the revision `rezup use NAME` enters on this machine now
   ready     complete; building: a build holds its lock; incomplete: a build was killed
             (cleared by the next add or prune); retired: dropped while in use (removed once
             free); broken: its revision.json cannot be read; -: not in that root
@@ -27,16 +28,35 @@ LEGEND = """\
 
 
 def collect(name: Optional[str] = None) -> list[dict[str, Any]]:
-    """Status of container ``name``, or of every container rezup can find."""
+    """Status of container ``name``, or of every container (and recipe) rezup can find.
+
+    Each has ``exists``: whether the container has a folder in its local or remote root (a
+    recipe alone is not yet a container). An unknown ``name`` is a ContainerError.
+    """
     if name is not None:
-        names = {layout.check_container_name(name)}
-    else:
-        roots = [layout.local_root()]
-        remote = layout.remote_root()
-        if remote is not None:
-            roots.append(remote)
-        names = container_names(roots) | recipe_container_names() | {layout.DEFAULT_CONTAINER}
+        info = _status_or_error(layout.check_container_name(name))
+        if not info["exists"] and info["recipe"] is None:
+            roots = " or ".join(filter(None, (info["local_root"], info["remote_root"])))
+            raise ContainerError(f"no container named {name!r}: no recipe "
+                                 f"{layout.recipe_file(name)} and no folder in {roots}")
+        return [info]
+    roots = [layout.local_root()]
+    remote = layout.remote_root()
+    if remote is not None:
+        roots.append(remote)
+    names = container_names(roots) | recipe_container_names()
     return [_status_or_error(n) for n in sorted(names)]
+
+
+def as_json(statuses: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``status --json`` prints: the containers, and apart the recipes that have none."""
+    return {
+        "containers": [info for info in statuses if info["exists"]],
+        "recipes_without_container": [
+            {"name": info["name"], "recipe": info["recipe"],
+             "recipe_error": info["recipe_error"], "description": info.get("description", "")}
+            for info in statuses if not info["exists"]],
+    }
 
 
 def _status_or_error(name: str) -> dict[str, Any]:
@@ -44,10 +64,12 @@ def _status_or_error(name: str) -> dict[str, Any]:
     try:
         return container_status(name)
     except Exception as exc:  # the status of the others still shows
-        return {"name": name, "recipe": None, "recipe_error": None, "local_root": None,
-                "remote_root": None, "dropped": False, "revisions": [], "errors": [
-                    f"cannot read container {name}: {one_line(exc)}"],
-                "latest_ready": None, "in_use": None, "stale_publishes": []}
+        return {"name": name, "exists": True, "recipe": None, "recipe_error": None,
+                "description": "", "local_root": None, "remote_root": None,
+                "local_path": None, "remote_path": None, "dropped": False, "size": 0,
+                "revisions": [], "errors": [f"cannot read container {name}: {one_line(exc)}"],
+                "warnings": [], "latest_ready": None, "use_enters": None, "use": None,
+                "stale_publishes": []}
 
 
 def container_status(name: str) -> dict[str, Any]:
@@ -60,10 +82,11 @@ def container_status(name: str) -> dict[str, Any]:
         "recipe_error": None,
         "errors": [],
     }
+    info["description"] = ""
     try:
         local_root, remote_root = layout.container_roots(name)
-        if path.is_file():
-            ContainerRecipe(name).load()  # report any recipe error, not only [root]
+        if path.is_file():  # report any recipe error, not only [root]
+            info["description"] = ContainerRecipe(name).load().description
     except RezupError as exc:
         info["recipe_error"] = str(exc)
         local_root, remote_root = layout.local_root(), layout.remote_root()
@@ -71,7 +94,11 @@ def container_status(name: str) -> dict[str, Any]:
     remote = ContainerDir(remote_root, name, remote=True) if remote_root else None
     info["local_root"] = str(local.root())
     info["remote_root"] = str(remote.root()) if remote else None
+    info["local_path"] = str(local.path())
+    info["remote_path"] = str(remote.path()) if remote else None
+    info["exists"] = local.is_exists() or (remote is not None and _exists(remote))
     info["dropped"] = is_dropped(local)
+    info["warnings"] = []
     info["stale_publishes"] = [p.name for p in stale_staging(remote.revisions())] \
         if remote else []
 
@@ -99,20 +126,45 @@ def container_status(name: str) -> dict[str, Any]:
             row.setdefault("remote", None)
         row["date"] = layout.format_revision_time(row["revision"])
     info["revisions"] = ordered
+    info["size"] = sum(row.get("size", 0) for row in ordered)
     info["latest_ready"] = next(
         (r["revision"] for r in ordered if r.get("local") == "ready"), None
     )
-    # what `rezup use NAME` enters: the same rule as `use`, without pulling anything
-    try:
-        info["in_use"], _, _ = layout.choose_revision(
-            str(local.revisions()), str(remote.revisions()) if remote else None)
-    except (RezupError, OSError):
-        info["in_use"] = info["latest_ready"]
+    # what `rezup use NAME` enters here: the same rule as `use`, without pulling anything
+    info["use"] = _forecast(name, info) if info["recipe_error"] is None else None
+    info["use_enters"] = info["use"]["revision"] if info["use"] else info["latest_ready"]
     return info
+
+
+def _exists(container: ContainerDir) -> bool:
+    try:
+        return container.is_exists()
+    except OSError:
+        return True  # it cannot be read: report it as it is
+
+
+def _forecast(name: str, info: dict[str, Any]) -> Optional[dict[str, Any]]:
+    from rezup.operations.use import forecast
+
+    try:
+        use = forecast(name)
+    except (RezupError, OSError) as exc:
+        info["warnings"].append(one_line(exc))
+        return None
+    if use["warning"]:
+        info["warnings"].append(use["warning"])
+    failure = use["failure"]
+    if failure:
+        info["warnings"].append(
+            f"the pull of revision {failure['revision']} failed at "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(failure['time']))}: "
+            f"{failure['reason']} (tried again in {failure['retry_in']:.0f}s)")
+    return use
 
 
 def _describe_revision(revision: RevisionDir, side: str, row: dict[str, Any]) -> None:
     row[side] = revision.state()
+    row[f"{side}_path"] = str(revision.path())
     if side == "local":
         in_use = claims.is_claimed(revision.path())
         row["in_use"] = in_use
@@ -135,42 +187,62 @@ def _describe_revision(revision: RevisionDir, side: str, row: dict[str, Any]) ->
 
 def render(statuses: list[dict[str, Any]]) -> str:
     lines: list[str] = []
-    for info in statuses:
-        where = f"local {info['local_root']}"
+    containers = [info for info in statuses if info["exists"]]
+    for info in containers:
+        title = info["name"] + (f"  {info['description']}" if info.get("description") else "")
+        lines.append(title)
+        lines.append(f"  local   {info['local_path'] or info['local_root']}")
         if info["remote_root"]:
-            where += f", remote {info['remote_root']}"
-        lines.append(f"{info['name']}  ({where})")
+            lines.append(f"  remote  {info['remote_path']}")
+        use = info.get("use") or {}
+        if use.get("pull"):
+            lines.append(f"  use     pulls revision {use['pull']} first")
         if info.get("dropped"):
             lines.append("  dropped: what is still in use is removed once free")
         lines.extend(f"  error: {error}" for error in info.get("errors", ()))
+        lines.extend(f"  warning: {warning}" for warning in info.get("warnings", ()))
         if info.get("stale_publishes"):
             lines.append(f"  {len(info['stale_publishes'])} interrupted publish(es) in the "
                          "remote root: the next `add --remote` removes them")
         if info["recipe_error"]:
             lines.append(f"  recipe error: {info['recipe_error']}")
-        if not info["revisions"]:
-            lines.append("  no revisions")
-        else:
-            has_remote = info["remote_root"] is not None
-            header = ["revision", "date", "local"] + (["remote"] if has_remote else [])
-            header += ["rez", "python", "in use", "size"]
-            table = [header]
-            for row in info["revisions"]:
-                cells = [row["revision"], row["date"], row.get("local") or "-"]
-                if has_remote:
-                    cells.append(row.get("remote") or "-")
-                cells += [row.get("rez_version") or "?", row.get("python") or "?",
-                          _in_use(row), format_size(row["size"]) if "size" in row else "-"]
-                table.append(cells)
-            widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-            for index, cells in enumerate(table):
-                mark = "*" if index and cells[0] == info["in_use"] else " "
-                lines.append(" " + mark + "  ".join(c.ljust(w) for c, w in zip(cells, widths))
-                             .rstrip())
+        lines.extend(_revision_table(info) if info["revisions"] else ["  no revisions"])
         lines.append("")
-    if any(info["revisions"] for info in statuses):
+    recipes = [info for info in statuses if not info["exists"]]
+    if recipes:
+        lines.append("recipes without a container (rezup add NAME makes one):")
+        for info in recipes:
+            error = f": recipe error: {info['recipe_error']}" if info["recipe_error"] else ""
+            lines.append(f"  {info['name']}  {info['recipe']}{error}")
+        lines.append("")
+    if any(info["revisions"] for info in containers):
         lines.extend(["legend:", LEGEND])
+    if not statuses:
+        lines.append("no containers yet: `rezup` makes .main from ~/rezup.toml on first use")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _revision_table(info: dict[str, Any]) -> list[str]:
+    has_remote = info["remote_root"] is not None
+    header = ["revision", "date", "local"] + (["remote"] if has_remote else [])
+    header += ["rez", "python", "in use", "size"]
+    table = [header]
+    for row in info["revisions"]:
+        cells = [row["revision"], row["date"], row.get("local") or "-"]
+        if has_remote:
+            cells.append(row.get("remote") or "-")
+        cells += [row.get("rez_version") or "?", row.get("python") or "?",
+                  _in_use(row), format_size(row["size"]) if "size" in row else "-"]
+        table.append(cells)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = []
+    for index, cells in enumerate(table):
+        mark = "*" if index and cells[0] == info["use_enters"] else " "
+        lines.append(" " + mark + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+    count = len(info["revisions"])
+    total = (f"  {count} revision{'' if count == 1 else 's'}, "
+             f"{format_size(info['size'])} of {'its' if count == 1 else 'their'} own")
+    return [*lines, total]
 
 
 def _in_use(row: dict[str, Any]) -> str:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
 from rezup import layout, session
 from rezup.errors import ContainerError, RemoteRootError, RezupError
-from rezup.operations.pull import last_pulled, pull, recent_pull_failure
+from rezup.operations.pull import last_pulled, pull, pull_failure, recent_pull_failure
 from rezup.state import ContainerDir, RevisionDir
 
 log = logging.getLogger("rezup")
@@ -58,6 +58,33 @@ def revision_for_use(name: str, *, local_only: bool = False, revision: Optional[
         return pull(remote.revision(stamp), local), True
     except RezupError as exc:
         return _fall_back(local, remote, f"cannot pull revision {stamp} of {name}: {exc}"), True
+
+
+def forecast(name: str) -> dict[str, Any]:
+    """What ``rezup use NAME`` would enter on this machine now, without pulling anything:
+    ``revision`` (a local one), ``pull`` (a remote revision it would pull first), ``failure``
+    (why that pull failed lately, when ``revision`` is the fallback), ``warning``."""
+    local, remote = containers_of(name)
+    warnings: list[str] = []
+    try:
+        stamp, from_remote, _ = layout.choose_revision(
+            str(local.revisions()), str(remote.revisions()) if remote else None,
+            warnings.append)
+    except RemoteRootError as exc:
+        fallback = last_pulled(local, remote) if remote else None
+        return {"revision": fallback.dirname() if fallback else None, "pull": None,
+                "failure": None, "warning": str(exc)}
+    result: dict[str, Any] = {"revision": stamp, "pull": None, "failure": None,
+                              "warning": "; ".join(warnings) or None}
+    if from_remote and remote is not None and not local.revision(stamp).is_usable():
+        failure = pull_failure(local.revision(stamp))
+        fallback = last_pulled(local, remote)
+        result["revision"] = fallback.dirname() if fallback else None
+        if failure is None:
+            result["pull"] = stamp
+        else:
+            result["failure"] = {"revision": stamp, **failure}
+    return result
 
 
 def _given_revision(local: ContainerDir, remote: Optional[ContainerDir], stamp: str

@@ -1,0 +1,288 @@
+"""Wheel downloads authenticate as uv does (issue 12): credentials in URLs, named indexes,
+netrc, uv's credentials store and the keyring command, against a local index on 127.0.0.1
+that answers 401 to any request without them. uv itself is checked against the same index
+with the same credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rezup.credentials import (
+    CredentialFinder,
+    Downloader,
+    Index,
+    redact,
+    split_userinfo,
+    store_lookup,
+    uv_credentials_dir,
+)
+from rezup.errors import BuildError
+from rezup.plan import PLAN_FILENAME, Plan
+from rezup.uv import find_uv
+from rezup.wheelhouse import downloader_for
+from tests.conftest import REZ_PIN, Sandbox
+from tests.test_pip_settings import LocalIndex
+
+USER, PASSWORD = "alice", "s3cret-pw"
+
+
+@pytest.fixture
+def private_index(tmp_path: Path) -> Iterator[LocalIndex]:
+    """A local index that answers 401 unless it gets alice's Basic credentials."""
+    with LocalIndex(tmp_path / "private", auth=(USER, PASSWORD)) as index:
+        index.add("studiopkg", "1.0")
+        yield index
+
+
+def wheel_url(index: LocalIndex) -> str:
+    return f"{index.base}/files/studiopkg-1.0-py3-none-any.whl"
+
+
+def netrc_file(folder: Path, password: str = PASSWORD) -> Path:
+    path = folder / "netrc"
+    path.write_text(f"machine 127.0.0.1 login {USER} password {password}\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def download(index_locations: list[str], env: dict[str, str], url: str,
+             keyring: bool = False) -> bytes:
+    finder = CredentialFinder(index_locations, {"HOME": "/nonexistent", **env}, keyring=keyring)
+    with Downloader(finder, finder.env, timeout=30).open(url) as response:
+        return response.read()
+
+
+def uv_resolves(index_url: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """``uv pip compile`` of studiopkg against ``index_url``, with no cache to answer for it."""
+    full_env = {**os.environ, "UV_NO_CACHE": "1", "HOME": str(tmp_path), **env}
+    if "NETRC" not in env:
+        full_env.pop("NETRC", None)
+    return subprocess.run([find_uv(), "pip", "compile", "-", "--quiet", "--no-header",
+                           "--default-index", index_url], input="studiopkg\n", env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+# --------------------------------------------------------------------------------------------
+# Pure parts
+
+
+def test_redact_hides_passwords_only():
+    assert redact("see https://bob:pa55@host/simple and http://tok@h2/x") == (
+        "see https://bob:****@host/simple and http://tok@h2/x")
+    assert redact("--index-url https://u:p%40ss@h/s --x") == "--index-url https://u:****@h/s --x"
+    assert redact("file:///no/secret") == "file:///no/secret"
+
+
+def test_split_userinfo():
+    assert split_userinfo("https://u:p%40ss@h:8443/s") == ("https://h:8443/s", "u", "p@ss")
+    assert split_userinfo("https://tok@h/s") == ("https://h/s", "tok", None)
+    assert split_userinfo("https://h/s") == ("https://h/s", None, None)
+
+
+def test_named_indexes_take_credentials_from_variables():
+    env = {"UV_INDEX_STUDIO_PROXY_USERNAME": "bob", "UV_INDEX_STUDIO_PROXY_PASSWORD": "pw"}
+    index = Index.parse("studio-proxy=https://h/simple", env)
+    assert index == Index("https://h/simple", "studio-proxy", "bob", "pw",
+                          "UV_INDEX_STUDIO_PROXY_USERNAME/PASSWORD")
+    assert Index.parse("https://h/simple?x=y", env) == Index("https://h/simple?x=y")
+    assert Index.parse("https://u:p@h/simple", {}) == Index("https://h/simple", None, "u", "p")
+
+
+def test_which_credentials_go_with_the_first_request():
+    finder = CredentialFinder(
+        ["https://a:1@h/simple", "https://b:2@h/simple/deep", "priv=https://p:8443/idx",
+         "https://other/simple"],
+        {"UV_INDEX_PRIV_USERNAME": "c", "UV_INDEX_PRIV_PASSWORD": "3"},
+    )
+    assert finder.first("https://x:9@h/simple/pkg/").source == "the URL"
+    assert finder.first("https://h/simple/deep/pkg/f.whl").header == "Basic Yjoy"  # b:2
+    assert finder.first("https://h/simple/pkg/f.whl").header == "Basic YTox"  # a:1
+    # not under any index, but the same host: uv reuses an index's credentials there
+    assert finder.first("https://h/files/f.whl").header == "Basic YTox"
+    assert finder.first("https://p:8443/idx/f.whl").source == (
+        "UV_INDEX_PRIV_USERNAME/PASSWORD")
+    assert finder.first("https://p/idx/f.whl") is None  # another port: another realm
+    assert finder.first("https://other/simple/f.whl") is None
+
+
+def test_uv_credentials_store_lookup_and_folder(tmp_path: Path):
+    entries = [
+        {"service": "https://h", "username": "a", "password": "1"},
+        {"service": "https://h/simple/team", "username": "b", "password": "2"},
+        {"service": "h2.example", "scheme": "bearer", "token": "t"},
+    ]
+    assert store_lookup(entries, "https://h/simple/team/x/", None)["username"] == "b"
+    assert store_lookup(entries, "https://h/simple/other/", None)["username"] == "a"
+    assert store_lookup(entries, "https://h/simple/team/x/", "a")["username"] == "a"
+    assert store_lookup(entries, "https://h2.example/f.whl", None)["token"] == "t"
+    assert store_lookup(entries, "http://h/simple/", None) is None  # another scheme
+    assert uv_credentials_dir({"UV_CREDENTIALS_DIR": "/x"}) == "/x"
+    assert uv_credentials_dir({"HOME": "/home/me"}, "linux") == (
+        "/home/me/.local/share/uv/credentials")
+    assert uv_credentials_dir({"HOME": "/home/me", "XDG_DATA_HOME": "/data"}, "linux") == (
+        "/data/uv/credentials")
+
+
+def test_the_plans_indexes_reach_the_downloader(monkeypatch):
+    from rezup.plan import VenvPlan
+
+    monkeypatch.setenv("UV_KEYRING_PROVIDER", "subprocess")
+    plan = Plan(container="c", venvs=(VenvPlan("rez", "/py", "", "3.11.7", ()),),
+                uv_options=("--index-url", "https://u:p@a/simple", "--allow-insecure-host", "a"),
+                uv_env=(("UV_EXTRA_INDEX_URL", "https://b/simple"), ("UV_HTTP_TIMEOUT", "7")))
+    downloader = downloader_for(plan)
+    assert [index.url for index in downloader.finder.indexes] == ["https://a/simple",
+                                                                  "https://b/simple"]
+    assert downloader.finder.keyring is True
+    assert list(downloader.insecure_hosts) == ["a"]
+    assert downloader.timeout == 7
+
+
+# --------------------------------------------------------------------------------------------
+# Downloads from the private index
+
+
+def test_without_credentials_the_error_names_the_host_and_the_sources(private_index,
+                                                                      tmp_path: Path):
+    with pytest.raises(BuildError) as info:
+        download([private_index.url], {"NETRC": str(tmp_path / "none")}, wheel_url(private_index))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"127.0.0.1:{private_index.base.rsplit(':', 1)[1]} asks for "
+                              "credentials (HTTP 401)")
+    for source in ("the index URLs", "UV_INDEX_<NAME>_USERNAME/PASSWORD", "netrc",
+                   str(tmp_path / "none"), "uv's credentials store", "keyring"):
+        assert source in message
+    # uv fails against it too
+    result = uv_resolves(private_index.url, {"NETRC": str(tmp_path / "none")}, tmp_path)
+    assert result.returncode != 0 and "401" in result.stderr
+
+
+def test_credentials_in_the_index_url(private_index, tmp_path: Path):
+    url = private_index.url_with(USER, PASSWORD)
+    assert download([url], {}, wheel_url(private_index)).startswith(b"PK")
+    assert private_index.saw("/files/studiopkg-1.0", authorized=True)
+    assert uv_resolves(url, {}, tmp_path).stdout.startswith("studiopkg==1.0")
+
+
+def test_credentials_in_the_file_url(private_index):
+    url = wheel_url(private_index).replace("http://", f"http://{USER}:{PASSWORD}@")
+    assert download([], {}, url).startswith(b"PK")
+
+
+def test_credentials_of_a_named_index(private_index, tmp_path: Path):
+    env = {"UV_INDEX_STUDIO_USERNAME": USER, "UV_INDEX_STUDIO_PASSWORD": PASSWORD}
+    assert download([f"studio={private_index.url}"], env,
+                    wheel_url(private_index)).startswith(b"PK")
+    result = subprocess.run(
+        [find_uv(), "pip", "compile", "-", "--quiet", "--no-header", "--default-index",
+         f"studio={private_index.url}"], input="studiopkg\n", capture_output=True, text=True,
+        env={**os.environ, "UV_NO_CACHE": "1", **env}, timeout=120)
+    assert result.stdout.startswith("studiopkg==1.0"), result.stderr
+
+
+def test_credentials_from_netrc(private_index, tmp_path: Path):
+    env = {"NETRC": str(netrc_file(tmp_path))}
+    assert download([private_index.url], env, wheel_url(private_index)).startswith(b"PK")
+    # the first request went without them, as uv does, the second with them
+    assert private_index.saw("/files/studiopkg-1.0", authorized=False)
+    assert private_index.saw("/files/studiopkg-1.0", authorized=True)
+    assert uv_resolves(private_index.url, env, tmp_path).stdout.startswith("studiopkg==1.0")
+
+
+def test_wrong_credentials_are_a_clear_error(private_index, tmp_path: Path):
+    env = {"NETRC": str(netrc_file(tmp_path, password="wrong"))}
+    with pytest.raises(BuildError, match=r"refused the credentials from netrc \(.*\) \(HTTP 401\)"):
+        download([private_index.url], env, wheel_url(private_index))
+    with pytest.raises(BuildError) as info:
+        download([private_index.url_with(USER, "bad-pw")], {}, wheel_url(private_index))
+    assert "refused the credentials from the index URL" in str(info.value)
+    assert "bad-pw" not in str(info.value)
+
+
+def test_credentials_from_uvs_credentials_store(private_index, tmp_path: Path):
+    store = tmp_path / "uv-credentials"
+    store.mkdir()
+    (store / "credentials.toml").write_text(
+        f'[[credential]]\nservice = "{private_index.base}"\nusername = "{USER}"\n'
+        f'password = "{PASSWORD}"\n', encoding="utf-8")
+    env = {"UV_CREDENTIALS_DIR": str(store)}
+    assert download([private_index.url], env, wheel_url(private_index)).startswith(b"PK")
+    assert uv_resolves(private_index.url, env, tmp_path).stdout.startswith("studiopkg==1.0")
+
+
+def test_credentials_from_the_keyring_command(private_index, tmp_path: Path):
+    """A ``keyring`` command on PATH (a stand-in for the real one: it knows one password)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "keyring.log"
+    script = bin_dir / "keyring"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {log}\n'
+                      f'[ "$1 $3" = "get {USER}" ] && echo {PASSWORD} && exit 0\nexit 1\n',
+                      encoding="utf-8")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "UV_KEYRING_PROVIDER": "subprocess"}
+    index_url = private_index.url.replace("http://", f"http://{USER}@")  # uv needs a username
+    assert download([index_url], env, wheel_url(private_index), keyring=True).startswith(b"PK")
+    assert f"get {private_index.url} {USER}" in log.read_text(encoding="utf-8")
+    assert uv_resolves(index_url, env, tmp_path).stdout.startswith("studiopkg==1.0")
+    # off unless asked for
+    with pytest.raises(BuildError, match="UV_KEYRING_PROVIDER is not subprocess"):
+        download([index_url], env, wheel_url(private_index), keyring=False)
+
+
+# --------------------------------------------------------------------------------------------
+# End to end: rezup add --remote --wheels against the private index
+
+
+def publish(box: Sandbox, index_url: str, env: dict[str, str]):
+    box.write_recipe(f'[rez]\nurl = "{REZ_PIN}"\nlib = ["studiopkg"]\n')
+    return box.rezup("add", "--remote", "--wheels", "--skip-use", timeout=900,
+                     env={"PIP_EXTRA_INDEX_URL": index_url, **env})
+
+
+@pytest.mark.e2e
+def test_publish_with_wheels_and_netrc(remote_sandbox: Sandbox, private_index, tmp_path: Path):
+    result = publish(remote_sandbox, private_index.url, {"NETRC": str(netrc_file(tmp_path))})
+    assert result.returncode == 0, result.stderr
+    [remote] = remote_sandbox.ready_revisions(remote=True)
+    assert (remote / "wheels" / "studiopkg-1.0-py3-none-any.whl").is_file()
+    assert private_index.saw("/simple/studiopkg/", authorized=True)  # uv: netrc too
+    assert private_index.saw("/files/studiopkg-1.0", authorized=True)  # rezup's download
+
+
+@pytest.mark.e2e
+def test_publish_with_wheels_and_credentials_in_the_index_url(remote_sandbox: Sandbox,
+                                                               private_index):
+    result = publish(remote_sandbox, private_index.url_with(USER, PASSWORD), {})
+    assert result.returncode == 0, result.stderr
+    [remote] = remote_sandbox.ready_revisions(remote=True)
+    assert (remote / "wheels" / "studiopkg-1.0-py3-none-any.whl").is_file()
+    # the plan keeps the credentials (a pull needs them); no message shows them
+    assert PASSWORD in (remote / PLAN_FILENAME).read_text(encoding="utf-8")
+    assert PASSWORD not in result.stderr + result.stdout
+    # nor what prints a plan or a revision
+    env = {"PIP_EXTRA_INDEX_URL": private_index.url_with(USER, PASSWORD)}
+    dry = remote_sandbox.rezup("add", "--dry-run", env=env, timeout=300, check=True)
+    remote_sandbox.rezup("use", "--", "true", check=True, timeout=900)  # pulls it
+    assert PASSWORD not in dry.stdout and f"{USER}:****@127.0.0.1" in dry.stdout
+    for args in (("inspect", ".main"), ("inspect", ".main", "--json")):
+        inspected = remote_sandbox.rezup(*args, check=True).stdout
+        assert "studiopkg" in inspected and PASSWORD not in inspected
+
+
+@pytest.mark.e2e
+def test_publish_without_credentials_fails_clearly(remote_sandbox: Sandbox, private_index):
+    result = publish(remote_sandbox, private_index.url, {})
+    assert result.returncode != 0
+    [line] = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert "401" in line and private_index.url in line
+    assert remote_sandbox.ready_revisions(remote=True) == []
