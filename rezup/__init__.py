@@ -4,8 +4,7 @@ The public names below are the ones the original rezup offered to studio scripts
 loaded lazily so that ``import rezup`` (and the ``rezup use`` start-up path) stays cheap.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: it is an import of its own on the `use` path
 __version__ = "3.0.0"
 
 _LAZY = {

@@ -12,13 +12,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from packaging.version import Version
 
-from rezup import layout, progress, uv
+from rezup import bytecode, clone, layout, progress, uv
 from rezup.errors import BuildError, step
 from rezup.fsutil import (
     flush_filesystem,
@@ -69,26 +70,51 @@ def plan_and_build(
 ) -> tuple[Plan, dict[str, Any]]:
     """Resolve ``recipe`` and build it into the new folder ``revision_dir``.
 
-    ``uv venv`` does not depend on the pins, so it runs beside ``uv pip compile`` instead of
-    after it. Returns the plan and the revision metadata. On any failure the folder is removed.
+    The resolve (``uv pip compile``, a few index requests) runs beside the first step of the
+    build instead of before it: ``uv venv``, which does not depend on the pins, or, when a
+    ready revision was made from the same recipe text, cloning that revision, which is all
+    the build there is if the resolve gives the same plan again (see ``_likely_donor``).
+    Returns the plan and the revision metadata. On any failure the folder is removed.
     """
     from rezup.plan import find_pythons, installer_settings, make_plan, venv_specs
 
     pythons = find_pythons(recipe)
     options, env = installer_settings(recipe, warn=False)
+    specs = venv_specs(recipe)
     started = time.monotonic()
+
+    def create_venvs(pool: ThreadPoolExecutor) -> list[Future]:
+        made = []
+        for spec in specs:
+            python, version = pythons[spec.python_request]
+            made.append(pool.submit(  # the plan pins the seeds: no --seed
+                _create_venv, spec.name, version, _venv(revision_dir, spec.name), python,
+                options, env, seed=False,
+            ))
+        return made
+
     with step(f"building revision {revision_dir.name}", revision_dir), \
-            new_folder(revision_dir, staged=False):
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            created = []
-            for spec in venv_specs(recipe):
-                python, version = pythons[spec.python_request]
-                created.append(pool.submit(
-                    _create_venv, spec.name, version, _venv(revision_dir, spec.name), python,
-                    options, env,
-                ))
+            _new_revision_folder(revision_dir):
+        guess = _likely_donor(recipe.text, revision_dir)
+        with contextlib.ExitStack() as claim, ThreadPoolExecutor(max_workers=4) as pool:
+            cloning: Optional[Future] = None
+            if guess is not None:
+                with contextlib.suppress(clone.CloneError):  # being removed: no guess
+                    claim.enter_context(clone.claimed(guess.donor))
+                    cloning = pool.submit(_clone_venvs, guess.donor, revision_dir,
+                                          [spec.name for spec in specs])
+            created = create_venvs(pool) if cloning is None else []
             with progress.step("resolving", "resolved") as resolving:
                 plan = make_plan(recipe, container, pythons=pythons, on_line=resolving.note)
+            if cloning is not None:
+                assert guess is not None
+                cloned = _clone_outcome(cloning, guess, plan)
+                if cloned:
+                    metadata = _finish_clone(plan, recipe.text, revision_dir, guess.donor,
+                                             started=started, extra_metadata=extra_metadata)
+                    return plan, metadata
+                remove_tree(revision_dir / layout.VENV_DIRNAME)
+                created = create_venvs(pool)
             for future in created:
                 future.result()
         metadata = _fill_revision(plan, recipe.text, revision_dir, container_dir=container_dir,
@@ -115,10 +141,16 @@ def build_revision(
 
     def create(venv: VenvPlan) -> None:
         _create_venv(venv.name, venv.python_version, _venv(revision_dir, venv.name),
-                     pythons[venv.name], _options(plan, find_links), dict(plan.uv_env))
+                     pythons[venv.name], _options(plan, find_links), dict(plan.uv_env),
+                     seed=not plan.pinned_seeds)
 
     with step(f"building revision {revision_dir.name}", revision_dir), \
-            new_folder(revision_dir, staged=False):
+            _new_revision_folder(revision_dir):
+        donor = clone.identical_revision(revision_dir.parent, plan.digest, plan=plan,
+                                         target=revision_dir)
+        if donor is not None and _clone_for(plan, donor, revision_dir):
+            return _finish_clone(plan, recipe_text, revision_dir, donor, started=started,
+                                 extra_metadata=extra_metadata)
         with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
             list(pool.map(create, plan.venvs))
         return _fill_revision(plan, recipe_text, revision_dir, container_dir=container_dir,
@@ -126,11 +158,28 @@ def build_revision(
                               started=started)
 
 
+
+@contextlib.contextmanager
+def _new_revision_folder(revision_dir: Path) -> Iterator[None]:
+    """``new_folder`` for a local revision, with the container's ``.newest`` written again
+    once the folder is made and once a failed build has removed it: every change of the
+    revisions folder makes ``.newest`` untrusted (see ``layout.newest_first``), and sessions
+    list the folder until it is written again."""
+    try:
+        with new_folder(revision_dir, staged=False):
+            layout.refresh_newest(str(revision_dir.parent))
+            yield
+    except BaseException:
+        layout.refresh_newest(str(revision_dir.parent))
+        raise
+
 def _create_venv(name: str, version: str, path: Path, python: str, options: list[str],
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], *, seed: bool) -> None:
+    """``seed``: seed the venv from the index, for a plan that does not pin the seeds (one
+    written by an earlier rezup)."""
     with progress.step(f"creating venv {name!r} (Python {version})",
                        f"created venv {name!r} (Python {version})"):
-        uv.create_venv(path, python, options=options, env=env)
+        uv.create_venv(path, python, seed=seed, options=options, env=env)
 
 
 def _venv(revision_dir: Path, name: str) -> Path:
@@ -178,12 +227,7 @@ def _fill_revision(
         build_seconds=round(time.monotonic() - started, 3),
         **(extra_metadata or {}),
     )
-    with step("writing revision.json (the ready marker)", revision_dir):
-        # the claim file exists before the revision is ready, so that sessions can claim it
-        # even where they may not write (a shared root built by an admin)
-        Path(layout.claim_file(str(revision_dir))).touch()
-        flush_filesystem(revision_dir)
-        layout.write_metadata(str(revision_dir), metadata)
+    _write_ready_marker(revision_dir, metadata)
     return metadata
 
 
@@ -205,7 +249,9 @@ def _install_venv(
         with progress.step(f"installing {packages} into venv {venv.name!r}, compiling them",
                            f"installed {packages} into venv {venv.name!r}") as installing:
             uv.pip_install(venv_python(venv_path), requirements, options=options, env=env,
-                           what=f"installing venv {venv.name!r}", on_line=installing.note)
+                           what=f"installing venv {venv.name!r}", on_line=installing.note,
+                           compile_bytecode=False)
+            _compile_venv(venv.name, venv_path, revision_dir, env, installing)
     finally:
         requirements.unlink()
 
@@ -231,6 +277,17 @@ def _install_venv(
                 f"{shared_dir}\n", encoding="utf-8"
             )
     return rez.version if rez is not None else None
+
+
+def _compile_venv(name: str, venv_path: Path, revision_dir: Path, env: dict[str, str],
+                  installing: progress.Step) -> None:
+    """Bytecode for every source of the venv: an earlier revision's where valid, else new."""
+    installing.note("compiling bytecode")
+    started = time.monotonic()
+    with step(f"compiling the bytecode of venv {name!r}", venv_path):
+        result = bytecode.compile_venv(venv_path, bytecode.donor_venv(revision_dir, name), env)
+    log.debug("%s", bytecode.describe(result, name, time.monotonic() - started))
+    installing.note(result.summary())
 
 
 def session_metadata(plan: Plan) -> dict[str, Any]:
@@ -297,6 +354,129 @@ def _ensure_shared_lib(
     return target
 
 
+# -- clones: a revision whose plan a ready revision has already ---------------------------------
+
+
+@dataclass(frozen=True)
+class _Guess:
+    """A ready revision made from the recipe being built, and the digest of its plan."""
+
+    donor: Path
+    plan_digest: str
+
+
+def _likely_donor(recipe_text: str, revision_dir: Path) -> Optional[_Guess]:
+    """The newest ready revision (of the few newest) built from ``recipe_text`` that a revision
+    of its plan can be cloned from, if any.
+
+    A recipe that did not change almost always resolves to the plan it resolved to before
+    (unless the index has new versions of what it leaves unpinned), so its revision is cloned
+    while the resolve runs, and used if the resolve agrees.
+    """
+    revisions = revision_dir.parent
+    looked_at = 0
+    for name in layout.revision_names(str(revisions)):
+        candidate = revisions / name
+        if candidate == revision_dir or not layout.is_ready(str(candidate)):
+            continue
+        looked_at += 1
+        if looked_at > _LIKELY_DONORS:
+            break
+        try:
+            same = (candidate / layout.RECIPE_FILENAME).read_text(encoding="utf-8") == \
+                recipe_text
+            digest = (layout.read_metadata(str(candidate)) or {}).get("plan_digest")
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if not same or not isinstance(digest, str):
+            continue
+        donor = clone.identical_revision(revisions, digest, target=revision_dir)
+        if donor is not None:
+            return _Guess(donor, digest)
+    return None
+
+
+_LIKELY_DONORS = 8  # ready revisions whose recipe is compared with the new one
+
+
+
+def cloned_note(metadata: dict[str, Any]) -> str:
+    """", cloned from revision X" for a revision made as a clone (see ``_finish_clone``)."""
+    donor = metadata.get("cloned_from")
+    return f", cloned from revision {donor}" if donor else ""
+
+def _clone_venvs(donor: Path, revision_dir: Path, venv_names: list[str]) -> None:
+    with progress.step(f"cloning the venvs of revision {donor.name} (same recipe)",
+                       f"cloned the venvs of revision {donor.name}"):
+        clone.clone_venvs(donor, revision_dir, venv_names)
+
+
+def _clone_outcome(cloning: Future, guess: _Guess, plan: Plan) -> bool:
+    """Whether the clone made beside the resolve is the new revision's: it worked, and the
+    resolve gave the donor's plan."""
+    try:
+        cloning.result()
+    except clone.CloneError as exc:
+        log.info("revision %s cannot be cloned (%s): building the revision", guess.donor.name,
+                 exc)
+        return False
+    if plan.digest == guess.plan_digest:
+        return True
+    log.info("the recipe resolves to another plan than revision %s's (new versions on the "
+             "index): building the revision", guess.donor.name)
+    return False
+
+
+def _clone_for(plan: Plan, donor: Path, revision_dir: Path) -> bool:
+    """Clone ``donor``'s venvs into ``revision_dir`` for ``plan``; False (and nothing made) if
+    it cannot be done with certainty."""
+    try:
+        with clone.claimed(donor):
+            _clone_venvs(donor, revision_dir, [venv.name for venv in plan.venvs])
+    except clone.CloneError as exc:
+        log.info("revision %s cannot be cloned (%s): building the revision", donor.name, exc)
+        remove_tree(revision_dir / layout.VENV_DIRNAME)
+        return False
+    return True
+
+
+def _finish_clone(plan: Plan, recipe_text: str, revision_dir: Path, donor: Path, *,
+                  started: float, extra_metadata: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """Write the recipe, the plan and, last, the ready marker of a revision whose venvs were
+    cloned from ``donor``: the donor's rez and Python, ``cloned_from`` naming it."""
+    with step("writing the recipe and the plan", revision_dir):
+        (revision_dir / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
+        plan.write(revision_dir / layout.PLAN_FILENAME)
+    try:
+        donor_metadata = layout.read_metadata(str(donor)) or {}
+    except ValueError:
+        donor_metadata = {}
+    metadata = layout.make_metadata(
+        str(revision_dir),
+        plan_digest=plan.digest,
+        venvs=[venv.name for venv in plan.venvs],
+        python=donor_metadata.get("python") or plan.venvs[0].python_version,
+        rez_version=donor_metadata.get("rez_version") or pinned_version(plan.venvs[0], "rez"),
+        session=session_metadata(plan),
+        build_seconds=round(time.monotonic() - started, 3),
+        cloned_from=donor.name,
+        **(extra_metadata or {}),
+    )
+    _write_ready_marker(revision_dir, metadata)
+    log.info("the plan is that of revision %s: revision %s is its clone (its venvs hard-linked, "
+             "nothing installed)", donor.name, revision_dir.name)
+    return metadata
+
+
+def _write_ready_marker(revision_dir: Path, metadata: dict[str, Any]) -> None:
+    with step("writing revision.json (the ready marker)", revision_dir):
+        # the claim file exists before the revision is ready, so that sessions can claim it
+        # even where they may not write (a shared root built by an admin)
+        Path(layout.claim_file(str(revision_dir))).touch()
+        flush_filesystem(revision_dir)
+        layout.write_metadata(str(revision_dir), metadata)
+
+
 # -- remote revisions ----------------------------------------------------------------------------
 
 
@@ -331,6 +511,7 @@ def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
             remote=True,
         )
         layout.write_metadata(str(staging), metadata)
+    layout.refresh_newest(str(revision_dir.parent))  # after the rename: see layout.newest_first
     return plan
 
 

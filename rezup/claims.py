@@ -26,7 +26,7 @@ def trusted(revision_dir: Path) -> bool:
     """Whether a free claim in ``revision_dir`` proves that no process on any machine uses it."""
     if os.name == "nt":  # no flock; Windows refuses to delete files in use anyway
         return True
-    from rezup.lock import NETWORK_FILESYSTEMS, filesystem_type
+    from rezup.lockfile import NETWORK_FILESYSTEMS, filesystem_type
 
     choice = os.environ.get("REZUP_LOCK", "auto").strip().lower()
     if choice == "native":

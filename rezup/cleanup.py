@@ -92,6 +92,7 @@ def _discard(revision: RevisionDir, dry_run: bool) -> Removal:
     if not dry_run and os.path.lexists(revision.path()):
         with step(f"removing revision {revision.dirname()}", revision.path()):
             discard(revision.path(), into=revision.container().root())
+        layout.refresh_newest(str(revision.container().revisions()))
     return Removal(revision.dirname(), True, freed=freed)
 
 
@@ -107,6 +108,7 @@ def retire(revision: RevisionDir) -> None:
     marker = revision.path() / layout.METADATA_FILENAME
     with contextlib.suppress(FileNotFoundError):
         os.replace(marker, revision.path() / layout.RETIRED_METADATA_FILENAME)
+        layout.refresh_newest(str(revision.container().revisions()))
 
 
 def clear_incomplete(container: ContainerDir, keep: str = "") -> list[Removal]:

@@ -18,93 +18,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
-from rezup.errors import LockError, UsageError
-from rezup.settings import seconds_from_env
+from rezup.errors import LockError
+from rezup.lockfile import (  # re-exported: the kinds are decided there, below filelock
+    DEFAULT_TIMEOUT,
+    KIND_FILENAME,
+    NETWORK_FILESYSTEMS,
+    agreed_lock_kind,
+    filesystem_type,
+    lock_kind,
+    lock_timeout,
+    recorded_kind,
+    wait_until_free,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT", "KIND_FILENAME", "NETWORK_FILESYSTEMS", "adopt", "agreed_lock_kind",
+    "break_stale", "filesystem_type", "hold", "is_held", "lock_kind", "lock_timeout",
+    "make_lock", "note_waiting", "try_hold",
+]
 
 log = logging.getLogger("rezup")
-
-DEFAULT_TIMEOUT = 1800.0  # seconds; a cold build of a large recipe takes minutes, not hours
-NETWORK_FILESYSTEMS = frozenset({
-    "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "afs", "ncpfs", "lustre", "gpfs",
-    "ceph", "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.cephfs", "beegfs", "9p",
-    "fuse.s3fs", "fuse.gcsfuse", "panfs", "wekafs", "vxfs",
-})
-
-
-def lock_timeout() -> float:
-    return seconds_from_env("REZUP_LOCK_TIMEOUT", DEFAULT_TIMEOUT)
-
-
-KIND_FILENAME = "kind"  # in a container's .locks/: the lock kind every process there uses
-
-
-def lock_kind(path: Path) -> str:
-    """``native`` or ``soft`` for a lock file under ``path``, from ``$REZUP_LOCK`` or the
-    filesystem ``path`` is on."""
-    choice = os.environ.get("REZUP_LOCK", "auto").strip().lower() or "auto"
-    if choice not in ("auto", "native", "soft"):
-        raise UsageError(f"REZUP_LOCK must be auto, native or soft, got {choice!r}")
-    if choice != "auto":
-        return choice
-    fstype = filesystem_type(path)
-    return "soft" if fstype in NETWORK_FILESYSTEMS else "native"
-
-
-def agreed_lock_kind(locks_dir: Path) -> str:
-    """The lock kind of one ``.locks/`` folder: the first process to lock there records it.
-
-    Native and soft locks do not exclude each other, so every process must use the same kind
-    even if they see the filesystem differently (the file server itself sees a local disk where
-    its clients see NFS). ``$REZUP_LOCK=native|soft`` still overrides it.
-    """
-    if os.environ.get("REZUP_LOCK", "auto").strip().lower() not in ("", "auto"):
-        return lock_kind(locks_dir)
-    record = locks_dir / KIND_FILENAME
-    try:
-        recorded = record.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        recorded = ""
-    if recorded in ("native", "soft"):
-        return recorded
-    kind = lock_kind(locks_dir)
-    locks_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(record, "x", encoding="utf-8") as stream:  # the first writer wins
-            stream.write(kind + "\n")
-    except FileExistsError:
-        return agreed_lock_kind(locks_dir)
-    return kind
-
-
-def filesystem_type(path: Path, mounts: Optional[str] = None) -> Optional[str]:
-    """The filesystem type of ``path`` from the Linux mount table (``mounts``: its text, read
-    from ``/proc/self/mounts`` if not given); None elsewhere."""
-    if mounts is None:
-        if not sys.platform.startswith("linux"):
-            return None
-        try:
-            mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
-    target = os.path.realpath(_existing_parent(path))
-    best, best_type = "", None
-    for line in mounts.splitlines():
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        mount_point = fields[1].replace("\\040", " ")
-        if (target == mount_point or target.startswith(mount_point.rstrip("/") + "/")) and len(
-            mount_point
-        ) >= len(best):
-            best, best_type = mount_point, fields[2]
-    return best_type
-
-
-def _existing_parent(path: Path) -> Path:
-    path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 def make_lock(lock_file: Path):
@@ -143,6 +76,8 @@ class _Held:
     def fd(self) -> Optional[int]:
         """The native lock's descriptor: a child that inherits it keeps it held as long as it
         lives (a soft lock alone dies with its owner's PID, not with its children)."""
+        if isinstance(self.native, _Adopted):
+            return self.native.fd
         fd = getattr(getattr(self.native, "_context", None), "lock_file_fd", None)
         return fd if isinstance(fd, int) else None
 
@@ -152,13 +87,43 @@ class _Held:
                 lock.release()
 
 
+class _Adopted:
+    """A native lock this process took before the command line ran (``adopt``)."""
+
+    def __init__(self, lock_file: str, fd: int) -> None:
+        self.lock_file, self.fd = lock_file, fd
+
+    def release(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)  # closing the only descriptor lets go of the flock
+
+
+# Handed over in process by the lean entry point (fastpath) to the command line it loads:
+_adopted: dict[str, int] = {}  # lock file -> descriptor of a native lock it holds
+_waited: dict[str, float] = {}  # lock file -> when waiting for it began (time.monotonic())
+
+
+def adopt(lock_file: Path, fd: int) -> None:
+    """The next ``hold`` of ``lock_file`` in this process takes over ``fd``, a native lock
+    on it already held (``lockfile.take``), instead of locking again."""
+    _adopted[os.path.abspath(lock_file)] = fd
+
+
+def note_waiting(lock_file: Path, since: float) -> None:
+    """This process has waited for ``lock_file`` since ``since`` (``time.monotonic()``) and
+    said so: the next ``hold`` of it says nothing more, and its time limit counts from then."""
+    _waited[os.path.abspath(lock_file)] = since
+
+
 @contextlib.contextmanager
 def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterator[Optional[int]]:
     """Hold the lock at ``lock_file`` while building ``what``.
 
     If another process holds it, say so once on stderr and wait, up to ``timeout`` seconds
     (``REZUP_LOCK_TIMEOUT``); then fail with an error naming the lock file. A stale lock is
-    taken over (see ``break_stale``; a native lock is freed by the kernel).
+    taken over (see ``break_stale``; a native lock is freed by the kernel). A native lock is
+    waited for blocked in the kernel, not by polling (``lockfile.wait_until_free``).
 
     Yields the descriptor of the native lock (also held beside a soft one): a child process
     that inherits it keeps the lock held for as long as it lives, even if rezup is killed.
@@ -166,18 +131,25 @@ def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterato
     import filelock
 
     timeout = lock_timeout() if timeout is None else timeout
-    lock = make_lock(lock_file)
-    try:
-        held = _acquire(lock, lock_file, what, timeout)
-    except filelock.Timeout:
-        raise LockError(
-            f"gave up after {timeout:.0f}s waiting for the lock {lock.lock_file} ({what}); "
-            f"if no rezup process on any machine is building it, remove {_remove_hint(lock)}"
-        ) from None
-    except (LockError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # a filesystem that cannot lock
-        raise LockError(f"cannot take the lock {lock.lock_file}: {exc}") from None
+    adopted = _adopted.pop(os.path.abspath(lock_file), None)
+    if adopted is not None:
+        native = _Adopted(str(lock_file), adopted)
+        held = _Held(native, native)
+    else:
+        lock = make_lock(lock_file)
+        try:
+            held = _acquire(lock, lock_file, what, timeout,
+                            waited_since=_waited.pop(os.path.abspath(lock_file), None))
+        except filelock.Timeout:
+            raise LockError(
+                f"gave up after {timeout:.0f}s waiting for the lock {lock.lock_file} ({what}); "
+                f"if no rezup process on any machine is building it, remove "
+                f"{_remove_hint(lock)}"
+            ) from None
+        except (LockError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a filesystem that cannot lock
+            raise LockError(f"cannot take the lock {lock.lock_file}: {exc}") from None
     try:
         yield held.fd
     finally:
@@ -190,17 +162,22 @@ def _remove_hint(lock) -> str:
     return str(lock.lock_file)
 
 
-def _acquire(lock, lock_file: Path, what: str, timeout: float) -> _Held:
+def _acquire(lock, lock_file: Path, what: str, timeout: float,
+             waited_since: Optional[float] = None) -> _Held:
+    """Take ``lock``; ``waited_since``: this process has been waiting for it since then (and
+    said so)."""
     import filelock
 
-    started = time.monotonic()
-    said = False
+    started = time.monotonic() if waited_since is None else waited_since
+    said = waited_since is not None
+    soft = _is_soft(lock)
+    blocking = not soft and os.name != "nt"  # wait in the kernel, not by polling
     while True:
-        if _is_soft(lock):
+        if soft:
             break_stale(lock, lock_file, stale_after=timeout)
         remaining = timeout - (time.monotonic() - started)
         try:
-            lock.acquire(timeout=0 if not said else max(0.0, min(1.0, remaining)))
+            lock.acquire(timeout=0 if not said or blocking else max(0.0, min(1.0, remaining)))
         except filelock.Timeout:
             if time.monotonic() - started >= timeout:
                 raise
@@ -209,11 +186,13 @@ def _acquire(lock, lock_file: Path, what: str, timeout: float) -> _Held:
                                  f"(lock {lock.lock_file})\n")
                 sys.stderr.flush()
                 said = True
+            if blocking and wait_until_free(lock_file, timeout - (time.monotonic() - started)):
+                time.sleep(0.001)  # free: others woke too; one of them may take it first
             continue
         break
     if said:
         log.debug("waited %.1fs for %s", time.monotonic() - started, lock.lock_file)
-    if not _is_soft(lock):
+    if not soft:
         return _Held(lock, lock)
     _mark_owner(lock)
     native = filelock.FileLock(str(lock_file))
@@ -368,7 +347,7 @@ def is_held(lock_file: Path) -> bool:
     locks_dir = lock_file.parent
     if not locks_dir.is_dir():
         return False
-    if _recorded_kind(locks_dir) == "soft":
+    if recorded_kind(locks_dir) == "soft":
         soft = lock_file.with_suffix(".softlock")
         if not soft.exists():
             return not _native_free(lock_file)
@@ -382,15 +361,3 @@ def is_held(lock_file: Path) -> bool:
             return not _owner_is_dead(*owner, None) or not _native_free(lock_file)
         return owner != "absent"
     return not _native_free(lock_file)
-
-
-def _recorded_kind(locks_dir: Path) -> str:
-    """The lock kind of ``locks_dir`` without recording one (for readers)."""
-    choice = os.environ.get("REZUP_LOCK", "auto").strip().lower()
-    if choice in ("native", "soft"):
-        return choice
-    try:
-        recorded = (locks_dir / KIND_FILENAME).read_text(encoding="utf-8").strip()
-    except OSError:
-        recorded = ""
-    return recorded if recorded in ("native", "soft") else lock_kind(locks_dir)

@@ -76,6 +76,10 @@ class Plan:
     dotenv_platform: tuple[tuple[str, tuple[str, ...]], ...] = ()
     shared: Optional[SharedPlan] = None
     wheels: bool = False  # the remote revision carries a wheelhouse of every pin
+    # the seed packages (``seed_packages``) are pinned among each venv's requirements, so its
+    # venvs are made with a plain ``uv venv``; False for plans of rezup before 3.x (issue 13),
+    # whose venvs are made with ``uv venv --seed``
+    pinned_seeds: bool = False
     format: int = field(default=PLAN_FORMAT)
 
     # -- serialisation -----------------------------------------------------------------------
@@ -93,6 +97,8 @@ class Plan:
             "container": self.container,
             "description": self.description,
             "wheels": self.wheels,
+            # written only when true: an earlier plan reads back to the same text and digest
+            **({"pinned_seeds": True} if self.pinned_seeds else {}),
             "installer": {"options": list(self.uv_options), "env": dict(self.uv_env)},
             "runtime": {
                 "dotenv": list(self.dotenv),
@@ -134,6 +140,7 @@ class Plan:
             container=data["container"],
             description=data.get("description", ""),
             wheels=bool(data.get("wheels", False)),
+            pinned_seeds=bool(data.get("pinned_seeds", False)),
             uv_options=tuple(data["installer"]["options"]),
             uv_env=tuple(data["installer"]["env"].items()),
             env=tuple(runtime["env"].items()),
@@ -361,8 +368,10 @@ def make_plan(
 
     def pin(spec: _VenvSpec) -> VenvPlan:
         python, version = pythons[spec.python_request]
+        # the seeds are resolved with the rest: a recipe that pins pip itself wins
+        inputs = [*spec.inputs, *seed_packages(version)]
         compiled = uv.pip_compile(
-            "\n".join(spec.inputs) + "\n", python, options=options, env=env,
+            "\n".join(inputs) + "\n", python, options=options, env=env,
             what=f"resolving venv {spec.name!r}", on_line=_named(on_line, spec.name),
         )
         return VenvPlan(
@@ -398,7 +407,25 @@ def make_plan(
         dotenv=recipe.dotenv,
         dotenv_platform=recipe.dotenv_platform,
         shared=shared,
+        pinned_seeds=True,
     )
+
+
+def seed_packages(python_version: str) -> list[str]:
+    """What a venv is seeded with, as ``uv venv --seed`` (and virtualenv, which rezup 2.x
+    used) does it: pip, plus setuptools and wheel before Python 3.12. ``rez-pip`` and
+    ``python -m pip`` need them in every venv."""
+    return ["pip"] if major_minor(python_version) >= (3, 12) else ["pip", "setuptools", "wheel"]
+
+
+def major_minor(python_version: str) -> tuple[int, int]:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        release = Version(python_version).release
+    except InvalidVersion:
+        raise BuildError(f"not a Python version: {python_version!r}") from None
+    return release[0], (release[1] if len(release) > 1 else 0)
 
 
 def _named(on_line: Optional[Callable[[str], None]], name: str

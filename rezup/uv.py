@@ -423,13 +423,15 @@ def run(
     what: str = "uv",
     timeout: Optional[float] = None,
     on_line: Optional[Callable[[str], None]] = None,
+    unset: Sequence[str] = (),
 ) -> str:
     """Run ``uv ARGS``; return stdout. On failure raise UvError with uv's last words.
 
     ``on_line`` is given each line uv writes to stderr as it comes (its own progress), from
     another thread.
 
-    ``env`` is laid over the process environment. uv always runs from the same neutral folder
+    ``env`` is laid over the process environment, less the variables named in ``unset``.
+    uv always runs from the same neutral folder
     (the temp folder), so that no ``pyproject.toml`` or ``uv.toml`` in the user's current
     folder, the home folder or a root's parents changes one step and not another; every path
     rezup gives it is absolute. User-level uv configuration still applies.
@@ -439,6 +441,8 @@ def run(
     full_env.pop("VIRTUAL_ENV", None)  # never let an activated venv steer the target
     if env:
         full_env.update(env)
+    for name in unset:
+        full_env.pop(name, None)
     if log.isEnabledFor(logging.DEBUG):
         from rezup.credentials import redact
 
@@ -534,6 +538,32 @@ class _StderrLines:
         self.read_fd = self.write_fd = -1
 
 
+@contextlib.contextmanager
+def helper_process(args: Sequence[str], *, env: Optional[Mapping[str, str]] = None,
+                   **popen: object) -> Iterator[subprocess.Popen]:
+    """A process that works for a build beside uv (a bytecode compiler), treated as uv's own:
+    it holds the build lock's descriptor as uv does (``inheriting_fd``), ``stop_running``
+    stops it, and it is killed if the block is left by an exception."""
+    full_env = dict(os.environ)
+    full_env.pop("VIRTUAL_ENV", None)
+    if env:
+        full_env.update(env)
+    process = subprocess.Popen(
+        list(args), env=full_env, cwd=tempfile.gettempdir(),
+        pass_fds=tuple(sorted(_inherited_fds)) if os.name != "nt" else (),
+        **popen,  # type: ignore[arg-type]
+    )
+    _running.add(process)
+    try:
+        yield process
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        _running.discard(process)
+
+
 def stop_running() -> None:
     """Stop every uv process under way (rezup is interrupted, and cleans up after them)."""
     for process in list(_running):
@@ -620,13 +650,19 @@ def offline_options(options: Sequence[str], wheelhouse: Path) -> list[str]:
 
 
 def create_venv(
-    path: Path, python: str, *, options: Sequence[str] = (), env=None
+    path: Path, python: str, *, seed: bool = True, options: Sequence[str] = (), env=None
 ) -> None:
-    """``uv venv``: a fresh venv at ``path`` (seeded with pip so that ``rez-pip`` works)."""
-    args = ["venv", "--no-project", "--quiet", "--seed", "--python", python,
-            "--no-python-downloads"]
-    index, _ = split_index_options(options)
-    run([*args, *index, str(path)], env=env, what=f"creating venv {path.name}")
+    """``uv venv``: a fresh venv at ``path``.
+
+    With ``seed`` it is seeded with pip (and setuptools and wheel before Python 3.12) from the
+    index of ``options``, as plans of earlier rezup versions need. Without it, nothing is
+    asked of any index: the plan pins the seed packages and they are installed with the rest.
+    """
+    args = ["venv", "--no-project", "--quiet", "--python", python, "--no-python-downloads"]
+    if seed:
+        index, _ = split_index_options(options)
+        args = [*args, "--seed", *index]
+    run([*args, str(path)], env=env, what=f"creating venv {path.name}")
 
 
 def pip_install(
@@ -638,19 +674,26 @@ def pip_install(
     what: str = "installing",
     target: Optional[Path] = None,
     on_line: Optional[Callable[[str], None]] = None,
+    compile_bytecode: bool = True,
 ) -> None:
-    """``uv pip install --no-deps`` of a fully pinned requirements file, bytecode compiled.
+    """``uv pip install --no-deps`` of a fully pinned requirements file.
 
     The file comes from ``uv pip compile``: the whole closure is pinned, so there is nothing
-    left to resolve and ``--no-deps`` skips a second resolution.
+    left to resolve and ``--no-deps`` skips a second resolution. ``compile_bytecode`` has uv
+    compile what it installed; without it uv compiles nothing, whatever ``UV_COMPILE_BYTECODE``
+    or a uv.toml say (a revision's venvs are compiled by ``rezup.bytecode`` instead, which
+    reuses an earlier revision's bytecode).
     """
     args = [
-        "pip", "install", *_quiet_unless(on_line), "--no-deps", "--compile-bytecode",
+        "pip", "install", *_quiet_unless(on_line), "--no-deps",
+        "--compile-bytecode" if compile_bytecode else "--no-compile-bytecode",
         "--python", str(python), "-r", str(requirements_file),
     ]
     if target is not None:
         args += ["--target", str(target)]
-    run([*args, *options], env=env, what=what, on_line=on_line)
+    # uv refuses --no-compile-bytecode beside the variable, whatever its value
+    unset = () if compile_bytecode else ("UV_COMPILE_BYTECODE",)
+    run([*args, *options], env=env, what=what, on_line=on_line, unset=unset)
 
 
 def pip_compile(

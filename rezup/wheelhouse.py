@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 from packaging.utils import canonicalize_name
 
 from rezup.errors import BuildError
-from rezup.plan import Plan, VenvPlan, pinned
+from rezup.plan import Plan, VenvPlan, major_minor, pinned, seed_packages
 
 if TYPE_CHECKING:
     from rezup.credentials import Downloader
@@ -130,27 +130,13 @@ def _locked_packages(plan: Plan, venv: VenvPlan) -> list[dict[str, Any]]:
     from rezup._compat import tomllib
 
     pins = [_without_hashes(line) for line in venv.requirements if " @ " not in line]
-    pins.extend(seed_packages(venv.python_version))
+    if not plan.pinned_seeds:  # an earlier plan: the pull seeds its venvs from the wheelhouse
+        pins.extend(seed_packages(venv.python_version))
     text = uv.compile_pylock(
         "\n".join(pins) + "\n", venv.python, options=plan.uv_options, env=dict(plan.uv_env),
         what=f"locating wheels of venv {venv.name!r}",
     )
     return tomllib.loads(text).get("packages", [])
-
-
-def seed_packages(python_version: str) -> list[str]:
-    """What ``uv venv --seed`` installs: pip, plus setuptools and wheel before Python 3.12."""
-    return ["pip"] if _major_minor(python_version) >= (3, 12) else ["pip", "setuptools", "wheel"]
-
-
-def _major_minor(python_version: str) -> tuple[int, int]:
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        release = Version(python_version).release
-    except InvalidVersion:
-        raise BuildError(f"not a Python version: {python_version!r}") from None
-    return release[0], (release[1] if len(release) > 1 else 0)
 
 
 def downloader_for(plan: Plan) -> Downloader:
@@ -176,7 +162,7 @@ def supported_tags(python_version: str) -> dict[Any, int]:
     """Wheel tags a CPython of ``python_version`` on this platform accepts, best first."""
     from packaging import tags
 
-    major, minor = _major_minor(python_version)
+    major, minor = major_minor(python_version)
     platforms = list(tags.platform_tags())
     ordered = [
         *tags.cpython_tags((major, minor), platforms=platforms),

@@ -4,7 +4,7 @@
 Setup (not timed): a temporary base folder with its own HOME holding ``~/rezup.farm.toml``,
 and a remote root where ``rezup add farm --remote --skip-use`` publishes one revision (recipe
 and pinned plan, no venv). Then, for each mode, N workers are released together and each runs
-``rezup use farm -- python -c pass`` on a local root that lacks the revision, so each one has
+``rezup use farm -- PYTHON -c pass`` on a local root that lacks the revision, so each one has
 to pull (build) it:
 
 ``separate``  every worker has its own local root (separate machines): N builds, in parallel.
@@ -45,11 +45,11 @@ from typing import Optional
 
 CONTAINER = "farm"
 DEFAULT_RECIPE = '[rez]\nname = "rez"\nurl = "rez==3.4.0"\n'
-COMMAND = ["python", "-c", "pass"]
+COMMAND = [sys.executable, "-c", "pass"]  # not a pyenv shim: ~95 ms of CPU a call
 UNUSED_ROOT = "unused-local-root"  # REZUP_ROOT_LOCAL while publishing (nothing is built there)
 PULLING = "pulling revision"  # the builder's log line: "rezup: pulling revision ..."
 WAITING = "waiting for another process"  # a waiter's line, "... to finish pulling revision ..."
-PULLING_RE = re.compile(r"^rezup: pulling revision ", re.MULTILINE)
+PULLING_RE = re.compile(r"^rezup: (?:\[[\d:]+\] )?pulling revision ", re.MULTILINE)
 WAITING_RE = re.compile(r"^rezup: waiting for another process ", re.MULTILINE)
 READY_RE = re.compile(r"rezup: revision \S+ of \S+ is ready \((\d+(?:\.\d+)?)s\)")
 REPO = Path(__file__).resolve().parent.parent

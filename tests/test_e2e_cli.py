@@ -50,9 +50,12 @@ def test_progress_in_a_log_and_with_quiet(sandbox: Sandbox):
                  r"installed \d+ packages? into venv 'rez' \(\d+\.\ds\)",
                  r"revision [\d.]+ of \.main is ready"):
         assert re.search(stamp + line, logged.stderr), line
-    quiet = sandbox.rezup("add", "--skip-use", "-q", check=True)
+    quiet = sandbox.rezup("add", "--skip-use", "-q", check=True)  # a clone: quiet too
     assert quiet.stderr == ""
+    # a plan no revision has (an unchanged one would be cloned: nothing to install)
+    sandbox.write_recipe(RECIPE + '\n[env]\nSTUDIO = "verbose"\n')
     verbose = sandbox.rezup("-v", "add", "--skip-use", check=True)
+    assert "cloned" not in verbose.stderr
     # -v adds uv's own progress, as uv says it, under the step it belongs to
     assert re.search(stamp + r"  rez: Resolved \d+ packages? in", verbose.stderr)
     assert re.search(stamp + r"  Installed \d+ packages? in", verbose.stderr)

@@ -118,10 +118,13 @@ class LocalIndex:
 
 @pytest.fixture
 def studio_index(tmp_path: Path) -> Iterator[LocalIndex]:
-    """An open local index with studiopkg 1.0 and a stand-in rez 3.4.0 (for dry runs only)."""
+    """An open local index with studiopkg 1.0 and stand-ins of rez 3.4.0 and the seeds (for dry
+    runs only)."""
     with LocalIndex(tmp_path / "index") as index:
         index.add("studiopkg", "1.0")
         index.add("rez", "3.4.0")
+        for seed in ("pip", "setuptools", "wheel"):  # every plan pins the venv seeds
+            index.add(seed, "1.0")
         yield index
 
 

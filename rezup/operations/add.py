@@ -8,7 +8,7 @@ import time
 from typing import Optional, Union
 
 from rezup import layout, progress
-from rezup.build import building_under_lock, plan_and_build, publish
+from rezup.build import building_under_lock, cloned_note, plan_and_build, publish
 from rezup.cleanup import clear_incomplete, finish_pending, revive
 from rezup.errors import UsageError
 from rezup.operations.prune import clean_after_build
@@ -112,10 +112,10 @@ def build_new_local_revision(container: ContainerDir, recipe: Recipe) -> Revisio
         revive(container)
         clear_incomplete(container, keep=dirname)
         log.info("building revision %s of %s in %s", dirname, container.name(), container.root())
-        plan, _ = plan_and_build(recipe, container.name(), revision.path(),
-                                 container_dir=container.path())
-    log.info("revision %s of %s is ready (%.1fs): %s", dirname, container.name(),
-             time.monotonic() - started, describe(plan))
+        plan, metadata = plan_and_build(recipe, container.name(), revision.path(),
+                                        container_dir=container.path())
+    log.info("revision %s of %s is ready (%.1fs%s): %s", dirname, container.name(),
+             time.monotonic() - started, cloned_note(metadata), describe(plan))
     clean_after_build(container)
     return revision
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rezup import layout
-from rezup.build import build_revision, building_under_lock, wheelhouse_of
+from rezup.build import build_revision, building_under_lock, cloned_note, wheelhouse_of
 from rezup.cleanup import finish_pending, remove_revision, revive
 from rezup.errors import ContainerError, RezupError, one_line
 from rezup.operations.prune import clean_after_build
@@ -87,6 +87,7 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
             failure = _failure_file(revision)
             failure.parent.mkdir(parents=True, exist_ok=True)
             failure.write_text(f"{reason}\n", encoding="utf-8")
+        layout.refresh_newest(str(local.revisions()))  # the failed build's folder is gone
         raise ContainerError(reason) from None
     with contextlib.suppress(OSError):
         _failure_file(revision).unlink()
@@ -117,10 +118,10 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
                  remote_revision.container().root())
         source = {"pulled_from": str(remote_revision.path())}
         if not remote_revision.plan_path().exists():  # published by rezup 2.x: no pins
-            _pull_by_resolving(remote_revision, revision, source)
+            metadata = _pull_by_resolving(remote_revision, revision, source)
         else:
             plan = remote_revision.plan()
-            build_revision(
+            metadata = build_revision(
                 plan,
                 remote_revision.recipe_text(),
                 revision.path(),
@@ -128,12 +129,12 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
                 find_links=wheelhouse_of(remote_revision.path(), plan),
                 extra_metadata=source,
             )
-        log.info("revision %s of %s is ready (%.1fs)", dirname, local.name(),
-                 time.monotonic() - started)
+        log.info("revision %s of %s is ready (%.1fs%s)", dirname, local.name(),
+                 time.monotonic() - started, cloned_note(metadata))
 
 
 def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
-                       source: dict[str, str]) -> None:
+                       source: dict[str, str]) -> dict[str, Any]:
     """Build a remote revision published by rezup 2.x, which holds a recipe and no plan: its
     recipe is resolved now, as rezup 2.x did on every machine."""
     from rezup.build import plan_and_build
@@ -144,8 +145,9 @@ def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
     recipe_file = remote_revision.path() / layout.RECIPE_FILENAME
     recipe = parse_recipe(remote_revision.recipe_text(), source=recipe_file)
     local = revision.container()
-    plan_and_build(recipe, local.name(), revision.path(), container_dir=local.path(),
-                   extra_metadata=source)
+    _, metadata = plan_and_build(recipe, local.name(), revision.path(),
+                                 container_dir=local.path(), extra_metadata=source)
+    return metadata
 
 
 def last_pulled(local: ContainerDir, remote: ContainerDir) -> Optional[RevisionDir]:

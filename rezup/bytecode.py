@@ -1,0 +1,242 @@
+"""Bytecode of a new revision's venv: reused from an earlier revision, compiled where new.
+
+uv installs package files as hard links into its cache, so a file that did not change between
+two revisions is one inode in both, with one mtime and size, and the ``.pyc`` the earlier
+revision has for it is valid for the new one as it is (Python re-points a code object's file
+name when it loads it). So the new venv takes, for each of its sources, the earlier
+revision's ``.pyc``:
+
+- same inode: a hard link to it;
+- another inode with the same bytes (``UV_LINK_MODE=copy``, files uv writes itself): a copy,
+  with the new source's mtime and size in its header;
+- anything else (a pin that changed, no donor): compiled, by the venv's own interpreter, on
+  every core, as ``uv pip install --compile-bytecode`` would.
+
+A donor's ``.pyc`` is checked (magic number, flags, the source's mtime and size, or its hash)
+before it is used. Hard links keep revisions independent: removing the donor later leaves
+the new revision's files in place. The work is done by ``_pyc_worker.py``, run with the venv's
+interpreter, which may be any Python from 3.7 on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Optional
+
+from rezup import layout, uv
+from rezup.errors import BuildError
+from rezup.production import site_packages, venv_python
+
+WORKER = Path(__file__).with_name("_pyc_worker.py")
+MODES = ("TIMESTAMP", "CHECKED_HASH", "UNCHECKED_HASH")  # py_compile.PycInvalidationMode
+_BATCH = 8  # files a worker takes at a time
+
+
+@dataclass(frozen=True)
+class Bytecode:
+    """What became of a venv's sources."""
+
+    linked: int = 0  # the donor's pyc, hard-linked
+    copied: int = 0  # the donor's pyc, copied (and its header set to the new source)
+    compiled: int = 0
+    failed: int = 0  # sources that do not compile (Python 2 code some packages carry)
+    donor: Optional[Path] = None
+
+    @property
+    def reused(self) -> int:
+        return self.linked + self.copied
+
+    def summary(self) -> str:
+        text = f"bytecode: {self.reused} files reused, {self.compiled} compiled"
+        if self.donor is not None and self.reused:
+            text += f" (reused from revision {self.donor.parent.parent.name})"
+        return text
+
+
+def invalidation_mode(env: Mapping[str, str]) -> str:
+    """The kind of pyc to write, decided as uv decides it: ``PYC_INVALIDATION_MODE``, else
+    checked hashes when ``SOURCE_DATE_EPOCH`` is set (``py_compile``'s default), else
+    timestamps."""
+    value = env.get("PYC_INVALIDATION_MODE", "")
+    if value:
+        if value not in MODES:
+            raise BuildError(f"PYC_INVALIDATION_MODE={value!r} is not one of "
+                             f"{', '.join(MODES)}")
+        return value
+    return "CHECKED_HASH" if env.get("SOURCE_DATE_EPOCH") else "TIMESTAMP"
+
+
+def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
+    """The venv ``venv_name`` of the newest other ready revision of the same container whose
+    bytecode can serve it: same Python (implementation, major and minor version) and on the
+    same filesystem (hard links; from another one copying would cost what compiling does)."""
+    new_venv = Path(layout.venv_dir(str(revision_dir), venv_name))
+    wanted = _python_of(new_venv)
+    if wanted is None:
+        return None
+    try:
+        device = site_packages(new_venv).stat().st_dev
+    except (OSError, BuildError):
+        return None
+    revisions = revision_dir.parent
+    for name in layout.revision_names(str(revisions)):
+        candidate = revisions / name
+        if name == revision_dir.name or not layout.is_ready(str(candidate)):
+            continue
+        venv = Path(layout.venv_dir(str(candidate), venv_name))
+        if _python_of(venv) != wanted:
+            continue
+        with contextlib.suppress(OSError, BuildError):
+            if site_packages(venv).stat().st_dev == device:
+                return venv
+    return None
+
+
+def _python_of(venv: Path) -> Optional[tuple[str, str]]:
+    """(implementation, "major.minor") of a venv, from its ``pyvenv.cfg``; None if unknown."""
+    found: dict[str, str] = {}
+    try:
+        with open(venv / "pyvenv.cfg", encoding="utf-8") as stream:
+            for line in stream:
+                key, sep, value = line.partition("=")
+                if sep:
+                    found[key.strip().lower()] = value.strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    version = found.get("version_info") or found.get("version") or ""
+    parts = version.split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return found.get("implementation", "CPython").lower(), f"{parts[0]}.{parts[1]}"
+
+
+def python_sources(site: Path) -> list[str]:
+    """Every ``.py`` file under ``site``, relative to it, sorted (``__pycache__`` skipped)."""
+    found: list[str] = []
+    for folder, dirs, files in os.walk(site):
+        dirs[:] = [name for name in dirs if name != "__pycache__"]
+        base = os.path.relpath(folder, site)
+        found.extend(name if base == "." else os.path.join(base, name)
+                     for name in files if name.endswith(".py"))
+    found.sort()
+    return found
+
+
+def compile_venv(venv: Path, donor: Optional[Path], env: Mapping[str, str]) -> Bytecode:
+    """Give every source of ``venv``'s site-packages its pyc, from ``donor`` (a venv of an
+    earlier revision, see ``donor_venv``) where valid, else compiled. ``env`` is laid over the
+    process environment, for the workers (``PYC_INVALIDATION_MODE``, ...).
+
+    Workers take small batches from one queue, as uv's take single files: a worker that gets
+    the files to compile while another gets those to link does not hold the others up.
+    """
+    full_env = {**os.environ, **env}
+    mode = invalidation_mode(full_env)
+    site = site_packages(venv)
+    donor_site = None
+    if donor is not None:
+        donor_site = donor / site.relative_to(venv)
+        if not donor_site.is_dir():
+            donor, donor_site = None, None
+    command = [str(venv_python(venv)), "-I", "-S", str(WORKER), mode, str(site)]
+    if donor_site is not None:
+        command.append(str(donor_site))
+    count = _cpus(full_env)
+    with contextlib.ExitStack() as stack:
+        # the interpreters start while the sources are listed
+        workers = [stack.enter_context(_worker(command, env)) for _ in range(count)]
+        queue = _Batches(python_sources(site))
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            counts = list(pool.map(_drive, workers, [queue] * count))
+    totals = [sum(column) for column in zip(*counts)]
+    return Bytecode(*totals, donor=donor)  # type: ignore[arg-type]
+
+
+class _Batches:
+    """The sources, handed out a few at a time to whichever worker asks first."""
+
+    def __init__(self, sources: list[str]) -> None:
+        self.sources = sources
+        self.next = 0
+        self.lock = threading.Lock()
+
+    def take(self) -> Optional[bytes]:
+        with self.lock:
+            batch = self.sources[self.next : self.next + _BATCH]
+            self.next += len(batch)
+        if not batch:
+            return None
+        return b"".join(os.fsencode(path) + b"\0" for path in batch) + b"\0"
+
+
+@contextlib.contextmanager
+def _worker(command: list[str], env: Mapping[str, str]
+            ) -> Iterator[tuple[subprocess.Popen, IO[bytes]]]:
+    """A worker process, and the file its stderr goes to (a worker that has much to say
+    never blocks on a full pipe)."""
+    with tempfile.TemporaryFile() as errors:
+        try:
+            with uv.helper_process(command, env=env, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=errors) as process:
+                yield process, errors
+        except OSError as exc:
+            raise BuildError(f"cannot run {command[0]} to compile bytecode: {exc}") from None
+
+
+def _drive(worker: tuple[subprocess.Popen, IO[bytes]], queue: _Batches) -> list[int]:
+    """Feed a worker batches until none is left; return its counts. Two batches are in
+    flight, so that a worker never waits for this process to hand it the next one."""
+    process, errors = worker
+    assert process.stdin is not None and process.stdout is not None
+    totals = [0, 0, 0, 0]
+    in_flight = 0
+    try:
+        while True:
+            while in_flight < 2 and (batch := queue.take()) is not None:
+                process.stdin.write(batch)
+                process.stdin.flush()
+                in_flight += 1
+            if not in_flight:
+                process.stdin.close()
+                if process.wait() == 0:
+                    return totals
+                break
+            words = process.stdout.readline().split()
+            if len(words) != 4:
+                break
+            in_flight -= 1
+            totals = [total + int(word) for total, word in zip(totals, words)]
+    except BrokenPipeError:
+        pass
+    process.kill()
+    process.wait()
+    errors.seek(0)
+    lines = errors.read().decode(errors="replace").strip().splitlines() or [
+        f"it exited with {process.returncode}"]
+    raise BuildError(f"compiling bytecode with {process.args[0]} failed: {lines[-1]}")
+
+
+def _cpus(env: Mapping[str, str]) -> int:
+    """As many workers as uv would start: ``UV_CONCURRENT_INSTALLS``, else the CPUs this
+    process may run on."""
+    explicit = env.get("UV_CONCURRENT_INSTALLS", "")
+    if explicit.isdigit() and int(explicit) > 0:
+        return int(explicit)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def describe(result: Bytecode, venv_name: str, seconds: float) -> str:
+    """One debug line about a venv's bytecode."""
+    return (f"venv {venv_name!r}: {result.linked} pycs linked and {result.copied} copied from "
+            f"{result.donor or 'no earlier revision'}, {result.compiled} compiled, "
+            f"{result.failed} not compilable ({seconds:.2f}s)")

@@ -1,0 +1,215 @@
+"""End to end: a second revision takes the first one's bytecode (real uv, real rez 3.4.0, real
+revisions), Python uses it, and the second revision keeps working once the first is gone."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rezup import bytecode
+from tests.conftest import (
+    REZ_PIN,
+    Sandbox,
+    copy_package,
+    make_rez_repository,
+    make_wheel,
+)
+
+pytestmark = pytest.mark.e2e
+
+# modules of rez (and pip) that rez's tools import
+IMPORTS = "import rez.cli._main, rez.resolved_context, rez.packages, pip._internal.cli.main"
+RECIPE = """
+[rez]
+name = "rez"
+url = "{rez}"
+lib = ["tinypkg=={tiny}"]
+
+[pip]
+options = ["--find-links", "{links}"]
+"""
+
+
+def site(revision: Path) -> Path:
+    [found] = (revision / "venv" / "rez").glob("lib/python*/site-packages")
+    return found
+
+
+def pyc(source: Path) -> Path:
+    return Path(importlib.util.cache_from_source(str(source)))
+
+
+def add(box: Sandbox, tiny: str, links: Path, **env: str) -> tuple[Path, str]:
+    """Build a revision whose recipe pins tinypkg==``tiny``; return it and rezup's -v output."""
+    box.write_recipe(RECIPE.format(rez=REZ_PIN, tiny=tiny, links=links))
+    result = box.rezup("-v", "add", "--skip-use", env=env, check=True)
+    return box.ready_revisions()[-1], result.stderr
+
+
+def reuse_counts(output: str) -> tuple[int, int]:
+    """(reused, compiled) of the rez venv, as ``add -v`` reports them."""
+    [match] = re.findall(r"bytecode: (\d+) files reused, (\d+) compiled", output)
+    return int(match[0]), int(match[1])
+
+
+def stale_pycs(site_dir: Path) -> list[str]:
+    """Sources under ``site_dir`` whose pyc is missing or would not be used as it is (the
+    venv's Python is the one running the tests: same magic number)."""
+    assert site_dir.parent.name == f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    bad = []
+    for relative in bytecode.python_sources(site_dir):
+        source = site_dir / relative
+        try:
+            head = pyc(source).read_bytes()[:16]
+        except FileNotFoundError:
+            bad.append(f"{relative}: no pyc")
+            continue
+        stat = source.stat()
+        if head != importlib.util.MAGIC_NUMBER + bytes(4) + (
+                (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+                + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")):
+            bad.append(f"{relative}: stale")
+    return bad
+
+
+def import_report(revision: Path, *flags: str) -> subprocess.CompletedProcess:
+    python = revision / "venv" / "rez" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    result = subprocess.run([str(python), *flags, "-v", "-c", IMPORTS], capture_output=True,
+                            text=True, timeout=120, env=env, cwd=str(revision))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def from_source(report: str, site_dir: Path) -> list[str]:
+    """Modules of ``site_dir`` that Python compiled from source instead of loading a pyc."""
+    return [line for line in report.splitlines()
+            if line.startswith("# code object from") and str(site_dir) in line
+            and not line.rstrip("'").endswith(".pyc")]
+
+
+@pytest.fixture
+def links(tmp_path: Path) -> Path:
+    folder = tmp_path / "links"
+    make_wheel(folder, "tinypkg", "1.0")
+    make_wheel(folder, "tinypkg", "2.0", body='VERSION = "2.0"\nNEW = True\n')
+    return folder
+
+
+def test_a_second_revision_reuses_the_bytecode_and_outlives_its_donor(
+        sandbox: Sandbox, links: Path, tmp_path: Path):
+    first, output = add(sandbox, "1.0", links)
+    first_reused, first_compiled = reuse_counts(output)
+    assert first_reused == 0 and first_compiled > 1000  # rez, pip, setuptools, ...
+
+    second, output = add(sandbox, "2.0", links)  # one pin changed
+    reused, compiled = reuse_counts(output)
+    assert (reused, compiled) == (first_compiled - 1, 1)  # all but tinypkg.py
+    assert f"reused from revision {first.name}" in output
+
+    # unchanged sources: the same inode in both revisions, and so is their pyc
+    for relative in ("rez/__init__.py", "rez/resolved_context.py", "pip/__init__.py"):
+        assert (site(second) / relative).stat().st_ino == (site(first) / relative).stat().st_ino
+        assert pyc(site(second) / relative).stat().st_ino == \
+            pyc(site(first) / relative).stat().st_ino
+    # the changed one: a new file, compiled afresh
+    new_tiny, old_tiny = pyc(site(second) / "tinypkg.py"), pyc(site(first) / "tinypkg.py")
+    assert new_tiny.stat().st_ino != old_tiny.stat().st_ino
+    assert new_tiny.read_bytes() != old_tiny.read_bytes()
+    assert stale_pycs(site(second)) == []
+
+    # Python loads the reused pycs: no module of the venv compiled from source, none stale
+    report = import_report(second, "-B").stderr
+    assert "bytecode is stale" not in report
+    assert from_source(report, site(second)) == []
+    assert f"code object from '{pyc(site(second) / 'rez' / 'resolved_context.py')}'" in report
+
+    # the donor goes; the new revision keeps every file, and rez works
+    sandbox.rezup("drop", ".main", "--revision", first.name, check=True)
+    assert not first.exists()
+    assert stale_pycs(site(second)) == []
+    result = sandbox.rezup("use", "--", "rez", "--version", check=True)
+    assert "Rez 3.4.0" in result.stdout
+    repo = make_rez_repository(tmp_path / "packages")
+    env = {"REZ_PACKAGES_PATH": str(repo), "REZ_LOCAL_PACKAGES_PATH": str(repo)}
+    probe = "echo foo=$REZ_FOO_VERSION bar=$REZ_BAR_VERSION; rez-env bar -- rez --version"
+    result = sandbox.rezup("use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env,
+                           check=True)
+    assert "foo=1.0 bar=2.1" in result.stdout
+    assert "Rez 3.4.0" in result.stdout
+    tiny = subprocess.run([str(second / "venv" / "rez" / "bin" / "python"), "-c",
+                           "import tinypkg; print(tinypkg.VERSION, tinypkg.NEW)"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert tiny.stdout.split() == ["2.0", "True"]
+
+
+def test_a_read_only_revision_has_every_pyc_it_needs(sandbox: Sandbox, links: Path):
+    """Nothing can be written in a read-only revision, so its pycs must all be valid: Python
+    imports rez and pip from them, with no recompile and no attempt to write one."""
+    add(sandbox, "1.0", links)
+    second, output = add(sandbox, "2.0", links)  # one pin changed: all else reused
+    assert reuse_counts(output)[1] == 1
+    subprocess.run(["chmod", "-R", "a-w", str(second)], check=True)
+    try:
+        report = import_report(second).stderr  # free to write bytecode, if it had to
+        assert "bytecode is stale" not in report
+        assert "could not create" not in report and "# created " not in report
+        # (root may write anyway: what shows that nothing had to be is this)
+        assert from_source(report, site(second)) == []
+        result = sandbox.rezup("use", "--", "rez", "--version", check=True)
+        assert "Rez 3.4.0" in result.stdout
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(second)], check=True)
+
+
+def test_copy_link_mode_copies_the_pycs_with_their_new_headers(sandbox: Sandbox, links: Path):
+    """UV_LINK_MODE=copy: each revision has its own copy of every source (a new inode, a new
+    mtime); the earlier pycs are copied, their header set to the new sources."""
+    first, _ = add(sandbox, "1.0", links, UV_LINK_MODE="copy")
+    second, output = add(sandbox, "2.0", links, UV_LINK_MODE="copy")
+    reused, compiled = reuse_counts(output)
+    assert reused > 1000 and compiled == 1
+    source = site(second) / "rez" / "resolved_context.py"
+    assert source.stat().st_ino != (site(first) / "rez" / "resolved_context.py").stat().st_ino
+    assert pyc(source).stat().st_ino != pyc(site(first) / "rez" / "resolved_context.py"
+                                           ).stat().st_ino
+    assert stale_pycs(site(second)) == []
+    report = import_report(second, "-B").stderr
+    assert "bytecode is stale" not in report
+    assert from_source(report, site(second)) == []
+
+
+def test_an_editable_extension_works_in_a_revision_built_with_reuse(sandbox: Sandbox,
+                                                                     tmp_path: Path):
+    """An editable's sources live outside the revision: nothing of them is reused or
+    compiled, and the revision runs them after its donor is gone."""
+    editable = copy_package("hello_ext", tmp_path / "editable")
+    sandbox.write_recipe(f"""
+        [rez]
+        name = "rez"
+        url = "{REZ_PIN}"
+
+        [[extension]]
+        name = "hello-ext"
+        url = "{editable}"
+        edit = true
+        flags = []
+    """)
+    sandbox.rezup("add", "--skip-use", check=True)
+    result = sandbox.rezup("-v", "add", "--skip-use", check=True)
+    assert reuse_counts(result.stderr)[1] == 0
+    first, second = sandbox.ready_revisions()
+    sandbox.rezup("drop", ".main", "--revision", first.name, check=True)
+    (editable / "hello_ext" / "__init__.py").write_text(
+        (editable / "hello_ext" / "__init__.py").read_text()
+        .replace('GREETING = "hello"', 'GREETING = "edited"')
+    )
+    result = sandbox.rezup("use", "--", "hello-ext", check=True)
+    assert "edited from hello-ext" in result.stdout
+    assert stale_pycs(site(second)) == []
