@@ -6,13 +6,16 @@ any Python rezup builds venvs for, so this file uses the standard library only a
 newer than Python 3.7. rezup never imports it.
 
 MODE is a ``py_compile.PycInvalidationMode`` name. stdin brings batches of paths of ``.py``
-files relative to SITE (a site-packages folder): each path ended by a NUL byte, each batch by
-one more. For each file, the ``.pyc`` of the same file under DONOR (the site-packages of an
-earlier revision's venv) is taken when it is valid for the new source: hard-linked, or copied
-with the new source's mtime and size in its header when the sources are equal files but not
-the same one. Every other file is compiled as ``uv pip install --compile-bytecode`` would
-(errors ignored, as uv and pip do). After each batch, one line on stdout: how many files were
-linked, copied, compiled, and failed to compile. The worker ends at the end of stdin.
+files relative to SITE (a site-packages folder): each path preceded by one byte, ``c`` (reuse
+or compile), ``r`` (reuse only) or ``m`` (compile if it has no pyc yet), and ended by a NUL
+byte; each batch ended by one more NUL.
+For each file, the ``.pyc`` of the same file under DONOR (the site-packages of an earlier
+revision's venv) is taken when it is valid for the new source: hard-linked, or copied with the
+new source's mtime and size in its header when the sources are equal files but not the same
+one. Every other ``c`` file is compiled as ``uv pip install --compile-bytecode`` would (errors
+ignored, as uv and pip do); an ``r`` file is left alone. After each batch, one line on stdout:
+how many files were linked, copied, compiled, failed to compile, and left alone. The worker
+ends at the end of stdin.
 """
 
 import compileall
@@ -25,7 +28,7 @@ import warnings
 
 MASK = 0xFFFFFFFF
 FLAGS = {"TIMESTAMP": 0, "UNCHECKED_HASH": 0b01, "CHECKED_HASH": 0b11}  # PEP 552
-LINKED, COPIED, COMPILED, FAILED = range(4)
+LINKED, COPIED, COMPILED, FAILED, LEFT = range(5)
 
 
 def main():
@@ -41,14 +44,19 @@ def main():
         donor = None  # another header layout: reuse nothing
     made = set()  # __pycache__ folders known to exist
     for batch in batches(sys.stdin.buffer):
-        counts = [0, 0, 0, 0]
+        counts = [0, 0, 0, 0, 0]
         for raw in batch:
-            relative = os.fsdecode(raw)
+            kind, relative = raw[:1], os.fsdecode(raw[1:])
             source = os.path.join(site, relative)
             outcome = None
             if donor is not None:
                 outcome = reuse(source, os.path.join(donor, relative), mode_name, made)
-            if outcome is None:
+            if outcome is None and kind == b"m" and not os.path.isdir(site):
+                return  # the revision is being removed: nothing to compile any more
+            if outcome is None and kind != b"c" and (kind == b"r" or os.path.exists(
+                    importlib.util.cache_from_source(source))):
+                outcome = LEFT
+            elif outcome is None:
                 ok = compileall.compile_file(source, quiet=2, **options)
                 outcome = COMPILED if ok else FAILED
             counts[outcome] += 1

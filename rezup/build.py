@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +30,7 @@ from rezup.fsutil import (
     write_json_atomic,
 )
 from rezup.lock import hold
-from rezup.plan import Plan, VenvPlan, pinned_version, requirements_text
+from rezup.plan import Plan, VenvPlan, pinned_version, requirements_text, seed_packages
 from rezup.production import (
     find_distribution,
     production_bin_dir,
@@ -211,11 +212,11 @@ def _fill_revision(
     if plan.shared:
         shared_dir = _ensure_shared_lib(plan, container_dir, options, env, revision_dir)
 
-    def install(venv: VenvPlan) -> Optional[str]:
+    def install(venv: VenvPlan) -> tuple[Optional[str], list[str]]:
         return _install_venv(venv, revision_dir, options, env, shared_dir)
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
-        rez_versions = list(pool.map(install, plan.venvs))
+        rez_versions, later = zip(*pool.map(install, plan.venvs))
 
     metadata = layout.make_metadata(
         str(revision_dir),
@@ -228,6 +229,8 @@ def _fill_revision(
         **(extra_metadata or {}),
     )
     _write_ready_marker(revision_dir, metadata)
+    for venv, sources in zip(plan.venvs, later):
+        bytecode.compile_later(_venv(revision_dir, venv.name), sources, env)
     return metadata
 
 
@@ -237,8 +240,9 @@ def _install_venv(
     options: list[str],
     env: dict[str, str],
     shared_dir: Optional[Path],
-) -> Optional[str]:
-    """Install one venv's pins and make it production style; return its rez version."""
+) -> tuple[Optional[str], list[str]]:
+    """Install one venv's pins and make it production style; return its rez version and the
+    sources whose bytecode is left for ``bytecode.compile_later``."""
     venv_path = _venv(revision_dir, venv.name)
     requirements = revision_dir / f".requirements-{venv.name}.txt"
     with step(f"writing the requirements of venv {venv.name!r}", requirements):
@@ -250,8 +254,8 @@ def _install_venv(
                            f"installed {packages} into venv {venv.name!r}") as installing:
             uv.pip_install(venv_python(venv_path), requirements, options=options, env=env,
                            what=f"installing venv {venv.name!r}", on_line=installing.note,
-                           compile_bytecode=False)
-            _compile_venv(venv.name, venv_path, revision_dir, env, installing)
+                           compile_bytecode=False, cache_first=_only_index_pins(venv))
+            later = _compile_venv(venv, venv_path, revision_dir, env, installing)
     finally:
         requirements.unlink()
 
@@ -276,18 +280,36 @@ def _install_venv(
             (site_packages(venv_path) / "_rezup_shared.pth").write_text(
                 f"{shared_dir}\n", encoding="utf-8"
             )
-    return rez.version if rez is not None else None
+    return (rez.version if rez is not None else None), later
 
 
-def _compile_venv(name: str, venv_path: Path, revision_dir: Path, env: dict[str, str],
-                  installing: progress.Step) -> None:
-    """Bytecode for every source of the venv: an earlier revision's where valid, else new."""
+def _only_index_pins(venv: VenvPlan) -> bool:
+    """Whether every requirement of ``venv`` is a pin from an index (no editable, no local
+    path or URL, which an offline attempt could spend time building only to fail)."""
+    return not venv.editables and all(" @ " not in line for line in venv.requirements)
+
+
+def _compile_venv(venv: VenvPlan, venv_path: Path, revision_dir: Path, env: dict[str, str],
+                  installing: progress.Step) -> list[str]:
+    """Bytecode for every source of the venv: an earlier revision's where valid, else new.
+
+    The seed packages (pip, setuptools, wheel) take an earlier revision's bytecode but are not
+    compiled before the revision is ready: ``uv venv --seed`` leaves them uncompiled, and
+    compiling them (half the files of a rez venv) would make a first revision slower than
+    bare uv makes it. They are compiled just after (``bytecode.compile_later``); a later
+    revision reuses their bytecode like any other. Returns those left for later.
+    """
     installing.note("compiling bytecode")
     started = time.monotonic()
-    with step(f"compiling the bytecode of venv {name!r}", venv_path):
-        result = bytecode.compile_venv(venv_path, bytecode.donor_venv(revision_dir, name), env)
-    log.debug("%s", bytecode.describe(result, name, time.monotonic() - started))
+    site = site_packages(venv_path)
+    seeds = bytecode.sources_of(site, seed_packages(venv.python_version)) \
+        if os.name != "nt" else []
+    with step(f"compiling the bytecode of venv {venv.name!r}", venv_path):
+        result = bytecode.compile_venv(
+            venv_path, bytecode.donor_venv(revision_dir, venv.name), env, later=seeds)
+    log.debug("%s", bytecode.describe(result, venv.name, time.monotonic() - started))
     installing.note(result.summary())
+    return seeds if result.left else []
 
 
 def session_metadata(plan: Plan) -> dict[str, Any]:
@@ -465,6 +487,13 @@ def _finish_clone(plan: Plan, recipe_text: str, revision_dir: Path, donor: Path,
     _write_ready_marker(revision_dir, metadata)
     log.info("the plan is that of revision %s: revision %s is its clone (its venvs hard-linked, "
              "nothing installed)", donor.name, revision_dir.name)
+    if os.name != "nt":  # the donor's seeds may still be compiled (see _compile_venv)
+        for venv in plan.venvs:
+            path = _venv(revision_dir, venv.name)
+            with contextlib.suppress(BuildError):
+                seeds = bytecode.sources_of(site_packages(path),
+                                            seed_packages(venv.python_version))
+                bytecode.compile_later(path, seeds, dict(plan.uv_env))
     return metadata
 
 

@@ -21,11 +21,12 @@ interpreter, which may be any Python from 3.7 on.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from rezup import layout, uv
 from rezup.errors import BuildError
 from rezup.production import site_packages, venv_python
 
+log = logging.getLogger("rezup")
 WORKER = Path(__file__).with_name("_pyc_worker.py")
 MODES = ("TIMESTAMP", "CHECKED_HASH", "UNCHECKED_HASH")  # py_compile.PycInvalidationMode
 _BATCH = 8  # files a worker takes at a time
@@ -48,6 +50,7 @@ class Bytecode:
     copied: int = 0  # the donor's pyc, copied (and its header set to the new source)
     compiled: int = 0
     failed: int = 0  # sources that do not compile (Python 2 code some packages carry)
+    left: int = 0  # sources to compile later (see ``compile_later``), that had nothing to reuse
     donor: Optional[Path] = None
 
     @property
@@ -56,6 +59,8 @@ class Bytecode:
 
     def summary(self) -> str:
         text = f"bytecode: {self.reused} files reused, {self.compiled} compiled"
+        if self.left:
+            text += f", {self.left} to compile once the revision is ready"
         if self.donor is not None and self.reused:
             text += f" (reused from revision {self.donor.parent.parent.name})"
         return text
@@ -130,10 +135,32 @@ def python_sources(site: Path) -> list[str]:
     return found
 
 
-def compile_venv(venv: Path, donor: Optional[Path], env: Mapping[str, str]) -> Bytecode:
+def sources_of(site: Path, distributions: Collection[str]) -> list[str]:
+    """The ``.py`` files of the installed ``distributions`` (canonical names), relative to
+    ``site``, as their ``RECORD`` lists them."""
+    import csv
+
+    wanted = {name.replace("-", "_").lower() for name in distributions}
+    found: list[str] = []
+    for record in site.glob("*.dist-info/RECORD"):
+        name = record.parent.name[: -len(".dist-info")].rpartition("-")[0]
+        if name.replace("-", "_").replace(".", "_").lower() not in wanted:
+            continue
+        with contextlib.suppress(OSError, csv.Error, UnicodeDecodeError), \
+                open(record, newline="", encoding="utf-8") as stream:
+            for row in csv.reader(stream):
+                path = os.path.normpath(row[0]) if row else ""
+                if path.endswith(".py") and not path.startswith(("..", os.sep)):
+                    found.append(path)
+    return sorted(found)
+
+
+def compile_venv(venv: Path, donor: Optional[Path], env: Mapping[str, str], *,
+                 later: Collection[str] = ()) -> Bytecode:
     """Give every source of ``venv``'s site-packages its pyc, from ``donor`` (a venv of an
     earlier revision, see ``donor_venv``) where valid, else compiled. ``env`` is laid over the
-    process environment, for the workers (``PYC_INVALIDATION_MODE``, ...).
+    process environment, for the workers (``PYC_INVALIDATION_MODE``, ...). The sources in
+    ``later`` only take the donor's pyc: the rest of them is for ``compile_later``.
 
     Workers take small batches from one queue, as uv's take single files: a worker that gets
     the files to compile while another gets those to link does not hold the others up.
@@ -153,7 +180,7 @@ def compile_venv(venv: Path, donor: Optional[Path], env: Mapping[str, str]) -> B
     with contextlib.ExitStack() as stack:
         # the interpreters start while the sources are listed
         workers = [stack.enter_context(_worker(command, env)) for _ in range(count)]
-        queue = _Batches(python_sources(site))
+        queue = _Batches(python_sources(site), frozenset(later))
         with ThreadPoolExecutor(max_workers=count) as pool:
             counts = list(pool.map(_drive, workers, [queue] * count))
     totals = [sum(column) for column in zip(*counts)]
@@ -163,8 +190,9 @@ def compile_venv(venv: Path, donor: Optional[Path], env: Mapping[str, str]) -> B
 class _Batches:
     """The sources, handed out a few at a time to whichever worker asks first."""
 
-    def __init__(self, sources: list[str]) -> None:
+    def __init__(self, sources: list[str], reuse_only: frozenset[str] = frozenset()) -> None:
         self.sources = sources
+        self.reuse_only = reuse_only
         self.next = 0
         self.lock = threading.Lock()
 
@@ -174,7 +202,8 @@ class _Batches:
             self.next += len(batch)
         if not batch:
             return None
-        return b"".join(os.fsencode(path) + b"\0" for path in batch) + b"\0"
+        return b"".join((b"r" if path in self.reuse_only else b"c") + os.fsencode(path) + b"\0"
+                        for path in batch) + b"\0"
 
 
 @contextlib.contextmanager
@@ -196,7 +225,7 @@ def _drive(worker: tuple[subprocess.Popen, IO[bytes]], queue: _Batches) -> list[
     flight, so that a worker never waits for this process to hand it the next one."""
     process, errors = worker
     assert process.stdin is not None and process.stdout is not None
-    totals = [0, 0, 0, 0]
+    totals = [0, 0, 0, 0, 0]
     in_flight = 0
     try:
         while True:
@@ -210,7 +239,7 @@ def _drive(worker: tuple[subprocess.Popen, IO[bytes]], queue: _Batches) -> list[
                     return totals
                 break
             words = process.stdout.readline().split()
-            if len(words) != 4:
+            if len(words) != 5:
                 break
             in_flight -= 1
             totals = [total + int(word) for total, word in zip(totals, words)]
@@ -222,6 +251,119 @@ def _drive(worker: tuple[subprocess.Popen, IO[bytes]], queue: _Batches) -> list[
     lines = errors.read().decode(errors="replace").strip().splitlines() or [
         f"it exited with {process.returncode}"]
     raise BuildError(f"compiling bytecode with {process.args[0]} failed: {lines[-1]}")
+
+
+def compile_later(venv: Path, sources: Collection[str], env: Mapping[str, str]) -> bool:
+    """Compile those of ``sources`` (relative to ``venv``'s site-packages) that have no pyc
+    yet, in a process of its own that outlives this one: at low priority and in a session of
+    its own (no terminal's signals reach it). Returns whether one was started.
+
+    It works in a ready revision, and writes there only what Python writes itself when it
+    imports a module: each pyc whole or not at all. It holds a lock on
+    ``{revision}/.compiling-{venv}`` (holding its pid) as long as it runs, so that a removal
+    of the revision stops it first (``stop_compiling``): sessions do not wait for it, and
+    neither do prune and drop.
+    """
+    if os.name == "nt":
+        return False
+    import fcntl
+
+    site = site_packages(venv)
+    sources = missing_bytecode(venv, sources)
+    if not sources:
+        return False
+    payload = b"".join(b"m" + os.fsencode(path) + b"\0" for path in sources) + b"\0"
+    full_env = {**os.environ, **env}
+    full_env.pop("VIRTUAL_ENV", None)
+    command = [str(venv_python(venv)), "-I", "-S", str(WORKER), invalidation_mode(full_env),
+               str(site)]
+    lock_path = venv.parent.parent / f"{layout.COMPILING_PREFIX}{venv.name}"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        log.debug("cannot compile %d sources of %s later: %s", len(sources), venv, exc)
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # busy: one compiles already
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(payload)
+            stdin.seek(0)
+            process = subprocess.Popen(
+                command, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=tempfile.gettempdir(), env=full_env, start_new_session=True,
+                pass_fds=(fd,),
+            )
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{process.pid}\n".encode())
+    except OSError as exc:
+        log.debug("cannot compile %d sources of %s later: %s", len(sources), venv, exc)
+        return False
+    finally:
+        os.close(fd)  # the lock stays with the compiler
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, process.pid, 10)
+    return True
+
+
+def stop_compiling(revision_dir: Path, timeout: float = 5.0) -> None:
+    """Stop the compilers ``compile_later`` started in ``revision_dir`` and wait (at most
+    ``timeout`` seconds) until they are gone: the revision is about to be removed."""
+    if os.name == "nt":
+        return
+    import fcntl
+    import signal
+    import time
+
+    try:
+        locks = [entry.path for entry in os.scandir(revision_dir)
+                 if entry.name.startswith(layout.COMPILING_PREFIX)]
+    except OSError:
+        return
+    for path in locks:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            deadline = time.monotonic() + timeout
+            signalled = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    pass
+                if not signalled:
+                    # the lock is held: its holder, whose pid the file holds, runs
+                    pid = os.pread(fd, 32, 0).strip()
+                    if pid.isdigit():
+                        with contextlib.suppress(OSError):
+                            os.kill(int(pid), signal.SIGTERM)
+                        signalled = True
+                if time.monotonic() > deadline:
+                    log.debug("the compiler of %s still runs after %ss", path, timeout)
+                    break
+                time.sleep(0.01)
+        finally:
+            os.close(fd)
+
+
+def missing_bytecode(venv: Path, sources: Collection[str]) -> list[str]:
+    """The ``sources`` (relative to ``venv``'s site-packages) that have no pyc for its Python;
+    all of them when its Python is not known."""
+    site = site_packages(venv)
+    python = _python_of(venv)
+    if python is None:
+        return list(sources)
+    implementation, version = python
+    tag = f"{implementation}-{version.replace('.', '')}"
+    missing = []
+    for relative in sources:
+        folder, name = os.path.split(relative)
+        compiled = os.path.join(site, folder, "__pycache__", f"{name[:-3]}.{tag}.pyc")
+        if not os.path.exists(compiled):
+            missing.append(relative)
+    return missing
 
 
 def _cpus(env: Mapping[str, str]) -> int:
@@ -239,4 +381,4 @@ def describe(result: Bytecode, venv_name: str, seconds: float) -> str:
     """One debug line about a venv's bytecode."""
     return (f"venv {venv_name!r}: {result.linked} pycs linked and {result.copied} copied from "
             f"{result.donor or 'no earlier revision'}, {result.compiled} compiled, "
-            f"{result.failed} not compilable ({seconds:.2f}s)")
+            f"{result.failed} not compilable, {result.left} left for later ({seconds:.2f}s)")

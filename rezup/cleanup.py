@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from rezup import claims, layout
+from rezup import bytecode, claims, layout
 from rezup.errors import step
 from rezup.fsutil import clear_discarded, discard, disk_usage, write_atomic
 from rezup.lock import try_hold
@@ -91,6 +91,7 @@ def _discard(revision: RevisionDir, dry_run: bool) -> Removal:
     freed = disk_usage(revision.path())
     if not dry_run and os.path.lexists(revision.path()):
         with step(f"removing revision {revision.dirname()}", revision.path()):
+            bytecode.stop_compiling(revision.path())
             discard(revision.path(), into=revision.container().root())
         layout.refresh_newest(str(revision.container().revisions()))
     return Removal(revision.dirname(), True, freed=freed)

@@ -380,6 +380,8 @@ class _Cloner:
             elif entry.is_dir(follow_symlinks=False):
                 folders.append(entry)
             elif entry.is_file(follow_symlinks=False):
+                if sources is not None and not entry.name.endswith(".pyc"):
+                    continue  # the temporary file of a pyc being written (Python, rezup)
                 bytecode_of = _bytecode_module(entry.name) if sources is not None else None
                 if bytecode_of is not None and bytecode_of in sources[0]:
                     if bytecode_of in sources[1]:

@@ -35,6 +35,8 @@ METADATA_FILENAME = "revision.json"  # the ready marker, written last
 METADATA_MARSHAL_FILENAME = "revision.marshal"  # revision.json for readers without json
 RETIRED_METADATA_FILENAME = "revision.retired.json"  # what a dropped revision in use keeps
 CLAIM_FILENAME = ".claim"  # sessions and jobs hold a shared flock on it (rezup.claims)
+# the compiler of a venv's seed packages holds a lock on {revision}/.compiling-{venv}
+COMPILING_PREFIX = ".compiling-"
 DROPPED_MARKER = ".dropped"  # in a container dropped while revisions were in use
 NEWEST_FILENAME = ".newest"  # in a container: the head of its revision listing (see below)
 REVISIONS_DIRNAME = "revisions"

@@ -675,8 +675,15 @@ def pip_install(
     target: Optional[Path] = None,
     on_line: Optional[Callable[[str], None]] = None,
     compile_bytecode: bool = True,
+    cache_first: bool = False,
 ) -> None:
     """``uv pip install --no-deps`` of a fully pinned requirements file.
+
+    ``cache_first``: try ``--offline`` first, and ask the index only if uv's cache lacks
+    something. For pins resolved moments ago against the same cache (``add``) or pulled
+    before: the index pages uv would ask for again are the ones it has, and a wheel in the
+    cache is checked against the pinned hash all the same (uv records a file's hash when it
+    downloads it).
 
     The file comes from ``uv pip compile``: the whole closure is pinned, so there is nothing
     left to resolve and ``--no-deps`` skips a second resolution. ``compile_bytecode`` has uv
@@ -693,6 +700,13 @@ def pip_install(
         args += ["--target", str(target)]
     # uv refuses --no-compile-bytecode beside the variable, whatever its value
     unset = () if compile_bytecode else ("UV_COMPILE_BYTECODE",)
+    if cache_first and not {"--offline", "--no-index"} & set(options):
+        try:
+            run([*args, *options, "--offline"], env=env, what=what, on_line=on_line,
+                unset=unset)
+            return
+        except UvError as exc:
+            log.debug("%s: not everything is in uv's cache (%s); asking the index", what, exc)
     run([*args, *options], env=env, what=what, on_line=on_line, unset=unset)
 
 

@@ -6,6 +6,7 @@ Run from the repository (standard library only, Python 3.9+)::
     python scripts/bench.py --quick              # about 3-5 minutes
     python scripts/bench.py                      # the full run (7 rounds, 40 use runs)
     python scripts/bench.py --only add-minimal,use --markdown bench.md
+    python scripts/bench.py --only add-second,add-same,pull-second,farm64 --markdown new.md
     python scripts/bench.py --list               # the cases and what each one runs
 
 Every case runs INTERLEAVED with the others: round 1 runs each case once, round 2 again, and
@@ -20,12 +21,32 @@ Cases:
   rezup 2.1.1, installed here into a throw-away venv). Warm: one shared cache (uv, pip and
   virtualenv), filled by one untimed run of each case. Cold: fresh empty caches every run.
 * ``use/*``: ``rezup use -- PY -c pass`` against ``PY -c pass`` itself, where PY is the python
-  of the revision's rez venv; for rezup with 1, 100 and 1,000 revisions in the container (the
-  extra ones are fake, older, "ready" revisions holding only rezup.toml and revision.json),
-  and for the original tool.
+  of the revision's rez venv; for rezup with 1, 100, 1,000 and 10,000 revisions in the
+  container (the extra ones are fake, older, "ready" revisions without venvs: the real one's
+  top-level files hard-linked, a revision.json of their own; one more is made and removed
+  with ``rezup drop --revision`` so that rezup's record of the container is up to date), and
+  for the original tool. ``use/floor`` is the floor of any launcher: rezup's own python
+  started with ``-I -S`` that ``os.execv``'s ``PY -c pass``.
 * ``pull/*``: ``rezup use -- PY -c pass`` with a remote root holding one revision of the
   minimal recipe and an empty local root (so the revision is built from the remote plan),
   against ``rezup add --skip-use`` of the same recipe; warm cache.
+* ``add-second/{rezup,orig,uv}``: a timed ``add --skip-use`` into a container that already
+  holds one ready revision (rez + six==1.16.0), built untimed in the same run folder by the same
+  tool just before; the recipe now pins six==1.17.0 (one pin changed). ``uv``: the floor of
+  the second set in a fresh folder. ``add-same/{rezup,orig}``: the same with the recipe
+  unchanged (an identical plan). Warm cache.
+* ``pull-second/{node-with-previous,fresh-node}``: ``rezup use -- PYTHON -c pass`` against a
+  remote root holding revision A (rez + six==1.16.0) and a newer B (six==1.17.0): on a local
+  root that pulled A just before (untimed, from a remote root holding only A), and on an
+  empty local root. Warm cache.
+* ``add-forty/{rezup,uv}``: rez and 40 pinned packages in ``[rez] lib`` (requests, numpy,
+  pandas, cryptography, lxml, pillow, pydantic, ...), resolved online; warm cache.
+* ``farm64/{one,sixty-four}``: the pull of the minimal remote revision into a fresh local root
+  by one ``rezup use -- PYTHON -c pass``, and by 64 of them started at once on the same root
+  (wall time until the last exits); every one must succeed, and one revision be built.
+
+Untimed work a run needs in its own folder (the first revision, the pull of A) is done right
+before it and flushed to disk (``os.sync``), so that its writes do not land in the timed run.
 
 Each command runs under a small wrapper process that times it and reports the max RSS of its
 process tree (``getrusage(RUSAGE_CHILDREN).ru_maxrss``: the largest single process).
@@ -112,7 +133,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         cases = select(builder.all_cases(args.rounds, args.use_runs), args.only)
         if args.list:
             for case in cases:
-                print(f"{case.id:<26} x{case.runs:<3} {builder.describe(case)}")
+                print(f"{case.id:<31} x{case.runs:<3} {builder.describe(case)}")
             return 0
         mode = "quick" if args.quick else "full"
         settings = (f"Run: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {mode}, "

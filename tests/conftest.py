@@ -242,3 +242,22 @@ def offline_env(tmp_path: Path) -> dict[str, str]:
         "HTTPS_PROXY": unreachable,
         "ALL_PROXY": unreachable,
     }
+
+
+def wait_for_seed_bytecode(revision: Path, timeout: float = 120.0) -> None:
+    """Wait until the seed packages (pip, setuptools, wheel) of each venv of ``revision`` are
+    compiled: where no earlier revision had their bytecode, a process of their own compiles
+    them once the revision is ready (``bytecode.compile_later``)."""
+    import time
+
+    from rezup import bytecode
+    from rezup.plan import seed_packages
+
+    deadline = time.monotonic() + timeout
+    for venv in sorted((revision / "venv").iterdir()):
+        [site] = venv.glob("lib/python*/site-packages")
+        version = site.parent.name[len("python"):]
+        seeds = bytecode.sources_of(site, seed_packages(version))
+        while bytecode.missing_bytecode(venv, seeds):
+            assert time.monotonic() < deadline, f"{venv}: seeds not compiled after {timeout}s"
+            time.sleep(0.05)

@@ -26,6 +26,7 @@ from tests.conftest import (
     find_pyenv_python,
     make_rez_repository,
     make_sandbox,
+    wait_for_seed_bytecode,
 )
 
 RECIPE = f"""
@@ -97,6 +98,7 @@ def cloned(tmp_path_factory) -> Cloned:
     box.write_recipe(RECIPE)
     box.rezup("add", "--skip-use", check=True)
     source = box.ready_revisions()[0]
+    wait_for_seed_bytecode(source)  # its compiler done: rmtree below races nothing
     revisions = source.parent
     target = revisions / layout.new_revision_name(str(revisions))
     plan = Plan.read(source / layout.PLAN_FILENAME)

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tests.conftest import (
     copy_package,
     make_rez_repository,
     make_wheel,
+    wait_for_seed_bytecode,
 )
 
 pytestmark = pytest.mark.e2e
@@ -106,11 +108,19 @@ def test_a_second_revision_reuses_the_bytecode_and_outlives_its_donor(
         sandbox: Sandbox, links: Path, tmp_path: Path):
     first, output = add(sandbox, "1.0", links)
     first_reused, first_compiled = reuse_counts(output)
-    assert first_reused == 0 and first_compiled > 1000  # rez, pip, setuptools, ...
+    assert first_reused == 0 and first_compiled > 400  # rez and tinypkg
+    # pip, setuptools and wheel: compiled once the revision is ready, by a process of its own
+    [later] = re.findall(r"(\d+) to compile once the revision is ready", output)
+    assert int(later) > 500
+    wait_for_seed_bytecode(first)
+    assert stale_pycs(site(first)) == []
+    sources = len(bytecode.python_sources(site(first)))
+    assert sources == first_compiled + int(later)
 
     second, output = add(sandbox, "2.0", links)  # one pin changed
     reused, compiled = reuse_counts(output)
-    assert (reused, compiled) == (first_compiled - 1, 1)  # all but tinypkg.py
+    assert (reused, compiled) == (sources - 1, 1)  # all but tinypkg.py
+    assert "to compile once" not in output
     assert f"reused from revision {first.name}" in output
 
     # unchanged sources: the same inode in both revisions, and so is their pyc
@@ -152,7 +162,8 @@ def test_a_second_revision_reuses_the_bytecode_and_outlives_its_donor(
 def test_a_read_only_revision_has_every_pyc_it_needs(sandbox: Sandbox, links: Path):
     """Nothing can be written in a read-only revision, so its pycs must all be valid: Python
     imports rez and pip from them, with no recompile and no attempt to write one."""
-    add(sandbox, "1.0", links)
+    first, _ = add(sandbox, "1.0", links)
+    wait_for_seed_bytecode(first)  # its seed packages compiled
     second, output = add(sandbox, "2.0", links)  # one pin changed: all else reused
     assert reuse_counts(output)[1] == 1
     subprocess.run(["chmod", "-R", "a-w", str(second)], check=True)
@@ -172,6 +183,7 @@ def test_copy_link_mode_copies_the_pycs_with_their_new_headers(sandbox: Sandbox,
     """UV_LINK_MODE=copy: each revision has its own copy of every source (a new inode, a new
     mtime); the earlier pycs are copied, their header set to the new sources."""
     first, _ = add(sandbox, "1.0", links, UV_LINK_MODE="copy")
+    wait_for_seed_bytecode(first)
     second, output = add(sandbox, "2.0", links, UV_LINK_MODE="copy")
     reused, compiled = reuse_counts(output)
     assert reused > 1000 and compiled == 1
@@ -213,3 +225,49 @@ def test_an_editable_extension_works_in_a_revision_built_with_reuse(sandbox: San
     result = sandbox.rezup("use", "--", "hello-ext", check=True)
     assert "edited from hello-ext" in result.stdout
     assert stale_pycs(site(second)) == []
+
+
+def test_the_seeds_are_compiled_after_the_first_revision_is_ready(sandbox: Sandbox,
+                                                                   links: Path):
+    """No earlier revision to take pip's bytecode from: the revision is ready first, and its
+    seed packages are compiled just after, valid pycs that Python loads."""
+    first, output = add(sandbox, "1.0", links)
+    assert re.search(r"\d+ to compile once the revision is ready", output)
+    wait_for_seed_bytecode(first)
+    assert stale_pycs(site(first)) == []
+    python = first / "venv" / "rez" / "bin" / "python"
+    result = subprocess.run([str(python), "-B", "-v", "-c", "import pip._internal.cli.main"],
+                            capture_output=True, text=True, timeout=120, cwd=str(first))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "pip/_internal/cli/__pycache__/main." in result.stderr
+    assert from_source(result.stderr, site(first)) == []
+
+
+def test_a_revision_dropped_while_its_seeds_are_compiled_goes_whole(sandbox: Sandbox,
+                                                                     links: Path):
+    """drop stops the compiler working in a revision (just after it was built) before it
+    removes the revision: it does not wait for it, and nothing is left behind."""
+    first, _ = add(sandbox, "1.0", links)
+    assert (first / ".compiling-rez").read_text().strip().isdigit()
+    sandbox.rezup("drop", ".main", "--revision", first.name, check=True)
+    assert not first.exists()
+    assert compilers_in(first) == [], "drop returns once the compiler is gone"
+    time.sleep(1)
+    leftovers = [path.name for path in sandbox.local_root.rglob("*")
+                 if "__pycache__" in path.parts and ".main" in path.parts
+                 and "revisions" in path.parts]
+    assert leftovers == []
+    assert sandbox.revisions() == []
+
+
+def compilers_in(revision: Path) -> list[int]:
+    """PIDs of the processes whose command line names ``revision`` (its compilers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(revision).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found

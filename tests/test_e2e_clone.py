@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REZ_PIN, Sandbox, installed_version, make_rez_repository, make_wheel
+from tests.conftest import (
+    REZ_PIN,
+    Sandbox,
+    installed_version,
+    make_rez_repository,
+    make_wheel,
+)
 
 pytestmark = pytest.mark.e2e
 

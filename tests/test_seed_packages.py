@@ -23,6 +23,7 @@ from tests.conftest import (
     installed_version,
     make_wheel,
     offline_env,
+    wait_for_seed_bytecode,
 )
 
 # plan.lock as rezup wrote it before the seeds were pinned (no ``pinned_seeds`` key)
@@ -156,12 +157,19 @@ def test_add_pins_the_seeds_and_installs_them_compiled(sandbox: Sandbox, tmp_pat
         assert installed_version(revision, name) == versions[name]
 
     venv = revision / "venv" / "rez"
+    # compiled once the revision is ready, by a process of its own, and valid
+    wait_for_seed_bytecode(revision)
+    python = venv / "bin" / "python"
+    imported = subprocess.run([str(python), "-B", "-v", "-c", "import pip._internal.cli.main"],
+                              capture_output=True, text=True, timeout=120, cwd=str(revision))
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    loaded = [line for line in imported.stderr.splitlines()
+              if line.startswith("# code object from") and "/pip/" in line]
+    assert loaded and all(line.rstrip("'").endswith(".pyc") for line in loaded), loaded[:5]
     python = venv / "bin" / "python"
     result = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True,
                             text=True, timeout=120, check=True)
     assert result.stdout.startswith(f"pip {versions['pip']} ")
-    assert list(venv.glob("lib/python*/site-packages/pip/_internal/__pycache__/*.pyc")), \
-        "the seeds are compiled with the rest"
 
     # rez-pip installs with that pip (a local wheel, no index)
     links = tmp_path / "links"

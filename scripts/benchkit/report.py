@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .cases import FAKE_REVISION_COUNTS, ORIG_REQUIREMENTS, Case
+from .cases import FAKE_REVISION_COUNTS, FARM_JOBS, ORIG_REQUIREMENTS, Case
 from .util import quiet_run
 from .workspace import Workspace
 
@@ -20,6 +20,13 @@ GOAL_ADD_VS_FLOOR = 1.25  # ... and at most this many times the bare-uv floor
 GOAL_USE_OVERHEAD_MS = 25.0
 GOAL_USE_FLAT_MS = 5.0
 GOAL_PULL_VS_ADD = 1.5
+# issue 13
+GOAL_SECOND_VS_ORIG = 4.0  # add of a second revision (one pin changed) vs the original
+GOAL_SAME_VS_ORIG = 6.0  # add of an unchanged recipe vs the original
+GOAL_USE_VS_FLOOR_MS = 3.0  # use, 1 revision, over the launcher floor
+GOAL_USE_MANY_MS = 1.0  # use with the most revisions over use with one
+GOAL_FORTY_VS_FLOOR = 1.1  # add with 40 libs (online) vs the bare-uv floor
+GOAL_FARM_VS_ONE = 2.0  # FARM_JOBS processes pulling at once vs one pull alone
 
 GROUP_TITLES = {
     "add-minimal-warm": "add, minimal recipe, warm cache",
@@ -28,6 +35,13 @@ GROUP_TITLES = {
     "add-studio-cold": "add, studio recipe, cold cache",
     "use": "use: `rezup use -- PY -c pass` vs `PY -c pass`",
     "pull": "pull of a remote revision into an empty local root vs local add (minimal, warm)",
+    "add-second": "add of a second revision, one pin changed (six 1.16.0 -> 1.17.0), warm",
+    "add-same": "add of a second revision, recipe unchanged (identical plan), warm",
+    "pull-second": "pull of a newer remote revision B (one pin changed): node with A vs "
+                   "fresh node, warm",
+    "add-forty": "add, rez + 40 packages in [rez] lib, online, warm cache",
+    "farm64": f"pull of one new remote revision into a fresh local root: 1 process vs "
+              f"{FARM_JOBS} at once (wall time until the last exits), warm",
 }
 
 GROUP_SHORT = {
@@ -37,6 +51,11 @@ GROUP_SHORT = {
     "add-studio-cold": "add studio, cold",
     "use": "use -- PY -c pass",
     "pull": "pull vs add",
+    "add-second": "add 2nd revision, 1 pin changed",
+    "add-same": "add 2nd revision, unchanged",
+    "pull-second": "pull newer revision",
+    "add-forty": "add 40 libs, warm",
+    "farm64": f"pull by 1 vs {FARM_JOBS} jobs",
 }
 
 LABELS = {
@@ -52,7 +71,16 @@ LABELS = {
     "baseline": "baseline rezup (--baseline)",
     "pull": "rezup use (pull)",
     "add": "rezup add (local)",
+    "floor": "launcher floor (python -I -S, exec)",
+    "rezup-10000": "rezup, 10,000 revisions",
+    "node-with-previous": "node with revision A",
+    "fresh-node": "fresh node (empty root)",
+    "one": "1 process",
+    "sixty-four": f"{FARM_JOBS} processes at once",
 }
+
+# The case each group's rows are compared with (default: this repo's rezup).
+REFERENCES = {"use": "python", "pull": "add", "pull-second": "fresh-node", "farm64": "one"}
 
 Goal = tuple[str, str, Optional[bool]]  # goal, measured, passed (None: cannot be judged)
 
@@ -81,8 +109,10 @@ def group_rows(group: str, cases: list[Case]) -> tuple[str, list[Row]]:
     (bare python for use, the local add for pull, this repo's rezup for add)."""
     unit = "ms" if group == "use" else "s"
     by_label = {c.label: c for c in cases}
-    reference = {"use": "python", "pull": "add"}.get(group, "rezup")
+    reference = REFERENCES.get(group, "rezup")
     ref_median = by_label[reference].median() if reference in by_label else None
+    floor_median = by_label["floor"].median() if group == "use" and "floor" in by_label \
+        else None
     rows = []
     for case in cases:
         times = case.times()
@@ -102,6 +132,8 @@ def group_rows(group: str, cases: list[Case]) -> tuple[str, list[Row]]:
             if group == "use":
                 if case.label != reference:
                     compare = f"{(median - ref_median) * 1000:+.1f} ms vs python"
+                if floor_median is not None and case.label not in (reference, "floor"):
+                    compare += f", {(median - floor_median) * 1000:+.1f} ms vs floor"
             else:
                 compare = f"{median / ref_median:.2f}x {reference}"
         rows.append(Row(case, LABELS.get(case.label, case.label), runs,
@@ -110,8 +142,8 @@ def group_rows(group: str, cases: list[Case]) -> tuple[str, list[Row]]:
 
 
 def goals(cases: list[Case]) -> list[Goal]:
-    """Each goal with what was measured and whether it passed (None when a case it needs
-    has no median)."""
+    """Each goal whose cases were run, with what was measured and whether it passed (None
+    when a case it needs has no median)."""
     by_id = {c.id: c for c in cases}
 
     def med(case_id: str) -> Optional[float]:
@@ -120,32 +152,101 @@ def goals(cases: list[Case]) -> list[Goal]:
 
     results: list[Goal] = []
 
-    def judge(goal: str, measured: Optional[tuple[str, bool]]) -> None:
+    def judge(goal: str, needs: tuple[str, ...],
+              measured: Optional[tuple[str, bool]]) -> None:
+        if not any(case_id in by_id for case_id in needs):
+            return  # none of its cases was selected
         results.append((goal, *measured) if measured else (goal, "n/a", None))
 
-    new, orig, floor = (med("add-minimal-warm/rezup"), med("add-minimal-warm/orig"),
-                        med("add-minimal-warm/uv"))
-    judge(f"add minimal warm >= {GOAL_ADD_VS_ORIG:g}x faster than the original",
-          (f"{orig / new:.2f}x faster", orig / new >= GOAL_ADD_VS_ORIG)
-          if new and orig else None)
-    judge(f"add minimal warm <= {GOAL_ADD_VS_FLOOR:g}x the bare-uv floor",
-          (f"{new / floor:.2f}x", new / floor <= GOAL_ADD_VS_FLOOR) if new and floor else None)
-    python, one = med("use/python"), med("use/rezup-1")
+    def faster(what: str, group: str, goal: float) -> None:
+        new, orig = med(f"{group}/rezup"), med(f"{group}/orig")
+        judge(f"{what} >= {goal:g}x faster than the original",
+              (f"{group}/rezup", f"{group}/orig"),
+              (f"{orig / new:.2f}x faster", orig / new >= goal) if new and orig else None)
+
+    def at_most(what: str, group: str, goal: float) -> None:
+        new, floor = med(f"{group}/rezup"), med(f"{group}/uv")
+        judge(f"{what} <= {goal:g}x the bare-uv floor", (f"{group}/rezup", f"{group}/uv"),
+              (f"{new / floor:.2f}x", new / floor <= goal) if new and floor else None)
+
+    faster("add minimal warm", "add-minimal-warm", GOAL_ADD_VS_ORIG)
+    at_most("add minimal warm", "add-minimal-warm", GOAL_ADD_VS_FLOOR)
+    python, one, floor = med("use/python"), med("use/rezup-1"), med("use/floor")
     overhead = (one - python) * 1000 if python is not None and one is not None else None
     judge(f"use overhead <= {GOAL_USE_OVERHEAD_MS:g} ms over bare python",
+          ("use/rezup-1",),
           (f"{overhead:+.1f} ms", overhead <= GOAL_USE_OVERHEAD_MS)
           if overhead is not None else None)
-    many = [(n, med(f"use/rezup-{n}")) for n in FAKE_REVISION_COUNTS]
+    over_floor = (one - floor) * 1000 if floor is not None and one is not None else None
+    judge(f"use within {GOAL_USE_VS_FLOOR_MS:g} ms of the launcher floor",
+          ("use/floor",),
+          (f"{over_floor:+.1f} ms", over_floor <= GOAL_USE_VS_FLOOR_MS)
+          if over_floor is not None else None)
+    # over the counts that were run
+    many = [(n, med(f"use/rezup-{n}")) for n in FAKE_REVISION_COUNTS[1:]
+            if f"use/rezup-{n}" in by_id]
     flat = None
-    if one is not None and all(m is not None for _, m in many):
-        deltas = [((m or 0.0) - one) * 1000 for _, m in many[1:]]
-        measured = ", ".join(f"{n}: {d:+.1f} ms" for (n, _), d in zip(many[1:], deltas))
+    if one is not None and many and all(m is not None for _, m in many):
+        deltas = [((m or 0.0) - one) * 1000 for _, m in many]
+        measured = ", ".join(f"{n}: {d:+.1f} ms" for (n, _), d in zip(many, deltas))
         flat = (measured, all(abs(d) <= GOAL_USE_FLAT_MS for d in deltas))
-    judge(f"use flat (+-{GOAL_USE_FLAT_MS:g} ms) from 1 to 1,000 revisions", flat)
+    most = max([n for n, _ in many], default=FAKE_REVISION_COUNTS[-1])
+    judge(f"use flat (+-{GOAL_USE_FLAT_MS:g} ms) from 1 to {most:,} revisions",
+          tuple(f"use/rezup-{n}" for n in FAKE_REVISION_COUNTS[1:]), flat)
+    most = FAKE_REVISION_COUNTS[-1]
+    top = med(f"use/rezup-{most}")
+    extra = (top - one) * 1000 if top is not None and one is not None else None
+    judge(f"use with {most:,} revisions within {GOAL_USE_MANY_MS:g} ms of use with one",
+          (f"use/rezup-{most}",),
+          (f"{extra:+.1f} ms", extra <= GOAL_USE_MANY_MS) if extra is not None else None)
     pull, add = med("pull/pull"), med("pull/add")
-    judge(f"pull <= {GOAL_PULL_VS_ADD:g}x a local add",
+    judge(f"pull <= {GOAL_PULL_VS_ADD:g}x a local add", ("pull/pull", "pull/add"),
           (f"{pull / add:.2f}x", pull / add <= GOAL_PULL_VS_ADD) if pull and add else None)
+    faster("add of a second revision (one pin changed)", "add-second", GOAL_SECOND_VS_ORIG)
+    faster("add of an unchanged recipe", "add-same", GOAL_SAME_VS_ORIG)
+    at_most("add with 40 libs (online)", "add-forty", GOAL_FORTY_VS_FLOOR)
+    alone, farm = med("farm64/one"), med("farm64/sixty-four")
+    judge(f"{FARM_JOBS} jobs pulling one revision at once within {GOAL_FARM_VS_ONE:g}x "
+          "one pull alone", ("farm64/one", "farm64/sixty-four"),
+          (f"{farm / alone:.2f}x", farm / alone <= GOAL_FARM_VS_ONE)
+          if alone and farm else None)
     return results
+
+
+def ratios(cases: list[Case]) -> list[tuple[str, str]]:
+    """The ratios and differences issue 13 asks about, for the groups that were run (no
+    verdict: some have no goal)."""
+    by_id = {c.id: c for c in cases}
+
+    def med(case_id: str) -> Optional[float]:
+        case = by_id.get(case_id)
+        return case.median() if case else None
+
+    found: list[tuple[str, str]] = []
+
+    def ratio(what: str, top: str, bottom: str) -> None:
+        a, b = med(top), med(bottom)
+        if a and b:
+            found.append((what, f"{a / b:.2f}x"))
+
+    def diff_ms(what: str, top: str, bottom: str) -> None:
+        a, b = med(top), med(bottom)
+        if a is not None and b is not None:
+            found.append((what, f"{(a - b) * 1000:+.1f} ms"))
+
+    for group in ("add-second", "add-same", "add-forty", "add-minimal-warm"):
+        ratio(f"{group}: orig / rezup", f"{group}/orig", f"{group}/rezup")
+        ratio(f"{group}: rezup / uv", f"{group}/rezup", f"{group}/uv")
+    ratio("add-second/rezup / add-minimal-warm/rezup (second vs first revision)",
+          "add-second/rezup", "add-minimal-warm/rezup")
+    ratio("pull-second: node-with-previous / fresh-node",
+          "pull-second/node-with-previous", "pull-second/fresh-node")
+    diff_ms("use: rezup-1 - floor", "use/rezup-1", "use/floor")
+    diff_ms("use: floor - python", "use/floor", "use/python")
+    for count in FAKE_REVISION_COUNTS[1:]:
+        diff_ms(f"use: rezup-{count} - rezup-1", f"use/rezup-{count}", "use/rezup-1")
+    ratio(f"farm64: {FARM_JOBS} at once / one", "farm64/sixty-four", "farm64/one")
+    return found
 
 
 def verdict(passed: Optional[bool]) -> str:
@@ -212,6 +313,12 @@ def text_report(cases: list[Case], short: Callable[[str], str]) -> str:
         lines.append(f"== {GROUP_TITLES.get(group, group)}")
         lines += _text_table(unit, rows)
         lines.append("")
+    found = ratios(cases)
+    if found:
+        lines.append("== ratios (medians of this interleaved run)")
+        width = max(len(what) for what, _ in found)
+        lines += [f"  {what:<{width}}  {value}" for what, value in found]
+        lines.append("")
     lines.append("== goals (medians of this interleaved run)")
     for goal, measured, passed in goals(cases):
         lines.append(f"  {verdict(passed):<4}  {goal}: {measured}")
@@ -237,6 +344,10 @@ def markdown_report(cases: list[Case], machine: list[tuple[str, str]], settings:
             lines.append("| " + " | ".join(cell(x) for x in (
                 GROUP_SHORT.get(group, group), row.label, row.runs, row.median, row.span,
                 row.rss, row.compare)) + " |")
+    found = ratios(cases)
+    if found:
+        lines += ["", "| Ratio (medians) | Measured |", "|---|---:|"]
+        lines += [f"| {cell(what)} | {cell(value)} |" for what, value in found]
     lines += ["", "| Goal | Measured | Result |", "|---|---|---|"]
     for goal, measured, passed in goals(cases):
         lines.append(f"| {cell(goal)} | {cell(measured)} | {verdict(passed)} |")

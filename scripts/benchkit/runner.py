@@ -1,6 +1,7 @@
-"""How a case is measured: each run in its own folder under a small timing wrapper (GNU time
-or getrusage for the max RSS), killed with its whole process tree after a timeout; warm-ups,
-then every case interleaved over the rounds."""
+"""How a case is measured: each run in its own folder (after the case's untimed ``prepare``)
+under a small timing wrapper (GNU time or getrusage for the max RSS), killed with its whole
+process tree after a timeout, then checked by the case's ``verify``; warm-ups, then every case
+interleaved over the rounds. A case's lanes run in parallel (farm64: 64 processes at once)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .cases import Case, Lanes, Outcome
+from .cases import Blocked, Case, Lanes, Outcome
 from .util import IS_WINDOWS, last_words, log, remove_tree
 from .workspace import Workspace
 
@@ -117,8 +118,19 @@ class Runner:
         work = run_dir / "work"
         work.mkdir(parents=True, exist_ok=True)
         try:
+            if case.prepare is not None:
+                try:
+                    case.prepare(run_dir)
+                except Blocked as exc:
+                    return Outcome(None, error=f"untimed setup: {self.ws.short(str(exc))}")
             lanes, env = case.build(run_dir)
-            return self._run(lanes, env, work, stdout, stderr)
+            outcome = self._run(lanes, env, work, stdout, stderr)
+            if outcome.error is None and case.verify is not None:
+                output = stderr.read_text(encoding="utf-8", errors="replace")
+                problem = case.verify(run_dir, output)
+                if problem:
+                    return Outcome(None, outcome.rss_kb, f"check: {problem}", lanes[0][0])
+            return outcome
         finally:
             # Nothing is deleted here. Removing a run's folders (a HOME, a root with its venvs,
             # cold caches: thousands of files) right after the run means removing them right
