@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .util import last_words, log, quiet_run, venv_python, venv_rezup
+from .util import IS_WINDOWS, last_words, log, quiet_run, venv_python, venv_rezup
 from .workspace import Workspace
 
 REZ_PIN = "rez==3.4.0"
@@ -81,6 +81,9 @@ class Case:
     prepare: Optional[Prepare] = None  # untimed, in the run's folder, before every run
     verify: Optional[Verify] = None  # after every successful run: did it do what it should?
     setup_note: str = ""  # what ``prepare`` does, for --list
+    # lanes run without GNU time: its process per command is no part of what is measured
+    # (64 jobs at once); the max RSS then comes from getrusage
+    light: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
     warmup_error: Optional[str] = None
     blocked: Optional[str] = None
@@ -198,6 +201,33 @@ def sync_disk() -> None:
     """Flush the writes of an untimed setup, so that they do not land in the timed run."""
     if hasattr(os, "sync"):
         os.sync()
+
+
+def wait_for_compilers(folder: Path, timeout: float = 300.0) -> None:
+    """Wait until no compiler rezup started after a build (``bytecode.compile_later``, which
+    holds ``{revision}/.compiling-{venv}`` locked while it runs) works under ``folder``:
+    every measured run starts on a machine at rest, with the revisions it finds settled."""
+    if IS_WINDOWS:
+        return
+    import fcntl
+
+    deadline = time.monotonic() + timeout
+    for lock in folder.glob("*/root/*/revisions/*/.compiling-*"):
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise Blocked(f"a bytecode compiler still holds {lock}") from None
+                    time.sleep(0.02)
+        finally:
+            os.close(fd)
 
 
 def count_ready(container: Path) -> tuple[int, list[str]]:
@@ -592,8 +622,20 @@ class CaseBuilder:
         for label, jobs in (("one", 1), ("sixty-four", FARM_JOBS)):
             cases.append(Case(f"farm64/{label}", "farm64", label, rounds,
                               self._build_farm(jobs), ("python", "remote"), warmup=True,
-                              verify=self._verify_farm))
+                              verify=self._verify_farm, light=True))
+        cases.append(Case("farm64/sixty-four-ready", "farm64", "sixty-four-ready", rounds,
+                          self._build_farm(FARM_JOBS), ("python", "remote"), warmup=True,
+                          prepare=self._prepare_farm_ready, verify=self._expect_ready(1),
+                          light=True, setup_note="untimed: one pull of the revision; timed: "))
         return cases
+
+    def _prepare_farm_ready(self, run_dir: Path) -> None:
+        """The revision the jobs ask for, pulled already (by one process, untimed)."""
+        env = self._pull_env(run_dir, self.setup.remote_root)
+        done = quiet_run(self.pull_command(), env, run_dir)
+        if done.returncode != 0:
+            raise self.setup.failed("the pull of the revision", done)
+        sync_disk()
 
     def _build_farm(self, jobs: int) -> Build:
         def build(run_dir: Path):

@@ -41,7 +41,8 @@ GROUP_TITLES = {
                    "fresh node, warm",
     "add-forty": "add, rez + 40 packages in [rez] lib, online, warm cache",
     "farm64": f"pull of one new remote revision into a fresh local root: 1 process vs "
-              f"{FARM_JOBS} at once (wall time until the last exits), warm",
+              f"{FARM_JOBS} at once (wall time until the last exits), and {FARM_JOBS} jobs "
+              "once it is pulled, warm",
 }
 
 GROUP_SHORT = {
@@ -77,6 +78,7 @@ LABELS = {
     "fresh-node": "fresh node (empty root)",
     "one": "1 process",
     "sixty-four": f"{FARM_JOBS} processes at once",
+    "sixty-four-ready": f"{FARM_JOBS} processes, revision pulled already",
 }
 
 # The case each group's rows are compared with (default: this repo's rezup).
@@ -246,6 +248,8 @@ def ratios(cases: list[Case]) -> list[tuple[str, str]]:
     for count in FAKE_REVISION_COUNTS[1:]:
         diff_ms(f"use: rezup-{count} - rezup-1", f"use/rezup-{count}", "use/rezup-1")
     ratio(f"farm64: {FARM_JOBS} at once / one", "farm64/sixty-four", "farm64/one")
+    diff_ms(f"farm64: {FARM_JOBS} pulling - {FARM_JOBS} on the ready revision",
+            "farm64/sixty-four", "farm64/sixty-four-ready")
     return found
 
 

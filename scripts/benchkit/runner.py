@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .cases import Blocked, Case, Lanes, Outcome
+from .cases import Blocked, Case, Lanes, Outcome, wait_for_compilers
 from .util import IS_WINDOWS, last_words, log, remove_tree
 from .workspace import Workspace
 
@@ -118,13 +118,17 @@ class Runner:
         work = run_dir / "work"
         work.mkdir(parents=True, exist_ok=True)
         try:
-            if case.prepare is not None:
-                try:
+            try:
+                # compilers of earlier runs' seed packages (rezup compiles them just after a
+                # build, at low priority) finish first: each run measures its own work
+                wait_for_compilers(self.ws.tmp / "runs")
+                if case.prepare is not None:
                     case.prepare(run_dir)
-                except Blocked as exc:
-                    return Outcome(None, error=f"untimed setup: {self.ws.short(str(exc))}")
+                    wait_for_compilers(self.ws.tmp / "runs")  # the prepare's own
+            except Blocked as exc:
+                return Outcome(None, error=f"untimed setup: {self.ws.short(str(exc))}")
             lanes, env = case.build(run_dir)
-            outcome = self._run(lanes, env, work, stdout, stderr)
+            outcome = self._run(lanes, env, work, stdout, stderr, light=case.light)
             if outcome.error is None and case.verify is not None:
                 output = stderr.read_text(encoding="utf-8", errors="replace")
                 problem = case.verify(run_dir, output)
@@ -159,10 +163,10 @@ class Runner:
             f"({time.monotonic() - started:.1f}s)")
 
     def _run(self, lanes: Lanes, env: dict[str, str], work: Path, stdout: Path,
-             stderr: Path) -> Outcome:
+             stderr: Path, light: bool = False) -> Outcome:
         """Run ``lanes`` under the wrapper and read what it reports."""
         spec = {"lanes": lanes, "cwd": str(work), "stdout": str(stdout),
-                "stderr": str(stderr), "gnu_time": self.ws.gnu_time}
+                "stderr": str(stderr), "gnu_time": None if light else self.ws.gnu_time}
         process = subprocess.Popen(
             [sys.executable, "-I", "-S", str(self.wrapper), json.dumps(spec)],
             env=env, cwd=str(work), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
