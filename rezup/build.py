@@ -159,7 +159,6 @@ def build_revision(
                               started=started)
 
 
-
 @contextlib.contextmanager
 def _new_revision_folder(revision_dir: Path) -> Iterator[None]:
     """``new_folder`` for a local revision, with the container's ``.newest`` written again
@@ -173,6 +172,7 @@ def _new_revision_folder(revision_dir: Path) -> Iterator[None]:
     except BaseException:
         layout.refresh_newest(str(revision_dir.parent))
         raise
+
 
 def _create_venv(name: str, version: str, path: Path, python: str, options: list[str],
                  env: dict[str, str], *, seed: bool) -> None:
@@ -379,6 +379,9 @@ def _ensure_shared_lib(
 # -- clones: a revision whose plan a ready revision has already ---------------------------------
 
 
+_LIKELY_DONORS = 8  # ready revisions whose recipe is compared with the new one
+
+
 @dataclass(frozen=True)
 class _Guess:
     """A ready revision made from the recipe being built, and the digest of its plan."""
@@ -410,22 +413,17 @@ def _likely_donor(recipe_text: str, revision_dir: Path) -> Optional[_Guess]:
             digest = (layout.read_metadata(str(candidate)) or {}).get("plan_digest")
         except (OSError, UnicodeDecodeError, ValueError):
             continue
-        if not same or not isinstance(digest, str):
-            continue
-        donor = clone.identical_revision(revisions, digest, target=revision_dir)
-        if donor is not None:
-            return _Guess(donor, digest)
+        if same and isinstance(digest, str) and \
+                clone.can_clone(candidate, digest, target=revision_dir):
+            return _Guess(candidate, digest)
     return None
-
-
-_LIKELY_DONORS = 8  # ready revisions whose recipe is compared with the new one
-
 
 
 def cloned_note(metadata: dict[str, Any]) -> str:
     """", cloned from revision X" for a revision made as a clone (see ``_finish_clone``)."""
     donor = metadata.get("cloned_from")
     return f", cloned from revision {donor}" if donor else ""
+
 
 def _clone_venvs(donor: Path, revision_dir: Path, venv_names: list[str]) -> None:
     with progress.step(f"cloning the venvs of revision {donor.name} (same recipe)",

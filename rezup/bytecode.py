@@ -34,7 +34,7 @@ from typing import IO, Optional
 
 from rezup import layout, uv
 from rezup.errors import BuildError
-from rezup.production import site_packages, venv_python
+from rezup.production import pyvenv_cfg, pyvenv_version, site_packages, venv_python
 
 log = logging.getLogger("rezup")
 WORKER = Path(__file__).with_name("_pyc_worker.py")
@@ -107,20 +107,11 @@ def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
 
 def _python_of(venv: Path) -> Optional[tuple[str, str]]:
     """(implementation, "major.minor") of a venv, from its ``pyvenv.cfg``; None if unknown."""
-    found: dict[str, str] = {}
-    try:
-        with open(venv / "pyvenv.cfg", encoding="utf-8") as stream:
-            for line in stream:
-                key, sep, value = line.partition("=")
-                if sep:
-                    found[key.strip().lower()] = value.strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    version = found.get("version_info") or found.get("version") or ""
-    parts = version.split(".")
+    parts = (pyvenv_version(venv) or "").split(".")
     if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
         return None
-    return found.get("implementation", "CPython").lower(), f"{parts[0]}.{parts[1]}"
+    implementation = pyvenv_cfg(venv).get("implementation", "CPython")
+    return implementation.lower(), f"{parts[0]}.{parts[1]}"
 
 
 def python_sources(site: Path) -> list[str]:
@@ -176,11 +167,11 @@ def compile_venv(venv: Path, donor: Optional[Path], env: Mapping[str, str], *,
     command = [str(venv_python(venv)), "-I", "-S", str(WORKER), mode, str(site)]
     if donor_site is not None:
         command.append(str(donor_site))
-    count = _cpus(full_env)
+    sources = python_sources(site)
+    count = max(1, min(_cpus(full_env), -(-len(sources) // _BATCH)))  # no idle interpreters
     with contextlib.ExitStack() as stack:
-        # the interpreters start while the sources are listed
         workers = [stack.enter_context(_worker(command, env)) for _ in range(count)]
-        queue = _Batches(python_sources(site), frozenset(later))
+        queue = _Batches(sources, frozenset(later))
         with ThreadPoolExecutor(max_workers=count) as pool:
             counts = list(pool.map(_drive, workers, [queue] * count))
     totals = [sum(column) for column in zip(*counts)]
@@ -213,11 +204,14 @@ def _worker(command: list[str], env: Mapping[str, str]
     never blocks on a full pipe)."""
     with tempfile.TemporaryFile() as errors:
         try:
-            with uv.helper_process(command, env=env, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=errors) as process:
-                yield process, errors
+            starting = uv.helper_process(command, env=env, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=errors)
+            process = starting.__enter__()
         except OSError as exc:
             raise BuildError(f"cannot run {command[0]} to compile bytecode: {exc}") from None
+        with contextlib.ExitStack() as stack:
+            stack.push(starting)
+            yield process, errors
 
 
 def _drive(worker: tuple[subprocess.Popen, IO[bytes]], queue: _Batches) -> list[int]:
@@ -294,7 +288,7 @@ def compile_later(venv: Path, sources: Collection[str], env: Mapping[str, str]) 
                 pass_fds=(fd,),
             )
         os.ftruncate(fd, 0)
-        os.write(fd, f"{process.pid}\n".encode())
+        os.write(fd, f"{_host()}:{process.pid}\n".encode())
     except OSError as exc:
         log.debug("cannot compile %d sources of %s later: %s", len(sources), venv, exc)
         return False
@@ -302,7 +296,21 @@ def compile_later(venv: Path, sources: Collection[str], env: Mapping[str, str]) 
         os.close(fd)  # the lock stays with the compiler
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, process.pid, 10)
+    # kept, so that a long-lived caller (the Python API) reaps it: no zombie, no warning
+    _background.add(process)
+    for earlier in list(_background):
+        if earlier.poll() is not None:
+            _background.discard(earlier)
     return True
+
+
+_background: set[subprocess.Popen] = set()  # compilers started by compile_later
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def stop_compiling(revision_dir: Path, timeout: float = 5.0) -> None:
@@ -321,7 +329,7 @@ def stop_compiling(revision_dir: Path, timeout: float = 5.0) -> None:
         return
     for path in locks:
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDWR)
         except OSError:
             continue
         try:
@@ -331,12 +339,15 @@ def stop_compiling(revision_dir: Path, timeout: float = 5.0) -> None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
-                except OSError:
+                except BlockingIOError:  # held: its compiler runs
                     pass
+                except OSError:  # no lock to be had here (a network filesystem): let it be
+                    break
                 if not signalled:
-                    # the lock is held: its holder, whose pid the file holds, runs
-                    pid = os.pread(fd, 32, 0).strip()
-                    if pid.isdigit():
+                    # its holder, named in the file: signalled only if it runs on this host
+                    first = os.pread(fd, 300, 0).decode(errors="replace").split("\n")[0]
+                    host, _, pid = first.strip().rpartition(":")
+                    if host == _host() and pid.isdigit():
                         with contextlib.suppress(OSError):
                             os.kill(int(pid), signal.SIGTERM)
                         signalled = True

@@ -45,6 +45,7 @@ from urllib.parse import quote
 
 from rezup import layout
 from rezup.errors import BuildError, RevisionGoneError, one_line
+from rezup.production import pyvenv_version
 
 if TYPE_CHECKING:
     from rezup.plan import Plan
@@ -109,6 +110,21 @@ def identical_revision(
             return candidate
         log.debug("revision %s cannot be cloned: %s", name, why_not)
     return None
+
+
+def can_clone(revision: Path, plan_digest: str, *, target: Path) -> bool:
+    """Whether a revision of plan ``plan_digest`` at ``target`` can be cloned from the ready
+    ``revision`` (as ``identical_revision`` judges each of its candidates)."""
+    if os.name == "nt" or (revision.parent.parent / layout.DROPPED_MARKER).exists():
+        return False
+    try:
+        device = _device(Path(target))
+    except OSError:
+        return False
+    why_not = _unfit(revision, plan_digest, None, device, False)
+    if why_not is not None:
+        log.debug("revision %s cannot be cloned: %s", revision.name, why_not)
+    return why_not is None
 
 
 def _device(path: Path) -> int:
@@ -181,22 +197,9 @@ def _venv_unfit(venv: Path, python: str, python_version: str, device: int) -> Op
         return "its Python is gone"
     if os.path.realpath(interpreter) != os.path.realpath(python):
         return f"it runs {os.path.realpath(interpreter)}, not the plan's {python}"
-    built_for = _pyvenv_version(venv)
+    built_for = pyvenv_version(venv)
     if built_for is None or built_for.split(".")[:2] != python_version.split(".")[:2]:
         return f"made for Python {built_for}, the plan is for {python_version}"
-    return None
-
-
-def _pyvenv_version(venv: Path) -> Optional[str]:
-    """The Python version ``pyvenv.cfg`` says the venv was made for."""
-    try:
-        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    for line in text.splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() in ("version_info", "version"):
-            return value.strip()
     return None
 
 
@@ -526,7 +529,7 @@ def _probe_problem(name: str, venv: str, code: int, out: str, err: str) -> Optio
     real_venv = os.path.realpath(venv)
     if os.path.realpath(prefix) != real_venv:
         return f"venv {name!r}: its Python runs with prefix {prefix}"
-    built_for = _pyvenv_version(Path(venv)) or ""
+    built_for = pyvenv_version(Path(venv)) or ""
     if built_for.split(".")[:2] != version.split("."):
         return f"venv {name!r}: made for Python {built_for}, its Python is {version}"
     if rez_file and not _inside(os.path.realpath(rez_file), os.path.join(real_venv, "lib")):

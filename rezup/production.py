@@ -42,6 +42,27 @@ def venv_python(venv: Path) -> Path:
     return Path(layout.venv_python(str(venv)))
 
 
+def pyvenv_cfg(venv: Path) -> dict[str, str]:
+    """The settings of a venv's ``pyvenv.cfg`` (keys in lower case); empty if unreadable."""
+    found: dict[str, str] = {}
+    try:
+        with open(venv / "pyvenv.cfg", encoding="utf-8") as stream:
+            for line in stream:
+                key, sep, value = line.partition("=")
+                if sep:
+                    found[key.strip().lower()] = value.strip()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return found
+
+
+def pyvenv_version(venv: Path) -> Optional[str]:
+    """The Python version ``pyvenv.cfg`` says the venv was made for (``version_info`` of uv
+    and virtualenv, ``version`` of ``python -m venv``)."""
+    found = pyvenv_cfg(venv)
+    return found.get("version_info") or found.get("version") or None
+
+
 def production_bin_dir(venv: Path) -> Path:
     return Path(layout.production_bin_dir(str(venv)))
 

@@ -272,15 +272,9 @@ class RevisionDir:
         recorded = self.metadata().get("python") if venv_name == layout.REZ_VENV else None
         if recorded:
             return recorded
-        try:
-            text = (self.venv_path(venv_name) / "pyvenv.cfg").read_text(encoding="utf-8")
-        except OSError:
-            return None
-        for line in text.splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() in ("version", "version_info"):
-                return value.strip()
-        return None
+        from rezup.production import pyvenv_version
+
+        return pyvenv_version(self.venv_path(venv_name))
 
     def lock_file(self) -> Path:
         return self._container.lock_file(self._dirname)

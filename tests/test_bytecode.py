@@ -372,3 +372,43 @@ def test_uv_compiles_nothing_itself_whatever_the_users_settings(tmp_path: Path, 
     site = site_packages(target)
     assert (site / "tinypkg.py").is_file()
     assert not pyc(site, "tinypkg.py").exists()
+
+
+def _compiler_holding(lock: Path, names: str) -> subprocess.Popen:
+    """A process that holds ``lock`` as a compiler of ``compile_later`` does, the file naming
+    ``names`` (a "host:pid" with {pid} for its own)."""
+    import fcntl
+
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                               pass_fds=(fd,))
+    os.ftruncate(fd, 0)
+    os.write(fd, names.format(pid=process.pid).encode())
+    os.close(fd)
+    return process
+
+
+@pytest.mark.skipif(os.name == "nt", reason="no background compilers on Windows")
+def test_a_removal_stops_the_compiler_of_this_host_only(tmp_path: Path):
+    import socket
+
+    revision = tmp_path / "1700000000.000001"
+    revision.mkdir()
+    lock = revision / f"{layout.COMPILING_PREFIX}rez"
+    elsewhere = _compiler_holding(lock, "another-host:{pid}\n")
+    try:
+        bytecode.stop_compiling(revision, timeout=0.3)  # gives up waiting, signals nothing
+        assert elsewhere.poll() is None
+    finally:
+        elsewhere.kill()
+        elsewhere.wait()
+
+    here = _compiler_holding(lock, f"{socket.gethostname()}:{{pid}}\n")
+    try:
+        bytecode.stop_compiling(revision, timeout=10)
+        assert here.wait(timeout=5) == -15  # SIGTERM, and stop_compiling waited for it
+    finally:
+        if here.poll() is None:
+            here.kill()
+            here.wait()
