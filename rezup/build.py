@@ -212,11 +212,11 @@ def _fill_revision(
     if plan.shared:
         shared_dir = _ensure_shared_lib(plan, container_dir, options, env, revision_dir)
 
-    def install(venv: VenvPlan) -> tuple[Optional[str], list[str]]:
+    def install(venv: VenvPlan) -> Optional[str]:
         return _install_venv(venv, revision_dir, options, env, shared_dir)
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
-        rez_versions, later = zip(*pool.map(install, plan.venvs))
+        rez_versions = list(pool.map(install, plan.venvs))
 
     metadata = layout.make_metadata(
         str(revision_dir),
@@ -229,8 +229,7 @@ def _fill_revision(
         **(extra_metadata or {}),
     )
     _write_ready_marker(revision_dir, metadata)
-    for venv, sources in zip(plan.venvs, later):
-        bytecode.compile_later(_venv(revision_dir, venv.name), sources, env)
+    _compile_seeds_later(plan, revision_dir)
     return metadata
 
 
@@ -240,9 +239,8 @@ def _install_venv(
     options: list[str],
     env: dict[str, str],
     shared_dir: Optional[Path],
-) -> tuple[Optional[str], list[str]]:
-    """Install one venv's pins and make it production style; return its rez version and the
-    sources whose bytecode is left for ``bytecode.compile_later``."""
+) -> Optional[str]:
+    """Install one venv's pins and make it production style; return its rez version."""
     venv_path = _venv(revision_dir, venv.name)
     requirements = revision_dir / f".requirements-{venv.name}.txt"
     with step(f"writing the requirements of venv {venv.name!r}", requirements):
@@ -255,7 +253,7 @@ def _install_venv(
             uv.pip_install(venv_python(venv_path), requirements, options=options, env=env,
                            what=f"installing venv {venv.name!r}", on_line=installing.note,
                            compile_bytecode=False, cache_first=_only_index_pins(venv))
-            later = _compile_venv(venv, venv_path, revision_dir, env, installing)
+            _compile_venv(venv, venv_path, revision_dir, env, installing)
     finally:
         requirements.unlink()
 
@@ -280,7 +278,7 @@ def _install_venv(
             (site_packages(venv_path) / "_rezup_shared.pth").write_text(
                 f"{shared_dir}\n", encoding="utf-8"
             )
-    return (rez.version if rez is not None else None), later
+    return rez.version if rez is not None else None
 
 
 def _only_index_pins(venv: VenvPlan) -> bool:
@@ -290,26 +288,39 @@ def _only_index_pins(venv: VenvPlan) -> bool:
 
 
 def _compile_venv(venv: VenvPlan, venv_path: Path, revision_dir: Path, env: dict[str, str],
-                  installing: progress.Step) -> list[str]:
+                  installing: progress.Step) -> None:
     """Bytecode for every source of the venv: an earlier revision's where valid, else new.
 
     The seed packages (pip, setuptools, wheel) take an earlier revision's bytecode but are not
     compiled before the revision is ready: ``uv venv --seed`` leaves them uncompiled, and
     compiling them (half the files of a rez venv) would make a first revision slower than
-    bare uv makes it. They are compiled just after (``bytecode.compile_later``); a later
-    revision reuses their bytecode like any other. Returns those left for later.
+    bare uv makes it. They are compiled just after (``_compile_seeds_later``); a later
+    revision reuses their bytecode like any other.
     """
     installing.note("compiling bytecode")
     started = time.monotonic()
-    site = site_packages(venv_path)
-    seeds = bytecode.sources_of(site, seed_packages(venv.python_version)) \
-        if os.name != "nt" else []
+    seeds = _seed_sources(venv, venv_path) if os.name != "nt" else []
     with step(f"compiling the bytecode of venv {venv.name!r}", venv_path):
         result = bytecode.compile_venv(
             venv_path, bytecode.donor_venv(revision_dir, venv.name), env, later=seeds)
     log.debug("%s", bytecode.describe(result, venv.name, time.monotonic() - started))
     installing.note(result.summary())
-    return seeds if result.left else []
+
+
+def _seed_sources(venv: VenvPlan, venv_path: Path) -> list[str]:
+    return bytecode.sources_of(site_packages(venv_path), seed_packages(venv.python_version))
+
+
+def _compile_seeds_later(plan: Plan, revision_dir: Path) -> None:
+    """Start ``bytecode.compile_later`` for the seed packages of each venv of the ready
+    ``revision_dir`` that have no bytecode yet (none of a first revision; those a clone's donor
+    was still compiling). Windows compiles them before the revision is ready."""
+    if os.name == "nt":
+        return
+    for venv in plan.venvs:
+        path = _venv(revision_dir, venv.name)
+        with contextlib.suppress(BuildError):  # nothing is lost: Python compiles on import
+            bytecode.compile_later(path, _seed_sources(venv, path), dict(plan.uv_env))
 
 
 def session_metadata(plan: Plan) -> dict[str, Any]:
@@ -485,13 +496,7 @@ def _finish_clone(plan: Plan, recipe_text: str, revision_dir: Path, donor: Path,
     _write_ready_marker(revision_dir, metadata)
     log.info("the plan is that of revision %s: revision %s is its clone (its venvs hard-linked, "
              "nothing installed)", donor.name, revision_dir.name)
-    if os.name != "nt":  # the donor's seeds may still be compiled (see _compile_venv)
-        for venv in plan.venvs:
-            path = _venv(revision_dir, venv.name)
-            with contextlib.suppress(BuildError):
-                seeds = bytecode.sources_of(site_packages(path),
-                                            seed_packages(venv.python_version))
-                bytecode.compile_later(path, seeds, dict(plan.uv_env))
+    _compile_seeds_later(plan, revision_dir)
     return metadata
 
 
