@@ -21,15 +21,17 @@ from typing import Any, Optional
 from packaging.version import Version
 
 from rezup import bytecode, clone, layout, progress, uv
-from rezup.errors import BuildError, step
+from rezup.errors import BuildError, LockError, step
 from rezup.fsutil import (
+    STAGING_PREFIX,
+    discard,
     flush_filesystem,
     new_folder,
     remove_tree,
     stale_staging,
     write_json_atomic,
 )
-from rezup.lock import hold
+from rezup.lock import Held, hold
 from rezup.plan import Plan, VenvPlan, pinned_version, requirements_text, seed_packages
 from rezup.production import (
     find_distribution,
@@ -47,15 +49,91 @@ log = logging.getLogger("rezup")
 
 
 @contextlib.contextmanager
-def building_under_lock(lock_file: Path, what: str) -> Iterator[None]:
-    """Hold ``lock_file`` while building ``what``.
+def building_under_lock(lock_file: Path, what: str) -> Iterator[Held]:
+    """Hold ``lock_file`` while building ``what``; yields the lock, for a fenced build.
 
     Every uv process started meanwhile inherits a native lock's descriptor: if rezup alone is
-    killed, the lock stays held until the uv it started has exited too, so nobody rebuilds
-    under it.
+    killed, the lock stays held until the uv it started has exited too, so nobody on this
+    host rebuilds under it.
     """
-    with hold(lock_file, what) as fd, uv.inheriting_fd(fd):
-        yield
+    with hold(lock_file, what) as held, uv.inheriting_fd(held.fd):
+        yield held
+
+
+class _Target:
+    """Where a revision is built (``work``) and the name it is ready under (``final``).
+
+    Under a native lock they are the same folder, built in place. Under a lease (a network
+    filesystem), a lease can be taken from a builder that is only slow, so each builder works
+    in a folder of its own and the revision becomes ready by one rename of it to ``final``,
+    which only one builder can win (a rename onto a folder that is not empty fails): a
+    builder that lost its lease, or the race, publishes nothing and removes nothing but its
+    own folder.
+    """
+
+    def __init__(self, final: Path, held: Optional[Held]) -> None:
+        self.final = final
+        self.held = held if held is not None and held.lease is not None else None
+        self.work = final
+
+    @property
+    def fenced(self) -> bool:
+        return self.held is not None
+
+    @contextlib.contextmanager
+    def folder(self) -> Iterator[Path]:
+        """The folder to build in, that exists at ``final`` complete, or not at all."""
+        if not self.fenced:
+            with _new_revision_folder(self.final):
+                yield self.final
+            return
+        _clear_abandoned(self.final)
+        try:
+            with new_folder(self.final, staged=True) as work:
+                self.work = work
+                yield work
+        except OSError:
+            if self.held is not None and layout.is_ready(str(self.final)):
+                raise LockError(f"revision {self.final.name} was made ready by another "
+                                "builder meanwhile; this build publishes nothing") from None
+            raise
+        finally:
+            self.work = self.final
+        layout.refresh_newest(str(self.final.parent))  # after the rename, as for a publish
+
+    def commit(self, metadata: dict[str, Any]) -> None:
+        """Write the ready marker (in place), or relocate the work folder for ``final`` and
+        write it there, to be renamed into place by ``folder`` unless the lease was lost."""
+        with step("writing revision.json (the ready marker)", self.work):
+            # the claim file exists before the revision is ready, so that sessions can claim
+            # it even where they may not write (a shared root built by an admin)
+            Path(layout.claim_file(str(self.work))).touch()
+            if self.fenced:
+                clone.relocate(self.work, self.final)
+            flush_filesystem(self.work)
+            lost = self.held.lost() if self.held is not None else None
+            if lost:
+                raise LockError(f"this build of revision {self.final.name} lost its lock: "
+                                f"{lost}; it publishes nothing (this host was cut off or "
+                                "too slow: REZUP_LOCK_LEASE)")
+            layout.write_metadata(str(self.work), metadata)
+
+
+def _clear_abandoned(final: Path) -> None:
+    """Remove the folders of earlier builders of ``final`` (the lease is ours now: each of
+    them died or lost it). One still written by a builder cut off from the share may not go
+    at once; a later build or prune clears it."""
+    prefix = f"{STAGING_PREFIX}{final.name}-"
+    try:
+        folders = [entry.path for entry in os.scandir(final.parent)
+                   if entry.name.startswith(prefix)]
+    except OSError:
+        return
+    for folder in folders:
+        log.info("removing %s, left by a builder of revision %s that died or lost its lock",
+                 os.path.basename(folder), final.name)
+        with contextlib.suppress(OSError):
+            discard(Path(folder))
 
 
 # -- local revisions -----------------------------------------------------------------------------
@@ -68,8 +146,10 @@ def plan_and_build(
     *,
     container_dir: Path,
     extra_metadata: Optional[dict[str, Any]] = None,
+    held: Optional[Held] = None,
 ) -> tuple[Plan, dict[str, Any]]:
-    """Resolve ``recipe`` and build it into the new folder ``revision_dir``.
+    """Resolve ``recipe`` and build it into the new folder ``revision_dir``, under the lock
+    ``held`` (a lease makes it a fenced build: see ``_Target``).
 
     The resolve (``uv pip compile``, a few index requests) runs beside the first step of the
     build instead of before it: ``uv venv``, which does not depend on the pins, or, when a
@@ -83,43 +163,49 @@ def plan_and_build(
     options, env = installer_settings(recipe, warn=False)
     specs = venv_specs(recipe)
     started = time.monotonic()
+    target = _Target(revision_dir, held)
 
     def create_venvs(pool: ThreadPoolExecutor) -> list[Future]:
         made = []
         for spec in specs:
             python, version = pythons[spec.python_request]
             made.append(pool.submit(  # the plan pins the seeds: no --seed
-                _create_venv, spec.name, version, _venv(revision_dir, spec.name), python,
+                _create_venv, spec.name, version, _venv(work, spec.name), python,
                 options, env, seed=False,
             ))
         return made
 
     with step(f"building revision {revision_dir.name}", revision_dir), \
-            _new_revision_folder(revision_dir):
-        guess = _likely_donor(recipe.text, revision_dir)
+            target.folder() as work:
+        # a fenced build makes its venvs in a folder that moves: no clone, whose files
+        # would name that folder in places the move does not rewrite
+        guess = None if target.fenced else _likely_donor(recipe.text, revision_dir)
         with contextlib.ExitStack() as claim, ThreadPoolExecutor(max_workers=4) as pool:
             cloning: Optional[Future] = None
             if guess is not None:
                 with contextlib.suppress(clone.CloneError):  # being removed: no guess
                     claim.enter_context(clone.claimed(guess.donor))
-                    cloning = pool.submit(_clone_venvs, guess.donor, revision_dir,
+                    cloning = pool.submit(_clone_venvs, guess.donor, work,
                                           [spec.name for spec in specs])
             created = create_venvs(pool) if cloning is None else []
             with progress.step("resolving", "resolved") as resolving:
                 plan = make_plan(recipe, container, pythons=pythons, on_line=resolving.note)
+            cloned = False
             if cloning is not None:
                 assert guess is not None
                 cloned = _clone_outcome(cloning, guess, plan)
                 if cloned:
-                    metadata = _finish_clone(plan, recipe.text, revision_dir, guess.donor,
+                    metadata = _finish_clone(plan, recipe.text, target, guess.donor,
                                              started=started, extra_metadata=extra_metadata)
-                    return plan, metadata
-                remove_tree(revision_dir / layout.VENV_DIRNAME)
-                created = create_venvs(pool)
+                else:
+                    remove_tree(work / layout.VENV_DIRNAME)
+                    created = create_venvs(pool)
             for future in created:
                 future.result()
-        metadata = _fill_revision(plan, recipe.text, revision_dir, container_dir=container_dir,
-                                  started=started, extra_metadata=extra_metadata)
+        if not cloned:
+            metadata = _fill_revision(plan, recipe.text, target, container_dir=container_dir,
+                                      started=started, extra_metadata=extra_metadata)
+    _compile_seeds_later(plan, revision_dir)
     return plan, metadata
 
 
@@ -131,32 +217,38 @@ def build_revision(
     container_dir: Path,
     find_links: Optional[Path] = None,
     extra_metadata: Optional[dict[str, Any]] = None,
+    held: Optional[Held] = None,
 ) -> dict[str, Any]:
     """Build ``plan`` into the new folder ``revision_dir``; return the revision metadata.
 
-    The caller holds the revision lock. ``find_links`` installs from a wheelhouse with no
-    index at all (an offline pull). On any failure the folder is removed.
+    The caller holds the revision lock (``held``; a lease makes it a fenced build: see
+    ``_Target``). ``find_links`` installs from a wheelhouse with no index at all (an offline
+    pull). On any failure the folder is removed.
     """
     started = time.monotonic()
     pythons = {venv.name: interpreter_for(venv) for venv in plan.venvs}
+    target = _Target(revision_dir, held)
 
     def create(venv: VenvPlan) -> None:
-        _create_venv(venv.name, venv.python_version, _venv(revision_dir, venv.name),
+        _create_venv(venv.name, venv.python_version, _venv(target.work, venv.name),
                      pythons[venv.name], _options(plan, find_links), dict(plan.uv_env),
                      seed=not plan.pinned_seeds)
 
     with step(f"building revision {revision_dir.name}", revision_dir), \
-            _new_revision_folder(revision_dir):
-        donor = clone.identical_revision(revision_dir.parent, plan.digest, plan=plan,
-                                         target=revision_dir)
-        if donor is not None and _clone_for(plan, donor, revision_dir):
-            return _finish_clone(plan, recipe_text, revision_dir, donor, started=started,
-                                 extra_metadata=extra_metadata)
-        with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
-            list(pool.map(create, plan.venvs))
-        return _fill_revision(plan, recipe_text, revision_dir, container_dir=container_dir,
-                              find_links=find_links, extra_metadata=extra_metadata,
-                              started=started)
+            target.folder() as work:
+        donor = None if target.fenced else clone.identical_revision(
+            revision_dir.parent, plan.digest, plan=plan, target=revision_dir)
+        if donor is not None and _clone_for(plan, donor, work):
+            metadata = _finish_clone(plan, recipe_text, target, donor, started=started,
+                                     extra_metadata=extra_metadata)
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
+                list(pool.map(create, plan.venvs))
+            metadata = _fill_revision(plan, recipe_text, target, container_dir=container_dir,
+                                      find_links=find_links, extra_metadata=extra_metadata,
+                                      started=started)
+    _compile_seeds_later(plan, revision_dir)
+    return metadata
 
 
 @contextlib.contextmanager
@@ -195,7 +287,7 @@ def _options(plan: Plan, find_links: Optional[Path]) -> list[str]:
 def _fill_revision(
     plan: Plan,
     recipe_text: str,
-    revision_dir: Path,
+    target: _Target,
     *,
     container_dir: Path,
     started: float,
@@ -203,6 +295,7 @@ def _fill_revision(
     extra_metadata: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
     """Install the plan into the venvs made already, then write the ready marker."""
+    revision_dir = target.work
     with step("writing the recipe and the plan", revision_dir):
         (revision_dir / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
         plan.write(revision_dir / layout.PLAN_FILENAME)
@@ -219,7 +312,7 @@ def _fill_revision(
         rez_versions = list(pool.map(install, plan.venvs))
 
     metadata = layout.make_metadata(
-        str(revision_dir),
+        str(target.final),
         plan_digest=plan.digest,
         venvs=[venv.name for venv in plan.venvs],
         python=plan.venvs[0].python_version,
@@ -228,8 +321,7 @@ def _fill_revision(
         build_seconds=round(time.monotonic() - started, 3),
         **(extra_metadata or {}),
     )
-    _write_ready_marker(revision_dir, metadata)
-    _compile_seeds_later(plan, revision_dir)
+    target.commit(metadata)
     return metadata
 
 
@@ -471,10 +563,11 @@ def _clone_for(plan: Plan, donor: Path, revision_dir: Path) -> bool:
     return True
 
 
-def _finish_clone(plan: Plan, recipe_text: str, revision_dir: Path, donor: Path, *,
+def _finish_clone(plan: Plan, recipe_text: str, target: _Target, donor: Path, *,
                   started: float, extra_metadata: Optional[dict[str, Any]]) -> dict[str, Any]:
     """Write the recipe, the plan and, last, the ready marker of a revision whose venvs were
     cloned from ``donor``: the donor's rez and Python, ``cloned_from`` naming it."""
+    revision_dir = target.final
     with step("writing the recipe and the plan", revision_dir):
         (revision_dir / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
         plan.write(revision_dir / layout.PLAN_FILENAME)
@@ -493,20 +586,10 @@ def _finish_clone(plan: Plan, recipe_text: str, revision_dir: Path, donor: Path,
         cloned_from=donor.name,
         **(extra_metadata or {}),
     )
-    _write_ready_marker(revision_dir, metadata)
+    target.commit(metadata)
     log.info("the plan is that of revision %s: revision %s is its clone (its venvs hard-linked, "
              "nothing installed)", donor.name, revision_dir.name)
-    _compile_seeds_later(plan, revision_dir)
     return metadata
-
-
-def _write_ready_marker(revision_dir: Path, metadata: dict[str, Any]) -> None:
-    with step("writing revision.json (the ready marker)", revision_dir):
-        # the claim file exists before the revision is ready, so that sessions can claim it
-        # even where they may not write (a shared root built by an admin)
-        Path(layout.claim_file(str(revision_dir))).touch()
-        flush_filesystem(revision_dir)
-        layout.write_metadata(str(revision_dir), metadata)
 
 
 # -- remote revisions ----------------------------------------------------------------------------

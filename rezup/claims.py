@@ -26,9 +26,9 @@ def trusted(revision_dir: Path) -> bool:
     """Whether a free claim in ``revision_dir`` proves that no process on any machine uses it."""
     if os.name == "nt":  # no flock; Windows refuses to delete files in use anyway
         return True
-    from rezup.lockfile import NETWORK_FILESYSTEMS, filesystem_type
+    from rezup.lockfile import NETWORK_FILESYSTEMS, filesystem_type, lock_choice
 
-    choice = os.environ.get("REZUP_LOCK", "auto").strip().lower()
+    choice = lock_choice()
     if choice == "native":
         return True
     return choice != "soft" and filesystem_type(revision_dir) not in NETWORK_FILESYSTEMS

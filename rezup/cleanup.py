@@ -20,7 +20,7 @@ from typing import Optional
 
 from rezup import bytecode, claims, layout
 from rezup.errors import step
-from rezup.fsutil import clear_discarded, discard, disk_usage, write_atomic
+from rezup.fsutil import clear_discarded, discard, disk_usage, stale_staging, write_atomic
 from rezup.lock import try_hold
 from rezup.state import ContainerDir, RevisionDir
 
@@ -124,6 +124,10 @@ def clear_incomplete(container: ContainerDir, keep: str = "") -> list[Removal]:
             log.info("removing incomplete revision %s (its build was interrupted)",
                      revision.dirname())
         removed.append(result)
+    for folder in stale_staging(container.revisions()):  # fenced builds (leases) of dead
+        log.info("removing %s, left by a build that was interrupted", folder.name)
+        with contextlib.suppress(OSError):
+            discard(folder)
     return removed
 
 

@@ -541,3 +541,58 @@ def _probe_problem(name: str, venv: str, code: int, out: str, err: str) -> Optio
         if not os.path.isfile(marker):
             return "venv 'rez': the production marker is missing"
     return None
+
+
+# -- relocation: a revision built in a folder of its builder's own, moved into place ------------
+
+
+def relocate(folder: Path, final: Path) -> list[str]:
+    """Make the venvs built in ``folder`` right for ``final``, the name they will be renamed
+    to (a fenced build on a shared root: see ``build``). Returns the files rewritten.
+
+    Only what names a venv's own path is rewritten: scripts and activation files in ``bin/``
+    (the production scripts in ``bin/rez/`` too), ``pyvenv.cfg``, and in site-packages the
+    ``.pth`` and ``.egg-link`` files and each distribution's ``RECORD`` and
+    ``direct_url.json``; symbolic links into ``folder`` are re-pointed. Compiled bytecode
+    names its source too, but Python re-points that on load. Raises CloneError where a path
+    cannot be rewritten with certainty.
+    """
+    from rezup.production import site_packages
+
+    rewriter = _PathRewriter(Path(os.path.abspath(folder)), Path(os.path.abspath(final)))
+    rewritten: list[str] = []
+    venvs = folder / layout.VENV_DIRNAME
+    for venv in sorted(venvs.iterdir()) if venvs.is_dir() else []:
+        candidates = [venv / "pyvenv.cfg"]
+        for bin_dir in (venv / "bin", venv / "Scripts"):
+            if bin_dir.is_dir():
+                candidates.extend(bin_dir.rglob("*"))
+        with contextlib.suppress(BuildError):
+            packages = site_packages(venv)
+            for pattern in ("*.pth", "*.egg-link", "*.dist-info/RECORD",
+                            "*.dist-info/direct_url.json"):
+                candidates.extend(packages.glob(pattern))
+        for path in candidates:
+            if _relocate_one(path, rewriter, folder, final):
+                rewritten.append(str(path.relative_to(folder)))
+    return rewritten
+
+
+def _relocate_one(path: Path, rewriter: _PathRewriter, folder: Path, final: Path) -> bool:
+    if path.is_symlink():
+        target = os.readlink(path)
+        if not _inside(target, str(folder)):
+            return False
+        path.unlink()
+        os.symlink(str(final) + target[len(str(folder)):], path)
+        return True
+    if not path.is_file():
+        return False
+    data = path.read_bytes()
+    if not rewriter.names_source(data):
+        return False
+    info = path.stat()
+    new = rewriter.rewrite(data, str(path))
+    path.unlink()
+    _write(str(path), new, info, keep_times=False)
+    return True

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
+from rezup import hosts
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, flush it, and move it into place."""
@@ -141,7 +143,7 @@ def stale_staging(folder: Path) -> list[Path]:
         owner = entry.name.rpartition("@")
         pid_text = owner[0].rpartition("-")[2]
         if owner[1] and owner[2] == host and pid_text.isdigit():
-            alive = _process_alive(int(pid_text))
+            alive = int(pid_text) == os.getpid() or hosts.process_alive(int(pid_text))
         else:  # another host's, or named by an older rezup: judged by its age
             try:
                 alive = time.time() - entry.stat(follow_symlinks=False).st_mtime < \
@@ -151,18 +153,6 @@ def stale_staging(folder: Path) -> list[Path]:
         if not alive:
             stale.append(Path(entry.path))
     return stale
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def discard(path: Path, into: Optional[Path] = None) -> None:

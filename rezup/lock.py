@@ -1,10 +1,14 @@
 """Which lock fits which filesystem, and the per-revision build lock.
 
 ``fcntl`` locks (filelock's ``FileLock`` on POSIX) are released by the kernel when a process
-dies, but they do not exclude across NFS clients. filelock's ``StrictSoftFileLock`` works by
-creating files, which does exclude across clients, needs no lock daemon, and takes over a lock
-whose owner on this host has died. So: native locks on local filesystems, strict soft locks on
-network ones. ``REZUP_LOCK`` (``auto``, ``native``, ``soft``) overrides the choice.
+dies, but they do not exclude across NFS clients (nor sshfs mounts). There rezup uses a
+*lease* (``rezup.lease``): a record created exclusively, refreshed while its holder works and
+taken over by any host once it has not changed for the lease time (``REZUP_LOCK_LEASE``), so a
+dead or cut-off host costs one lease, not the lock timeout. A lease can be taken from a holder
+that is merely slow, so builds under one are fenced (``build``): a builder that lost its lease
+publishes nothing. So: native locks on local filesystems, leases ("soft" locks) on network
+ones, chosen by what the mount can do (``lockfile.agreed_lock_kind``). ``REZUP_LOCK``
+(``auto``, ``native``, ``soft``) overrides the choice.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from pathlib import Path
 from typing import Optional
 
 from rezup.errors import LockError
+from rezup.lease import Lease, LeaseTimeout, describe, parse
 from rezup.lockfile import (  # re-exported: the kinds are decided there, below filelock
+    DEFAULT_LEASE,
     DEFAULT_TIMEOUT,
     KIND_FILENAME,
     NETWORK_FILESYSTEMS,
     agreed_lock_kind,
     filesystem_type,
+    lease_seconds,
     lock_kind,
     lock_timeout,
     recorded_kind,
@@ -32,59 +39,49 @@ from rezup.lockfile import (  # re-exported: the kinds are decided there, below 
 )
 
 __all__ = [
-    "DEFAULT_TIMEOUT", "KIND_FILENAME", "NETWORK_FILESYSTEMS", "adopt", "agreed_lock_kind",
-    "break_stale", "filesystem_type", "hold", "is_held", "lock_kind", "lock_timeout",
-    "make_lock", "note_waiting", "try_hold",
+    "DEFAULT_LEASE", "DEFAULT_TIMEOUT", "KIND_FILENAME", "NETWORK_FILESYSTEMS", "Held", "adopt",
+    "agreed_lock_kind", "filesystem_type", "hold", "is_held", "lease_file", "lease_seconds",
+    "lock_kind", "lock_timeout", "note_waiting", "try_hold",
 ]
 
 log = logging.getLogger("rezup")
 
 
-def make_lock(lock_file: Path):
-    """A filelock object of the kind agreed for ``lock_file``'s folder.
+def lease_file(lock_file: Path) -> Path:
+    """Where the lease of ``lock_file`` lives: ``NAME.lease`` beside ``NAME.lock`` (the native
+    lock, held beside the lease for this host's uv children; see ``Held.fd``)."""
+    return lock_file.with_suffix(".lease")
 
-    A soft lock lives at ``NAME.softlock`` next to ``NAME.lock``, so a lock file left by the
-    other kind never confuses it.
-    """
-    import filelock
 
+def _uses_lease(lock_file: Path) -> bool:
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    if agreed_lock_kind(lock_file.parent) == "soft":
-        return _soft_lock(lock_file)
-    return filelock.FileLock(str(lock_file))
+    return agreed_lock_kind(lock_file.parent) == "soft"
 
 
-def _soft_lock(lock_file: Path):
-    import filelock
+class Held:
+    """A lock taken: the native lock, and the lease beside it on a network filesystem."""
 
-    # StrictSoftFileLock arrived in filelock 4 (Python 3.10+); SoftFileLock before that
-    soft = getattr(filelock, "StrictSoftFileLock", filelock.SoftFileLock)
-    return soft(str(lock_file.with_suffix(".softlock")))
-
-
-def _is_soft(lock) -> bool:
-    return str(lock.lock_file).endswith(".softlock")
-
-
-class _Held:
-    """A lock taken: the lock itself and the native lock (itself, or beside a soft one)."""
-
-    def __init__(self, lock, native) -> None:
-        self.lock, self.native = lock, native
+    def __init__(self, native, lease: Optional[Lease] = None) -> None:
+        self.native, self.lease = native, lease
 
     @property
     def fd(self) -> Optional[int]:
         """The native lock's descriptor: a child that inherits it keeps it held as long as it
-        lives (a soft lock alone dies with its owner's PID, not with its children)."""
+        lives (a lease alone does not outlive its holder's process)."""
         if isinstance(self.native, _Adopted):
             return self.native.fd
         fd = getattr(getattr(self.native, "_context", None), "lock_file_fd", None)
         return fd if isinstance(fd, int) else None
 
+    def lost(self) -> Optional[str]:
+        """Why this process no longer holds the lease (checked now), or None."""
+        return self.lease.check() if self.lease is not None else None
+
     def release(self) -> None:
-        for lock in dict.fromkeys((self.native, self.lock)):  # the native one first, once
-            with contextlib.suppress(OSError):  # the folder may have been renamed (drop)
-                lock.release()
+        for lock in (self.native, self.lease):  # the native one first
+            if lock is not None:
+                with contextlib.suppress(OSError):  # the folder may have been renamed (drop)
+                    lock.release()
 
 
 class _Adopted:
@@ -117,164 +114,99 @@ def note_waiting(lock_file: Path, since: float) -> None:
 
 
 @contextlib.contextmanager
-def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterator[Optional[int]]:
+def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterator[Held]:
     """Hold the lock at ``lock_file`` while building ``what``.
 
     If another process holds it, say so once on stderr and wait, up to ``timeout`` seconds
-    (``REZUP_LOCK_TIMEOUT``); then fail with an error naming the lock file. A stale lock is
-    taken over (see ``break_stale``; a native lock is freed by the kernel). A native lock is
-    waited for blocked in the kernel, not by polling (``lockfile.wait_until_free``).
-
-    Yields the descriptor of the native lock (also held beside a soft one): a child process
-    that inherits it keeps the lock held for as long as it lives, even if rezup is killed.
+    (``REZUP_LOCK_TIMEOUT``); then fail with an error naming the lock file. A native lock is
+    freed by the kernel when its holder dies, and waited for blocked in the kernel
+    (``lockfile.wait_until_free``); a lease is taken over once its holder has not refreshed it
+    for the lease time (at once if the holder was a process of this host that has died).
     """
     import filelock
 
     timeout = lock_timeout() if timeout is None else timeout
     adopted = _adopted.pop(os.path.abspath(lock_file), None)
+    waited_since = _waited.pop(os.path.abspath(lock_file), None)
     if adopted is not None:
-        native = _Adopted(str(lock_file), adopted)
-        held = _Held(native, native)
+        held = Held(_Adopted(str(lock_file), adopted))
     else:
-        lock = make_lock(lock_file)
+        lease = Lease(str(lease_file(lock_file)), lease_seconds()) \
+            if _uses_lease(lock_file) else None
+        shown = lease.path if lease is not None else str(lock_file)
         try:
-            held = _acquire(lock, lock_file, what, timeout,
-                            waited_since=_waited.pop(os.path.abspath(lock_file), None))
-        except filelock.Timeout:
+            held = _acquire(lease, lock_file, what, timeout, waited_since)
+        except (filelock.Timeout, LeaseTimeout):
             raise LockError(
-                f"gave up after {timeout:.0f}s waiting for the lock {lock.lock_file} ({what}); "
-                f"if no rezup process on any machine is building it, remove "
-                f"{_remove_hint(lock)}"
+                f"gave up after {timeout:.0f}s waiting for the lock {shown} ({what}); "
+                + (f"its holder, {_holder(lease)}, refreshes it: a build that long? "
+                   if lease is not None else
+                   f"if no rezup process on this machine is building it, remove {shown}")
             ) from None
         except (LockError, KeyboardInterrupt):
             raise
         except Exception as exc:  # a filesystem that cannot lock
-            raise LockError(f"cannot take the lock {lock.lock_file}: {exc}") from None
+            raise LockError(f"cannot take the lock {shown}: {exc}") from None
     try:
-        yield held.fd
+        yield held
     finally:
         held.release()
 
 
-def _remove_hint(lock) -> str:
-    if _is_soft(lock):
-        return f"{lock.lock_file} and the folder {lock.lock_file}.filelock"
-    return str(lock.lock_file)
+def _holder(lease: Lease) -> str:
+    try:
+        return describe(parse(Path(lease.path).read_bytes()))
+    except OSError:
+        return "a process that has just let go"
 
 
-def _acquire(lock, lock_file: Path, what: str, timeout: float,
-             waited_since: Optional[float] = None) -> _Held:
-    """Take ``lock``; ``waited_since``: this process has been waiting for it since then (and
-    said so)."""
+def _say_waiting(what: str, path: object) -> None:
+    sys.stderr.write(f"rezup: waiting for another process to finish {what} (lock {path})\n")
+    sys.stderr.flush()
+
+
+def _acquire(lease: Optional[Lease], lock_file: Path, what: str, timeout: float,
+             waited_since: Optional[float] = None) -> Held:
+    """Take the lease (if any), then the native lock; ``waited_since``: this process has been
+    waiting for it since then (and said so)."""
     import filelock
 
     started = time.monotonic() if waited_since is None else waited_since
-    said = waited_since is not None
-    soft = _is_soft(lock)
-    blocking = not soft and os.name != "nt"  # wait in the kernel, not by polling
-    while True:
-        if soft:
-            break_stale(lock, lock_file, stale_after=timeout)
-        remaining = timeout - (time.monotonic() - started)
-        try:
-            lock.acquire(timeout=0 if not said or blocking else max(0.0, min(1.0, remaining)))
-        except filelock.Timeout:
-            if time.monotonic() - started >= timeout:
-                raise
-            if not said:
-                sys.stderr.write(f"rezup: waiting for another process to finish {what} "
-                                 f"(lock {lock.lock_file})\n")
-                sys.stderr.flush()
-                said = True
-            if blocking and wait_until_free(lock_file, timeout - (time.monotonic() - started)):
-                time.sleep(0.001)  # free: others woke too; one of them may take it first
-            continue
-        break
-    if said:
-        log.debug("waited %.1fs for %s", time.monotonic() - started, lock.lock_file)
-    if not soft:
-        return _Held(lock, lock)
-    _mark_owner(lock)
+    said = [waited_since is not None]
+
+    def on_wait() -> None:
+        if not said[0] and timeout > 0:
+            _say_waiting(what, lease.path if lease is not None else lock_file)
+        said[0] = True
+
+    if lease is not None:
+        lease.acquire(max(0.0, timeout - (time.monotonic() - started)), on_wait)
+        if lease.took_over:
+            log.warning("took over the lock %s of %s, which had not refreshed it for %.0fs "
+                        "(a host that died or was cut off)", lease.path, lease.took_over,
+                        lease.duration)
     native = filelock.FileLock(str(lock_file))
     try:  # free unless the uv children of a build whose owner died still run: wait for them
-        native.acquire(timeout=max(0.0, timeout - (time.monotonic() - started)))
+        while True:
+            try:
+                native.acquire(timeout=0)
+                break
+            except filelock.Timeout:
+                left = timeout - (time.monotonic() - started)
+                if left <= 0:
+                    raise
+                on_wait()
+                if os.name == "nt" or lease is not None:
+                    time.sleep(min(0.1, left))
+                elif wait_until_free(lock_file, left):
+                    time.sleep(0.001)  # free: others woke too; one of them may take it first
     except BaseException:
-        lock.release()
+        if lease is not None:
+            lease.release()
         raise
-    return _Held(lock, native)
-
-
-def _mark_owner(lock) -> None:
-    """Say who holds a plain SoftFileLock (filelock 3, Python 3.9), which itself writes an
-    empty file: with "pid, host" in it, others can tell when its owner has died."""
-    if hasattr(lock, "claims"):
-        return  # a strict lock records its owner in its claim
-    import socket
-
-    with contextlib.suppress(OSError), open(lock.lock_file, "w", encoding="utf-8") as stream:
-        stream.write(f"{os.getpid()}\n{socket.gethostname()}\n")
-
-
-def break_stale(lock, lock_file: Path, stale_after: float) -> int:
-    """Take over a soft lock whose holder is gone; return how many claims were broken.
-
-    - A claim or marker of a process on this host that has died, once the native lock beside
-      it is free (no uv child of that build still runs).
-    - A lock file that names no owner (empty, damaged, or from an older rezup) and has not
-      changed for ``stale_after`` seconds: nobody could hold a lock that long and leave no
-      trace of it.
-    A claim from another host is left alone: its owner cannot be checked from here; waiting
-    for it ends at the timeout with an error that names the files to remove.
-    """
-    if not _native_free(lock_file):
-        return 0
-    broken = 0
-    for claim in getattr(lock, "claims", ()):
-        if _owner_is_dead(claim.pid, claim.hostname, getattr(claim, "start", None)):
-            with contextlib.suppress(FileNotFoundError):
-                lock.force_break(claim.name)
-                broken += 1
-                log.info("took over lock %s left by dead process %s", lock.lock_file, claim.pid)
-    marker = Path(lock.lock_file)
-    owner = _marker_owner(marker)
-    if owner == "sentinel" or owner == "absent":
-        return broken
-    stale = False
-    if isinstance(owner, tuple):
-        stale = _owner_is_dead(owner[0], owner[1], None)
-    else:  # names no owner
-        with contextlib.suppress(OSError):
-            stale = time.time() - marker.stat().st_mtime >= stale_after
-    if stale:
-        with contextlib.suppress(FileNotFoundError):
-            marker.unlink()
-            broken += 1
-            log.warning("took over stale lock %s (%s)", marker,
-                        f"left by dead process {owner[0]}" if isinstance(owner, tuple)
-                        else "it names no owner and has not changed for "
-                             f"{stale_after:.0f}s")
-    return broken
-
-
-def _marker_owner(path: Path):
-    """Who a soft lock file names: ``(pid, host)``, ``"sentinel"`` (a strict lock's), ``"absent"``
-    or ``"unknown"``."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return "absent"
-    except OSError:
-        return "unknown"
-    try:
-        from filelock._soft_protocol import STRICT_SOFT_SENTINEL_RECORD
-    except ImportError:  # filelock 3: no strict locks
-        STRICT_SOFT_SENTINEL_RECORD = None
-    if STRICT_SOFT_SENTINEL_RECORD is not None and text == STRICT_SOFT_SENTINEL_RECORD:
-        return "sentinel"
-    lines = text.splitlines()
-    if len(lines) >= 2 and lines[0].strip().isdigit() and lines[1].strip():
-        return int(lines[0]), lines[1].strip()
-    return "unknown"
+    if said[0]:
+        log.debug("waited %.1fs for %s", time.monotonic() - started, lock_file)
+    return Held(native, lease)
 
 
 def _native_free(lock_file: Path) -> bool:
@@ -298,42 +230,15 @@ def _native_free(lock_file: Path) -> bool:
     return True
 
 
-def _owner_is_dead(pid: int, hostname: str, start: Optional[int]) -> bool:
-    import socket
-
-    if hostname != socket.gethostname():
-        return False
-    try:  # filelock's own check also handles PID namespaces and recycled PIDs
-        from filelock._identity import owner_is_stale
-
-        if start is not None:
-            return bool(owner_is_stale(pid, hostname, start))
-    except ImportError:
-        pass
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
 @contextlib.contextmanager
 def try_hold(lock_file: Path) -> Iterator[bool]:
-    """Take the lock at ``lock_file`` if it is free right now (a stale soft lock counts as
-    free); yield whether it was taken."""
-    import filelock
-
-    lock = make_lock(lock_file)
+    """Take the lock at ``lock_file`` if it is free right now (a lease of a dead process of
+    this host counts as free); yield whether it was taken."""
     try:
-        held = _acquire(lock, lock_file, "", timeout=0)
-    except (filelock.Timeout, LockError):
-        yield False
-        return
-    except Exception:  # a lock that cannot be taken is not free
+        lease = Lease(str(lease_file(lock_file)), lease_seconds()) \
+            if _uses_lease(lock_file) else None
+        held = _acquire(lease, lock_file, "", timeout=0)
+    except Exception:  # held, or a lock that cannot be taken: not free
         yield False
         return
     try:
@@ -343,21 +248,19 @@ def try_hold(lock_file: Path) -> Iterator[bool]:
 
 
 def is_held(lock_file: Path) -> bool:
-    """Whether a live process holds the lock at ``lock_file`` right now. Writes nothing."""
+    """Whether a live process holds the lock at ``lock_file`` right now (a lease counts as
+    held until it is taken over). Writes nothing."""
     locks_dir = lock_file.parent
     if not locks_dir.is_dir():
         return False
     if recorded_kind(locks_dir) == "soft":
-        soft = lock_file.with_suffix(".softlock")
-        if not soft.exists():
+        from rezup.lease import holder_gone
+
+        try:
+            record = lease_file(lock_file).read_bytes()
+        except FileNotFoundError:
             return not _native_free(lock_file)
-        lock = _soft_lock(lock_file)
-        claims = getattr(lock, "claims", None)
-        if claims:
-            return not all(_owner_is_dead(c.pid, c.hostname, getattr(c, "start", None))
-                           for c in claims) or not _native_free(lock_file)
-        owner = _marker_owner(soft)
-        if isinstance(owner, tuple):
-            return not _owner_is_dead(*owner, None) or not _native_free(lock_file)
-        return owner != "absent"
+        except OSError:
+            return True
+        return not holder_gone(parse(record)) or not _native_free(lock_file)
     return not _native_free(lock_file)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     PathLike = Union[str, os.PathLike]
 
 DEFAULT_TIMEOUT = 1800.0  # seconds; a cold build of a large recipe takes minutes, not hours
+DEFAULT_LEASE = 60.0  # seconds a build lease lives unrefreshed on a network filesystem
 KIND_FILENAME = "kind"  # in a container's .locks/: the lock kind every process there uses
 NETWORK_FILESYSTEMS = frozenset({
     "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "afs", "ncpfs", "lustre", "gpfs",
@@ -49,17 +50,37 @@ def lock_timeout() -> float:
     return seconds_from_env("REZUP_LOCK_TIMEOUT", DEFAULT_TIMEOUT)
 
 
+def lease_seconds() -> float:
+    """``$REZUP_LOCK_LEASE``: how long a build lease on a network filesystem lives without a
+    refresh before any host may take it over (seconds; every host must agree)."""
+    from rezup.settings import seconds_from_env
+
+    seconds = seconds_from_env("REZUP_LOCK_LEASE", DEFAULT_LEASE)
+    if seconds < 1:
+        from rezup.errors import UsageError
+
+        raise UsageError(f"REZUP_LOCK_LEASE must be at least 1 second, got {seconds:g}")
+    return seconds
+
+
 # -- which kind -----------------------------------------------------------------------------------
 
 
-def lock_kind(path: PathLike) -> str:
-    """``native`` or ``soft`` for a lock file under ``path``, from ``$REZUP_LOCK`` or the
-    filesystem ``path`` is on."""
+def lock_choice() -> str:
+    """``$REZUP_LOCK``: ``auto`` (the default), ``native`` or ``soft``; anything else is a
+    usage error, wherever it is read."""
     choice = os.environ.get("REZUP_LOCK", "auto").strip().lower() or "auto"
     if choice not in ("auto", "native", "soft"):
         from rezup.errors import UsageError
 
         raise UsageError(f"REZUP_LOCK must be auto, native or soft, got {choice!r}")
+    return choice
+
+
+def lock_kind(path: PathLike) -> str:
+    """``native`` or ``soft`` for a lock file under ``path``, from ``$REZUP_LOCK`` or the
+    filesystem ``path`` is on."""
+    choice = lock_choice()
     if choice != "auto":
         return choice
     return "soft" if filesystem_type(path) in NETWORK_FILESYSTEMS else "native"
@@ -72,14 +93,14 @@ def agreed_lock_kind(locks_dir: PathLike) -> str:
     even if they see the filesystem differently (the file server itself sees a local disk where
     its clients see NFS). ``$REZUP_LOCK=native|soft`` still overrides it.
     """
-    if os.environ.get("REZUP_LOCK", "auto").strip().lower() not in ("", "auto"):
+    if lock_choice() != "auto":
         return lock_kind(locks_dir)
     record = os.path.join(locks_dir, KIND_FILENAME)
     recorded = _read_kind(record, strict=True)
     if recorded in ("native", "soft"):
         return recorded
-    kind = lock_kind(locks_dir)
     os.makedirs(locks_dir, exist_ok=True)
+    kind = _working_kind(locks_dir, lock_kind(locks_dir))
     try:  # the first writer wins
         fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
@@ -91,6 +112,55 @@ def agreed_lock_kind(locks_dir: PathLike) -> str:
         os.unlink(record)
         raise
     os.close(fd)
+    return kind
+
+
+def _working_kind(locks_dir: str, kind: str) -> str:
+    """``kind``, checked once per folder on the mount itself: ``native`` where ``flock``
+    fails there (NFS without a lock manager says ENOLCK) becomes ``soft``; ``soft`` needs an
+    exclusive create that excludes and a rename that works, else this is an error naming the
+    mount and ``REZUP_LOCK`` at once (never a wait for a lock nobody holds)."""
+    import secrets
+
+    probe = os.path.join(locks_dir, f".probe-{secrets.token_hex(8)}")
+    if kind == "native":
+        import fcntl
+
+        try:
+            fd = os.open(probe, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+            return kind
+        except OSError:
+            kind = "soft"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.close(fd)
+        try:
+            try:
+                os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                excludes = False
+            except FileExistsError:
+                excludes = True
+            os.rename(probe, probe + ".moved")
+            probe += ".moved"
+        finally:
+            os.unlink(probe)
+    except OSError as exc:
+        excludes, why = False, exc.strerror or str(exc)
+    else:
+        why = "an exclusive create (O_EXCL) does not exclude there"
+    if not excludes:
+        from rezup.errors import LockError
+
+        raise LockError(
+            f"cannot lock on the {filesystem_type(locks_dir) or 'unknown'} mount of "
+            f"{locks_dir}: {why}; set REZUP_LOCK=native if its locks work across machines"
+        )
     return kind
 
 
@@ -114,8 +184,8 @@ def _kind_recorded_meanwhile(record: str, kind: str) -> str:
 
 def recorded_kind(locks_dir: PathLike) -> str:
     """The lock kind of ``locks_dir`` without recording one (for readers)."""
-    choice = os.environ.get("REZUP_LOCK", "auto").strip().lower()
-    if choice in ("native", "soft"):
+    choice = lock_choice()
+    if choice != "auto":
         return choice
     recorded = _read_kind(os.path.join(locks_dir, KIND_FILENAME), strict=False)
     return recorded if recorded in ("native", "soft") else lock_kind(locks_dir)

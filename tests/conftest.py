@@ -25,10 +25,25 @@ _SCRUBBED = (
     "REZUP_PROMPT", "REZUP_LOCK", "REZUP_LOCK_TIMEOUT", "REZUP_EDIT_IN_PRODUCTION",
     "VIRTUAL_ENV", "REZ_CONFIG_FILE", "REZ_PACKAGES_PATH", "UV_PROJECT_ENVIRONMENT",
     "REZUP_UPGRADE_SOURCE", "REZUP_UPGRADE_PAUSE", "REZUP_UPGRADED", "REZUP_CLEAN_AFTER",
-    "XDG_STATE_HOME",
-    # this machine's pip settings (PIP_INDEX_URL, ...): rezup reads them as studio settings
-    *(name for name in os.environ if name.startswith("PIP_")),
+    "XDG_STATE_HOME", "XDG_CONFIG_HOME",
+    # this machine's pip and uv settings (PIP_INDEX_URL, UV_INDEX_URL, ...): rezup reads pip's
+    # as studio settings and uv reads its own; the user's uv cache is put back explicitly
+    *(name for name in os.environ if name.startswith(("PIP_", "UV_"))),
 )
+
+
+def hermetic_settings(base: Path) -> dict[str, str]:
+    """Variables that hide this machine's pip and uv configuration files (a global
+    ``/etc/xdg/pip/pip.conf`` naming a constraint, ``/etc/uv/uv.toml``, the user's files):
+    global and user folders point into ``base``, which is empty unless a test writes there."""
+    config_dirs = base / ".machine-config"
+    config_dirs.mkdir(parents=True, exist_ok=True)
+    return {
+        "XDG_CONFIG_DIRS": str(config_dirs),  # pip's global pip.conf and uv's uv.toml
+        "XDG_CONFIG_HOME": str(base / ".config"),
+        "UV_NO_CONFIG": "1",  # no uv.toml of this machine (uv also reads /etc/uv)
+        "UV_CACHE_DIR": UV_CACHE,
+    }
 
 
 def _shared_uv_cache() -> str:
@@ -111,7 +126,7 @@ def make_sandbox(base: Path, remote: bool = False) -> Sandbox:
         "HOME": str(box.home),
         "USERPROFILE": str(box.home),
         "REZUP_ROOT_LOCAL": str(box.local_root),
-        "UV_CACHE_DIR": UV_CACHE,
+        **hermetic_settings(box.base),
         "UV_PYTHON_DOWNLOADS": "never",
         "PYTHONDONTWRITEBYTECODE": "1",
         "REZUP_NO_UPGRADE": "1",  # only the auto-upgrade tests look for a newer rezup
@@ -133,10 +148,11 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("USERPROFILE", str(base))
     monkeypatch.setenv("REZUP_ROOT_LOCAL", str(base / ".rezup"))
     monkeypatch.delenv("REZUP_ROOT_REMOTE", raising=False)
-    monkeypatch.setenv("UV_CACHE_DIR", UV_CACHE)
     monkeypatch.setenv("REZUP_NO_UPGRADE", "1")
     for name in _SCRUBBED:
         monkeypatch.delenv(name, raising=False)
+    for name, value in hermetic_settings(base).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no pip.conf of this machine
 
 

@@ -263,7 +263,7 @@ def test_a_dead_builders_soft_lock_is_kept_while_its_uv_runs(tmp_path, monkeypat
     started = time.monotonic()
     subprocess.run([sys.executable, "-c", SOFT_BUILDER, str(lock_file)],
                    env={**os.environ, "UV": str(fake_uv)}, timeout=30, check=False)
-    assert lock_file.with_suffix(".softlock").exists()
+    assert lock_file.with_suffix(".lease").exists()
     assert is_held(lock_file), "its uv still writes: the lock is still held"
     with try_hold(lock_file) as taken:
         assert not taken
@@ -276,9 +276,9 @@ def test_a_dead_builders_soft_lock_is_kept_while_its_uv_runs(tmp_path, monkeypat
 
 
 def _dead_soft_claim(lock_file: Path) -> None:
-    """A soft lock left by a process of this host that died holding it (kill -9)."""
-    code = ("import os, sys; from pathlib import Path; from rezup.lock import make_lock; "
-            "lock = make_lock(Path(sys.argv[1])); lock.acquire(); os._exit(9)")
+    """A soft lock (lease) left by a process of this host that died holding it (kill -9)."""
+    code = ("import os, sys; from pathlib import Path; from rezup.lock import hold\n"
+            "with hold(Path(sys.argv[1]), 'x'):\n    os._exit(9)")
     subprocess.run([sys.executable, "-c", code, str(lock_file)], check=False, timeout=30)
 
 
@@ -294,48 +294,59 @@ def test_an_abandoned_build_under_a_dead_soft_lock_is_cleared(local, env, monkey
     assert not abandoned.exists()
 
 
+def _lease_record(host: str, pid: int, token: str = "0" * 32, beat: int = 0) -> str:
+    from rezup import hosts
+
+    _, boot, namespace = hosts.identity()
+    return (f"rezup-lease 1\nhost={host}\nboot={boot}\npidns={namespace}\npid={pid}\n"
+            f"start=\ntoken={token}\nduration=1\nbeat={beat:012d}\n")
+
+
 @pytest.mark.parametrize(("left", "taken_over"), [
-    ("strict claim of a dead local process", True),
-    ("pid/host marker of a dead local process", True),
-    ("empty file, unchanged for longer than the timeout", True),
-    ("pid/host marker of another host", False),
-    ("empty file, fresh", False),
-    ("live holder", False),
+    ("lease of a dead local process", True),
+    ("lease of another host, not refreshed for the lease time", True),
+    ("damaged record, unchanged for the lease time", True),
+    ("live holder, refreshing", False),
 ])
-def test_stale_soft_locks_of_every_format(tmp_path, monkeypatch, left, taken_over):
+def test_stale_leases_of_every_kind(tmp_path, monkeypatch, left, taken_over):
+    """Leases (soft locks) are taken over by whoever waits, after the lease time without a
+    refresh (1 s here), or at once for a dead process of this host; a live holder keeps its
+    lease however long it holds it."""
     from rezup.lock import hold
 
     monkeypatch.setenv("REZUP_LOCK", "soft")
+    monkeypatch.setenv("REZUP_LOCK_LEASE", "1")
     lock_file = tmp_path / ".locks" / "1.lock"
-    soft = lock_file.with_suffix(".softlock")
-    soft.parent.mkdir(parents=True)
+    lease = lock_file.with_suffix(".lease")
+    lease.parent.mkdir(parents=True)
     holder = None
-    if left.startswith("strict"):
+    if left.startswith("lease of a dead"):
         _dead_soft_claim(lock_file)
-    elif left.startswith("pid/host"):
-        dead = subprocess.run(["true"]).args and _finished_pid()
-        host = socket.gethostname() if "local" in left else "other-host.example"
-        soft.write_text(f"{dead if 'dead' in left else 1}\n{host}\n")
-    elif left.startswith("empty"):
-        soft.write_text("")
-        if "longer" in left:
-            os.utime(soft, (time.time() - 600, time.time() - 600))
+    elif left.startswith("lease of another host"):
+        lease.write_text(_lease_record("other-host.example", 1))
+    elif left.startswith("damaged"):
+        lease.write_text("garbage")
     else:
         holder = subprocess.Popen(
             [sys.executable, "-c", "import sys, time; from pathlib import Path; "
              "from rezup.lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
              "    print('held', flush=True); time.sleep(60)", str(lock_file)],
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, text=True, env={**os.environ})
         assert holder.stdout.readline().strip() == "held"
+    assert lease.exists()
     try:
+        started = time.monotonic()
         if taken_over:
-            with hold(lock_file, "testing", timeout=5):
-                pass
+            with hold(lock_file, "testing", timeout=10):
+                waited = time.monotonic() - started
+            expected = 0.5 if "dead local" in left else 3.0
+            assert waited < expected, f"taken over after {waited:.1f}s"
         else:
-            with pytest.raises(LockError) as info, hold(lock_file, "testing", timeout=1):
+            with pytest.raises(LockError) as info, hold(lock_file, "testing", timeout=3):
                 pass
-            assert f"waiting for the lock {soft} " in str(info.value)
-            assert f"{soft}.filelock" in str(info.value), "it says what to remove"
+            assert f"waiting for the lock {lease} " in str(info.value)
+            assert f"its holder, PID {holder.pid} on host {socket.gethostname()}" \
+                in str(info.value)
     finally:
         if holder is not None:
             holder.kill()
@@ -366,7 +377,7 @@ def test_a_lock_timeout_is_recorded_for_later_jobs(local, remote, env, monkeypat
         probe = ["use", "dev", "--", "sh", "-c", "echo entered $REZUP_REVISION"]
         first = rezup(env, *probe)
         assert first.stdout.strip() == "entered 100.0", first.stderr
-        assert f"gave up after 2s waiting for the lock {lock_file.with_suffix('.softlock')}" \
+        assert f"gave up after 2s waiting for the lock {lock_file.with_suffix('.lease')}" \
             in first.stderr
         started = time.monotonic()
         second = rezup(env, *probe)
@@ -628,14 +639,16 @@ def test_killed_add_under_soft_locks_is_cleared_by_the_next_add(sandbox: Sandbox
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True, cwd=str(sandbox.base))
     deadline = time.monotonic() + 60
-    while not list((sandbox.local_root / "k" / "revisions").glob("*/venv/rez/bin/python")):
+    revisions = sandbox.local_root / "k" / "revisions"
+    while not list(revisions.glob(".incoming-*/venv/rez/bin/python")):  # a fenced build
         assert victim.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
-    [partial] = sandbox.revisions("k")
+    [partial] = revisions.glob(".incoming-*")
+    assert sandbox.revisions("k") == [], "nothing half-built under a revision's name"
     result = sandbox.rezup("add", "k", "--skip-use", check=True, env=env)
-    assert f"removing incomplete revision {partial.name}" in result.stderr
+    assert f"removing {partial.name}, left by a build that was interrupted" in result.stderr
     assert not partial.exists()
     assert len(sandbox.ready_revisions("k")) == 1
     assert shutil.which("true")

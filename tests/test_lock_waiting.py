@@ -162,7 +162,7 @@ def test_a_lock_taken_before_the_command_line_is_handed_over(tmp_path, monkeypat
     assert fd is not None and lockfile.take(lock_file) is None
     adopt(lock_file, fd)
     with hold(lock_file, "x", timeout=0) as held:  # no second lock: it would wait for itself
-        assert held == fd
+        assert held.fd == fd
         assert is_held(lock_file)
     assert not is_held(lock_file)
     assert lockfile.take(lock_file) is not None

@@ -16,7 +16,7 @@ from rezup.lock import (
     agreed_lock_kind,
     filesystem_type,
     is_held,
-    make_lock,
+    lease_file,
     try_hold,
 )
 
@@ -45,8 +45,9 @@ def test_the_first_process_records_the_kind_for_everyone(tmp_path, monkeypatch):
     (locks).mkdir()
     (locks / KIND_FILENAME).write_text("soft\n")  # as a client on NFS would have recorded
     assert agreed_lock_kind(locks) == "soft"
-    assert type(make_lock(locks / "1.lock")).__name__ in ("StrictSoftFileLock", "SoftFileLock")
-    assert make_lock(locks / "1.lock").lock_file.endswith("1.softlock")
+    with try_hold(locks / "1.lock") as taken:  # a soft lock is a lease beside the native one
+        assert taken and lease_file(locks / "1.lock").name == "1.lease"
+        assert lease_file(locks / "1.lock").is_file()
     monkeypatch.setenv("REZUP_LOCK", "native")  # an explicit choice still wins
     assert agreed_lock_kind(locks) == "native"
 

@@ -108,12 +108,12 @@ def build_new_local_revision(container: ContainerDir, recipe: Recipe) -> Revisio
     dirname = revision.dirname()
     started = time.monotonic()
     with building_under_lock(revision.lock_file(),
-                             f"building revision {dirname} of {container.name()}"):
+                             f"building revision {dirname} of {container.name()}") as held:
         revive(container)
         clear_incomplete(container, keep=dirname)
         log.info("building revision %s of %s in %s", dirname, container.name(), container.root())
         plan, metadata = plan_and_build(recipe, container.name(), revision.path(),
-                                        container_dir=container.path())
+                                        container_dir=container.path(), held=held)
     log.info("revision %s of %s is ready (%.1fs%s): %s", dirname, container.name(),
              time.monotonic() - started, cloned_note(metadata), describe(plan))
     clean_after_build(container)

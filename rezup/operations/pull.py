@@ -13,6 +13,7 @@ from rezup import layout
 from rezup.build import build_revision, building_under_lock, cloned_note, wheelhouse_of
 from rezup.cleanup import finish_pending, remove_revision, revive
 from rezup.errors import ContainerError, RezupError, one_line
+from rezup.lock import Held
 from rezup.operations.prune import clean_after_build
 from rezup.state import ContainerDir, RevisionDir
 
@@ -82,6 +83,9 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
     except RecentPullFailure:
         raise
     except (RezupError, OSError) as exc:
+        if revision.is_usable():  # another host built it meanwhile (this one lost its lease)
+            log.warning("%s; using the revision another builder made", one_line(exc))
+            return revision
         reason = one_line(exc)
         with contextlib.suppress(OSError):  # a full disk may refuse the record too
             failure = _failure_file(revision)
@@ -99,7 +103,8 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
                      revision: RevisionDir) -> None:
     dirname = remote_revision.dirname()
     finish_pending(local.root())
-    with building_under_lock(revision.lock_file(), f"pulling revision {dirname} of {local.name()}"):
+    with building_under_lock(revision.lock_file(),
+                             f"pulling revision {dirname} of {local.name()}") as held:
         if revision.is_usable():
             return
         failure = recent_pull_failure(revision)
@@ -118,7 +123,7 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
                  remote_revision.container().root())
         source = {"pulled_from": str(remote_revision.path())}
         if not remote_revision.plan_path().exists():  # published by rezup 2.x: no pins
-            metadata = _pull_by_resolving(remote_revision, revision, source)
+            metadata = _pull_by_resolving(remote_revision, revision, source, held)
         else:
             plan = remote_revision.plan()
             metadata = build_revision(
@@ -128,13 +133,14 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
                 container_dir=local.path(),
                 find_links=wheelhouse_of(remote_revision.path(), plan),
                 extra_metadata=source,
+                held=held,
             )
         log.info("revision %s of %s is ready (%.1fs%s)", dirname, local.name(),
                  time.monotonic() - started, cloned_note(metadata))
 
 
 def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
-                       source: dict[str, str]) -> dict[str, Any]:
+                       source: dict[str, str], held: Held) -> dict[str, Any]:
     """Build a remote revision published by rezup 2.x, which holds a recipe and no plan: its
     recipe is resolved now, as rezup 2.x did on every machine."""
     from rezup.build import plan_and_build
@@ -146,7 +152,8 @@ def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
     recipe = parse_recipe(remote_revision.recipe_text(), source=recipe_file)
     local = revision.container()
     _, metadata = plan_and_build(recipe, local.name(), revision.path(),
-                                 container_dir=local.path(), extra_metadata=source)
+                                 container_dir=local.path(), extra_metadata=source,
+                                 held=held)
     return metadata
 
 
