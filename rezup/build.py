@@ -108,7 +108,8 @@ class _Target:
             # the claim file exists before the revision is ready, so that sessions can claim
             # it even where they may not write (a shared root built by an admin)
             Path(layout.claim_file(str(self.work))).touch()
-            if self.fenced:
+            if self.fenced:  # a shared root: jobs record their claims there (claims.py)
+                (self.work / layout.CLAIMS_DIRNAME).mkdir(exist_ok=True)
                 clone.relocate(self.work, self.final)
             flush_filesystem(self.work)
             lost = self.held.lost() if self.held is not None else None

@@ -7,8 +7,16 @@ included, and no rezup process stays behind. A remover takes the same lock *excl
 without waiting: if it gets it, nobody runs there and nobody can start while it holds it.
 
 Where such locks do not exclude across machines (a network filesystem, where rezup also uses
-soft build locks), a free claim proves nothing, so every revision there counts as in use
-unless ``REZUP_LOCK=native`` says the filesystem's locks work across machines.
+leases for builds), a free claim proves nothing beyond this host. Revisions built there have a
+claims folder: each job also writes a record ``HOST#PID#START`` (``session.claim``). The host
+that wrote a record can tell whether its process still runs (boot id, PID namespace, start
+time); any other host counts it as in use until it is older than the longest job
+(``REZUP_MAX_JOB_AGE``, default 7 days), then expires it. A remover first creates
+``.removing`` in the folder, then reads the records; a job first writes its record, then looks
+for ``.removing``: whichever comes second sees the other, so a job never runs in a revision
+being removed. A revision on a network filesystem without a claims folder (built by an older
+rezup) still counts as in use, unless ``REZUP_LOCK=native`` says the filesystem's locks work
+across machines.
 """
 
 from __future__ import annotations
@@ -16,10 +24,23 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Optional
 
-from rezup import layout
+from rezup import hosts, layout
+
+DEFAULT_MAX_JOB_AGE = 7 * 86400.0  # seconds after which another host's job claim expires
+
+
+def max_job_age() -> float:
+    """``$REZUP_MAX_JOB_AGE``: the longest a job runs; another host's claim older than this
+    is taken for one whose host died or rebooted."""
+    from rezup.settings import parse_duration
+
+    value = os.environ.get("REZUP_MAX_JOB_AGE", "").strip()
+    return parse_duration(value, "REZUP_MAX_JOB_AGE") if value else DEFAULT_MAX_JOB_AGE
 
 
 def trusted(revision_dir: Path) -> bool:
@@ -72,9 +93,74 @@ def is_claimed(revision_dir: Path) -> bool:
     """Whether a session or job runs in the revision now (or, where claims cannot be trusted,
     may run)."""
     if not trusted(revision_dir):
-        return True
+        records = live_records(revision_dir)
+        if records is None or records:
+            return True
     with exclusive(revision_dir, create=False) as free:
         return not free
+
+
+def live_records(revision_dir: Path, *, expire: bool = False) -> Optional[list[str]]:
+    """The job claims recorded in the revision's claims folder that may still run (file
+    names, ``HOST#PID#START``); None without a claims folder. ``expire``: remove the records
+    of ended jobs of this host and those older than ``max_job_age`` (a remover does)."""
+    folder = Path(layout.claims_dir(str(revision_dir)))
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None
+    oldest = time.time() - max_job_age()
+    live = []
+    for entry in entries:
+        if entry.name == layout.REMOVING_FILENAME:
+            continue
+        if _record_live(entry, oldest):
+            live.append(entry.name)
+        elif expire:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+    return live
+
+
+def _record_live(entry: os.DirEntry, oldest: float) -> bool:
+    host, _, rest = entry.name.partition("#")
+    pid_text, _, started = rest.partition("#")
+    try:
+        with open(entry.path, encoding="utf-8", errors="replace") as stream:
+            boot, _, namespace = stream.read().partition("\n")
+        written = entry.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot be read: it may run
+    if pid_text.isdigit() and hosts.is_this_host(host, boot.strip(), namespace.strip()):
+        return hosts.process_alive(int(pid_text), started)
+    return written >= oldest
+
+
+@contextlib.contextmanager
+def removing(revision_dir: Path) -> Iterator[Optional[list[str]]]:
+    """For a remover on a shared root: mark the revision as being removed, then yield the
+    job claims that may still run (empty: free to remove), or None without a claims folder
+    (nobody can tell). Jobs that start meanwhile see the mark and go elsewhere; it is taken
+    away again unless the revision was removed."""
+    mark = Path(layout.claims_dir(str(revision_dir))) / layout.REMOVING_FILENAME
+    try:
+        fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileNotFoundError:
+        yield None
+        return
+    except OSError:  # another remover is at it, or it cannot be written: not free
+        yield [layout.REMOVING_FILENAME]
+        return
+    os.close(fd)
+    try:
+        yield live_records(revision_dir, expire=True)
+    finally:
+        with contextlib.suppress(OSError):
+            mark.unlink()
 
 
 def holders(revision_dir: Path) -> list[int]:

@@ -77,14 +77,25 @@ def remove_revision(
             return Removal(revision.dirname(), False, why_not="being built")
         if never_ready(revision):
             return _discard(revision, dry_run)
-        if not claims.trusted(path):
-            return Removal(revision.dirname(), False,
-                           why_not="cannot tell who uses it on a network filesystem")
-        with claims.exclusive(path) as free:
-            if not free:
+        with contextlib.ExitStack() as stack:
+            if not claims.trusted(path):
+                records = stack.enter_context(claims.removing(path))
+                if records is None:
+                    return Removal(revision.dirname(), False, why_not="cannot tell who uses "
+                                   "it on a network filesystem (made by an older rezup)")
+                if records:
+                    return Removal(revision.dirname(), False,
+                                   why_not=f"in use ({_describe_records(records)})")
+            if not stack.enter_context(claims.exclusive(path)):
                 return Removal(revision.dirname(), False, why_not="in use",
                                pids=claims.holders(path))
             return _discard(revision, dry_run)
+
+
+def _describe_records(records: list[str]) -> str:
+    jobs = sorted(records)
+    hosts = sorted({record.partition("#")[0] for record in jobs})
+    return f"{len(jobs)} job{'' if len(jobs) == 1 else 's'} on {', '.join(hosts)}"
 
 
 def _discard(revision: RevisionDir, dry_run: bool) -> Removal:

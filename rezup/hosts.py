@@ -22,11 +22,18 @@ def identity() -> "tuple[str, str, str]":
     """(host name, boot id, PID namespace) of this process; '' for what cannot be read."""
     global _identity
     if _identity is None:
-        import socket
-
-        _identity = (socket.gethostname(), _read("/proc/sys/kernel/random/boot_id"),
+        _identity = (hostname(), _read("/proc/sys/kernel/random/boot_id"),
                      _readlink("/proc/self/ns/pid"))
     return _identity
+
+
+def hostname() -> str:
+    """This host's name (``os.uname``: no ``socket`` to import on the lean path)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def start_ticks(pid: int) -> str:

@@ -35,6 +35,8 @@ METADATA_FILENAME = "revision.json"  # the ready marker, written last
 METADATA_MARSHAL_FILENAME = "revision.marshal"  # revision.json for readers without json
 RETIRED_METADATA_FILENAME = "revision.retired.json"  # what a dropped revision in use keeps
 CLAIM_FILENAME = ".claim"  # sessions and jobs hold a shared flock on it (rezup.claims)
+CLAIMS_DIRNAME = ".claims"  # on shared roots: one record per job, that other hosts can read
+REMOVING_FILENAME = ".removing"  # in CLAIMS_DIRNAME: a remover is checking the records
 # the compiler of a venv's seed packages holds a lock on {revision}/.compiling-{venv}
 COMPILING_PREFIX = ".compiling-"
 DROPPED_MARKER = ".dropped"  # in a container dropped while revisions were in use
@@ -323,6 +325,12 @@ def pull_failure_file(root: str, name: str, stamp: str) -> str:
 def claim_file(revision_dir: str) -> str:
     """The file whose shared lock says that a session or job runs in the revision."""
     return os.path.join(revision_dir, CLAIM_FILENAME)
+
+
+def claims_dir(revision_dir: str) -> str:
+    """Where jobs on a shared root record their claims (``rezup.claims``); a revision built
+    on a local filesystem has none."""
+    return os.path.join(revision_dir, CLAIMS_DIRNAME)
 
 
 def venv_dir(revision_dir: str, venv: str = REZ_VENV) -> str:

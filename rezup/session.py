@@ -203,11 +203,48 @@ def claim(revision_dir: str) -> "Optional[int]":
             os.close(fd)
             _gone(revision_dir)
         os.set_inheritable(fd, True)
+    if not _record_claim(revision_dir):
+        if fd is not None:
+            os.close(fd)
+        _gone(revision_dir)
     if not layout.is_ready(revision_dir):  # removed between the choice and the claim
         if fd is not None:
             os.close(fd)
         _gone(revision_dir)
     return fd
+
+
+def _record_claim(revision_dir: str) -> bool:
+    """On a shared root (the revision has a claims folder), record this job where every host
+    can read it: ``HOST#PID#START`` holding the boot id and PID namespace. The host that wrote
+    it checks whether the process still runs; others let it expire after the longest job
+    (``REZUP_MAX_JOB_AGE``). Returns False when a remover was checking the records (it then
+    sees this one, or removes the revision: either way, this job must not enter it).
+
+    Costs one failed ``open`` on a local root (no claims folder): nothing to record there,
+    the ``flock`` claim is enough.
+    """
+    from rezup import hosts
+
+    folder = layout.claims_dir(revision_dir)
+    pid = os.getpid()
+    host, boot, namespace = hosts.identity()
+    record = os.path.join(folder, f"{host}#{pid}#{hosts.start_ticks(pid)}")
+    try:
+        fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError:  # no claims folder (a local root), or one that cannot be written
+        return True
+    try:
+        os.write(fd, f"{boot}\n{namespace}\n".encode())
+    finally:
+        os.close(fd)
+    if os.path.exists(os.path.join(folder, layout.REMOVING_FILENAME)):
+        try:  # noqa: SIM105 - no contextlib on the lean path
+            os.unlink(record)
+        except OSError:
+            pass
+        return False
+    return True
 
 
 def _open_claim_file(path: str) -> "Optional[int]":

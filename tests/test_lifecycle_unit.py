@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from rezup import claims
+from rezup import claims, session
 from rezup.cli import main
-from rezup.errors import ContainerError, UsageError
+from rezup.errors import ContainerError, RevisionGoneError, UsageError
 from rezup.operations import diff as diff_operation
 from rezup.operations import inspect as inspect_operation
 from rezup.operations.prune import prune
@@ -347,3 +347,53 @@ def test_inspect_one_revision(local, holders, capsys):
     assert "in use by PID" in text and "rez==3.4.0" in text
     assert main(["inspect", "dev", "7.0"]) == 1
     assert "no revision 7.0" in capsys.readouterr().err
+
+
+def test_job_claims_on_shared_roots_are_records_other_hosts_can_read(local, monkeypatch):
+    """A revision built on a network filesystem has a claims folder: each job records itself
+    there; the host that wrote a record checks its process, other hosts expire it after the
+    longest job; a remover marks the revision first, so no job enters it meanwhile."""
+    from rezup import hosts
+
+    revision = make_revision(local, "dev", "100.0")
+    records = revision / ".claims"
+    records.mkdir()
+    monkeypatch.setenv("REZUP_LOCK", "soft")  # what a network filesystem gets
+    assert not claims.trusted(revision)
+    assert not claims.is_claimed(revision), "no job recorded: free"
+
+    fd = session.claim(str(revision))  # this process is the job
+    try:
+        [mine] = os.listdir(records)
+        host, _, namespace = hosts.identity()
+        assert mine.startswith(f"{host}#{os.getpid()}#")
+        assert claims.is_claimed(revision)
+        with claims.removing(revision) as live:
+            assert live == [mine]
+    finally:
+        os.close(fd)
+    (records / mine).unlink()
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    _, boot, namespace = hosts.identity()
+    (records / f"{host}#{finished.pid}#").write_text(f"{boot}\n{namespace}\n")  # ended here
+    other = records / "render-042#12#345"
+    other.write_text("another-boot\npid:[1]\n")  # another host's: cannot be checked from here
+    assert claims.is_claimed(revision)
+    with claims.removing(revision) as live:
+        assert live == ["render-042#12#345"]
+    assert not (records / f"{host}#{finished.pid}#").exists(), "an ended job's record expires"
+    old = time.time() - 8 * 86400
+    os.utime(other, (old, old))  # older than the longest job (7 days by default)
+    assert not claims.is_claimed(revision)
+    monkeypatch.setenv("REZUP_MAX_JOB_AGE", "30d")
+    assert claims.is_claimed(revision), "the admin says jobs run up to 30 days"
+    monkeypatch.delenv("REZUP_MAX_JOB_AGE")
+
+    with claims.removing(revision) as live:
+        assert live == []
+        with pytest.raises(RevisionGoneError):  # a job starting meanwhile goes elsewhere
+            session.claim(str(revision))
+        assert [p.name for p in records.iterdir()] == [".removing"]
+    assert list(records.iterdir()) == []
