@@ -779,15 +779,7 @@ def choose_revision(
     one cannot.
     """
     if remote_revisions is not None:
-        try:
-            wanted = newest_ready(remote_revisions)
-        except OSError as exc:
-            from rezup.errors import RemoteRootError
-
-            raise RemoteRootError(
-                f"cannot read the remote root {os.path.dirname(os.path.dirname(remote_revisions))}"
-                f": {exc.strerror or exc}"
-            ) from None
+        wanted = _newest_remote(local_revisions, remote_revisions)
         if wanted is not None:
             return wanted, True, None
         remote_root = os.path.dirname(os.path.dirname(remote_revisions))
@@ -796,3 +788,100 @@ def choose_revision(
             warn(f"the remote root {remote_root} {what}; using local revisions only")
     name, metadata = newest_usable(local_revisions, warn)
     return name, False, metadata
+
+
+# -- a remote root that does not answer ----------------------------------------------------------
+
+DEFAULT_REMOTE_TIMEOUT = 5.0  # seconds a job waits for the remote root to answer
+UNANSWERED_FILENAME = ".remote-unanswered"  # in a local container: when the remote hung
+
+
+def remote_timeout() -> float:
+    """``$REZUP_REMOTE_TIMEOUT``: how long a look at the remote root may take (seconds)."""
+    value = os.environ.get("REZUP_REMOTE_TIMEOUT", "")
+    if not value:
+        return DEFAULT_REMOTE_TIMEOUT
+    from rezup.settings import seconds_from_env
+
+    return seconds_from_env("REZUP_REMOTE_TIMEOUT", DEFAULT_REMOTE_TIMEOUT)
+
+
+def _newest_remote(local_revisions: str, remote_revisions: str) -> "Optional[str]":
+    """``newest_ready`` of the remote, within ``remote_timeout``. A share that hangs (its
+    server or the network gone under a hard mount) blocks the calls that touch it, so the
+    look runs in a thread this process can leave behind (a blocked call on NFS or FUSE ends
+    with the process); past the deadline, or within ``REZUP_PULL_RETRY`` of one recorded by
+    an earlier job, it is a RemoteRootError (the caller falls back to a local revision)."""
+    from rezup.errors import RemoteRootError
+
+    root = os.path.dirname(os.path.dirname(remote_revisions))
+    record = os.path.join(os.path.dirname(local_revisions), UNANSWERED_FILENAME)
+    since = _recent_unanswered(record)
+    if since is not None:
+        raise RemoteRootError(f"the remote root {root} did not answer {since:.0f}s ago; not "
+                              "asked again yet (REZUP_PULL_RETRY)")
+    seconds = remote_timeout()
+    try:
+        return bounded(newest_ready, remote_revisions, seconds=seconds)
+    except TimeoutError:
+        try:
+            os.makedirs(os.path.dirname(record), exist_ok=True)
+            with open(record, "w", encoding="utf-8") as stream:
+                stream.write(f"{root}\n")
+        except OSError:  # a local root that cannot be written: later jobs wait again
+            pass
+        raise RemoteRootError(f"the remote root {root} did not answer within {seconds:g}s "
+                              "(REZUP_REMOTE_TIMEOUT)") from None
+    except OSError as exc:
+        raise RemoteRootError(f"cannot read the remote root {root}: {exc.strerror or exc}") \
+            from None
+
+
+def _recent_unanswered(record: str) -> "Optional[float]":
+    """Seconds since an earlier job recorded that the remote did not answer, if that is
+    less than ``REZUP_PULL_RETRY`` (default 300) ago."""
+    import time
+
+    try:
+        age = time.time() - os.stat(record).st_mtime
+    except OSError:
+        return None
+    value = os.environ.get("REZUP_PULL_RETRY", "")
+    try:
+        retry = float(value) if value else 300.0
+    except ValueError:
+        retry = 300.0
+    if 0 <= age < retry:
+        return age
+    try:  # noqa: SIM105 - no contextlib on the lean path
+        os.unlink(record)
+    except OSError:
+        pass
+    return None
+
+
+def bounded(call: "Callable[..., Any]", *args: "Any", seconds: float) -> "Any":
+    """``call(*args)``, given at most ``seconds``: its result, its exception, or TimeoutError
+    (the call goes on in a thread of its own that nobody waits for). ``_thread``: a built-in
+    module, nothing to import on the lean path; the thread costs ~0.1 ms."""
+    import _thread
+
+    finished = _thread.allocate_lock()
+    finished.acquire()
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call(*args)))
+        except BaseException as exc:  # handed to the caller
+            outcome.append((False, exc))
+        finally:
+            finished.release()
+
+    _thread.start_new_thread(run, ())
+    if not finished.acquire(True, seconds):
+        raise TimeoutError(f"no answer within {seconds:g}s")
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
