@@ -816,11 +816,11 @@ def _newest_remote(local_revisions: str, remote_revisions: str) -> "Optional[str
 
     root = os.path.dirname(os.path.dirname(remote_revisions))
     record = os.path.join(os.path.dirname(local_revisions), UNANSWERED_FILENAME)
+    seconds = remote_timeout()
     since = _recent_unanswered(record)
     if since is not None:
-        raise RemoteRootError(f"the remote root {root} did not answer {since:.0f}s ago; not "
-                              "asked again yet (REZUP_PULL_RETRY)")
-    seconds = remote_timeout()
+        raise RemoteRootError(f"the remote root {root} did not answer within {seconds:g}s "
+                              f"({since:.0f}s ago); not asked again yet (REZUP_PULL_RETRY)")
     try:
         return bounded(newest_ready, remote_revisions, seconds=seconds)
     except TimeoutError:

@@ -83,8 +83,10 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
     except RecentPullFailure:
         raise
     except (RezupError, OSError) as exc:
-        if revision.is_usable():  # another host built it meanwhile (this one lost its lease)
-            log.warning("%s; using the revision another builder made", one_line(exc))
+        if revision.is_usable():  # another host built it meanwhile: this one lost its lease
+            log.warning("this build of revision %s lost its lock to another builder, which "
+                        "made it ready meanwhile (%s); using that one", revision.dirname(),
+                        one_line(exc))
             return revision
         reason = one_line(exc)
         with contextlib.suppress(OSError):  # a full disk may refuse the record too
