@@ -133,6 +133,10 @@ class Lease:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             return False
+        except PermissionError:  # sshfs (SFTP v3) reports a lost O_EXCL race as EPERM
+            if os.path.lexists(self.path):
+                return False
+            raise
         try:
             os.write(fd, self._record())
             os.fsync(fd)

@@ -26,8 +26,9 @@ harness, ``tests/test_farm_harness.py``, check the first points):
 * hard links work (``hardlink@openssh.com``), but through sshfs ``st_nlink`` is always 1 and
   the two names have DIFFERENT ``st_ino`` (sshfs numbers inodes per path); the server side
   sees nlink 2;
-* absolute symlinks work (``no_contain_symlinks`` is passed when sshfs knows it: 3.7.2+ would
-  refuse to read them), and since every host mounts at one path they resolve alike;
+* absolute symlinks work (``no_contain_symlinks`` is passed when sshfs knows the option:
+  without it sshfs 3.7.3 refuses to read them, EPERM), and since every host mounts at one
+  path they resolve alike on every host;
 * with ``SSHFS_OPTIONS`` a file written and closed on one host is seen (name, size and
   content) on another at the next ``stat``/``open``/``ls``, a few ms later; data written and
   flushed on a still-open file too. With sshfs's defaults a new name took ~20 s to appear in
@@ -39,7 +40,7 @@ mounts, and only its own sshfs mount at the mount point (the machine itself has 
 Operations:
 
 * ``Host.popen()``/``Host.run()``: ``nsenter`` into the host's UTS, PID and mount namespaces
-  (about 3 ms per command here, against 0.5 ms for a plain ``subprocess.run``).
+  (about 3 ms per command here, against 0.7 ms for a plain ``subprocess.run``).
 * ``Host.kill()``: "the host crashed": SIGKILL to the host's PID-namespace init; the kernel
   kills every process of the host at once, its sshfs included; its mounts go with it.
 * ``Host.freeze()`` / ``Host.thaw()``: "the host is cut off from the file server": SIGSTOP /
@@ -47,10 +48,13 @@ Operations:
   those of a hard NFS mount whose server went away (only SIGKILL ends such a blocked call
   early, and not always: a request sshfs had already read waits for thaw or kill).
 
-Start-up (this machine: 2 cores, kernel 6.18, sshfs 3.7.3; medians of 7): a ``Share`` (two
-ssh-keygen + sshd) 0.04 s; one host 0.03 s; ``Farm(base, 1)`` 0.07 s; ``Farm(base, 8)``
-0.21 s in all (0.18-0.26 s; hosts start in parallel); ``Farm(base, 16)`` 0.42 s; closing an
-8-host farm 0.06-0.14 s.
+Start-up (this machine: 2 cores, kernel 6.18, sshfs 3.7.3, OpenSSH 9.2; medians of 7 runs,
+taken while other jobs kept the machine busy, so an idle machine does better): a ``Share``
+(two ssh-keygen + sshd) 0.07 s; one host 0.18 s (its sshfs mounts at once, the ssh log-in it
+then needs is most of that: the host is ready only when the mount answers); ``Farm(base, 1)``
+0.24 s; ``Farm(base, 8)`` 0.43 s in all (0.35-0.50 s; the hosts start in parallel; 0.6-1.0 s
+under heavier load); ``Farm(base, 16)`` 0.63 s; closing an 8-host farm 0.03 s. The default
+post-quantum key exchange of OpenSSH 9 cost about 0.2 s more per host: see ``ssh_config``.
 
 Robustness: hosts and the sshd run as PID 1 of namespaces whose init exits when the Python
 process that started them dies (it watches a pipe), so even a SIGKILLed test leaves neither a
@@ -500,6 +504,12 @@ class Share:
             "  UserKnownHostsFile /dev/null",
             "  GlobalKnownHostsFile /dev/null",
             "  LogLevel ERROR",
+            # the fastest log-in: the default post-quantum key exchange (sntrup761, OpenSSH
+            # 9.0+) made each host's start about 0.2 s slower here; AES-GCM is the fastest
+            # cipher on CPUs with AES instructions (every host's traffic goes through it)
+            "  KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org",
+            "  HostKeyAlgorithms ssh-ed25519",
+            "  Ciphers aes128-gcm@openssh.com,chacha20-poly1305@openssh.com",
             "",
         ]))
         return config
