@@ -572,10 +572,35 @@ def relocate(folder: Path, final: Path) -> list[str]:
             for pattern in ("*.pth", "*.egg-link", "*.dist-info/RECORD",
                             "*.dist-info/direct_url.json"):
                 candidates.extend(packages.glob(pattern))
-        for path in candidates:
-            if _relocate_one(path, rewriter, folder, final):
-                rewritten.append(str(path.relative_to(folder)))
+        changed = [path for path in candidates if _relocate_one(path, rewriter, folder, final)]
+        rewritten += [str(path.relative_to(folder)) for path in changed]
+        if changed:
+            with contextlib.suppress(BuildError):
+                _rehash_records(site_packages(venv), {os.path.abspath(p) for p in changed})
     return rewritten
+
+
+def _rehash_records(packages: Path, changed: set[str]) -> None:
+    """Give the ``RECORD`` lines of the files in ``changed`` (console scripts written again
+    for the revision's place) the hash and size of what they now hold, as an installer
+    writing them there would have."""
+    import base64
+
+    for record in packages.glob("*.dist-info/RECORD"):
+        lines = record.read_text(encoding="utf-8").splitlines()
+        updated = []
+        for line in lines:
+            path, sep, _ = line.partition(",")
+            target = os.path.abspath(packages / path) if sep else ""
+            if target in changed:
+                data = Path(target).read_bytes()
+                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+                line = f"{path},sha256={digest.decode()},{len(data)}"
+            updated.append(line)
+        if updated != lines:
+            info = record.stat()
+            record.unlink()
+            _write(str(record), ("\n".join(updated) + "\n").encode(), info, keep_times=False)
 
 
 def _relocate_one(path: Path, rewriter: _PathRewriter, folder: Path, final: Path) -> bool:

@@ -812,13 +812,13 @@ def _newest_remote(local_revisions: str, remote_revisions: str) -> "Optional[str
     look runs in a thread this process can leave behind (a blocked call on NFS or FUSE ends
     with the process); past the deadline, or within ``REZUP_PULL_RETRY`` of one recorded by
     an earlier job, it is a RemoteRootError (the caller falls back to a local revision)."""
-    from rezup.errors import RemoteRootError
-
     root = os.path.dirname(os.path.dirname(remote_revisions))
     record = os.path.join(os.path.dirname(local_revisions), UNANSWERED_FILENAME)
     seconds = remote_timeout()
     since = _recent_unanswered(record)
     if since is not None:
+        from rezup.errors import RemoteRootError
+
         raise RemoteRootError(f"the remote root {root} did not answer within {seconds:g}s "
                               f"({since:.0f}s ago); not asked again yet (REZUP_PULL_RETRY)")
     try:
@@ -833,6 +833,8 @@ def _newest_remote(local_revisions: str, remote_revisions: str) -> "Optional[str
         raise RemoteRootError(f"the remote root {root} did not answer within {seconds:g}s "
                               "(REZUP_REMOTE_TIMEOUT)") from None
     except OSError as exc:
+        from rezup.errors import RemoteRootError
+
         raise RemoteRootError(f"cannot read the remote root {root}: {exc.strerror or exc}") \
             from None
 

@@ -120,9 +120,7 @@ def _working_kind(locks_dir: str, kind: str) -> str:
     fails there (NFS without a lock manager says ENOLCK) becomes ``soft``; ``soft`` needs an
     exclusive create that excludes and a rename that works, else this is an error naming the
     mount and ``REZUP_LOCK`` at once (never a wait for a lock nobody holds)."""
-    import secrets
-
-    probe = os.path.join(locks_dir, f".probe-{secrets.token_hex(8)}")
+    probe = os.path.join(locks_dir, f".probe-{os.urandom(8).hex()}")  # no secrets: lean
     if kind == "native":
         import fcntl
 
@@ -146,6 +144,8 @@ def _working_kind(locks_dir: str, kind: str) -> str:
                 excludes = False
             except FileExistsError:
                 excludes = True
+            except PermissionError:  # sshfs (SFTP v3) reports "exists" as EPERM
+                excludes = os.path.lexists(probe)
             os.rename(probe, probe + ".moved")
             probe += ".moved"
         finally:

@@ -221,12 +221,14 @@ def _record_claim(revision_dir: str) -> bool:
     (``REZUP_MAX_JOB_AGE``). Returns False when a remover was checking the records (it then
     sees this one, or removes the revision: either way, this job must not enter it).
 
-    Costs one failed ``open`` on a local root (no claims folder): nothing to record there,
-    the ``flock`` claim is enough.
+    Costs one ``stat`` on a local root (no claims folder): nothing to record there, the
+    ``flock`` claim is enough.
     """
+    folder = layout.claims_dir(revision_dir)
+    if not os.path.isdir(folder):  # a local root: the flock claim is enough
+        return True
     from rezup import hosts
 
-    folder = layout.claims_dir(revision_dir)
     pid = os.getpid()
     host, boot, namespace = hosts.identity()
     record = os.path.join(folder, f"{host}#{pid}#{hosts.start_ticks(pid)}")
