@@ -206,7 +206,8 @@ def plan_and_build(
         if not cloned:
             metadata = _fill_revision(plan, recipe.text, target, container_dir=container_dir,
                                       started=started, extra_metadata=extra_metadata)
-    _compile_seeds_later(plan, revision_dir)
+    if not target.fenced:  # see _compile_venv
+        _compile_seeds_later(plan, revision_dir)
     return plan, metadata
 
 
@@ -248,7 +249,8 @@ def build_revision(
             metadata = _fill_revision(plan, recipe_text, target, container_dir=container_dir,
                                       find_links=find_links, extra_metadata=extra_metadata,
                                       started=started)
-    _compile_seeds_later(plan, revision_dir)
+    if not target.fenced:  # see _compile_venv
+        _compile_seeds_later(plan, revision_dir)
     return metadata
 
 
@@ -307,7 +309,8 @@ def _fill_revision(
         shared_dir = _ensure_shared_lib(plan, container_dir, options, env, revision_dir)
 
     def install(venv: VenvPlan) -> Optional[str]:
-        return _install_venv(venv, revision_dir, options, env, shared_dir)
+        return _install_venv(venv, revision_dir, options, env, shared_dir,
+                             seeds_now=target.fenced)
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
         rez_versions = list(pool.map(install, plan.venvs))
@@ -332,8 +335,11 @@ def _install_venv(
     options: list[str],
     env: dict[str, str],
     shared_dir: Optional[Path],
+    *,
+    seeds_now: bool = False,
 ) -> Optional[str]:
-    """Install one venv's pins and make it production style; return its rez version."""
+    """Install one venv's pins and make it production style; return its rez version.
+    ``seeds_now``: compile the seed packages too (see ``_compile_venv``)."""
     venv_path = _venv(revision_dir, venv.name)
     requirements = revision_dir / f".requirements-{venv.name}.txt"
     with step(f"writing the requirements of venv {venv.name!r}", requirements):
@@ -346,7 +352,7 @@ def _install_venv(
             uv.pip_install(venv_python(venv_path), requirements, options=options, env=env,
                            what=f"installing venv {venv.name!r}", on_line=installing.note,
                            compile_bytecode=False, cache_first=_only_index_pins(venv))
-            _compile_venv(venv, venv_path, revision_dir, env, installing)
+            _compile_venv(venv, venv_path, revision_dir, env, installing, seeds_now)
     finally:
         requirements.unlink()
 
@@ -381,18 +387,20 @@ def _only_index_pins(venv: VenvPlan) -> bool:
 
 
 def _compile_venv(venv: VenvPlan, venv_path: Path, revision_dir: Path, env: dict[str, str],
-                  installing: progress.Step) -> None:
+                  installing: progress.Step, seeds_now: bool = False) -> None:
     """Bytecode for every source of the venv: an earlier revision's where valid, else new.
 
     The seed packages (pip, setuptools, wheel) take an earlier revision's bytecode but are not
     compiled before the revision is ready: ``uv venv --seed`` leaves them uncompiled, and
     compiling them (half the files of a rez venv) would make a first revision slower than
     bare uv makes it. They are compiled just after (``_compile_seeds_later``); a later
-    revision reuses their bytecode like any other.
+    revision reuses their bytecode like any other. A fenced build (a shared root) compiles
+    them before: a compiler left running on one host would write into a revision another
+    host may be removing, and it can stop only its own host's.
     """
     installing.note("compiling bytecode")
     started = time.monotonic()
-    seeds = _seed_sources(venv, venv_path) if os.name != "nt" else []
+    seeds = _seed_sources(venv, venv_path) if os.name != "nt" and not seeds_now else []
     with step(f"compiling the bytecode of venv {venv.name!r}", venv_path):
         result = bytecode.compile_venv(
             venv_path, bytecode.donor_venv(revision_dir, venv.name), env, later=seeds)

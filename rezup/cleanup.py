@@ -20,7 +20,15 @@ from typing import Optional
 
 from rezup import bytecode, claims, layout
 from rezup.errors import step
-from rezup.fsutil import clear_discarded, discard, disk_usage, stale_staging, write_atomic
+from rezup.fsutil import (
+    clear_discarded,
+    discard,
+    disk_usage,
+    remove_tree,
+    set_aside,
+    stale_staging,
+    write_atomic,
+)
 from rezup.lock import try_hold
 from rezup.state import ContainerDir, RevisionDir
 
@@ -71,10 +79,21 @@ def remove_revision(
     A folder that never became ready (a killed build) needs no claim check: sessions claim
     only ready revisions, so nobody can have entered it.
     """
+    removal, doomed = _set_aside_unless_busy(revision, dry_run, build_lock_held)
+    if doomed is not None:  # the claim and locks held while checking are let go by now
+        with step(f"removing revision {revision.dirname()}", doomed):
+            remove_tree(doomed)
+    return removal
+
+
+def _set_aside_unless_busy(revision: RevisionDir, dry_run: bool, build_lock_held: bool
+                           ) -> tuple[Removal, Optional[Path]]:
+    """The checks of ``remove_revision`` and, if they pass, the revision renamed out of the
+    way (its new name), all while the claim is held."""
     path = revision.path()
     with _build_lock_free(revision, build_lock_held) as free_of_builds:
         if not free_of_builds:
-            return Removal(revision.dirname(), False, why_not="being built")
+            return Removal(revision.dirname(), False, why_not="being built"), None
         if never_ready(revision):
             return _discard(revision, dry_run)
         with contextlib.ExitStack() as stack:
@@ -82,13 +101,13 @@ def remove_revision(
                 records = stack.enter_context(claims.removing(path))
                 if records is None:
                     return Removal(revision.dirname(), False, why_not="cannot tell who uses "
-                                   "it on a network filesystem (made by an older rezup)")
+                                   "it on a network filesystem (made by an older rezup)"), None
                 if records:
                     return Removal(revision.dirname(), False,
-                                   why_not=f"in use ({_describe_records(records)})")
+                                   why_not=f"in use ({_describe_records(records)})"), None
             if not stack.enter_context(claims.exclusive(path)):
                 return Removal(revision.dirname(), False, why_not="in use",
-                               pids=claims.holders(path))
+                               pids=claims.holders(path)), None
             return _discard(revision, dry_run)
 
 
@@ -98,14 +117,15 @@ def _describe_records(records: list[str]) -> str:
     return f"{len(jobs)} job{'' if len(jobs) == 1 else 's'} on {', '.join(hosts)}"
 
 
-def _discard(revision: RevisionDir, dry_run: bool) -> Removal:
+def _discard(revision: RevisionDir, dry_run: bool) -> tuple[Removal, Optional[Path]]:
     freed = disk_usage(revision.path())
+    doomed = None
     if not dry_run and os.path.lexists(revision.path()):
         with step(f"removing revision {revision.dirname()}", revision.path()):
             bytecode.stop_compiling(revision.path())
-            discard(revision.path(), into=revision.container().root())
+            doomed = set_aside(revision.path(), into=revision.container().root())
         layout.refresh_newest(str(revision.container().revisions()))
-    return Removal(revision.dirname(), True, freed=freed)
+    return Removal(revision.dirname(), True, freed=freed), doomed
 
 
 def never_ready(revision: RevisionDir) -> bool:

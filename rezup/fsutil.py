@@ -163,10 +163,18 @@ def discard(path: Path, into: Optional[Path] = None) -> None:
     ``#``, so it is never taken for a container or a revision; a leftover (a removal cut
     short) is cleared by ``clear_discarded``.
     """
+    remove_tree(set_aside(path, into))
+
+
+def set_aside(path: Path, into: Optional[Path] = None) -> Path:
+    """The first step of ``discard``: rename ``path`` out of the way; returns its new name, to
+    be removed once nothing inside is held open any more (sshfs, like any libfuse
+    filesystem, keeps an unlinked file that is still open as ``.fuse_hidden...``, so its
+    folder cannot be removed until it is closed)."""
     folder = path.parent if into is None else into
     doomed = folder / f"{DISCARD_PREFIX}{path.name}#{os.getpid()}#{time.time():.6f}"
     os.rename(path, doomed)
-    remove_tree(doomed)
+    return doomed
 
 
 def disk_usage(path: Path) -> int:

@@ -90,8 +90,8 @@ def record_hashes_hold(revision: Path) -> int:
             if not algo_hash:
                 continue
             algo, expected = algo_hash.split("=", 1)
-            if path.startswith("../") and not (site / path).exists():
-                continue  # rez's own scripts, replaced by its production scripts
+            if path.startswith("../") and not (site / path).is_file():
+                continue  # rez's own scripts, replaced by its production scripts in bin/rez/
             data = (site / path).read_bytes()
             digest = hashlib.new(algo, data).digest()
             assert digest == urlsafe_b64decode(expected + "=" * (-len(expected) % 4)), path

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from rezup import layout
 from rezup.cleanup import Removal, finish_pending, mark_dropped, remove_revision, retire
 from rezup.errors import ContainerError
-from rezup.fsutil import discard
+from rezup.fsutil import remove_tree, set_aside
 from rezup.lock import try_hold
 from rezup.state import ContainerDir
 
@@ -44,7 +44,8 @@ def drop_container(container: ContainerDir) -> DropResult:
     keys = set()
     if container.locks().is_dir():
         keys = {entry.name.rsplit(".", 1)[0] for entry in container.locks().iterdir()
-                if entry.name.endswith((".lock", ".softlock"))}
+                if entry.name.endswith((".lock", ".lease", ".softlock"))}
+    doomed = None
     with contextlib.ExitStack() as stack:
         for key in sorted(keys):
             lock_file = container.lock_file(key)
@@ -62,7 +63,9 @@ def drop_container(container: ContainerDir) -> DropResult:
                 retire(revision)
                 result.left.append(removal)
         if not result.left:
-            discard(container.path())
+            doomed = set_aside(container.path())
+    if doomed is not None:  # removed once its lock files are closed (see set_aside)
+        remove_tree(doomed)
     return result
 
 
