@@ -139,7 +139,8 @@ def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterato
         except (filelock.Timeout, LeaseTimeout):
             raise LockError(
                 f"gave up after {timeout:.0f}s waiting for the lock {shown} ({what}); "
-                + (f"its holder, {_holder(lease)}, refreshes it: a build that long? "
+                + (f"its holder, {_holder(lease)}, is alive and still refreshes it "
+                   "(a build that long? REZUP_LOCK_TIMEOUT)"
                    if lease is not None else
                    f"if no rezup process on this machine is building it, remove {shown}")
             ) from None

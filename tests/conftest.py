@@ -140,6 +140,12 @@ def make_sandbox(base: Path, remote: bool = False) -> Sandbox:
     return box
 
 
+def pytest_collection_modifyitems(items: list) -> None:
+    """The multi-host tests first: they are the longest (leases, builds over sshfs) and partly
+    wait rather than compute, so they run beside the rest of the suite, not after it."""
+    items.sort(key=lambda item: 0 if "test_e2e_hosts" in item.nodeid else 1)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Every test, unit or end-to-end, runs with a temporary HOME and rezup roots."""

@@ -129,8 +129,9 @@ def test_a_root_on_the_share_add_use_status_prune_drop(farm):
                and b".incoming-" in p.read_bytes()]
     assert staging == [], "the move into place left paths of the builder's folder"
 
-    check(rezup(a, env_a, "add", "--skip-use"))
-    check(rezup(b, env_b, "add", "--skip-use"))
+    adding = a.popen([sys.executable, "-m", "rezup", "add", "--skip-use"], env=env_a)
+    check(rezup(b, env_b, "add", "--skip-use"))  # two hosts build at once, each its own
+    assert adding.wait(timeout=600) == 0
     _, second, third = ready(served / ".main" / "revisions")
     status = json.loads(check(rezup(b, env_b, "status", "--json")))
     rows = status["containers"][0]["revisions"]
@@ -246,11 +247,14 @@ def wait_for_build(folder: Path, stamp: str, timeout: float = 120) -> Path:
 
 
 def test_a_builders_host_killed_mid_build_costs_one_lease(farm):
-    """Default settings (a 60 s lease): the waiting job on another host runs within one
-    lease plus one build; nothing half-built is used; the dead host's folder is cleared."""
+    """The waiting job on another host runs within one lease plus one build (a 10 s lease
+    here; `scripts/farm_bench.py` measures the default 60 s); nothing half-built is used; the
+    dead host's folder is cleared."""
     a, b = farm.hosts
     root, remote = farm.mount_point / "root", farm.mount_point / "remote"
-    env_a, env_b = host_env(a, local=root, remote=remote), host_env(b, local=root, remote=remote)
+    lease = 10
+    env_a = host_env(a, local=root, remote=remote, REZUP_LOCK_LEASE=str(lease))
+    env_b = host_env(b, local=root, remote=remote, REZUP_LOCK_LEASE=str(lease))
     check(rezup(a, env_a, "add", "--remote", "--skip-use"))
     [stamp] = ready(on_server(farm, remote) / ".main" / "revisions")
     revisions = on_server(farm, root) / ".main" / "revisions"
@@ -263,10 +267,9 @@ def test_a_builders_host_killed_mid_build_costs_one_lease(farm):
     result = rezup(b, env_b, "use", "--", *JOB)
     waited = time.monotonic() - started
     out = check(result)
-    print(f"\nkilled builder host: the job on another host ran after {waited:.1f}s")
     assert out.split()[:2] == [stamp, "host2"]
-    assert waited < 60 + 120, f"{waited:.0f}s: more than a lease plus a build"
-    assert waited >= 50, "the lease of a dead host of another name is waited for"
+    assert waited < lease + 150, f"{waited:.0f}s: more than a lease plus a build"
+    assert waited >= lease - 1, "the lease of a dead host of another name is waited for"
     assert "took over the lock" in result.stderr
     assert not abandoned.exists(), "the dead host's folder is cleared"
     assert ready(revisions) == [stamp]
