@@ -786,8 +786,24 @@ def choose_revision(
         if warn is not None and not os.path.isdir(remote_root):
             what = "is not a folder" if os.path.exists(remote_root) else "does not exist"
             warn(f"the remote root {remote_root} {what}; using local revisions only")
-    name, metadata = newest_usable(local_revisions, warn)
+    name, metadata = _newest_local(local_revisions, warn)
     return name, False, metadata
+
+
+def _newest_local(local_revisions: str, warn: "Optional[Callable[[str], None]]"
+                  ) -> "tuple[Optional[str], Optional[dict[str, Any]]]":
+    """``newest_usable`` of the local root within ``remote_timeout``: a local root may be on
+    a share too (a shared root), and a job must not hang with it. There is nothing to fall
+    back to: past the deadline it is a ContainerError."""
+    seconds = remote_timeout()
+    try:
+        return bounded(newest_usable, local_revisions, warn, seconds=seconds)
+    except TimeoutError:
+        from rezup.errors import ContainerError
+
+        root = os.path.dirname(os.path.dirname(local_revisions))
+        raise ContainerError(f"the root {root} did not answer within {seconds:g}s "
+                             "(REZUP_REMOTE_TIMEOUT): is its file server down?") from None
 
 
 # -- a remote root that does not answer ----------------------------------------------------------
@@ -797,7 +813,8 @@ UNANSWERED_FILENAME = ".remote-unanswered"  # in a local container: when the rem
 
 
 def remote_timeout() -> float:
-    """``$REZUP_REMOTE_TIMEOUT``: how long a look at the remote root may take (seconds)."""
+    """``$REZUP_REMOTE_TIMEOUT``: how long a look at a root on the way to a job may take
+    (seconds): the remote root, or a local root on a share."""
     value = os.environ.get("REZUP_REMOTE_TIMEOUT", "")
     if not value:
         return DEFAULT_REMOTE_TIMEOUT

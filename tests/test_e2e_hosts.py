@@ -338,6 +338,13 @@ def test_a_frozen_remote_share_never_hangs_a_job(farm):
         assert check(again).split()[0] == first
         assert time.monotonic() - started < 2, "a later job does not wait the deadline again"
         check(rezup(b, env_b, "add", "--remote", "--skip-use"))
+        # a local root on the frozen share: nothing to fall back to, a clear error in time
+        shared = host_env(a, local=farm.mount_point / "root", REZUP_REMOTE_TIMEOUT="2")
+        started = time.monotonic()
+        hung = rezup(a, shared, "use", "--", "true", timeout=60)
+        assert hung.returncode == 1, hung.stderr
+        assert time.monotonic() - started < 15
+        assert "did not answer within 2s" in hung.stderr and "Traceback" not in hung.stderr
     newest = ready(on_server(farm, remote) / ".main" / "revisions")[-1]
     out = check(rezup(a, {**env_a, "REZUP_PULL_RETRY": "0"}, "use", "--", *JOB))
     assert out.split()[0] == newest
