@@ -13,11 +13,11 @@ _LAZY = {
     "iter_containers": "rezup.container",
     "get_container_root": "rezup.container",
     "ContainerRecipe": "rezup.recipe",
-    "RezupError": "rezup.errors",
-    "ContainerError": "rezup.errors",
-    "RecipeError": "rezup.errors",
-    "BuildError": "rezup.errors",
-    "LockError": "rezup.errors",
+    "RezupError": "rezup.ground.errors",
+    "ContainerError": "rezup.ground.errors",
+    "RecipeError": "rezup.ground.errors",
+    "BuildError": "rezup.ground.errors",
+    "LockError": "rezup.ground.errors",
 }
 
 __all__ = ["__version__", "get_rezup_version", *_LAZY]

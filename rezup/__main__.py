@@ -1,4 +1,4 @@
-from rezup.fastpath import main
+from rezup.entry import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """The rezup 2.x Python API: ``Container`` and ``Revision``.
 
-They are the state classes (``rezup.state``) with what a studio script also asks of them:
+They are the state classes (``rezup.stages.disk_state``) with what a studio script also asks of them:
 roots resolved from the container's recipe, making and pulling revisions, entering them,
 removing them. Those are done by the operations, as the command line does them; nothing below
 this module imports it. Where rezup 2.x had a plain bug the name is kept and the behaviour made
@@ -16,10 +16,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from rezup import layout
-from rezup.errors import ContainerError
-from rezup.recipe import ContainerRecipe, RevisionRecipe
-from rezup.state import ContainerDir, RevisionDir
+from rezup.ground import paths, root_settings
+from rezup.ground.errors import ContainerError
+from rezup.stages.disk_state import ContainerDir, RevisionDir
+from rezup.stages.recipe_files import ContainerRecipe, RevisionRecipe
 
 log = logging.getLogger("rezup")
 
@@ -31,7 +31,7 @@ class Container(ContainerDir):
     remote one unless ``force_local`` is true; its revisions hold recipes and plans only.
     """
 
-    DEFAULT_NAME = layout.DEFAULT_CONTAINER
+    DEFAULT_NAME = paths.DEFAULT_CONTAINER
 
     def __init__(
         self,
@@ -40,12 +40,12 @@ class Container(ContainerDir):
         force_local: bool = False,
         root: Optional[Union[str, os.PathLike]] = None,
     ) -> None:
-        name = layout.check_container_name(self.DEFAULT_NAME if name is None else name)
+        name = paths.check_container_name(self.DEFAULT_NAME if name is None else name)
         self._recipe = recipe
         if root is not None:
             super().__init__(root, name)
             return
-        local, remote = layout.container_roots(name, str(recipe.path()) if recipe else None)
+        local, remote = root_settings.container_roots(name, str(recipe.path()) if recipe else None)
         if remote is not None and not force_local:
             super().__init__(remote, name, remote=True)
         else:
@@ -124,7 +124,7 @@ class Revision(RevisionDir):
         """What the revision adds to the environment of a session: its dotenv files and
         ``[env]`` (``${VAR}`` expanded from the process environment) and the ``REZUP_*``
         variables. PATH is left out, as in rezup 2.x."""
-        from rezup.session import revision_variables
+        from rezup.runtime.session import revision_variables
 
         self._require_ready()
         return revision_variables(self.session_metadata(), str(self._path),
@@ -176,7 +176,7 @@ class Revision(RevisionDir):
         """Start ``command`` (a list, not run through a shell) or an interactive shell in the
         revision and return the process; a remote revision is pulled first."""
         revision = self._local_for_use()
-        from rezup import session
+        from rezup.runtime import session
 
         return session.spawn(str(revision.path()), revision.session_metadata(),
                              revision.container().name(), revision.is_pulled(),
@@ -195,12 +195,12 @@ class Revision(RevisionDir):
         """The folder that holds the ``rez`` package of the revision's rez venv (its
         site-packages, or the source folder of an editable rez). ``venv_session``: a venv name
         (rezup 2.x took a virtualenv session object; it is not needed here)."""
-        from rezup.errors import BuildError
-        from rezup.production import find_distribution, site_packages
+        from rezup.ground.errors import BuildError
+        from rezup.tools.production import find_distribution, site_packages
 
         revision = self._local_for_use()
         venv = revision.venv_path(venv_session if isinstance(venv_session, str)
-                                  else layout.REZ_VENV)
+                                  else paths.REZ_VENV)
         try:
             rez = find_distribution(venv, "rez")
         except BuildError:
@@ -214,7 +214,7 @@ class Revision(RevisionDir):
         revision = self._local_for_use() if self.is_remote() else self
         return RevisionDir.get_rez_version(revision)
 
-    def production_bin_dir(self, venv_name: str = layout.REZ_VENV) -> Path:
+    def production_bin_dir(self, venv_name: str = paths.REZ_VENV) -> Path:
         revision = self._local_for_use() if self.is_remote() else self
         return RevisionDir.production_bin_dir(revision, venv_name)
 
@@ -247,7 +247,7 @@ Container.revision_class = Revision
 
 def get_container_root(recipe: ContainerRecipe, remote: bool = False) -> Optional[Path]:
     """Root folder of ``recipe``'s container, local or remote (rezup 2.x API)."""
-    local, remote_root = layout.container_roots(recipe.name(), str(recipe.path()))
+    local, remote_root = root_settings.container_roots(recipe.name(), str(recipe.path()))
     if remote:
         return Path(remote_root) if remote_root else None
     return Path(local)

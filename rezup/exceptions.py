@@ -1,6 +1,6 @@
 """The errors of rezup under their rezup 2.x module name (``rezup.exceptions``)."""
 
-from rezup.errors import (
+from rezup.ground.errors import (
     BuildError,
     ContainerError,
     LockError,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from rezup.container import Container, Revision
-from rezup.errors import ContainerError
+from rezup.ground.errors import ContainerError
 
 _MARK = "::rezup.environ::"
 
@@ -90,7 +90,7 @@ def resolve_environ(revision: Revision, requests_or_rxt: Union[Sequence[Any], st
     Returns ``ResolvedContext.get_environ()``: what the context sets (``PATH``, ``REZ_*``,
     the packages' variables), not the whole environment. Raises ResolveError.
     """
-    from rezup import session
+    from rezup.runtime import session
 
     local = revision if not revision.is_remote() else revision.pull()
     if local is None or not local.is_ready():

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import os
 
-from rezup import layout
+from rezup.ground import paths
 
 
 def _container(attribute: str) -> str:
-    return layout.DEFAULT_CONTAINER if attribute == "dot_main" else attribute
+    return paths.DEFAULT_CONTAINER if attribute == "dot_main" else attribute
 
 
 def __dir__() -> list[str]:
     from rezup.container import iter_containers
 
     names = (container.name() for container in iter_containers())
-    return list(dict.fromkeys("dot_main" if name == layout.DEFAULT_CONTAINER else name
+    return list(dict.fromkeys("dot_main" if name == paths.DEFAULT_CONTAINER else name
                               for name in names))
 
 

@@ -272,8 +272,8 @@ def wait_for_seed_bytecode(revision: Path, timeout: float = 120.0) -> None:
     them once the revision is ready (``bytecode.compile_later``)."""
     import time
 
-    from rezup import bytecode
-    from rezup.plan import seed_packages
+    from rezup.stages import bytecode
+    from rezup.stages.plan import seed_packages
 
     deadline = time.monotonic() + timeout
     for venv in sorted((revision / "venv").iterdir()):

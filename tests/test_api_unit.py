@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 import rezup
-from rezup import ContainerRecipe, layout, util
+from rezup import ContainerRecipe, util
 from rezup.container import Container, Revision, get_container_root
-from rezup.errors import ContainerError
+from rezup.ground import root_settings
+from rezup.ground.errors import ContainerError
 
 
 def make_revision(root: Path, name: str, stamp: str, *, env: dict | None = None,
@@ -55,9 +56,9 @@ def local(home, tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def _recipes_dir_restored():
-    saved = layout._recipe_dir_override
+    saved = root_settings._recipe_dir_override
     yield
-    layout._recipe_dir_override = saved
+    root_settings._recipe_dir_override = saved
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,12 +195,12 @@ def test_recipe_env_is_what_the_revision_adds(local, tmp_path, monkeypatch):
 
 
 def test_purge_never_removes_what_is_in_use(local):
-    from rezup import session
+    from rezup.runtime import session
 
     kept = make_revision(local, "dev", "100.0")
     make_revision(local, "dev", "200.0")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from rezup import session; "
+        [sys.executable, "-c", "import sys, time; from rezup.runtime import session; "
          "session.claim(sys.argv[1]); print('claimed', flush=True); time.sleep(60)",
          str(kept)], stdout=subprocess.PIPE, text=True)
     try:

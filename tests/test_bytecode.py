@@ -1,4 +1,4 @@
-"""rezup.bytecode: a new venv takes an earlier revision's .pyc where it is valid, and compiles
+"""rezup.stages.bytecode: a new venv takes an earlier revision's .pyc where it is valid, and compiles
 the rest. Real venvs (``uv venv``), real interpreters (3.7 to 3.13 where pyenv has them), real
 files; Python itself (``python -v``) says whether it loads each module from its .pyc."""
 
@@ -14,9 +14,11 @@ from typing import Optional
 
 import pytest
 
-from rezup import bytecode, layout, uv
-from rezup.errors import BuildError
-from rezup.production import site_packages
+from rezup.ground import paths
+from rezup.ground.errors import BuildError
+from rezup.stages import bytecode
+from rezup.tools import uv_commands
+from rezup.tools.production import site_packages
 from tests.conftest import find_pyenv_python, make_wheel
 
 MODULES = {
@@ -32,7 +34,7 @@ def make_revision(container: Path, stamp: str, *, ready: bool = True,
                   python: Optional[str] = None) -> Path:
     """A revision folder with an empty venv 'rez' made by ``uv venv`` (no index needed)."""
     revision = container / "revisions" / stamp
-    uv.create_venv(revision / "venv" / "rez", python or sys.executable, seed=False)
+    uv_commands.create_venv(revision / "venv" / "rez", python or sys.executable, seed=False)
     if ready:
         (revision / "revision.json").write_text("{}", encoding="utf-8")
     return revision
@@ -348,7 +350,7 @@ def test_sources_are_listed_relative_and_without_pycache(tmp_path: Path):
 
 def test_layout_names_the_donor_venv_as_rezup_builds_it(container: Path):
     revision = make_revision(container, "1.0")
-    assert venv(revision) == Path(layout.venv_dir(str(revision), "rez"))
+    assert venv(revision) == Path(paths.venv_dir(str(revision), "rez"))
 
 
 @pytest.mark.parametrize("setting", ["variable", "uv.toml"])
@@ -360,14 +362,14 @@ def test_uv_compiles_nothing_itself_whatever_the_users_settings(tmp_path: Path, 
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("tinypkg==1.0\n")
     target = tmp_path / "venv"
-    uv.create_venv(target, sys.executable, seed=False)
+    uv_commands.create_venv(target, sys.executable, seed=False)
     if setting == "variable":
         env = {"UV_COMPILE_BYTECODE": "1"}
     else:
         config = tmp_path / "uv.toml"
         config.write_text("[pip]\ncompile-bytecode = true\n")
         env = {"UV_CONFIG_FILE": str(config)}
-    uv.pip_install(target / "bin" / "python", requirements, env=env, compile_bytecode=False,
+    uv_commands.pip_install(target / "bin" / "python", requirements, env=env, compile_bytecode=False,
                    options=["--no-index", "--find-links", str(links)])
     site = site_packages(target)
     assert (site / "tinypkg.py").is_file()
@@ -395,7 +397,7 @@ def test_a_removal_stops_the_compiler_of_this_host_only(tmp_path: Path):
 
     revision = tmp_path / "1700000000.000001"
     revision.mkdir()
-    lock = revision / f"{layout.COMPILING_PREFIX}rez"
+    lock = revision / f"{paths.COMPILING_PREFIX}rez"
     elsewhere = _compiler_holding(lock, "another-host:{pid}\n")
     try:
         bytecode.stop_compiling(revision, timeout=0.3)  # gives up waiting, signals nothing

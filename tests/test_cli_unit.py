@@ -18,7 +18,7 @@ import rezup
 from rezup.cli import main
 from rezup.container import Container
 from rezup.operations import status as status_module
-from rezup.session import split_command
+from rezup.runtime.session import split_command
 
 
 @pytest.fixture

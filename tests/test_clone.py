@@ -1,4 +1,4 @@
-"""Cloning a revision whose plan is identical to a ready one's (rezup.clone).
+"""Cloning a revision whose plan is identical to a ready one's (rezup.stages.clone).
 
 End to end: a real revision built with real uv and rez is cloned, its source deleted, and rez
 runs in the clone (production scripts, a nested rez-env, compiled bytecode). The doubt cases
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from rezup import layout
-from rezup.clone import CloneError, claimed, clone_venvs, identical_revision
-from rezup.plan import Plan, ScriptTool, VenvPlan, default_python
+from rezup.ground import mark_ready, paths, revision_json
+from rezup.stages.clone import CloneError, claimed, clone_venvs, identical_revision
+from rezup.stages.plan import Plan, ScriptTool, VenvPlan, default_python
 from tests.conftest import (
     REZ_PIN,
     UV_CACHE,
@@ -39,20 +39,20 @@ url = "{REZ_PIN}"
 def clone_revision(source: Path, target: Path) -> None:
     """What the caller does: claim the donor, write recipe and plan, clone the venvs, then
     the claim file and revision.json last."""
-    plan = Plan.read(source / layout.PLAN_FILENAME)
+    plan = Plan.read(source / paths.PLAN_FILENAME)
     with claimed(source):
         target.mkdir()
-        shutil.copy(source / layout.RECIPE_FILENAME, target / layout.RECIPE_FILENAME)
-        plan.write(target / layout.PLAN_FILENAME)
+        shutil.copy(source / paths.RECIPE_FILENAME, target / paths.RECIPE_FILENAME)
+        plan.write(target / paths.PLAN_FILENAME)
         clone_venvs(source, target, [venv.name for venv in plan.venvs])
-    donor = layout.read_metadata(str(source))
+    donor = revision_json.read_metadata(str(source))
     assert donor is not None
-    metadata = layout.make_metadata(
+    metadata = revision_json.make_metadata(
         str(target), plan_digest=plan.digest, venvs=donor["venvs"], python=donor["python"],
         rez_version=donor["rez_version"], session=donor["session"],
     )
-    Path(layout.claim_file(str(target))).touch()
-    layout.write_metadata(str(target), metadata)
+    Path(paths.claim_file(str(target))).touch()
+    mark_ready.write_metadata(str(target), metadata)
 
 
 def interpreter_line(script: Path) -> str:
@@ -100,8 +100,8 @@ def cloned(tmp_path_factory) -> Cloned:
     source = box.ready_revisions()[0]
     wait_for_seed_bytecode(source)  # its compiler done: rmtree below races nothing
     revisions = source.parent
-    target = revisions / layout.new_revision_name(str(revisions))
-    plan = Plan.read(source / layout.PLAN_FILENAME)
+    target = revisions / paths.new_revision_name(str(revisions))
+    plan = Plan.read(source / paths.PLAN_FILENAME)
     assert identical_revision(revisions, plan.digest, plan=plan, target=target) == source
     site = site_of(source / "venv" / "rez")
     inodes = {str(path.relative_to(source)): path.stat().st_ino
@@ -391,12 +391,12 @@ def make_revision(revisions: Path, name: str, plan: Plan, *, ready: bool = True,
     """A revision folder as a build leaves it: plan, venv, claim file, revision.json."""
     revision = revisions / name
     revision.mkdir(parents=True)
-    (revision / layout.RECIPE_FILENAME).write_text("")
-    plan.write(revision / layout.PLAN_FILENAME)
+    (revision / paths.RECIPE_FILENAME).write_text("")
+    plan.write(revision / paths.PLAN_FILENAME)
     make_venv(revision / "venv" / "rez", python or plan.venvs[0].python)
-    Path(layout.claim_file(str(revision))).touch()
+    Path(paths.claim_file(str(revision))).touch()
     if ready:
-        layout.write_metadata(str(revision), layout.make_metadata(
+        mark_ready.write_metadata(str(revision), revision_json.make_metadata(
             str(revision), plan_digest=plan.digest, venvs=["rez"],
             python=plan.venvs[0].python_version, rez_version="3.4.0", session={},
         ))
@@ -413,11 +413,11 @@ def test_identical_revision_is_the_newest_ready_one_of_the_same_plan(tmp_path: P
     make_revision(revisions, "1700000003.000001", other)  # another plan
     make_revision(revisions, "1700000004.000001", plan, ready=False)  # being built
     retired = make_revision(revisions, "1700000005.000001", plan)
-    os.replace(retired / layout.METADATA_FILENAME, retired / layout.RETIRED_METADATA_FILENAME)
+    os.replace(retired / paths.METADATA_FILENAME, retired / paths.RETIRED_METADATA_FILENAME)
     broken = make_revision(revisions, "1700000006.000001", plan)
-    (broken / layout.METADATA_FILENAME).write_text("{")
+    (broken / paths.METADATA_FILENAME).write_text("{")
     lying = make_revision(revisions, "1700000007.000001", plan)  # plan.lock not the digest's
-    other.write(lying / layout.PLAN_FILENAME)
+    other.write(lying / paths.PLAN_FILENAME)
     target = revisions / "1700000008.000001"
 
     assert identical_revision(revisions, plan.digest, plan=plan, target=target) == donor
@@ -429,7 +429,7 @@ def test_identical_revision_is_the_newest_ready_one_of_the_same_plan(tmp_path: P
     assert identical_revision(revisions, plan.digest, plan=plan, target=donor) == \
         revisions / "1700000001.000001", "the target is never its own donor"
 
-    (revisions.parent / layout.DROPPED_MARKER).write_text("dropped\n")
+    (revisions.parent / paths.DROPPED_MARKER).write_text("dropped\n")
     assert identical_revision(revisions, plan.digest, plan=plan) is None
 
 
@@ -466,8 +466,8 @@ def test_identical_revision_needs_the_same_filesystem(tmp_path: Path):
 
 
 def test_claimed_keeps_prune_away_and_refuses_a_revision_that_is_not_ready(tmp_path: Path):
-    from rezup.cleanup import remove_revision
-    from rezup.state import ContainerDir
+    from rezup.stages.cleanup import remove_revision
+    from rezup.stages.disk_state import ContainerDir
 
     revisions = tmp_path / ".main" / "revisions"
     plan = make_plan(default_python())

@@ -1,4 +1,4 @@
-"""Unit tests for rezup.container (revisions on disk), rezup.lock (kinds) and rezup.status."""
+"""Unit tests for rezup.container (revisions on disk), rezup.tools.build_lock (kinds) and rezup.status."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from rezup import layout
 from rezup.container import (
     Container,
     Revision,
     get_container_root,
     iter_containers,
 )
-from rezup.errors import ContainerError, UsageError
-from rezup.lock import NETWORK_FILESYSTEMS, filesystem_type, lock_kind, lock_timeout
+from rezup.ground import paths, root_settings
+from rezup.ground.errors import ContainerError, UsageError
 from rezup.operations import status as status_mod
 from rezup.recipe import ContainerRecipe
+from rezup.tools.build_lock import NETWORK_FILESYSTEMS, filesystem_type, lock_kind, lock_timeout
 
 
 def add_revision(container: Container, dirname: str, ready: bool = True,
@@ -44,10 +44,10 @@ def names(revisions) -> list[str]:
 
 def test_roots_precedence(home, tmp_path, monkeypatch):
     def local_root(setting: str = "") -> Path:
-        return Path(layout.local_root(setting))
+        return Path(root_settings.local_root(setting))
 
     def remote_root(setting: str = ""):
-        root = layout.remote_root(setting)
+        root = root_settings.remote_root(setting)
         return Path(root) if root else None
 
     assert local_root() == tmp_path / "local"
@@ -401,7 +401,7 @@ def test_unreadable_remote_root_falls_back_to_the_last_pulled_revision(home, tmp
             raise OSError(errno.ESTALE, "Stale file handle", str(path))
         return real_listdir(path)
 
-    monkeypatch.setattr(layout.os, "listdir", stale_nfs)
+    monkeypatch.setattr(paths.os, "listdir", stale_nfs)
     revision, using_remote = use.revision_for_use(".main")
     assert revision.dirname() == pulled.name and using_remote
     assert "cannot read the remote root" in caplog.text

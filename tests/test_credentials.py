@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from rezup.credentials import (
+from rezup.ground.errors import BuildError
+from rezup.stages.plan import PLAN_FILENAME, Plan
+from rezup.stages.wheelhouse import downloader_for
+from rezup.tools.credentials import (
     CredentialFinder,
     Downloader,
     Index,
@@ -23,10 +26,7 @@ from rezup.credentials import (
     store_lookup,
     uv_credentials_dir,
 )
-from rezup.errors import BuildError
-from rezup.plan import PLAN_FILENAME, Plan
-from rezup.uv import find_uv
-from rezup.wheelhouse import downloader_for
+from rezup.tools.uv_process import find_uv
 from tests.conftest import REZ_PIN, Sandbox
 from tests.test_pip_settings import LocalIndex
 
@@ -131,7 +131,7 @@ def test_uv_credentials_store_lookup_and_folder(tmp_path: Path):
 
 
 def test_the_plans_indexes_reach_the_downloader(monkeypatch):
-    from rezup.plan import VenvPlan
+    from rezup.stages.plan import VenvPlan
 
     monkeypatch.setenv("UV_KEYRING_PROVIDER", "subprocess")
     plan = Plan(container="c", venvs=(VenvPlan("rez", "/py", "", "3.11.7", ()),),

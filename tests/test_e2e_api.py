@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rezup import ContainerRecipe, layout, util
+from rezup import ContainerRecipe, util
 from rezup.container import Container
+from rezup.ground import root_settings
 from tests.conftest import REZ_PIN, Sandbox, make_rez_repository, make_sandbox
 
 pytestmark = pytest.mark.e2e
@@ -22,11 +23,11 @@ pytestmark = pytest.mark.e2e
 def recipes(home, tmp_path, monkeypatch):
     """A provisional recipes folder, no remote root (each test sets one if it needs it)."""
     monkeypatch.delenv("REZUP_ROOT_REMOTE")
-    saved = layout._recipe_dir_override
+    saved = root_settings._recipe_dir_override
     folder = tmp_path / "recipes"
     with ContainerRecipe.provisional_recipes(folder):
         yield folder
-    layout._recipe_dir_override = saved
+    root_settings._recipe_dir_override = saved
 
 
 def write_recipe(name: str, description: str, **extra) -> None:
@@ -126,7 +127,7 @@ def test_util_env_applies_a_containers_env(recipes):
 @pytest.fixture(scope="module")
 def rezup26(tmp_path_factory) -> Path:
     """The original rezup (rezup-api 2.6.0 + rezup 2.1.1) in a throwaway venv."""
-    from rezup.uv import find_uv
+    from rezup.tools.uv_process import find_uv
 
     venv = tmp_path_factory.mktemp("rezup26") / "venv"
     made = subprocess.run([find_uv(), "venv", "-q", "--python", sys.executable, str(venv)],
@@ -183,10 +184,10 @@ def test_the_lean_use_path_loads_none_of_the_api(sandbox: Sandbox):
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c",
          "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-         "from rezup.fastpath import main; main()"],
+         "from rezup.entry import main; main()"],
         env=sandbox.env, capture_output=True, text=True, check=True)
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
                 if line.startswith("import time:")}
     for api in ("rezup.container", "rezup.util", "rezup.util_env", "rezup.recipe",
-                "rezup.exceptions", "rezup.state", "rezup.operations"):
+                "rezup.exceptions", "rezup.stages.disk_state", "rezup.operations"):
         assert api not in imported, api

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rezup import bytecode
+from rezup.stages import bytecode
 from tests.conftest import (
     REZ_PIN,
     Sandbox,

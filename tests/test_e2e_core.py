@@ -86,7 +86,7 @@ def test_add_makes_one_ready_production_revision(built: Sandbox):
 
 
 def test_plan_digest_matches_stored_plan(built: Sandbox):
-    from rezup.plan import Plan
+    from rezup.stages.plan import Plan
 
     revision = built.revisions()[0]
     plan = Plan.read(revision / "plan.lock")
@@ -407,16 +407,16 @@ def test_use_start_up_path_stays_lean(built: Sandbox):
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c",
          "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-         "from rezup.fastpath import main; main()"],
+         "from rezup.entry import main; main()"],
         env=built.env, capture_output=True, text=True, check=True,
     )
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert "rezup.fastpath" in imported
+    assert "rezup.entry" in imported
     package = {name for name in imported if name == "rezup" or name.startswith("rezup.")}
-    assert package == {"rezup", "rezup.fastpath", "rezup.layout", "rezup.session"}
+    assert package == {"rezup", "rezup.entry", "rezup.layout", "rezup.runtime.session"}
     for heavy in ("click", "logging", "pathlib", "typing", "subprocess", "filelock",
-                  "packaging", "dotenv", "rezup.cli", "rezup.build", "rezup.plan", "tomllib"):
+                  "packaging", "dotenv", "rezup.cli", "rezup.stages.build", "rezup.stages.plan", "tomllib"):
         assert heavy not in imported, heavy
 
 

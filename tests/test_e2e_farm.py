@@ -222,7 +222,7 @@ def test_offline_pull_from_wheelhouse(remote_sandbox: Sandbox, tmp_path: Path):
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from rezup.lock import hold
+from rezup.tools.build_lock import hold
 with hold(Path(sys.argv[1]), "testing"):
     print("held", flush=True)
     time.sleep(120)

@@ -56,7 +56,7 @@ def sources(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def install(tmp_path, sources):
     """A fresh venv with rezup (this checkout's version) installed, not editable."""
-    from rezup.uv import find_uv
+    from rezup.tools.uv_process import find_uv
 
     venv = tmp_path / "venv"
     subprocess.run([find_uv(), "venv", "-q", "--python", sys.executable, str(venv)],

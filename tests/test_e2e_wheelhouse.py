@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from rezup.plan import PLAN_FILENAME, Plan, VenvPlan
-from rezup.uv import find_uv
-from rezup.wheelhouse import with_extra_hashes
+from rezup.stages.plan import PLAN_FILENAME, Plan, VenvPlan
+from rezup.stages.wheelhouse import with_extra_hashes
+from rezup.tools.uv_process import find_uv
 from tests.conftest import (
     PACKAGES_DIR,
     REZ_PIN,

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from rezup import layout
 from rezup.cli import main
-from rezup.errors import LockError, UsageError
+from rezup.ground import paths, revision_json
+from rezup.ground.errors import LockError, UsageError
 from tests.conftest import REZ_PIN, Sandbox
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX faults")
@@ -89,7 +89,7 @@ def make_revision(root: Path, name: str, stamp: str, *, metadata: dict | None = 
 
 def publish_by_hand(remote: Path, name: str, stamp: str) -> Path:
     """A remote revision as `add --remote` publishes it: recipe, plan, revision.json."""
-    from rezup.plan import Plan, VenvPlan
+    from rezup.stages.plan import Plan, VenvPlan
 
     path = remote / name / "revisions" / stamp
     path.mkdir(parents=True)
@@ -243,17 +243,17 @@ def test_a_pull_onto_a_full_disk_falls_back(local, remote, env, tmpfs):
 SOFT_BUILDER = textwrap.dedent("""
     import os, sys, threading, time
     from pathlib import Path
-    from rezup import uv
-    from rezup.build import building_under_lock
+    from rezup.tools import uv_process
+    from rezup.stages.build import building_under_lock
     with building_under_lock(Path(sys.argv[1]), "testing"):
-        threading.Thread(target=uv.run, args=(["ignored"],), daemon=True).start()
+        threading.Thread(target=uv_process.run, args=(["ignored"],), daemon=True).start()
         time.sleep(0.5)
         os._exit(9)  # only the builder dies, like kill -9 PID: its uv child runs on
 """)
 
 
 def test_a_dead_builders_soft_lock_is_kept_while_its_uv_runs(tmp_path, monkeypatch):
-    from rezup.lock import is_held, try_hold
+    from rezup.tools.build_lock import is_held, try_hold
 
     monkeypatch.setenv("REZUP_LOCK", "soft")
     fake_uv = tmp_path / "fake-uv"
@@ -277,7 +277,7 @@ def test_a_dead_builders_soft_lock_is_kept_while_its_uv_runs(tmp_path, monkeypat
 
 def _dead_soft_claim(lock_file: Path) -> None:
     """A soft lock (lease) left by a process of this host that died holding it (kill -9)."""
-    code = ("import os, sys; from pathlib import Path; from rezup.lock import hold\n"
+    code = ("import os, sys; from pathlib import Path; from rezup.tools.build_lock import hold\n"
             "with hold(Path(sys.argv[1]), 'x'):\n    os._exit(9)")
     subprocess.run([sys.executable, "-c", code, str(lock_file)], check=False, timeout=30)
 
@@ -295,7 +295,7 @@ def test_an_abandoned_build_under_a_dead_soft_lock_is_cleared(local, env, monkey
 
 
 def _lease_record(host: str, pid: int, token: str = "0" * 32, beat: int = 0) -> str:
-    from rezup import hosts
+    from rezup.ground import hosts
 
     _, boot, namespace = hosts.identity()
     return (f"rezup-lease 1\nhost={host}\nboot={boot}\npidns={namespace}\npid={pid}\n"
@@ -312,7 +312,7 @@ def test_stale_leases_of_every_kind(tmp_path, monkeypatch, left, taken_over):
     """Leases (soft locks) are taken over by whoever waits, after the lease time without a
     refresh (1 s here), or at once for a dead process of this host; a live holder keeps its
     lease however long it holds it."""
-    from rezup.lock import hold
+    from rezup.tools.build_lock import hold
 
     monkeypatch.setenv("REZUP_LOCK", "soft")
     monkeypatch.setenv("REZUP_LOCK_LEASE", "1")
@@ -329,7 +329,7 @@ def test_stale_leases_of_every_kind(tmp_path, monkeypatch, left, taken_over):
     else:
         holder = subprocess.Popen(
             [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-             "from rezup.lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
+             "from rezup.tools.build_lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
              "    print('held', flush=True); time.sleep(60)", str(lock_file)],
             stdout=subprocess.PIPE, text=True, env={**os.environ})
         assert holder.stdout.readline().strip() == "held"
@@ -369,7 +369,7 @@ def test_a_lock_timeout_is_recorded_for_later_jobs(local, remote, env, monkeypat
     lock_file = local / "dev" / ".locks" / "200.0.lock"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from rezup.lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
+         "from rezup.tools.build_lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
          "    print('held', flush=True); time.sleep(60)", str(lock_file)],
         env=env, stdout=subprocess.PIPE, text=True)
     try:
@@ -452,7 +452,7 @@ def test_status_reports_an_unreadable_remote_root(local, remote, capsys, monkeyp
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_listdir(path)
 
-    monkeypatch.setattr(layout.os, "listdir", denied)
+    monkeypatch.setattr(paths.os, "listdir", denied)
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert f"cannot read the remote root {remote}: Permission denied" in out
@@ -468,7 +468,7 @@ def test_status_reports_an_unreadable_remote_revision(local, remote, capsys, mon
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return open(path, *args, **kwargs)
 
-    monkeypatch.setattr(layout, "open", denied, raising=False)
+    monkeypatch.setattr(revision_json, "open", denied, raising=False)
     assert main(["status", "dev", "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)["containers"][0]["revisions"]
     assert row["remote"] == "broken" and "cannot read revision.json" in row["error"]
@@ -492,7 +492,7 @@ def test_status_writes_nothing_to_a_read_only_remote_root(local, remote, capsys,
 
 def test_a_read_only_local_root_is_used_and_claimed(local, env, tmpfs, monkeypatch):
     """A shared root an admin built, mounted read-only: jobs still enter and claim it."""
-    from rezup import claims
+    from rezup.stages import claims
 
     env.pop("REZUP_ROOT_REMOTE")
     monkeypatch.delenv("REZUP_ROOT_REMOTE")

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rezup import layout, session
+from rezup.ground import mark_ready, paths, revision_json
+from rezup.runtime import session
 from tests.conftest import REZ_PIN, Sandbox
 
 # --------------------------------------------------------------------------------------------
@@ -69,31 +70,31 @@ METADATA = {"venvs": ["rez"], "rez_version": "3.4.0", "python": "3.11.7", "creat
 def written(tmp_path: Path, metadata: dict | None = None) -> Path:
     revision = tmp_path / "dev" / "revisions" / "100.0"
     revision.mkdir(parents=True)
-    layout.write_metadata(str(revision), metadata or METADATA)
+    mark_ready.write_metadata(str(revision), metadata or METADATA)
     return revision
 
 
 def json_of(revision: Path) -> dict:
-    return json.loads((revision / layout.METADATA_FILENAME).read_text(encoding="utf-8"))
+    return json.loads((revision / paths.METADATA_FILENAME).read_text(encoding="utf-8"))
 
 
 def test_write_metadata_writes_the_marshal_copy_of_a_local_revision(tmp_path):
     revision = written(tmp_path)
-    assert (revision / layout.METADATA_MARSHAL_FILENAME).is_file()
-    assert layout.read_metadata(str(revision)) == json_of(revision) == \
+    assert (revision / paths.METADATA_MARSHAL_FILENAME).is_file()
+    assert revision_json.read_metadata(str(revision)) == json_of(revision) == \
         json.loads(json.dumps(METADATA))
     # what the lean path reads comes from the marshal copy (the JSON is not parsed)
-    assert layout._marshalled_metadata(
-        str(revision), (revision / layout.METADATA_FILENAME).read_bytes()) == json_of(revision)
+    assert revision_json._marshalled_metadata(
+        str(revision), (revision / paths.METADATA_FILENAME).read_bytes()) == json_of(revision)
 
 
 def test_a_remote_revision_gets_no_marshal_copy(tmp_path):
     revision = written(tmp_path, {**METADATA, "remote": True})
-    assert sorted(p.name for p in revision.iterdir()) == [layout.METADATA_FILENAME]
+    assert sorted(p.name for p in revision.iterdir()) == [paths.METADATA_FILENAME]
 
 
 def _marshal_bytes(revision: Path, data) -> None:
-    (revision / layout.METADATA_MARSHAL_FILENAME).write_bytes(marshal.dumps(data))
+    (revision / paths.METADATA_MARSHAL_FILENAME).write_bytes(marshal.dumps(data))
 
 
 FORGED = {
@@ -107,18 +108,18 @@ FORGED = {
 @pytest.mark.parametrize("shape", sorted(FORGED))
 def test_an_unreadable_marshal_copy_falls_back_to_json(tmp_path, shape):
     revision = written(tmp_path)
-    path = revision / layout.METADATA_MARSHAL_FILENAME
+    path = revision / paths.METADATA_MARSHAL_FILENAME
     data = FORGED[shape]
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2] if data is None else data)
-    assert layout._marshalled_metadata(
-        str(revision), (revision / layout.METADATA_FILENAME).read_bytes()) is None
-    assert layout.read_metadata(str(revision)) == json_of(revision)
+    assert revision_json._marshalled_metadata(
+        str(revision), (revision / paths.METADATA_FILENAME).read_bytes()) is None
+    assert revision_json.read_metadata(str(revision)) == json_of(revision)
 
 
 @pytest.mark.parametrize("forge", ["tag", "list", "dict", "str bytes", "metadata list", "short"])
 def test_a_marshal_copy_of_another_shape_is_not_trusted(tmp_path, forge):
     revision = written(tmp_path)
-    raw = (revision / layout.METADATA_FILENAME).read_bytes()
+    raw = (revision / paths.METADATA_FILENAME).read_bytes()
     lie = {"session": {"bin_dirs": ["elsewhere"]}}
     data = {
         "tag": ("rezup revision.json 999", raw, lie),
@@ -129,7 +130,7 @@ def test_a_marshal_copy_of_another_shape_is_not_trusted(tmp_path, forge):
         "short": ("rezup revision.json 1", raw),
     }[forge]
     _marshal_bytes(revision, data)
-    assert layout.read_metadata(str(revision)) == json_of(revision)
+    assert revision_json.read_metadata(str(revision)) == json_of(revision)
 
 
 def test_a_marshal_copy_of_other_content_is_not_trusted(tmp_path):
@@ -138,33 +139,33 @@ def test_a_marshal_copy_of_other_content_is_not_trusted(tmp_path):
     revision = written(tmp_path)
     metadata = json_of(revision)
     metadata["session"]["env"] = [["CHANGED", "yes"]]
-    (revision / layout.METADATA_FILENAME).write_text(json.dumps(metadata), encoding="utf-8")
-    assert layout.read_metadata(str(revision))["session"]["env"] == [["CHANGED", "yes"]]
+    (revision / paths.METADATA_FILENAME).write_text(json.dumps(metadata), encoding="utf-8")
+    assert revision_json.read_metadata(str(revision))["session"]["env"] == [["CHANGED", "yes"]]
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"", b"\xff\xfe"])
 def test_broken_json_is_broken_even_with_a_good_marshal_copy_beside_it(tmp_path, content):
     revision = written(tmp_path)
-    (revision / layout.METADATA_FILENAME).write_bytes(content)
+    (revision / paths.METADATA_FILENAME).write_bytes(content)
     with pytest.raises(ValueError, match=r"(broken|cannot read) revision\.json"):
-        layout.read_metadata(str(revision))
+        revision_json.read_metadata(str(revision))
 
 
 def test_a_retired_revision_is_not_ready_whatever_its_marshal_copy(tmp_path):
     revision = written(tmp_path)
-    os.replace(revision / layout.METADATA_FILENAME, revision / layout.RETIRED_METADATA_FILENAME)
-    assert layout.read_metadata(str(revision)) is None
+    os.replace(revision / paths.METADATA_FILENAME, revision / paths.RETIRED_METADATA_FILENAME)
+    assert revision_json.read_metadata(str(revision)) is None
 
 
 def test_a_marshal_copy_is_replaced_not_rewritten(tmp_path):
     """A clone may hard-link files of its donor: the donor's copy must never change."""
     revision = written(tmp_path)
     donor_copy = tmp_path / "donor.marshal"
-    os.link(revision / layout.METADATA_MARSHAL_FILENAME, donor_copy)
+    os.link(revision / paths.METADATA_MARSHAL_FILENAME, donor_copy)
     before = donor_copy.read_bytes()
-    layout.write_metadata(str(revision), {**METADATA, "rez_version": "9.9.9"})
+    mark_ready.write_metadata(str(revision), {**METADATA, "rez_version": "9.9.9"})
     assert donor_copy.read_bytes() == before
-    assert layout.read_metadata(str(revision))["rez_version"] == "9.9.9"
+    assert revision_json.read_metadata(str(revision))["rez_version"] == "9.9.9"
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.13"])
@@ -176,8 +177,8 @@ def test_another_python_reads_the_marshal_copy_or_the_json(tmp_path, version):
     if python is None:
         pytest.skip(f"no Python {version} here")
     revision = written(tmp_path)
-    code = ("import json, sys; from rezup import layout; "
-            "print(json.dumps(layout.read_metadata(sys.argv[1]), sort_keys=True))")
+    code = ("import json, sys; from rezup.ground import revision_json; "
+            "print(json.dumps(revision_json.read_metadata(sys.argv[1]), sort_keys=True))")
     done = subprocess.run([python, "-c", code, str(revision)], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
     assert done.returncode == 0, done.stderr
@@ -192,7 +193,7 @@ def _imports(env: dict[str, str]) -> set[str]:
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c",
          "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-         "from rezup.fastpath import main; main()"],
+         "from rezup.entry import main; main()"],
         env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return {line.split("|")[-1].strip() for line in done.stderr.splitlines()
@@ -204,8 +205,8 @@ def test_use_of_a_revision_built_by_this_version_imports_no_json_nor_re(sandbox:
     sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n[env]\nX = "${{HOME}}"\n')
     sandbox.rezup("add", "--skip-use", check=True)
     imported = _imports(sandbox.env)
-    assert "rezup.fastpath" in imported
-    for module in ("json", "re", "__future__", "typing", "warnings", "enum", "rezup.lockfile"):
+    assert "rezup.entry" in imported
+    for module in ("json", "re", "__future__", "typing", "warnings", "enum", "rezup.ground.lock_policy"):
         assert module not in imported, module
 
 
@@ -215,7 +216,7 @@ def test_a_revision_without_marshal_copy_is_read_from_json(home, tmp_path):
     (revision / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
     (revision / "revision.json").write_text(json.dumps(METADATA), encoding="utf-8")
     imported = _imports(dict(os.environ))
-    assert "json" in imported and "rezup.fastpath" in imported
+    assert "json" in imported and "rezup.entry" in imported
 
 
 @pytest.mark.skipif(os.name == "nt", reason="exec on POSIX")
@@ -227,7 +228,7 @@ def test_execvpe_searches_path_as_os_execvpe_does(tmp_path):
         folder.mkdir()
         (folder / "prog").write_text(f"#!/bin/sh\necho {folder.name}\n", encoding="utf-8")
         (folder / "prog").chmod(mode)
-    code = ("import os, sys\nfrom rezup.session import execvpe\n"
+    code = ("import os, sys\nfrom rezup.runtime.session import execvpe\n"
             "run = execvpe if sys.argv[1] == 'rezup' else os.execvpe\n"
             "try:\n    run('prog', ['prog'], {'PATH': sys.argv[2]})\n"
             "except OSError as exc:\n    print(type(exc).__name__)\n")

@@ -1,7 +1,7 @@
 """Unit tests for the revision lifecycle: in-use claims, prune, drop, rollback, diff, inspect.
 
 Revisions here are folders written by hand (no venv); claims are real ``flock`` locks held by
-real child processes, taken through ``rezup.session.claim`` as ``rezup use`` takes them.
+real child processes, taken through ``rezup.runtime.session.claim`` as ``rezup use`` takes them.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from rezup import claims, session
 from rezup.cli import main
-from rezup.errors import ContainerError, RevisionGoneError, UsageError
+from rezup.ground.errors import ContainerError, RevisionGoneError, UsageError
+from rezup.ground.settings import parse_duration
 from rezup.operations import diff as diff_operation
 from rezup.operations import inspect as inspect_operation
 from rezup.operations.prune import prune
-from rezup.settings import parse_duration
+from rezup.runtime import session
+from rezup.stages import claims
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="claims are POSIX flock locks")
 
@@ -32,7 +33,7 @@ def make_revision(root: Path, name: str, stamp: str, *, ready: bool = True,
                   pins: tuple[str, ...] = ("rez==3.4.0",), env: dict | None = None,
                   recipe: str = "") -> Path:
     """A revision folder as a build leaves it: recipe, plan, claim file, revision.json."""
-    from rezup.plan import Plan, VenvPlan
+    from rezup.stages.plan import Plan, VenvPlan
 
     path = root / name / "revisions" / stamp
     (path / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
@@ -55,7 +56,7 @@ def make_revision(root: Path, name: str, stamp: str, *, ready: bool = True,
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from rezup import session
+    from rezup.runtime import session
     fd = session.claim(sys.argv[1])
     print("claimed" if fd is not None else "no claim", flush=True)
     time.sleep(120)
@@ -121,7 +122,7 @@ def test_claim_survives_exec_and_children(local, tmp_path):
     """The claim descriptor is inherited across exec (the command itself holds it, under the
     same PID) and by the command's children, which keep it after the command is gone."""
     revision = make_revision(local, "dev", "100.0")
-    script = ("import os, sys; from rezup import session; session.claim(sys.argv[1]); "
+    script = ("import os, sys; from rezup.runtime import session; session.claim(sys.argv[1]); "
               "os.execvp('sh', ['sh', '-c', 'sleep 60 & echo started; wait'])")
     process = subprocess.Popen([sys.executable, "-c", script, str(revision)],
                                stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -142,8 +143,8 @@ def test_claim_survives_exec_and_children(local, tmp_path):
 
 
 def test_claim_of_a_revision_being_removed_fails(local):
-    from rezup import session
-    from rezup.errors import RevisionGoneError
+    from rezup.ground.errors import RevisionGoneError
+    from rezup.runtime import session
 
     revision = make_revision(local, "dev", "100.0")
     with claims.exclusive(revision) as taken:
@@ -230,7 +231,7 @@ def test_prune_never_removes_a_revision_being_built(local):
     make_revision(local, "dev", "100.0")
     building = make_revision(local, "dev", "200.0", ready=False)
     make_revision(local, "dev", "300.0")
-    from rezup.lock import hold
+    from rezup.tools.build_lock import hold
 
     with hold(local / "dev" / ".locks" / "200.0.lock", "testing"):
         prune("dev")
@@ -287,7 +288,7 @@ def test_drop_one_revision(local, holders, capsys):
 
 def test_drop_refuses_while_a_revision_is_being_built(local, capsys):
     make_revision(local, "dev", "100.0")
-    from rezup.lock import hold
+    from rezup.tools.build_lock import hold
 
     with hold(local / "dev" / ".locks" / "200.0.lock", "testing"):
         assert main(["drop", "dev"]) == 1
@@ -353,7 +354,7 @@ def test_job_claims_on_shared_roots_are_records_other_hosts_can_read(local, monk
     """A revision built on a network filesystem has a claims folder: each job records itself
     there; the host that wrote a record checks its process, other hosts expire it after the
     longest job; a remover marks the revision first, so no job enters it meanwhile."""
-    from rezup import hosts
+    from rezup.ground import hosts
 
     revision = make_revision(local, "dev", "100.0")
     records = revision / ".claims"

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from rezup import fastpath, layout, lockfile
-from rezup.lock import adopt, hold, is_held
+from rezup import entry
+from rezup.ground import lock_policy, paths
+from rezup.tools.build_lock import adopt, hold, is_held
 from tests.test_faults import make_revision, publish_by_hand
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -39,10 +40,10 @@ def wait_for(condition, what: str, seconds: float = 30) -> None:
 
 HOLDER = textwrap.dedent("""
     import os, sys
-    from rezup import lockfile
+    from rezup.ground import lock_policy
     path = sys.argv[1]
-    lockfile.agreed_lock_kind(os.path.dirname(path))
-    fd = lockfile.take(path)
+    lock_policy.agreed_lock_kind(os.path.dirname(path))
+    fd = lock_policy.take(path)
     assert fd is not None
     print("held", flush=True)
     command = sys.stdin.readline().strip()  # what to do before letting go (a repr)
@@ -75,7 +76,7 @@ class Holder:
 
 
 # --------------------------------------------------------------------------------------------
-# lockfile.wait_until_free
+# lock_policy.wait_until_free
 
 
 def test_wait_until_free_blocks_in_the_kernel_until_the_holder_lets_go(tmp_path):
@@ -83,8 +84,8 @@ def test_wait_until_free_blocks_in_the_kernel_until_the_holder_lets_go(tmp_path)
     holder = Holder(lock_file, dict(os.environ))
     try:
         waiter = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from rezup import lockfile; "
-             "print(lockfile.wait_until_free(sys.argv[1], 60))", str(lock_file)],
+            [sys.executable, "-c", "import sys; from rezup.ground import lock_policy; "
+             "print(lock_policy.wait_until_free(sys.argv[1], 60))", str(lock_file)],
             stdout=subprocess.PIPE, text=True)
         wait_for(lambda: blocked_waiters(lock_file) == 1, "the waiter blocks on the lock")
         assert waiter.poll() is None
@@ -97,12 +98,12 @@ def test_wait_until_free_blocks_in_the_kernel_until_the_holder_lets_go(tmp_path)
 
 def test_wait_until_free_gives_up_after_its_time(tmp_path):
     lock_file = tmp_path / ".locks" / "1.lock"
-    assert lockfile.wait_until_free(lock_file, 1) is True  # no lock file: free
+    assert lock_policy.wait_until_free(lock_file, 1) is True  # no lock file: free
     holder = Holder(lock_file, dict(os.environ))
     try:
-        assert lockfile.wait_until_free(lock_file, 0) is False
+        assert lock_policy.wait_until_free(lock_file, 0) is False
         started = time.monotonic()
-        assert lockfile.wait_until_free(lock_file, 0.3) is False
+        assert lock_policy.wait_until_free(lock_file, 0.3) is False
         assert time.monotonic() - started < 20
         import signal as signal_module
 
@@ -110,13 +111,13 @@ def test_wait_until_free_gives_up_after_its_time(tmp_path):
         assert signal_module.getitimer(signal_module.ITIMER_REAL) == (0.0, 0.0)
         results: list[bool] = []  # outside the main thread: polls, same answers
         thread = threading.Thread(target=lambda: results.append(
-            lockfile.wait_until_free(lock_file, 0.2)))
+            lock_policy.wait_until_free(lock_file, 0.2)))
         thread.start()
         thread.join()
         assert results == [False]
     finally:
         holder.kill()
-    assert lockfile.wait_until_free(lock_file, 1) is True
+    assert lock_policy.wait_until_free(lock_file, 1) is True
 
 
 def test_wait_until_free_leaves_a_timer_in_use_alone(tmp_path):
@@ -127,7 +128,7 @@ def test_wait_until_free_leaves_a_timer_in_use_alone(tmp_path):
     previous = signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(signum))
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.1)
-        assert lockfile.wait_until_free(lock_file, 0.4) is False
+        assert lock_policy.wait_until_free(lock_file, 0.4) is False
         assert fired == [signal.SIGALRM]
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -142,7 +143,7 @@ def test_the_command_line_waits_for_a_native_lock_blocked(tmp_path):
     try:
         waiter = subprocess.Popen(
             [sys.executable, "-c", "import sys; from pathlib import Path; "
-             "from rezup.lock import hold\nwith hold(Path(sys.argv[1]), 'building x'):\n"
+             "from rezup.tools.build_lock import hold\nwith hold(Path(sys.argv[1]), 'building x'):\n"
              "    print('got it', flush=True)", str(lock_file)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for(lambda: blocked_waiters(lock_file) == 1, "the command line blocks")
@@ -158,14 +159,14 @@ def test_a_lock_taken_before_the_command_line_is_handed_over(tmp_path, monkeypat
     monkeypatch.setenv("REZUP_LOCK", "native")
     lock_file = tmp_path / ".locks" / "1.lock"
     lock_file.parent.mkdir()
-    fd = lockfile.take(lock_file)
-    assert fd is not None and lockfile.take(lock_file) is None
+    fd = lock_policy.take(lock_file)
+    assert fd is not None and lock_policy.take(lock_file) is None
     adopt(lock_file, fd)
     with hold(lock_file, "x", timeout=0) as held:  # no second lock: it would wait for itself
         assert held.fd == fd
         assert is_held(lock_file)
     assert not is_held(lock_file)
-    assert lockfile.take(lock_file) is not None
+    assert lock_policy.take(lock_file) is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ def farm(home, tmp_path):
     make_revision(local, "dev", "100.0",
                   metadata={"pulled_from": str(publish_by_hand(remote, "dev", "100.0"))})
     published = publish_by_hand(remote, "dev", "200.0")
-    lock_file = Path(layout.lock_file(str(local), "dev", "200.0"))
+    lock_file = Path(paths.lock_file(str(local), "dev", "200.0"))
     env = {**os.environ, "REZUP_LOCK_TIMEOUT": "60"}
     env.pop("REZUP_LOCK", None)
     return local, published, lock_file, env
@@ -188,11 +189,11 @@ def farm(home, tmp_path):
 PROBE = ["use", "dev", "--", "sh", "-c", "echo entered $REZUP_REVISION"]
 
 PULLED_BY_HAND = """
-from rezup import layout
+from rezup.ground import paths, mark_ready
 import os
 path = os.path.join(os.path.dirname(os.path.dirname(sys.argv[1])), "revisions", "200.0")
 os.makedirs(os.path.join(path, "venv", "rez", "bin", "rez"))
-layout.write_metadata(path, {"venvs": ["rez"], "pulled_from": "PUBLISHED",
+mark_ready.write_metadata(path, {"venvs": ["rez"], "pulled_from": "PUBLISHED",
                              "session": {"bin_dirs": ["venv/rez/bin/rez"], "env": [],
                                          "dotenv": []}})
 """
@@ -204,7 +205,7 @@ def start_use(env: dict[str, str], *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-X", "importtime", "-c",
          f"import sys; sys.argv = ['rezup', *{list(args)!r}]; "
-         "from rezup.fastpath import main; main()"],
+         "from rezup.entry import main; main()"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -228,15 +229,15 @@ def test_a_job_waits_for_another_pull_in_the_lean_entry_point(farm):
     assert err.count("rezup: waiting for another process to finish pulling revision 200.0 "
                      f"of dev (lock {lock_file})") == 1
     modules = imported(err)
-    assert "rezup.lockfile" in modules
-    for heavy in ("rezup.cli", "click", "rezup.lock", "filelock", "logging", "json", "re"):
+    assert "rezup.ground.lock_policy" in modules
+    for heavy in ("rezup.cli", "click", "rezup.tools.build_lock", "filelock", "logging", "json", "re"):
         assert heavy not in modules, heavy
 
 
 def test_a_job_whose_pull_failed_meanwhile_falls_back(farm):
     local, _, lock_file, env = farm
     holder = Holder(lock_file, env)
-    failure = Path(layout.pull_failure_file(str(local), "dev", "200.0"))
+    failure = Path(paths.pull_failure_file(str(local), "dev", "200.0"))
     try:
         job = start_use(env, *PROBE)
         wait_for(lambda: blocked_waiters(lock_file) == 1, "the job blocks on the pull's lock")
@@ -269,7 +270,7 @@ def test_a_lean_wait_ends_at_the_lock_timeout_like_the_command_lines(farm):
     assert first.stderr.count("waiting for another process") == 1
     assert f"gave up after 1s waiting for the lock {lock_file} (pulling revision 200.0 of " \
            "dev)" in first.stderr
-    assert Path(layout.pull_failure_file(str(local), "dev", "200.0")).is_file()
+    assert Path(paths.pull_failure_file(str(local), "dev", "200.0")).is_file()
     assert second.stdout.strip() == "entered 100.0"
     assert "failed less than" in second.stderr
     assert "waiting for another process" not in second.stderr
@@ -298,5 +299,5 @@ def test_a_waiting_job_stops_cleanly_on_a_signal(farm, signum):
 def test_soft_locks_wait_in_the_command_line_as_before(farm, monkeypatch):
     local, _, lock_file, _ = farm
     monkeypatch.setenv("REZUP_LOCK", "soft")
-    assert fastpath.wait_for_pull("dev", str(local), "200.0") is None
+    assert entry.wait_for_pull("dev", str(local), "200.0") is None
     assert not lock_file.exists()  # nothing taken: the command line does it all

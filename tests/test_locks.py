@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rezup.lock import (
+from rezup.tools.build_lock import (
     KIND_FILENAME,
     NETWORK_FILESYSTEMS,
     agreed_lock_kind,
@@ -74,7 +74,7 @@ def test_try_hold_does_not_wait(tmp_path):
         assert first
         child = subprocess.run(
             [sys.executable, "-c",
-             "import sys; from pathlib import Path; from rezup.lock import try_hold\n"
+             "import sys; from pathlib import Path; from rezup.tools.build_lock import try_hold\n"
              "with try_hold(Path(sys.argv[1])) as taken: print(taken)", str(lock_file)],
             capture_output=True, text=True, check=True, timeout=30,
         )
@@ -84,10 +84,10 @@ def test_try_hold_does_not_wait(tmp_path):
 KILLED_BUILDER = """
 import os, sys, threading, time
 from pathlib import Path
-from rezup import uv
-from rezup.build import building_under_lock
+from rezup.tools import uv_process
+from rezup.stages.build import building_under_lock
 with building_under_lock(Path(sys.argv[1]), "testing"):
-    threading.Thread(target=uv.run, args=(["ignored"],), daemon=True).start()
+    threading.Thread(target=uv_process.run, args=(["ignored"],), daemon=True).start()
     time.sleep(0.5)
     os._exit(9)  # killed while "uv" runs: only this process dies, like kill -9 PID
 """

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rezup import layout
+from rezup.ground import mark_ready, newest, paths, revision_json
 from tests.conftest import REZ_PIN, Sandbox
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="no .newest on Windows")
@@ -26,10 +26,10 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="no .newest on Windows")
 
 
 def listed_newest_usable(revisions: str, warn) -> tuple:
-    for name in layout.revision_names(revisions):
+    for name in paths.revision_names(revisions):
         revision_dir = os.path.join(revisions, name)
         try:
-            metadata = layout.read_metadata(revision_dir)
+            metadata = revision_json.read_metadata(revision_dir)
         except ValueError as exc:
             warn(f"skipping revision {revision_dir}: {exc}")
             continue
@@ -39,8 +39,8 @@ def listed_newest_usable(revisions: str, warn) -> tuple:
 
 
 def listed_newest_ready(revisions: str):
-    for name in layout.revision_names(revisions):
-        if layout.is_ready(os.path.join(revisions, name)):
+    for name in paths.revision_names(revisions):
+        if revision_json.is_ready(os.path.join(revisions, name)):
             return name
     return None
 
@@ -49,8 +49,8 @@ def both_ways(revisions: Path) -> tuple:
     """(what the layout functions say, what the plain listing says): choice and warnings."""
     new_warnings: list[str] = []
     old_warnings: list[str] = []
-    new = (layout.newest_usable(str(revisions), new_warnings.append),
-           layout.newest_ready(str(revisions)), new_warnings)
+    new = (newest.newest_usable(str(revisions), new_warnings.append),
+           newest.newest_ready(str(revisions)), new_warnings)
     old = (listed_newest_usable(str(revisions), old_warnings.append),
            listed_newest_ready(str(revisions)), old_warnings)
     return new, old
@@ -70,8 +70,8 @@ def make(revisions: Path, name: str, state: str) -> None:
 
 
 def set_state(path: Path, state: str) -> None:
-    marker = path / layout.METADATA_FILENAME
-    for leftover in (marker, path / layout.RETIRED_METADATA_FILENAME):
+    marker = path / paths.METADATA_FILENAME
+    for leftover in (marker, path / paths.RETIRED_METADATA_FILENAME):
         if leftover.is_dir():
             leftover.rmdir()
         elif leftover.exists():
@@ -81,7 +81,7 @@ def set_state(path: Path, state: str) -> None:
     if state == "ready":
         marker.write_text(json.dumps(metadata), encoding="utf-8")
     elif state == "written by this rezup":  # with a marshal copy, as a build writes it
-        layout._write_marshal(str(path), json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        mark_ready._write_marshal(str(path), json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         marker.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n",
                           encoding="utf-8")
     elif state == "broken":
@@ -89,7 +89,7 @@ def set_state(path: Path, state: str) -> None:
     elif state == "not an object":
         marker.write_text("[1]", encoding="utf-8")
     elif state == "retired":
-        (path / layout.RETIRED_METADATA_FILENAME).write_text("{}", encoding="utf-8")
+        (path / paths.RETIRED_METADATA_FILENAME).write_text("{}", encoding="utf-8")
     elif state == "folder marker":
         marker.mkdir()
 
@@ -121,7 +121,7 @@ def apply(revisions: Path, event: tuple) -> None:
     elif kind == "other" and not path.exists():
         (path.mkdir if name.startswith(".") else path.touch)()
     elif kind == "refresh":
-        layout.refresh_newest(str(revisions))
+        newest.refresh_newest(str(revisions))
 
 
 @settings(max_examples=200, deadline=None,
@@ -133,8 +133,8 @@ def test_the_newest_file_never_changes_the_choice(tmp_path_factory, initial, eve
     revisions.mkdir(parents=True)
     for name, state in initial.items():
         make(revisions, name, state)
-    assert layout.refresh_newest(str(revisions))
-    assert layout._trusted_head(str(revisions)) is not None  # the choice below uses it
+    assert newest.refresh_newest(str(revisions))
+    assert newest._trusted_head(str(revisions)) is not None  # the choice below uses it
     new, old = both_ways(revisions)
     assert new == old
     for event in events:
@@ -148,36 +148,36 @@ def test_the_newest_file_is_used_when_nothing_moved(tmp_path):
     for name in ("100.0", "200.0"):
         make(revisions, name, "ready")
     make(revisions, "300.0", "incomplete")
-    assert layout.refresh_newest(str(revisions))
-    assert layout._trusted_head(str(revisions)) == ("300.0", "200.0")
-    assert layout.newest_usable(str(revisions))[0] == "200.0"
-    assert layout.newest_ready(str(revisions)) == "200.0"
+    assert newest.refresh_newest(str(revisions))
+    assert newest._trusted_head(str(revisions)) == ("300.0", "200.0")
+    assert newest.newest_usable(str(revisions))[0] == "200.0"
+    assert newest.newest_ready(str(revisions)) == "200.0"
 
 
 def test_the_listing_is_not_read_when_the_newest_file_holds(tmp_path, monkeypatch):
     revisions = tmp_path / "dev" / "revisions"
     for index in range(50):
         make(revisions, f"{1000 + index}.0", "written by this rezup")
-    layout.refresh_newest(str(revisions))
+    newest.refresh_newest(str(revisions))
 
     def no_listing(path):
         raise AssertionError(f"listed {path}")
 
-    monkeypatch.setattr(layout.os, "listdir", no_listing)
-    assert layout.newest_usable(str(revisions))[0] == "1049.0"
-    assert layout.choose_revision(str(revisions), None)[0] == "1049.0"
+    monkeypatch.setattr(paths.os, "listdir", no_listing)
+    assert newest.newest_usable(str(revisions))[0] == "1049.0"
+    assert newest.choose_revision(str(revisions), None)[0] == "1049.0"
 
 
 def test_write_metadata_of_a_revision_in_place_refreshes_the_newest_file(tmp_path):
     revisions = tmp_path / "dev" / "revisions"
     make(revisions, "100.0", "ready")
     (revisions / "200.0").mkdir()
-    layout.write_metadata(str(revisions / "200.0"), {"session": {}})
-    assert layout._trusted_head(str(revisions)) == ("200.0",)
+    mark_ready.write_metadata(str(revisions / "200.0"), {"session": {}})
+    assert newest._trusted_head(str(revisions)) == ("200.0",)
     staging = revisions / ".incoming-300.0-1@host"  # a publish: refreshed after the rename
     staging.mkdir()
-    layout.write_metadata(str(staging), {"remote": True})
-    assert layout._trusted_head(str(revisions)) is None  # the listing moved on: not trusted
+    mark_ready.write_metadata(str(staging), {"remote": True})
+    assert newest._trusted_head(str(revisions)) is None  # the listing moved on: not trusted
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,9 +188,9 @@ def forge(revisions: Path, head: tuple, *, mtime_ns: int | None = None,
           stamp_ns: int | None = None, inode: int | None = None, tag: str = "") -> None:
     folder = os.stat(revisions)
     mtime = folder.st_mtime_ns if mtime_ns is None else mtime_ns
-    data = (tag or layout._NEWEST_TAG, folder.st_ino if inode is None else inode, mtime,
+    data = (tag or newest._NEWEST_TAG, folder.st_ino if inode is None else inode, mtime,
             mtime + 10**9 if stamp_ns is None else stamp_ns, head)
-    (revisions.parent / layout.NEWEST_FILENAME).write_bytes(marshal.dumps(data))
+    (revisions.parent / paths.NEWEST_FILENAME).write_bytes(marshal.dumps(data))
 
 
 @pytest.fixture
@@ -207,94 +207,94 @@ def revisions(tmp_path) -> Path:
                                      marshal.dumps(("rezup .newest 1", 1, 2)),
                                      marshal.dumps(("rezup .newest 1", "1", "2", "3", ()))])
 def test_a_corrupt_newest_file_is_ignored(revisions, content):
-    (revisions.parent / layout.NEWEST_FILENAME).write_bytes(content)
-    assert layout._trusted_head(str(revisions)) is None
-    assert layout.newest_usable(str(revisions))[0] == "200.0"
+    (revisions.parent / paths.NEWEST_FILENAME).write_bytes(content)
+    assert newest._trusted_head(str(revisions)) is None
+    assert newest.newest_usable(str(revisions))[0] == "200.0"
 
 
 def test_a_newest_file_of_another_format_is_ignored(revisions):
     forge(revisions, ("100.0",), tag="rezup .newest 2")
-    assert layout.newest_usable(str(revisions))[0] == "200.0"
+    assert newest.newest_usable(str(revisions))[0] == "200.0"
 
 
 @pytest.mark.parametrize("head", [("100.0", 7), ("nan",), (b"200.0",), ["200.0"]])
 def test_a_newest_file_naming_no_revisions_is_ignored(revisions, head):
     forge(revisions, head)
-    assert layout._trusted_head(str(revisions)) is None
-    assert layout.newest_usable(str(revisions))[0] == "200.0"
+    assert newest._trusted_head(str(revisions)) is None
+    assert newest.newest_usable(str(revisions))[0] == "200.0"
 
 
 def test_a_stale_newest_file_is_ignored(revisions):
-    layout.refresh_newest(str(revisions))
+    newest.refresh_newest(str(revisions))
     make(revisions, "400.0", "ready")  # by rezup 3.0 or 2.x, which write no .newest
-    assert layout._trusted_head(str(revisions)) is None
-    assert layout.newest_usable(str(revisions))[0] == "400.0"
+    assert newest._trusted_head(str(revisions)) is None
+    assert newest.newest_usable(str(revisions))[0] == "400.0"
 
 
 def test_a_newest_file_written_in_the_same_clock_tick_is_ignored(revisions):
     """The racy case: written before the clock moved past the folder's last change."""
     forge(revisions, ("100.0",), stamp_ns=os.stat(revisions).st_mtime_ns)
-    assert layout._trusted_head(str(revisions)) is None
-    assert layout.newest_usable(str(revisions))[0] == "200.0"
+    assert newest._trusted_head(str(revisions)) is None
+    assert newest.newest_usable(str(revisions))[0] == "200.0"
 
 
 def test_a_newest_file_of_a_replaced_folder_is_ignored(revisions):
     forge(revisions, ("100.0",), inode=os.stat(revisions).st_ino + 1)
-    assert layout.newest_usable(str(revisions))[0] == "200.0"
+    assert newest.newest_usable(str(revisions))[0] == "200.0"
 
 
 def test_a_newest_file_naming_a_removed_revision_goes_on_down_the_listing(revisions):
     """Even one that passes every check (forged): its names are checked again, and the
     listing follows when none of them is usable."""
     forge(revisions, ("250.0",))
-    assert layout._trusted_head(str(revisions)) == ("250.0",)
-    assert layout.newest_usable(str(revisions))[0] == "200.0"
-    assert layout.newest_ready(str(revisions)) == "200.0"
+    assert newest._trusted_head(str(revisions)) == ("250.0",)
+    assert newest.newest_usable(str(revisions))[0] == "200.0"
+    assert newest.newest_ready(str(revisions)) == "200.0"
 
 
 def test_a_newest_file_naming_a_revision_retired_since(revisions):
-    layout.refresh_newest(str(revisions))
-    assert layout._trusted_head(str(revisions)) == ("300.0", "200.0")
-    os.replace(revisions / "200.0" / layout.METADATA_FILENAME,
-               revisions / "200.0" / layout.RETIRED_METADATA_FILENAME)  # the folder stays
-    assert layout._trusted_head(str(revisions)) is not None
-    assert layout.newest_usable(str(revisions))[0] == "100.0"
+    newest.refresh_newest(str(revisions))
+    assert newest._trusted_head(str(revisions)) == ("300.0", "200.0")
+    os.replace(revisions / "200.0" / paths.METADATA_FILENAME,
+               revisions / "200.0" / paths.RETIRED_METADATA_FILENAME)  # the folder stays
+    assert newest._trusted_head(str(revisions)) is not None
+    assert newest.newest_usable(str(revisions))[0] == "100.0"
 
 
 def test_a_newest_file_naming_a_revision_broken_since(revisions):
-    layout.refresh_newest(str(revisions))
-    (revisions / "200.0" / layout.METADATA_FILENAME).write_text("[]", encoding="utf-8")
+    newest.refresh_newest(str(revisions))
+    (revisions / "200.0" / paths.METADATA_FILENAME).write_text("[]", encoding="utf-8")
     warnings: list[str] = []
-    assert layout.newest_usable(str(revisions), warnings.append)[0] == "100.0"
+    assert newest.newest_usable(str(revisions), warnings.append)[0] == "100.0"
     assert len(warnings) == 1 and "200.0" in warnings[0] and "not a JSON object" in warnings[0]
 
 
 def test_a_revision_becoming_ready_under_the_newest_file_is_chosen(revisions):
-    layout.refresh_newest(str(revisions))
+    newest.refresh_newest(str(revisions))
     make(revisions, "300.0", "ready")  # finished by a rezup that writes no .newest
-    assert layout.newest_usable(str(revisions))[0] == "300.0"
+    assert newest.newest_usable(str(revisions))[0] == "300.0"
 
 
 def test_an_unreadable_revisions_folder_is_an_error_as_before(revisions):
     """A root that cannot be listed (remote: RemoteRootError) is not hidden by .newest."""
-    layout.refresh_newest(str(revisions))
+    newest.refresh_newest(str(revisions))
     revisions.chmod(0o000)
     try:
         if os.access(revisions, os.R_OK):
             pytest.skip("this user reads any folder (root)")
         with pytest.raises(PermissionError):
-            layout.newest_usable(str(revisions))
+            newest.newest_usable(str(revisions))
     finally:
         revisions.chmod(0o755)
 
 
 def test_refreshing_never_fails(tmp_path):
-    assert layout.refresh_newest(str(tmp_path / "nowhere" / "revisions")) is False
+    assert newest.refresh_newest(str(tmp_path / "nowhere" / "revisions")) is False
     revisions = tmp_path / "dev" / "revisions"
     make(revisions, "100.0", "ready")
     revisions.parent.chmod(0o555)
     try:
-        written = layout.refresh_newest(str(revisions))  # a read-only container: no file
+        written = newest.refresh_newest(str(revisions))  # a read-only container: no file
         assert written is os.access(revisions.parent, os.W_OK)
     finally:
         revisions.parent.chmod(0o755)
@@ -302,17 +302,17 @@ def test_refreshing_never_fails(tmp_path):
 
 
 def test_removing_a_revision_refreshes_the_newest_file(home, tmp_path):
-    from rezup.cleanup import remove_revision, retire
-    from rezup.state import ContainerDir
+    from rezup.stages.cleanup import remove_revision, retire
+    from rezup.stages.disk_state import ContainerDir
 
     container = ContainerDir(tmp_path / "local", "dev")
     for name in ("100.0", "200.0", "300.0"):
         make(container.revisions(), name, "written by this rezup")
-    layout.refresh_newest(str(container.revisions()))
+    newest.refresh_newest(str(container.revisions()))
     assert remove_revision(container.revision("300.0")).removed
-    assert layout._trusted_head(str(container.revisions())) == ("200.0",)
+    assert newest._trusted_head(str(container.revisions())) == ("200.0",)
     retire(container.revision("200.0"))
-    assert layout._trusted_head(str(container.revisions())) == ("200.0", "100.0")
+    assert newest._trusted_head(str(container.revisions())) == ("200.0", "100.0")
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,12 +325,12 @@ def test_add_and_publish_leave_a_newest_file_that_use_trusts(remote_sandbox: San
     box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')
     box.rezup("add", "--remote", "--skip-use", check=True)
     [remote] = box.ready_revisions(remote=True)
-    assert layout._trusted_head(str(remote.parent)) == (remote.name,)
+    assert newest._trusted_head(str(remote.parent)) == (remote.name,)
     assert sorted(p.name for p in remote.iterdir()) == ["plan.lock", "revision.json",
                                                         "rezup.toml"]
     box.rezup("use", "--", "true", check=True)  # pulled: the local twin is ready
     [local] = box.ready_revisions()
-    assert layout._trusted_head(str(local.parent)) == (local.name,)
+    assert newest._trusted_head(str(local.parent)) == (local.name,)
     # many more revisions, made by hand (as rezup 3.0 would): the next choice lists them
     for index in range(300):
         make(local.parent, f"{1000 + index}.5", "incomplete")
@@ -342,13 +342,13 @@ def test_use_with_many_revisions_enters_the_newest(home, tmp_path):
     revisions = tmp_path / "local" / ".main" / "revisions"
     for index in range(2000):
         make(revisions, f"{1600000000 + index}.000000", "ready")
-    newest = revisions / "1600001999.000000"
-    (newest / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
-    layout.write_metadata(str(newest), {"venvs": ["rez"], "session": {
+    latest = revisions / "1600001999.000000"
+    (latest / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
+    mark_ready.write_metadata(str(latest), {"venvs": ["rez"], "session": {
         "bin_dirs": ["venv/rez/bin/rez"], "env": [], "dotenv": []}})
-    assert layout._trusted_head(str(revisions)) == (newest.name,)
+    assert newest._trusted_head(str(revisions)) == (latest.name,)
     done = subprocess.run([sys.executable, "-m", "rezup", "use", "--", "sh", "-c",
                            "echo $REZUP_REVISION"], capture_output=True, text=True,
                           env=dict(os.environ))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == newest.name
+    assert done.stdout.strip() == latest.name

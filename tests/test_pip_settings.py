@@ -21,9 +21,9 @@ from typing import Optional
 
 import pytest
 
-from rezup.pipconf import config_files, normalise_key, read_pip_settings
-from rezup.plan import PLAN_FILENAME, Plan, installer_settings
-from rezup.recipe import parse_recipe
+from rezup.stages.plan import PLAN_FILENAME, Plan, installer_settings
+from rezup.stages.recipe_model import parse_recipe
+from rezup.tools.pip_settings import config_files, normalise_key, read_pip_settings
 from tests.conftest import REZ_PIN, Sandbox, installed_version, make_wheel
 
 # --------------------------------------------------------------------------------------------

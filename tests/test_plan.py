@@ -1,4 +1,4 @@
-"""Unit tests for rezup.plan (pure parts), its TOML text (written with tomli-w) included."""
+"""Unit tests for rezup.stages.plan (pure parts), its TOML text (written with tomli-w) included."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rezup._compat import tomllib
-from rezup.errors import BuildError
-from rezup.plan import (
+from rezup.ground.compat import tomllib
+from rezup.ground.errors import BuildError
+from rezup.stages.plan import (
     PLAN_FILENAME,
     Plan,
     ScriptTool,
@@ -23,7 +23,7 @@ from rezup.plan import (
     requirements_text,
     venv_specs,
 )
-from rezup.recipe import parse_recipe
+from rezup.stages.recipe_model import parse_recipe
 
 HASH_A = "sha256:" + "a" * 64
 HASH_B = "sha256:" + "b" * 64
@@ -454,8 +454,8 @@ def test_plan_text_refuses_what_toml_cannot_hold():
 
 
 def test_relative_paths_in_installer_options_are_anchored_at_the_recipe(tmp_path):
-    from rezup.plan import installer_settings
-    from rezup.recipe import parse_recipe
+    from rezup.stages.plan import installer_settings
+    from rezup.stages.recipe_model import parse_recipe
 
     recipe = parse_recipe(
         '[pip]\noptions = ["--find-links", "./wheels", "-c=../pins.txt", '

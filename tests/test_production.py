@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rezup.production import _make_scripts, posix_shebang
+from rezup.tools.production import _make_scripts, posix_shebang
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX scripts")
 

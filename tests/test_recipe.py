@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from rezup import recipe as recipe_mod
-from rezup._compat import tomllib
-from rezup.errors import RecipeError, UsageError
-from rezup.layout import DEFAULT_CONTAINER as DEFAULT_CONTAINER_NAME
-from rezup.layout import check_container_name as validate_container_name
-from rezup.layout import read_root_settings, recipe_file
-from rezup.recipe import (
-    ContainerRecipe,
+from rezup.ground.compat import tomllib
+from rezup.ground.errors import RecipeError, UsageError
+from rezup.ground.paths import DEFAULT_CONTAINER as DEFAULT_CONTAINER_NAME
+from rezup.ground.paths import check_container_name as validate_container_name
+from rezup.ground.root_settings import read_root_settings, recipe_file
+from rezup.stages import recipe_model as recipe_mod
+from rezup.stages.recipe_files import ContainerRecipe
+from rezup.stages.recipe_model import (
     Recipe,
     Shared,
     Tool,

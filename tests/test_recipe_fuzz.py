@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rezup.cli import main
-from rezup.errors import MESSAGE_LIMIT, RecipeError, one_line
-from rezup.recipe import parse_recipe
+from rezup.ground.errors import MESSAGE_LIMIT, RecipeError, one_line
+from rezup.stages.recipe_model import parse_recipe
 
 LINE_LIMIT = MESSAGE_LIMIT + len("rezup: error: ")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from rezup import uv
-from rezup.errors import UvError
-from rezup.plan import PLAN_FILENAME, Plan, pinned, seed_packages
+from rezup.ground.errors import UvError
+from rezup.stages.plan import PLAN_FILENAME, Plan, pinned, seed_packages
+from rezup.tools import uv_commands, uv_process
 from tests.conftest import (
     REZ_PIN,
     Sandbox,
@@ -116,12 +116,12 @@ def test_a_venv_without_seed_needs_no_index(tmp_path: Path, monkeypatch):
     for key, value in offline_env(tmp_path).items():
         monkeypatch.setenv(key, value)
     plain = tmp_path / "plain"
-    uv.create_venv(plain, sys.executable, seed=False, options=["--index-url",
+    uv_commands.create_venv(plain, sys.executable, seed=False, options=["--index-url",
                                                                  "http://127.0.0.1:9/simple"])
     assert (plain / "pyvenv.cfg").is_file()
     assert not list(plain.glob("lib/python*/site-packages/pip"))
     with pytest.raises(UvError):
-        uv.create_venv(tmp_path / "seeded", sys.executable, seed=True)
+        uv_commands.create_venv(tmp_path / "seeded", sys.executable, seed=True)
 
 
 @pytest.mark.e2e
@@ -132,10 +132,10 @@ def test_the_seeds_are_what_uv_seeds(tmp_path: Path, version: str):
     if python is None:
         pytest.skip(f"no CPython {version} installed")
     seeded = tmp_path / "seeded"
-    uv.run(["venv", "--quiet", "--seed", "--python", python, str(seeded)])
+    uv_process.run(["venv", "--quiet", "--seed", "--python", python, str(seeded)])
     names = {path.name.split("-")[0] for path in seeded.glob("lib/python*/site-packages/"
                                                               "*.dist-info")}
-    full_version = uv.python_version_of(python)
+    full_version = uv_commands.python_version_of(python)
     assert set(seed_packages(full_version)) == names - {"packaging"}  # wheel's dependency
 
 
@@ -210,8 +210,8 @@ def test_an_earlier_plan_pulls_as_before_with_seed_even_offline(remote_sandbox: 
     """A remote revision published by an earlier rezup: its plan pins no seeds and its
     wheelhouse holds them beside the pins. A pull seeds the venvs from the wheelhouse with no
     index at all, as it always did."""
-    from rezup.build import publish
     from rezup.operations.add import add
+    from rezup.stages.build import publish
 
     box = remote_sandbox
     recipe = box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')

@@ -1,4 +1,4 @@
-"""Unit tests for rezup.session: the environment of a session, built from a fake revision."""
+"""Unit tests for rezup.runtime.session: the environment of a session, built from a fake revision."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rezup import session
 from rezup.container import Container, Revision
-from rezup.errors import ContainerError, UsageError
-from rezup.session import expand_vars, load_dotenv_file, session_environ
+from rezup.ground.errors import ContainerError, UsageError
+from rezup.runtime import session
+from rezup.runtime.session import expand_vars, load_dotenv_file, session_environ
 
 
 def compose_environ(revision: Revision, using_remote: bool, base=None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Unit tests for rezup.shell, and the launch scripts run by the real shells found here."""
+"""Unit tests for rezup.runtime.shell, and the launch scripts run by the real shells found here."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rezup import shell as shells
-from rezup.shell import (
+from rezup.runtime import shell as shells
+from rezup.runtime.shell import (
     LAUNCH_DIR,
     Shell,
     default_prompt,
@@ -65,7 +65,7 @@ def test_detect_shell_finds_the_parent_shell(name, home, tmp_path):
     exe = shutil.which(name)
     if exe is None:
         pytest.skip(f"{name} is not installed")
-    code = "from rezup.shell import detect_shell; print(detect_shell().name)"
+    code = "from rezup.runtime.shell import detect_shell; print(detect_shell().name)"
     env = {k: v for k, v in os.environ.items() if k != "REZUP_DEFAULT_SHELL"}
     env["SHELL"] = "/bin/no-such-login-shell"
     env["PYTHONPATH"] = str(Path(shells.__file__).parents[1])

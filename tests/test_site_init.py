@@ -109,7 +109,7 @@ def test_the_cost_of_an_init_script_is_its_own(sandbox: Sandbox):
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c",
          "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-         "from rezup.fastpath import main; main()"],
+         "from rezup.entry import main; main()"],
         env={**sandbox.env, "HOME": str(sandbox.home)}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from rezup import __version__, layout
+from rezup import __version__
+from rezup.ground import upgrade_check
 from rezup.operations import upgrade
 from tests.conftest import make_wheel
 
@@ -23,23 +24,23 @@ def state(tmp_path, monkeypatch):
 
 
 def test_when_a_check_is_due(state, monkeypatch):
-    assert layout.upgrade_check_due(["use"])  # never checked
+    assert upgrade_check.upgrade_check_due(["use"])  # never checked
     state.parent.mkdir(parents=True)
     state.write_text("{}")
-    assert not layout.upgrade_check_due(["use"])  # checked just now: one stat, nothing else
+    assert not upgrade_check.upgrade_check_due(["use"])  # checked just now: one stat, nothing else
     old = time.time() - 2 * 86400
     os.utime(state, (old, old))
-    assert layout.upgrade_check_due(["use"])
+    assert upgrade_check.upgrade_check_due(["use"])
     for args in (["--no-upgrade", "use"], ["-V"], ["--version"], ["-h"], ["-L"]):
-        assert not layout.upgrade_check_due(args), args
+        assert not upgrade_check.upgrade_check_due(args), args
     for name in ("REZUP_NO_UPGRADE", "REZUP_CONTAINER", "REZUP_UPGRADED"):
         monkeypatch.setenv(name, "x")
-        assert not layout.upgrade_check_due(["use"]), name
+        assert not upgrade_check.upgrade_check_due(["use"]), name
         monkeypatch.delenv(name)
     monkeypatch.setenv("REZUP_UPGRADE_PAUSE", "soon")  # a bad value never stops a job
-    assert layout.upgrade_pause() == layout.DEFAULT_UPGRADE_PAUSE
+    assert upgrade_check.upgrade_pause() == upgrade_check.DEFAULT_UPGRADE_PAUSE
     monkeypatch.setenv("REZUP_UPGRADE_PAUSE", str(3 * 86400))
-    assert not layout.upgrade_check_due(["use"])
+    assert not upgrade_check.upgrade_check_due(["use"])
 
 
 def test_a_folder_of_wheels_offers_its_newest(tmp_path):
@@ -67,7 +68,7 @@ def test_no_upgrade_under_a_rezup_at_work(state, tmp_path, monkeypatch, capsys):
         upgrade.upgrade_at_launch(["status"])  # would find nothing anyway: it must not look
         assert capsys.readouterr().err == ""
         assert '"postponed": true' in state.read_text()
-        due_in = state.stat().st_mtime + layout.upgrade_pause() - time.time()
+        due_in = state.stat().st_mtime + upgrade_check.upgrade_pause() - time.time()
         assert 0 < due_in <= upgrade.POSTPONE + 1, "tried again a minute later"
     finally:
         holder.kill()

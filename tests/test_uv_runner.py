@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from rezup import uv
-from rezup.errors import UvError
+from rezup.ground.errors import UvError
+from rezup.tools import uv_commands, uv_process
 
 
 @pytest.fixture
 def fresh_uv_lookup(monkeypatch):
-    monkeypatch.setattr(uv, "_uv_binary", None)
+    monkeypatch.setattr(uv_process, "_uv_binary", None)
     monkeypatch.delenv("UV", raising=False)
 
 
@@ -29,7 +29,7 @@ def test_find_uv_from_many_threads_at_once(fresh_uv_lookup, monkeypatch):
     def worker():
         barrier.wait()
         try:
-            found.append(uv.find_uv())
+            found.append(uv_process.find_uv())
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -47,13 +47,13 @@ def test_uv_environment_variable_wins(fresh_uv_lookup, monkeypatch, tmp_path):
     fake.write_text("#!/bin/sh\necho fake-uv \"$@\"\n")
     fake.chmod(0o755)
     monkeypatch.setenv("UV", str(fake))
-    assert uv.find_uv() == str(fake)
-    assert uv.run(["--version"]).strip() == "fake-uv --version"
+    assert uv_process.find_uv() == str(fake)
+    assert uv_process.run(["--version"]).strip() == "fake-uv --version"
 
 
 def test_uv_failure_becomes_one_uv_error(fresh_uv_lookup):
     with pytest.raises(UvError) as caught:
-        uv.run(["pip", "compile", "-", "--no-python-downloads", "--offline", "--quiet"],
+        uv_process.run(["pip", "compile", "-", "--no-python-downloads", "--offline", "--quiet"],
                input_text="surely-no-such-package-zz9==1.0\n", what="resolving test")
     message = str(caught.value)
     assert message.startswith("resolving test failed: ")
@@ -64,4 +64,4 @@ def test_uv_failure_becomes_one_uv_error(fresh_uv_lookup):
 @pytest.mark.skipif(os.name == "nt", reason="POSIX paths")
 def test_find_python_reports_a_missing_interpreter(fresh_uv_lookup):
     with pytest.raises(UvError, match="finding Python /nonexistent/python3"):
-        uv.find_python("/nonexistent/python3")
+        uv_commands.find_python("/nonexistent/python3")

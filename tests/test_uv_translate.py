@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from rezup.uv import (
+from rezup.tools.uv_options import (
     index_locations,
     not_set_in,
     option_values,
     setting_names,
-    summarize_uv_error,
     translate_pip_config,
     translate_pip_env,
     translate_pip_options,
     without_settings,
 )
+from rezup.tools.uv_process import summarize_uv_error
 
 # --------------------------------------------------------------------------------------------
 # [pip] options

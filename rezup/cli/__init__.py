@@ -1,7 +1,7 @@
 """The ``rezup`` command line: parse, call an operation, turn errors into one-line messages.
 
 ``main(argv, env)`` runs in process and returns an ``ExitStatus`` (tests call it so); ``run``
-is what the console script calls (through ``rezup.fastpath``), and exits. The commands are in
+is what the console script calls (through ``rezup.entry``), and exits. The commands are in
 ``commands``, what is printed to stderr in ``console``, shell completion in ``completion``.
 """
 
@@ -15,8 +15,8 @@ from typing import Optional
 
 import click
 
-from rezup.errors import ExitStatus, RezupError, message_line, one_line
-from rezup.session import split_command
+from rezup.ground.errors import ExitStatus, RezupError, message_line, one_line
+from rezup.runtime.session import split_command
 
 # rezup's own flags, accepted anywhere before `--` (`rezup status -D` as `rezup -D status`)
 _QUIET, _VERBOSE, _DEBUG = ("-q", "--quiet"), ("-v", "--verbose"), ("-D", "--debug")
@@ -98,9 +98,9 @@ def _signals_interrupt() -> Iterator[None]:
         return
 
     def interrupt(signum, _frame) -> None:
-        from rezup import uv
+        from rezup.tools import uv_process
 
-        uv.stop_running()
+        uv_process.stop_running()
         raise Interrupted(signum)
 
     saved = {name: signal.signal(getattr(signal, name), interrupt) for name in names}
@@ -142,9 +142,9 @@ def _main(own: list[str], command: list[str], debug: bool) -> int:
                          f"rezup: interrupted by {name}\n")
         code = 128 + exc.signum
     except KeyboardInterrupt:
-        from rezup import uv
+        from rezup.tools import uv_process
 
-        uv.stop_running()
+        uv_process.stop_running()
         _end_terminal_line()
         sys.stderr.write("rezup: interrupted\n")
         code = ExitStatus.INTERRUPTED

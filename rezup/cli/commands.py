@@ -13,8 +13,8 @@ import click
 
 from rezup import __version__
 from rezup.cli.completion import complete_containers, complete_revisions
-from rezup.errors import RezupError, UsageError
-from rezup.layout import DEFAULT_CONTAINER, check_container_name
+from rezup.ground.errors import RezupError, UsageError
+from rezup.ground.paths import DEFAULT_CONTAINER, check_container_name
 
 log = logging.getLogger("rezup")
 
@@ -150,9 +150,9 @@ def _check_script(script: str) -> None:
 
 def _use(name: str, *, local_only: bool, revision: Optional[str], wait: bool,
          script: Optional[str], command: list[str], auto_create: bool) -> int:
-    from rezup.errors import RevisionGoneError
+    from rezup.ground.errors import RevisionGoneError
     from rezup.operations import add, use
-    from rezup.session import refuse_nested_session
+    from rezup.runtime.session import refuse_nested_session
 
     check_container_name(name)
     if not command and script is None:
@@ -211,8 +211,8 @@ def add(ctx: click.Context, name: str, recipe_file: Optional[str], python: Optio
     """
     from rezup.operations import add as add_operation
     from rezup.operations import pull, use
-    from rezup.plan import Plan
-    from rezup.session import refuse_nested_session
+    from rezup.runtime.session import refuse_nested_session
+    from rezup.stages.plan import Plan
 
     check_container_name(name)
     command = ctx.obj.get("command", [])
@@ -223,7 +223,7 @@ def add(ctx: click.Context, name: str, recipe_file: Optional[str], python: Optio
     result = add_operation.add(name, recipe_file, remote=remote, wheels=wheels,
                                dry_run=dry_run, python=python)
     if isinstance(result, Plan):
-        from rezup.credentials import redact
+        from rezup.tools.credentials import redact
 
         click.echo(redact(result.to_text()), nl=False)
         return
@@ -243,7 +243,7 @@ def no_command(ctx: click.Context, why: str) -> None:
 
 def not_the_current_session(name: str, what: str) -> None:
     """Inside a session, the container it runs in is not to be removed from under it."""
-    from rezup.session import current_session
+    from rezup.runtime.session import current_session
 
     if current_session() == name:
         raise UsageError(f"cannot {what} container {name!r} from inside a session of it; "
@@ -341,8 +341,8 @@ def prune(ctx: click.Context, name: Optional[str], keep: int, older_than: Option
     use or being built (those in use go at a later prune, once free); clears what killed
     builds left. Prints what it removed and the space freed.
     """
+    from rezup.ground.settings import parse_duration
     from rezup.operations import prune as prune_operation
-    from rezup.settings import parse_duration
 
     no_command(ctx, "prune")
     if name is not None:
@@ -419,7 +419,7 @@ def completion(ctx: click.Context, shell: str) -> None:
 
 def _print(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
     """Print a report; a password in an index URL of a plan never reaches the screen."""
-    from rezup.credentials import redact
+    from rezup.tools.credentials import redact
 
     if as_json:
         import json

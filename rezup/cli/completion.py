@@ -12,18 +12,18 @@ from typing import Any
 
 import click
 
-from rezup import layout
+from rezup.ground import paths, root_settings
 
 COMPLETE_VAR = "_REZUP_COMPLETE"
 
 
 def container_names() -> list[str]:
     """Every container this machine knows of: by a recipe, or by a folder in a root."""
-    from rezup.state import container_names as in_roots
-    from rezup.state import recipe_container_names
+    from rezup.stages.disk_state import container_names as in_roots
+    from rezup.stages.disk_state import recipe_container_names
 
-    roots = [layout.local_root()]
-    remote = layout.remote_root()
+    roots = [root_settings.local_root()]
+    remote = root_settings.remote_root()
     if remote:
         roots.append(remote)
     return sorted(in_roots(roots) | recipe_container_names())
@@ -42,11 +42,11 @@ def complete_revisions(ctx: click.Context, _param: Any, incomplete: str) -> list
         # before an option still waiting for its value, click leaves the words unparsed
         unparsed = [arg for arg in ctx.args if not arg.startswith("-")]
         name = (unparsed[0] if unparsed else ctx.params.get("name")) or \
-            layout.DEFAULT_CONTAINER
-        local, remote = layout.container_roots(name)
+            paths.DEFAULT_CONTAINER
+        local, remote = root_settings.container_roots(name)
         found: dict[str, None] = {}
         for root in filter(None, (local, remote)):
-            with_names = layout.revision_names(layout.revisions_dir(root, name))
+            with_names = paths.revision_names(paths.revisions_dir(root, name))
             found.update(dict.fromkeys(with_names))
         return [stamp for stamp in found if stamp.startswith(incomplete)]
     except Exception:  # completion must never fail

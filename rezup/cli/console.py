@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any, Optional, TextIO
 
-from rezup.progress import Step
+from rezup.ground.progress import Step
 
 log = logging.getLogger("rezup")
 

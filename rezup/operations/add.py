@@ -7,14 +7,15 @@ import os
 import time
 from typing import Optional, Union
 
-from rezup import layout, progress
-from rezup.build import building_under_lock, cloned_note, plan_and_build, publish
-from rezup.cleanup import clear_incomplete, finish_pending, revive
-from rezup.errors import UsageError
+from rezup.ground import paths, progress, root_settings
+from rezup.ground.errors import UsageError
 from rezup.operations.prune import clean_after_build
-from rezup.plan import Plan, describe, make_plan
-from rezup.recipe import ContainerRecipe, Recipe, python_request
-from rezup.state import ContainerDir, RevisionDir
+from rezup.stages.build import building_under_lock, cloned_note, plan_and_build, publish
+from rezup.stages.cleanup import clear_incomplete, finish_pending, revive
+from rezup.stages.disk_state import ContainerDir, RevisionDir
+from rezup.stages.plan import Plan, describe, make_plan
+from rezup.stages.recipe_files import ContainerRecipe
+from rezup.stages.recipe_model import Recipe, python_request
 
 log = logging.getLogger("rezup")
 
@@ -40,14 +41,14 @@ def add(
     if wheels and not remote:
         raise UsageError("--wheels goes with --remote (a wheelhouse is for machines that pull)")
     if remote:
-        root = layout.remote_root(recipe.root_remote)
+        root = root_settings.remote_root(recipe.root_remote)
         if root is None:
             raise UsageError(
                 "no remote root: set [root] remote in the recipe or $REZUP_ROOT_REMOTE"
             )
         container = ContainerDir(root, name, remote=True)
     else:
-        container = ContainerDir(layout.local_root(recipe.root_local), name)
+        container = ContainerDir(root_settings.local_root(recipe.root_local), name)
 
     log.info("resolving %s from %s", name, recipe.source or "the default recipe")
     if not (dry_run or remote):
@@ -69,7 +70,7 @@ def with_python(recipe: Recipe, python: str) -> Recipe:
     always)."""
     from dataclasses import replace
 
-    from rezup.errors import UsageError
+    from rezup.ground.errors import UsageError
 
     if not python.strip():
         raise UsageError("--python needs a version or a path")
@@ -93,7 +94,7 @@ def publish_revision(container: ContainerDir, recipe: Recipe, *, wheels: bool = 
 def local_container(name: str, recipe_file: Optional[Union[str, os.PathLike]] = None
                     ) -> ContainerDir:
     """The local container ``name`` as its recipe (or ``recipe_file``) places it."""
-    local, _ = layout.container_roots(name, str(recipe_file) if recipe_file else None)
+    local, _ = root_settings.container_roots(name, str(recipe_file) if recipe_file else None)
     return ContainerDir(local, name)
 
 
@@ -127,7 +128,7 @@ def first_revision(name: str) -> RevisionDir:
     jobs) make one revision, not one each.
     """
     container = local_container(name)
-    lock_file = container.lock_file(layout.FIRST_REVISION_LOCK)
+    lock_file = container.lock_file(paths.FIRST_REVISION_LOCK)
     with building_under_lock(lock_file, f"creating the first revision of {name}"):
         existing = container.get_latest_revision()
         if existing is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Optional
 
-from rezup.errors import ContainerError
+from rezup.ground.errors import ContainerError
 from rezup.operations.inspect import (
     environment,
     find_revision,
@@ -14,7 +14,7 @@ from rezup.operations.inspect import (
     python_versions,
     ready_revisions,
 )
-from rezup.state import RevisionDir
+from rezup.stages.disk_state import RevisionDir
 
 
 def diff(name: str, rev_a: Optional[str] = None, rev_b: Optional[str] = None

@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from rezup import layout
-from rezup.cleanup import Removal, finish_pending, mark_dropped, remove_revision, retire
-from rezup.errors import ContainerError
-from rezup.fsutil import remove_tree, set_aside
-from rezup.lock import try_hold
-from rezup.state import ContainerDir
+from rezup.ground import paths
+from rezup.ground.errors import ContainerError
+from rezup.ground.filesystem import remove_tree, set_aside
+from rezup.stages.cleanup import Removal, finish_pending, mark_dropped, remove_revision, retire
+from rezup.stages.disk_state import ContainerDir
+from rezup.tools.build_lock import try_hold
 
 
 @dataclass
@@ -73,7 +73,7 @@ def drop_revision(container: ContainerDir, stamp: str) -> Removal:
     """Drop revision ``stamp`` of ``container``: removed now, or hidden while in use."""
     _must_exist(container)
     revision = None
-    if layout.is_timestamp(stamp):
+    if paths.is_timestamp(stamp):
         revision = container.get_revision_by_time(float(stamp), only_ready=False)
     if revision is None:
         raise ContainerError(f"no revision {stamp} in container {container.name()!r} "

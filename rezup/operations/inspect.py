@@ -6,15 +6,16 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from rezup import claims, layout
-from rezup.errors import ContainerError, RezupError
-from rezup.fsutil import disk_usage
-from rezup.state import ContainerDir, RevisionDir
+from rezup.ground import paths, revision_json, root_settings
+from rezup.ground.errors import ContainerError, RezupError
+from rezup.ground.filesystem import disk_usage
+from rezup.stages import claims
+from rezup.stages.disk_state import ContainerDir, RevisionDir
 
 
 def containers(name: str) -> list[ContainerDir]:
     """Where revisions of ``name`` are looked up: the local container, then the remote one."""
-    local_root, remote_root = layout.container_roots(layout.check_container_name(name))
+    local_root, remote_root = root_settings.container_roots(paths.check_container_name(name))
     found = [ContainerDir(local_root, name)]
     if remote_root is not None:
         found.append(ContainerDir(remote_root, name, remote=True))
@@ -56,7 +57,7 @@ def ready_revisions(name: str) -> list[RevisionDir]:
 
 def _seconds(stamp: str) -> float:
     try:
-        return float(stamp) if layout.is_timestamp(stamp) else float("nan")
+        return float(stamp) if paths.is_timestamp(stamp) else float("nan")
     except ValueError:
         return float("nan")
 
@@ -65,7 +66,7 @@ def pins(revision: RevisionDir) -> dict[str, dict[str, str]]:
     """``{venv: {package: version}}``: from the plan, or for a revision without one (made by
     rezup 2.x) from what is installed in its venvs. Editables and direct references show
     where they come from instead of a version."""
-    from rezup.plan import pinned
+    from rezup.stages.plan import pinned
 
     if revision.plan_path().is_file():
         found: dict[str, dict[str, str]] = {}
@@ -88,7 +89,7 @@ def installed(venv: Path) -> dict[str, str]:
     """Distributions installed in ``venv``, from their dist-info folders."""
     from packaging.utils import canonicalize_name
 
-    from rezup.production import site_packages
+    from rezup.tools.production import site_packages
 
     try:
         folder = site_packages(venv)
@@ -106,7 +107,7 @@ def _venv_names(revision: RevisionDir) -> list[str]:
     if names:
         return list(names)
     try:
-        return sorted(entry.name for entry in os.scandir(revision.path() / layout.VENV_DIRNAME))
+        return sorted(entry.name for entry in os.scandir(revision.path() / paths.VENV_DIRNAME))
     except OSError:
         return []
 
@@ -131,7 +132,7 @@ def python_versions(revision: RevisionDir) -> dict[str, str]:
 def environment(revision: RevisionDir) -> dict[str, Any]:
     """What the revision adds to a session: ``[env]`` as written, and its dotenv files with
     the values they hold now."""
-    from rezup.session import load_dotenv_file
+    from rezup.runtime.session import load_dotenv_file
 
     session = (revision.metadata() if revision.is_ready() else {}).get("session") or {}
     files = list(session.get("dotenv", ()))
@@ -158,10 +159,10 @@ def inspect(name: str, stamp: Optional[str] = None) -> dict[str, Any]:
     return {
         "container": name,
         "revision": revision.dirname(),
-        "date": layout.format_revision_time(revision.dirname()),
+        "date": paths.format_revision_time(revision.dirname()),
         "state": state,
         "remote": revision.is_remote(),
-        "pulled_from": layout.pulled_from(metadata) or None,
+        "pulled_from": revision_json.pulled_from(metadata) or None,
         "in_use": in_use,
         "pids": claims.holders(path) if in_use else [],
         "path": str(path),
@@ -171,7 +172,7 @@ def inspect(name: str, stamp: Optional[str] = None) -> dict[str, Any]:
         "creator": metadata.get("creator"),
         "hostname": metadata.get("hostname"),
         "venvs": {venv: str(revision.venv_path(venv)) for venv in _venv_names(revision)},
-        "bin_dirs": [str(path / d) for d in layout.session_bin_dirs(metadata)],
+        "bin_dirs": [str(path / d) for d in revision_json.session_bin_dirs(metadata)],
         "pins": pins(revision) if state in ("ready", "broken") else {},
         "environment": environment(revision),
         "recipe": recipe,
@@ -179,7 +180,7 @@ def inspect(name: str, stamp: Optional[str] = None) -> dict[str, Any]:
 
 
 def render(info: dict[str, Any]) -> str:
-    from rezup.cleanup import format_size
+    from rezup.stages.cleanup import format_size
 
     state = info["state"] or "missing"
     flags = [state]

@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from rezup import layout
-from rezup.cleanup import Removal, finish_pending, remove_revision
-from rezup.errors import ContainerError, UsageError
-from rezup.state import ContainerDir, RevisionDir, local_container_names
+from rezup.ground import newest, paths, root_settings
+from rezup.ground.errors import ContainerError, UsageError
+from rezup.stages.cleanup import Removal, finish_pending, remove_revision
+from rezup.stages.disk_state import ContainerDir, RevisionDir, local_container_names
 
 log = logging.getLogger("rezup")
 
@@ -41,7 +41,7 @@ def prune(
     if keep < 1:
         raise UsageError("--keep must be 1 or more: the newest ready revision always stays")
     if name is not None:
-        containers = [_local(layout.check_container_name(name))]
+        containers = [_local(paths.check_container_name(name))]
         if not containers[0].is_exists():
             raise ContainerError(f"no container named {name!r} in {containers[0].root()}")
     else:
@@ -58,7 +58,7 @@ def prune(
 
 
 def _local(name: str) -> ContainerDir:
-    local, _ = layout.container_roots(name)
+    local, _ = root_settings.container_roots(name)
     return ContainerDir(local, name)
 
 
@@ -109,9 +109,9 @@ def doomed_revisions(container: ContainerDir, *, keep: int, cutoff: Optional[flo
 def _entered_revision(container: ContainerDir) -> Optional[str]:
     """The revision ``rezup use`` enters in this (local) container, if it can be told."""
     try:
-        _, remote_root = layout.container_roots(container.name())
-        remote = layout.revisions_dir(remote_root, container.name()) if remote_root else None
-        stamp, _, _ = layout.choose_revision(str(container.revisions()), remote)
+        _, remote_root = root_settings.container_roots(container.name())
+        remote = paths.revisions_dir(remote_root, container.name()) if remote_root else None
+        stamp, _, _ = newest.choose_revision(str(container.revisions()), remote)
     except Exception:  # an unreadable remote: protect the newest local only
         return None
     return stamp
@@ -120,7 +120,7 @@ def _entered_revision(container: ContainerDir) -> Optional[str]:
 def clean_after_build(container: ContainerDir) -> None:
     """``$REZUP_CLEAN_AFTER``: after a new revision is ready (an add or a pull), prune the
     container's revisions older than that, except the newest and those in use."""
-    from rezup.settings import clean_after
+    from rezup.ground.settings import clean_after
 
     older_than = clean_after()
     if older_than is None:
@@ -132,7 +132,7 @@ def clean_after_build(container: ContainerDir) -> None:
 
 def describe(results: list[PruneResult], dry_run: bool) -> list[str]:
     """Lines that say what a prune removed, kept, and freed."""
-    from rezup.cleanup import format_size
+    from rezup.stages.cleanup import format_size
 
     verb = "would remove" if dry_run else "removed"
     lines = []

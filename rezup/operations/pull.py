@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from rezup import layout
-from rezup.build import build_revision, building_under_lock, cloned_note, wheelhouse_of
-from rezup.cleanup import finish_pending, remove_revision, revive
-from rezup.errors import ContainerError, RezupError, one_line
-from rezup.lock import Held
+from rezup.ground import newest, paths, revision_json
+from rezup.ground.errors import ContainerError, RezupError, one_line
 from rezup.operations.prune import clean_after_build
-from rezup.state import ContainerDir, RevisionDir
+from rezup.stages.build import build_revision, building_under_lock, cloned_note, wheelhouse_of
+from rezup.stages.cleanup import finish_pending, remove_revision, revive
+from rezup.stages.disk_state import ContainerDir, RevisionDir
+from rezup.tools.build_lock import Held
 
 log = logging.getLogger("rezup")
 
@@ -23,14 +23,14 @@ PULL_RETRY_DEFAULT = 300.0  # seconds a failed pull is not tried again
 
 
 def pull_retry_after() -> float:
-    from rezup.settings import seconds_from_env
+    from rezup.ground.settings import seconds_from_env
 
     return seconds_from_env("REZUP_PULL_RETRY", PULL_RETRY_DEFAULT)
 
 
 def _failure_file(revision: RevisionDir) -> Path:
     container = revision.container()
-    return Path(layout.pull_failure_file(str(container.root()), container.name(),
+    return Path(paths.pull_failure_file(str(container.root()), container.name(),
                                          revision.dirname()))
 
 
@@ -93,7 +93,7 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
             failure = _failure_file(revision)
             failure.parent.mkdir(parents=True, exist_ok=True)
             failure.write_text(f"{reason}\n", encoding="utf-8")
-        layout.refresh_newest(str(local.revisions()))  # the failed build's folder is gone
+        newest.refresh_newest(str(local.revisions()))  # the failed build's folder is gone
         raise ContainerError(reason) from None
     with contextlib.suppress(OSError):
         _failure_file(revision).unlink()
@@ -145,12 +145,12 @@ def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
                        source: dict[str, str], held: Held) -> dict[str, Any]:
     """Build a remote revision published by rezup 2.x, which holds a recipe and no plan: its
     recipe is resolved now, as rezup 2.x did on every machine."""
-    from rezup.build import plan_and_build
-    from rezup.recipe import parse_recipe
+    from rezup.stages.build import plan_and_build
+    from rezup.stages.recipe_model import parse_recipe
 
     log.info("revision %s was published by rezup 2.x: resolving its recipe",
              remote_revision.dirname())
-    recipe_file = remote_revision.path() / layout.RECIPE_FILENAME
+    recipe_file = remote_revision.path() / paths.RECIPE_FILENAME
     recipe = parse_recipe(remote_revision.recipe_text(), source=recipe_file)
     local = revision.container()
     _, metadata = plan_and_build(recipe, local.name(), revision.path(),
@@ -169,7 +169,7 @@ def last_pulled(local: ContainerDir, remote: ContainerDir) -> Optional[RevisionD
             metadata = revision.metadata()
         except ContainerError:
             continue
-        source = layout.pulled_from(metadata)
+        source = revision_json.pulled_from(metadata)
         if source and Path(source).parent == remote.revisions():
             return revision
         if "session" not in metadata and \

@@ -10,12 +10,18 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from rezup import claims, layout
-from rezup.cleanup import format_size, is_dropped
-from rezup.errors import ContainerError, RezupError, one_line
-from rezup.fsutil import disk_usage, stale_staging
-from rezup.recipe import ContainerRecipe
-from rezup.state import ContainerDir, RevisionDir, container_names, recipe_container_names
+from rezup.ground import paths, revision_json, root_settings
+from rezup.ground.errors import ContainerError, RezupError, one_line
+from rezup.ground.filesystem import disk_usage, stale_staging
+from rezup.stages import claims
+from rezup.stages.cleanup import format_size, is_dropped
+from rezup.stages.disk_state import (
+    ContainerDir,
+    RevisionDir,
+    container_names,
+    recipe_container_names,
+)
+from rezup.stages.recipe_files import ContainerRecipe
 
 LEGEND = """\
   *         the revision `rezup use NAME` enters on this machine now
@@ -34,14 +40,14 @@ def collect(name: Optional[str] = None) -> list[dict[str, Any]]:
     recipe alone is not yet a container). An unknown ``name`` is a ContainerError.
     """
     if name is not None:
-        info = _status_or_error(layout.check_container_name(name))
+        info = _status_or_error(paths.check_container_name(name))
         if not info["exists"] and info["recipe"] is None:
             roots = " or ".join(filter(None, (info["local_root"], info["remote_root"])))
             raise ContainerError(f"no container named {name!r}: no recipe "
-                                 f"{layout.recipe_file(name)} and no folder in {roots}")
+                                 f"{root_settings.recipe_file(name)} and no folder in {roots}")
         return [info]
-    roots = [layout.local_root()]
-    remote = layout.remote_root()
+    roots = [root_settings.local_root()]
+    remote = root_settings.remote_root()
     if remote is not None:
         roots.append(remote)
     names = container_names(roots) | recipe_container_names()
@@ -75,7 +81,7 @@ def _status_or_error(name: str) -> dict[str, Any]:
 def container_status(name: str) -> dict[str, Any]:
     """What is known of container ``name``. It only reads, and reports each thing it cannot
     read (a root, a revision) in ``errors`` or its row, instead of failing."""
-    path = Path(layout.recipe_file(name))
+    path = Path(root_settings.recipe_file(name))
     info: dict[str, Any] = {
         "name": name,
         "recipe": str(path) if path.is_file() else None,
@@ -84,12 +90,12 @@ def container_status(name: str) -> dict[str, Any]:
     }
     info["description"] = ""
     try:
-        local_root, remote_root = layout.container_roots(name)
+        local_root, remote_root = root_settings.container_roots(name)
         if path.is_file():  # report any recipe error, not only [root]
             info["description"] = ContainerRecipe(name).load().description
     except RezupError as exc:
         info["recipe_error"] = str(exc)
-        local_root, remote_root = layout.local_root(), layout.remote_root()
+        local_root, remote_root = root_settings.local_root(), root_settings.remote_root()
     local = ContainerDir(local_root, name)
     remote = ContainerDir(remote_root, name, remote=True) if remote_root else None
     info["local_root"] = str(local.root())
@@ -124,7 +130,7 @@ def container_status(name: str) -> dict[str, Any]:
         row.setdefault("local", None)
         if remote is not None:
             row.setdefault("remote", None)
-        row["date"] = layout.format_revision_time(row["revision"])
+        row["date"] = paths.format_revision_time(row["revision"])
     info["revisions"] = ordered
     info["size"] = sum(row.get("size", 0) for row in ordered)
     info["latest_ready"] = next(
@@ -181,7 +187,7 @@ def _describe_revision(revision: RevisionDir, side: str, row: dict[str, Any]) ->
     if revision.is_ready():  # a revision of rezup 2.x records neither: its files say
         row["rez_version"] = row.get("rez_version") or revision.get_rez_version()
         row["python"] = row.get("python") or revision.python_version()
-    if layout.pulled_from(metadata):
+    if revision_json.pulled_from(metadata):
         row["pulled"] = True
 
 

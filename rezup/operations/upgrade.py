@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:
     from packaging.version import Version
 
-from rezup import __version__, layout
-from rezup.errors import RezupError, one_line
+from rezup import __version__
+from rezup.ground import paths, upgrade_check
+from rezup.ground.errors import RezupError, one_line
 
 log = logging.getLogger("rezup")
 
@@ -49,7 +50,7 @@ class UpgradeError(RezupError):
 
 
 def _state() -> Path:
-    return Path(layout.upgrade_state_file())
+    return Path(upgrade_check.upgrade_state_file())
 
 
 def _record(**fields: object) -> None:
@@ -63,7 +64,7 @@ def _record(**fields: object) -> None:
 def _postpone() -> None:
     """Check again in ``POSTPONE`` seconds rather than after the whole pause."""
     _record(postponed=True)
-    seconds = time.time() - layout.upgrade_pause() + POSTPONE
+    seconds = time.time() - upgrade_check.upgrade_pause() + POSTPONE
     with contextlib.suppress(OSError):
         os.utime(_state(), (seconds, seconds))
 
@@ -170,11 +171,11 @@ def _version_in_source(source: Path) -> tuple[Version, str]:
 
 def _version_on_index() -> tuple[Version, str]:
     """Ask the index (through uv, as builds do) for the newest rezup; about a second at most."""
-    from rezup import uv
+    from rezup.tools import uv_process
 
     options, env = _index_settings()
     try:
-        out = uv.run(["pip", "compile", "-", "--no-deps", "--quiet", "--no-header",
+        out = uv_process.run(["pip", "compile", "-", "--no-deps", "--quiet", "--no-header",
                       "--no-annotate", "--python", sys.executable, "--no-python-downloads",
                       *options],
                      env={**env, "UV_HTTP_TIMEOUT": str(int(CHECK_TIMEOUT) or 1)},
@@ -190,16 +191,16 @@ def _version_on_index() -> tuple[Version, str]:
 
 def _index_settings() -> tuple[list[str], dict[str, str]]:
     """The index options and environment builds of ``.main`` use."""
-    from rezup import uv
-    from rezup.plan import installer_settings
-    from rezup.recipe import ContainerRecipe
+    from rezup.stages.plan import installer_settings
+    from rezup.stages.recipe_files import ContainerRecipe
+    from rezup.tools import uv_options
 
     try:
-        options, env = installer_settings(ContainerRecipe(layout.DEFAULT_CONTAINER).load(),
+        options, env = installer_settings(ContainerRecipe(paths.DEFAULT_CONTAINER).load(),
                                           warn=False)
     except RezupError:
         return [], {}
-    index, _ = uv.split_index_options(options)
+    index, _ = uv_options.split_index_options(options)
     return index, env
 
 
@@ -258,11 +259,11 @@ def _check_and_install() -> Optional[Version]:
 
 def install(requirement: str) -> None:
     """Install ``requirement`` (a version pin, a checkout or a wheel) into this environment."""
-    from rezup import uv
+    from rezup.tools import uv_process
 
     options, env = _index_settings() if requirement.startswith("rezup==") else ([], {})
     with _running_launcher_moved_aside():
-        uv.run(["pip", "install", "--quiet", "--python", sys.executable, "--compile-bytecode",
+        uv_process.run(["pip", "install", "--quiet", "--python", sys.executable, "--compile-bytecode",
                 "--reinstall-package", "rezup", requirement, *options], env=env,
                what="upgrading rezup")
 

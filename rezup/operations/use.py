@@ -1,6 +1,6 @@
 """Use: which revision ``rezup use NAME`` enters (pulling it first if need be), and entering it.
 
-The choice itself is ``layout.choose_revision``, the same rule the lean start-up path applies;
+The choice itself is ``newest.choose_revision``, the same rule the lean start-up path applies;
 this module adds what the lean path hands over: pulls, fallbacks and their warnings.
 """
 
@@ -10,10 +10,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from rezup import layout, session
-from rezup.errors import ContainerError, RemoteRootError, RezupError
+from rezup.ground import newest, paths, revision_json, root_settings
+from rezup.ground.errors import ContainerError, RemoteRootError, RezupError
 from rezup.operations.pull import last_pulled, pull, pull_failure, recent_pull_failure
-from rezup.state import ContainerDir, RevisionDir
+from rezup.runtime import session
+from rezup.stages.disk_state import ContainerDir, RevisionDir
 
 log = logging.getLogger("rezup")
 
@@ -21,7 +22,7 @@ log = logging.getLogger("rezup")
 def containers_of(name: str, *, local_only: bool = False
                   ) -> tuple[ContainerDir, Optional[ContainerDir]]:
     """The local container ``name`` and its remote twin (None without a remote root)."""
-    local_root, remote_root = layout.container_roots(name)
+    local_root, remote_root = root_settings.container_roots(name)
     local = ContainerDir(local_root, name)
     if local_only or remote_root is None:
         return local, None
@@ -41,7 +42,7 @@ def revision_for_use(name: str, *, local_only: bool = False, revision: Optional[
     if revision is not None:
         return _given_revision(local, remote, revision)
     try:
-        stamp, from_remote, _ = layout.choose_revision(
+        stamp, from_remote, _ = newest.choose_revision(
             str(local.revisions()), str(remote.revisions()) if remote else None, log.warning)
     except RemoteRootError as exc:
         assert remote is not None
@@ -67,7 +68,7 @@ def forecast(name: str) -> dict[str, Any]:
     local, remote = containers_of(name)
     warnings: list[str] = []
     try:
-        stamp, from_remote, _ = layout.choose_revision(
+        stamp, from_remote, _ = newest.choose_revision(
             str(local.revisions()), str(remote.revisions()) if remote else None,
             warnings.append)
     except RemoteRootError as exc:
@@ -89,12 +90,12 @@ def forecast(name: str) -> dict[str, Any]:
 
 def _given_revision(local: ContainerDir, remote: Optional[ContainerDir], stamp: str
                     ) -> tuple[RevisionDir, bool]:
-    wanted = float(stamp) if layout.is_timestamp(stamp) else None
+    wanted = float(stamp) if paths.is_timestamp(stamp) else None
     if wanted is not None:
         found = local.get_revision_by_time(wanted)
         if found is not None:
             try:
-                return found, bool(layout.pulled_from(found.metadata()))
+                return found, bool(revision_json.pulled_from(found.metadata()))
             except ContainerError:
                 pass  # broken metadata: pull it again if the remote has it
         if remote is not None:

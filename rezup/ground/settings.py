@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from rezup.errors import UsageError
+from rezup.ground.errors import UsageError
 
 
 def seconds_from_env(name: str, default: float) -> float:

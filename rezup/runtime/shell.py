@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 IS_WINDOWS = os.name == "nt"
-LAUNCH_DIR = Path(__file__).with_name("launch")
+LAUNCH_DIR = Path(__file__).parent.parent / "launch"  # rezup/launch/
 KNOWN_SHELLS = ("bash", "zsh", "sh", "dash", "ksh", "mksh", "csh", "tcsh", "fish",
                 "pwsh", "powershell", "cmd")
 
@@ -73,7 +73,7 @@ def check_shell(shell: Shell) -> None:
         return
     if shutil.which(shell.executable):
         return
-    from rezup.errors import UsageError
+    from rezup.ground.errors import UsageError
 
     chosen = "REZUP_DEFAULT_SHELL names" if os.environ.get("REZUP_DEFAULT_SHELL") else \
         "rezup found"

@@ -2,10 +2,10 @@
 taken without waiting, or waited for without polling.
 
 A job that finds its revision being pulled by another process waits here, on the lean
-``rezup use`` path (``fastpath``), blocked in the kernel until the builder lets go: no CLI
+``rezup use`` path (``entry``), blocked in the kernel until the builder lets go: no CLI
 to import and no polling. So this module imports only ``os`` and ``sys`` at module level;
 ``fcntl`` and the signal module are built in (``_signal``, not ``signal``, which imports
-``enum``). ``rezup.lock`` builds on it (and re-exports the kind functions).
+``enum``). ``rezup.tools.build_lock`` builds on it (and re-exports the kind functions).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def lock_timeout() -> float:
         seconds = -1.0
     if 0 <= seconds < float("inf"):
         return seconds
-    from rezup.settings import seconds_from_env
+    from rezup.ground.settings import seconds_from_env
 
     return seconds_from_env("REZUP_LOCK_TIMEOUT", DEFAULT_TIMEOUT)
 
@@ -53,11 +53,11 @@ def lock_timeout() -> float:
 def lease_seconds() -> float:
     """``$REZUP_LOCK_LEASE``: how long a build lease on a network filesystem lives without a
     refresh before any host may take it over (seconds; every host must agree)."""
-    from rezup.settings import seconds_from_env
+    from rezup.ground.settings import seconds_from_env
 
     seconds = seconds_from_env("REZUP_LOCK_LEASE", DEFAULT_LEASE)
     if seconds < 1:
-        from rezup.errors import UsageError
+        from rezup.ground.errors import UsageError
 
         raise UsageError(f"REZUP_LOCK_LEASE must be at least 1 second, got {seconds:g}")
     return seconds
@@ -71,7 +71,7 @@ def lock_choice() -> str:
     usage error, wherever it is read."""
     choice = os.environ.get("REZUP_LOCK", "auto").strip().lower() or "auto"
     if choice not in ("auto", "native", "soft"):
-        from rezup.errors import UsageError
+        from rezup.ground.errors import UsageError
 
         raise UsageError(f"REZUP_LOCK must be auto, native or soft, got {choice!r}")
     return choice
@@ -155,7 +155,7 @@ def _working_kind(locks_dir: str, kind: str) -> str:
     else:
         why = "an exclusive create (O_EXCL) does not exclude there"
     if not excludes:
-        from rezup.errors import LockError
+        from rezup.ground.errors import LockError
 
         raise LockError(
             f"cannot lock on the {filesystem_type(locks_dir) or 'unknown'} mount of "

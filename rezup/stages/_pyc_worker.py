@@ -1,6 +1,6 @@
 """Bytecode of a new venv: an earlier revision's ``.pyc`` where it is valid, else compiled.
 
-rezup (``rezup.bytecode``) runs this file with the venv's own interpreter, as
+rezup (``rezup.stages.bytecode``) runs this file with the venv's own interpreter, as
 ``python -I -S _pyc_worker.py MODE SITE [DONOR]``, several at once. That interpreter may be
 any Python rezup builds venvs for, so this file uses the standard library only and nothing
 newer than Python 3.7. rezup never imports it.

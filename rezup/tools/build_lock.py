@@ -2,12 +2,12 @@
 
 ``fcntl`` locks (filelock's ``FileLock`` on POSIX) are released by the kernel when a process
 dies, but they do not exclude across NFS clients (nor sshfs mounts). There rezup uses a
-*lease* (``rezup.lease``): a record created exclusively, refreshed while its holder works and
+*lease* (``rezup.ground.lease``): a record created exclusively, refreshed while its holder works and
 taken over by any host once it has not changed for the lease time (``REZUP_LOCK_LEASE``), so a
 dead or cut-off host costs one lease, not the lock timeout. A lease can be taken from a holder
 that is merely slow, so builds under one are fenced (``build``): a builder that lost its lease
 publishes nothing. So: native locks on local filesystems, leases ("soft" locks) on network
-ones, chosen by what the mount can do (``lockfile.agreed_lock_kind``). ``REZUP_LOCK``
+ones, chosen by what the mount can do (``lock_policy.agreed_lock_kind``). ``REZUP_LOCK``
 (``auto``, ``native``, ``soft``) overrides the choice.
 """
 
@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
-from rezup.errors import LockError
-from rezup.lease import Lease, LeaseTimeout, describe, parse
-from rezup.lockfile import (  # re-exported: the kinds are decided there, below filelock
+from rezup.ground.errors import LockError
+from rezup.ground.lease import Lease, LeaseTimeout, describe, parse
+from rezup.ground.lock_policy import (  # re-exported: the kinds are decided there, below filelock
     DEFAULT_LEASE,
     DEFAULT_TIMEOUT,
     KIND_FILENAME,
@@ -96,14 +96,14 @@ class _Adopted:
             os.close(fd)  # closing the only descriptor lets go of the flock
 
 
-# Handed over in process by the lean entry point (fastpath) to the command line it loads:
+# Handed over in process by the lean entry point (``entry``) to the command line it loads:
 _adopted: dict[str, int] = {}  # lock file -> descriptor of a native lock it holds
 _waited: dict[str, float] = {}  # lock file -> when waiting for it began (time.monotonic())
 
 
 def adopt(lock_file: Path, fd: int) -> None:
     """The next ``hold`` of ``lock_file`` in this process takes over ``fd``, a native lock
-    on it already held (``lockfile.take``), instead of locking again."""
+    on it already held (``lock_policy.take``), instead of locking again."""
     _adopted[os.path.abspath(lock_file)] = fd
 
 
@@ -120,7 +120,7 @@ def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterato
     If another process holds it, say so once on stderr and wait, up to ``timeout`` seconds
     (``REZUP_LOCK_TIMEOUT``); then fail with an error naming the lock file. A native lock is
     freed by the kernel when its holder dies, and waited for blocked in the kernel
-    (``lockfile.wait_until_free``); a lease is taken over once its holder has not refreshed it
+    (``lock_policy.wait_until_free``); a lease is taken over once its holder has not refreshed it
     for the lease time (at once if the holder was a process of this host that has died).
     """
     import filelock
@@ -255,7 +255,7 @@ def is_held(lock_file: Path) -> bool:
     if not locks_dir.is_dir():
         return False
     if recorded_kind(locks_dir) == "soft":
-        from rezup.lease import holder_gone
+        from rezup.ground.lease import holder_gone
 
         try:
             record = lease_file(lock_file).read_bytes()

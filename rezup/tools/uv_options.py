@@ -1,30 +1,19 @@
-"""The only module that runs uv.
-
-It finds the binary, runs ``uv venv``, ``uv pip install`` and ``uv pip compile``, translates
-pip's settings (a recipe's ``[pip]``, ``PIP_*`` variables, pip's configuration files) into uv's
-terms, and turns a failure into one UvError that carries uv's own message.
+"""The one table of the pip options rezup understands, and their translation into uv's terms
+(a recipe's ``[pip]``, ``PIP_*`` variables, pip's configuration files).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Optional
 from urllib.parse import unquote, urlparse
 
-from rezup.errors import UvError
-
 log = logging.getLogger("rezup")
+
 
 # Kinds of option. "index" says where packages come from (``uv venv`` takes these for its seed
 # packages, and an offline pull replaces them); "path" takes a file or folder (relative ones are
@@ -259,7 +248,7 @@ def _anchored(value: str, known: _Option, base_dir: Optional[str]) -> str:
     """A relative path of a path-taking setting, made absolute from ``base_dir``."""
     if base_dir is None or "path" not in known.kinds or _is_url(value) or not value:
         return value
-    from rezup.layout import anchor_path
+    from rezup.ground.root_settings import anchor_path
 
     return anchor_path(value, base_dir)
 
@@ -362,254 +351,6 @@ def option_values(options: Sequence[str], env: Mapping[str, str], variable: str)
     found.extend(env.get(variable, "").split())
     return found
 
-
-# --------------------------------------------------------------------------------------------
-# Finding and running uv
-
-
-_uv_binary: Optional[str] = None
-_uv_binary_lock = threading.Lock()
-_inherited_fds: set[int] = set()
-
-
-@contextlib.contextmanager
-def inheriting_fd(fd: Optional[int]) -> Iterator[None]:
-    """While inside, every uv process started gets ``fd`` (a held lock) open as well."""
-    if fd is None:
-        yield
-        return
-    _inherited_fds.add(fd)
-    try:
-        yield
-    finally:
-        _inherited_fds.discard(fd)
-
-
-def find_uv() -> str:
-    """``$UV`` when set, else the binary shipped with the ``uv`` package, else ``uv`` on PATH.
-
-    Found once per process, under a lock: ``uv.find_uv_bin()`` reads ``sysconfig``, whose
-    first use is not thread-safe (a second thread can see ``EXE`` as None), and rezup runs uv
-    from worker threads.
-    """
-    global _uv_binary
-    with _uv_binary_lock:
-        if _uv_binary is None:
-            _uv_binary = _locate_uv()
-        return _uv_binary
-
-
-def _locate_uv() -> str:
-    explicit = os.environ.get("UV")
-    if explicit:
-        return explicit
-    try:
-        from uv import find_uv_bin
-
-        return find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        pass
-    found = shutil.which("uv")
-    if found:
-        return found
-    raise UvError("cannot find uv: install the 'uv' package or set $UV to its binary")
-
-
-def run(
-    args: Sequence[str],
-    *,
-    env: Optional[Mapping[str, str]] = None,
-    input_text: Optional[str] = None,
-    what: str = "uv",
-    timeout: Optional[float] = None,
-    on_line: Optional[Callable[[str], None]] = None,
-    unset: Sequence[str] = (),
-) -> str:
-    """Run ``uv ARGS``; return stdout. On failure raise UvError with uv's last words.
-
-    ``on_line`` is given each line uv writes to stderr as it comes (its own progress), from
-    another thread.
-
-    ``env`` is laid over the process environment, less the variables named in ``unset``.
-    uv always runs from the same neutral folder
-    (the temp folder), so that no ``pyproject.toml`` or ``uv.toml`` in the user's current
-    folder, the home folder or a root's parents changes one step and not another; every path
-    rezup gives it is absolute. User-level uv configuration still applies.
-    """
-    command = [find_uv(), *args]
-    full_env = dict(os.environ)
-    full_env.pop("VIRTUAL_ENV", None)  # never let an activated venv steer the target
-    if env:
-        full_env.update(env)
-    for name in unset:
-        full_env.pop(name, None)
-    if log.isEnabledFor(logging.DEBUG):
-        from rezup.credentials import redact
-
-        log.debug("running: %s", redact(subprocess.list2cmdline(command)))
-    started = time.monotonic()
-    streamed: Optional[_StderrLines] = None
-    try:
-        if on_line is not None:
-            streamed = _StderrLines(on_line)
-        process = subprocess.Popen(
-            command,
-            env=full_env,
-            cwd=tempfile.gettempdir(),
-            pass_fds=tuple(sorted(_inherited_fds)) if os.name != "nt" else (),
-            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE if streamed is None else streamed.write_fd,
-            text=True,
-        )
-    except OSError as exc:
-        if streamed is not None:
-            streamed.close()
-        raise UvError(f"{what}: cannot run uv ({command[0]}): {exc}") from None
-    _running.add(process)
-    try:
-        if streamed is not None:
-            streamed.start()
-        stdout, stderr = process.communicate(input_text, timeout=timeout)
-        if streamed is not None:
-            stderr = streamed.finish()
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise UvError(f"{what}: uv gave no answer within {timeout:.0f}s") from None
-    except BaseException:  # interrupted: uv must not write on into a folder being removed
-        process.kill()
-        process.wait()
-        raise
-    finally:
-        _running.discard(process)
-        if streamed is not None:
-            streamed.close()
-    log.debug("%s: uv exited %d after %.2fs", what, process.returncode,
-              time.monotonic() - started)
-    if stderr and log.isEnabledFor(logging.DEBUG):
-        sys.stderr.write(stderr)
-    if process.returncode != 0:
-        raise UvError(f"{what} failed: {summarize_uv_error(stderr)}")
-    return stdout
-
-
-_running: set[subprocess.Popen] = set()  # uv processes under way, from any thread
-
-
-class _StderrLines:
-    """uv's stderr through a pipe of our own, read line by line in a thread.
-
-    ``communicate`` keeps stdin and stdout; stderr goes to this pipe instead, so each line
-    reaches ``on_line`` as uv writes it. ``finish`` returns all of it, for the error summary.
-    """
-
-    def __init__(self, on_line: Callable[[str], None]) -> None:
-        self.on_line = on_line
-        self.read_fd, self.write_fd = os.pipe()
-        self.lines: list[str] = []
-        self.thread = threading.Thread(target=self._read, name="rezup-uv-stderr", daemon=True)
-
-    def start(self) -> None:
-        os.close(self.write_fd)  # uv holds the only writer now: its exit ends the reading
-        self.write_fd = -1
-        self.thread.start()
-
-    def _read(self) -> None:
-        with open(self.read_fd, encoding="utf-8", errors="replace", closefd=False) as stream:
-            for line in stream:
-                self.lines.append(line)
-                text = line.strip()
-                if text:
-                    try:
-                        self.on_line(text)
-                    except Exception:  # showing progress must never break the build
-                        log.debug("progress line failed", exc_info=True)
-
-    def finish(self) -> str:
-        self.thread.join()
-        return "".join(self.lines)
-
-    def close(self) -> None:
-        for fd in (self.read_fd, self.write_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.read_fd = self.write_fd = -1
-
-
-@contextlib.contextmanager
-def helper_process(args: Sequence[str], *, env: Optional[Mapping[str, str]] = None,
-                   **popen: object) -> Iterator[subprocess.Popen]:
-    """A process that works for a build beside uv (a bytecode compiler), treated as uv's own:
-    it holds the build lock's descriptor as uv does (``inheriting_fd``), ``stop_running``
-    stops it, and it is killed if the block is left by an exception."""
-    full_env = dict(os.environ)
-    full_env.pop("VIRTUAL_ENV", None)
-    if env:
-        full_env.update(env)
-    process = subprocess.Popen(
-        list(args), env=full_env, cwd=tempfile.gettempdir(),
-        pass_fds=tuple(sorted(_inherited_fds)) if os.name != "nt" else (),
-        **popen,  # type: ignore[arg-type]
-    )
-    _running.add(process)
-    try:
-        yield process
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    finally:
-        _running.discard(process)
-
-
-def stop_running() -> None:
-    """Stop every uv process under way (rezup is interrupted, and cleans up after them)."""
-    for process in list(_running):
-        with contextlib.suppress(OSError):
-            process.kill()
-
-
-def summarize_uv_error(stderr: str) -> str:
-    """One line out of uv's error report: its ``error:`` line plus the reasons under it.
-
-    A build backend's own output (uv quotes it under ``[stderr]``) is cut down to its last
-    line, which is where a Python traceback states the actual error; ``hint:`` lines go, but
-    for one that says an index refused uv for want of credentials (then "not found" is only
-    its consequence). URLs are shown without passwords.
-    """
-    from rezup.credentials import redact
-
-    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
-    if not lines:
-        return "uv exited with an error and said nothing"
-    start = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
-    kept: list[str] = []
-    quoted: list[str] = []
-    for line in lines[start:]:
-        line = line.removeprefix("error:").strip().lstrip("╰─▶ ").strip()
-        if line.startswith("hint:") and _about_credentials(line):
-            line = line.removeprefix("hint:").strip()
-        elif line.startswith("hint:") or not line:
-            continue
-        if line == "[stderr]":
-            quoted = ["[stderr]"]
-            continue
-        if quoted:
-            quoted.append(line)
-            continue
-        kept.append(line)
-    if len(quoted) > 1:
-        kept.append(quoted[-1])
-    summary = redact("; ".join(kept))
-    return summary if len(summary) <= 600 else summary[:597] + "..."
-
-
-def _about_credentials(hint: str) -> bool:
-    return "credentials" in hint or "(401" in hint or "(403" in hint
-
-
 def split_index_options(options: Sequence[str]) -> tuple[list[str], list[str]]:
     """Split uv options into (index options, all others), keeping values with their option."""
     index: list[str] = []
@@ -625,7 +366,7 @@ def anchor_option_paths(options: Sequence[str], base_dir: str) -> list[str]:
     uv runs from a neutral folder, so ``--find-links ./wheels`` in a recipe means the folder
     next to the recipe, as every other relative path in a recipe does. URLs are left alone.
     """
-    from rezup.layout import anchor_path
+    from rezup.ground.root_settings import anchor_path
 
     def anchored(value: str) -> str:
         return value if "://" in value or os.path.isabs(value) else anchor_path(value, base_dir)
@@ -647,123 +388,3 @@ def offline_options(options: Sequence[str], wheelhouse: Path) -> list[str]:
     """``options`` with every index replaced by one local wheelhouse and no index at all."""
     _, other = split_index_options(options)
     return [*other, "--no-index", "--find-links", str(wheelhouse)]
-
-
-def create_venv(
-    path: Path, python: str, *, seed: bool = True, options: Sequence[str] = (), env=None
-) -> None:
-    """``uv venv``: a fresh venv at ``path``.
-
-    With ``seed`` it is seeded with pip (and setuptools and wheel before Python 3.12) from the
-    index of ``options``, as plans of earlier rezup versions need. Without it, nothing is
-    asked of any index: the plan pins the seed packages and they are installed with the rest.
-    """
-    args = ["venv", "--no-project", "--quiet", "--python", python, "--no-python-downloads"]
-    if seed:
-        index, _ = split_index_options(options)
-        args = [*args, "--seed", *index]
-    run([*args, str(path)], env=env, what=f"creating venv {path.name}")
-
-
-def pip_install(
-    python: Path,
-    requirements_file: Path,
-    *,
-    options: Sequence[str] = (),
-    env=None,
-    what: str = "installing",
-    target: Optional[Path] = None,
-    on_line: Optional[Callable[[str], None]] = None,
-    compile_bytecode: bool = True,
-    cache_first: bool = False,
-) -> None:
-    """``uv pip install --no-deps`` of a fully pinned requirements file.
-
-    ``cache_first``: try ``--offline`` first, and ask the index only if uv's cache lacks
-    something. For pins resolved moments ago against the same cache (``add``) or pulled
-    before: the index pages uv would ask for again are the ones it has, and a wheel in the
-    cache is checked against the pinned hash all the same (uv records a file's hash when it
-    downloads it).
-
-    The file comes from ``uv pip compile``: the whole closure is pinned, so there is nothing
-    left to resolve and ``--no-deps`` skips a second resolution. ``compile_bytecode`` has uv
-    compile what it installed; without it uv compiles nothing, whatever ``UV_COMPILE_BYTECODE``
-    or a uv.toml say (a revision's venvs are compiled by ``rezup.bytecode`` instead, which
-    reuses an earlier revision's bytecode).
-    """
-    args = [
-        "pip", "install", *_quiet_unless(on_line), "--no-deps",
-        "--compile-bytecode" if compile_bytecode else "--no-compile-bytecode",
-        "--python", str(python), "-r", str(requirements_file),
-    ]
-    if target is not None:
-        args += ["--target", str(target)]
-    # uv refuses --no-compile-bytecode beside the variable, whatever its value
-    unset = () if compile_bytecode else ("UV_COMPILE_BYTECODE",)
-    if cache_first and not {"--offline", "--no-index"} & set(options):
-        try:
-            run([*args, *options, "--offline"], env=env, what=what, on_line=on_line,
-                unset=unset)
-            return
-        except UvError as exc:
-            log.debug("%s: not everything is in uv's cache (%s); asking the index", what, exc)
-    run([*args, *options], env=env, what=what, on_line=on_line, unset=unset)
-
-
-def pip_compile(
-    requirements: str,
-    python: str,
-    *,
-    options: Sequence[str] = (),
-    env=None,
-    what: str = "resolving",
-    on_line: Optional[Callable[[str], None]] = None,
-) -> str:
-    """``uv pip compile`` the requirements text for ``python``; return the pinned text."""
-    args = [
-        "pip", "compile", "-", *_quiet_unless(on_line), "--no-header", "--no-annotate",
-        "--generate-hashes", "--python", python, "--no-python-downloads",
-    ]
-    return run([*args, *options], env=env, input_text=requirements, what=what,
-               on_line=on_line)
-
-
-def _quiet_unless(on_line: Optional[Callable[[str], None]]) -> list[str]:
-    """``--quiet`` when nobody listens to uv's progress lines."""
-    return ["--quiet"] if on_line is None else []
-
-
-def find_python(request: str, *, env: Optional[Mapping[str, str]] = None) -> str:
-    """Absolute path of the interpreter uv picks for ``request`` (version or path)."""
-    out = run(
-        ["python", "find", "--no-project", "--no-python-downloads", request],
-        env=env, what=f"finding Python {request}",
-    )
-    return out.strip()
-
-
-def python_version_of(interpreter: str) -> str:
-    """Full version (``3.11.7``) of an interpreter, by asking it."""
-    try:
-        out = subprocess.run(
-            [interpreter, "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
-            capture_output=True, text=True, check=True, timeout=60,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise UvError(f"cannot run Python interpreter {interpreter}: {exc}") from None
-    return out
-
-
-def compile_pylock(
-    requirements: str, python: str, *, options: Sequence[str] = (), env=None, what: str
-) -> str:
-    """``uv pip compile`` to a PEP 751 ``pylock.toml``: every file's URL and hash."""
-    args = ["pip", "compile", "-", "--quiet", "--no-header", "--format", "pylock.toml",
-            "--python", python, "--no-python-downloads"]
-    return run([*args, *options], env=env, input_text=requirements, what=what)
-
-
-def build_wheel(source: Path, python: str, out_dir: Path, *, env=None, what: str) -> None:
-    """``uv build --wheel`` of an sdist or a source folder into ``out_dir``."""
-    run(["build", "--wheel", "--python", python, "--no-python-downloads",
-         "--out-dir", str(out_dir), str(source)], env=env, what=what)

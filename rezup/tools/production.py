@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
 
-from rezup import layout
-from rezup.errors import BuildError
+from rezup.ground import paths
+from rezup.ground.errors import BuildError
 
 IS_WINDOWS = os.name == "nt"
 
@@ -39,7 +39,7 @@ if os.getenv("REZUP_EDIT_IN_PRODUCTION"):
 
 
 def venv_python(venv: Path) -> Path:
-    return Path(layout.venv_python(str(venv)))
+    return Path(paths.venv_python(str(venv)))
 
 
 def pyvenv_cfg(venv: Path) -> dict[str, str]:
@@ -64,7 +64,7 @@ def pyvenv_version(venv: Path) -> Optional[str]:
 
 
 def production_bin_dir(venv: Path) -> Path:
-    return Path(layout.production_bin_dir(str(venv)))
+    return Path(paths.production_bin_dir(str(venv)))
 
 
 def site_packages(venv: Path) -> Path:
@@ -141,7 +141,7 @@ def write_production_scripts(
     """Move ``package``'s console scripts into ``bin/rez/`` with ``flags``. Returns their names."""
     dist = find_distribution(venv, package)
     scripts = dist.console_scripts()
-    bin_dir = venv / layout.BIN_DIRNAME
+    bin_dir = venv / paths.BIN_DIRNAME
     target = production_bin_dir(venv)
     _remove_installer_scripts(bin_dir, scripts)
     target.mkdir(parents=True, exist_ok=True)
@@ -166,7 +166,7 @@ def remove_installer_scripts(venv: Path, package: str) -> None:
     an isolated extension's venv, where rez is only a library.
     """
     scripts = find_distribution(venv, package).console_scripts()
-    _remove_installer_scripts(venv / layout.BIN_DIRNAME, scripts)
+    _remove_installer_scripts(venv / paths.BIN_DIRNAME, scripts)
 
 
 def _remove_installer_scripts(bin_dir: Path, scripts: dict[str, str]) -> None:
@@ -240,6 +240,6 @@ def write_production_marker(venv: Path, rez_version: str) -> Path:
     """Write ``bin/rez/.rez_production_install`` (holding the rez version) in ``venv``."""
     target = production_bin_dir(venv)
     target.mkdir(parents=True, exist_ok=True)
-    marker = target / layout.PRODUCTION_MARKER
+    marker = target / paths.PRODUCTION_MARKER
     marker.write_text(f"{rez_version}\n", encoding="utf-8")
     return marker

@@ -43,12 +43,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 from urllib.parse import quote
 
-from rezup import layout
-from rezup.errors import BuildError, RevisionGoneError, one_line
-from rezup.production import pyvenv_version
+from rezup.ground import paths, revision_json
+from rezup.ground.errors import BuildError, RevisionGoneError, one_line
+from rezup.tools.production import pyvenv_version
 
 if TYPE_CHECKING:
-    from rezup.plan import Plan
+    from rezup.stages.plan import Plan
 
 log = logging.getLogger("rezup")
 
@@ -89,18 +89,18 @@ def identical_revision(
     if os.name == "nt":  # the production scripts are .exe launchers that embed the path
         return None
     revisions_dir = Path(revisions_dir)
-    if (revisions_dir.parent / layout.DROPPED_MARKER).exists():  # a drop is under way
+    if (revisions_dir.parent / paths.DROPPED_MARKER).exists():  # a drop is under way
         return None
     try:
         device = _device(Path(target) if target is not None else revisions_dir)
-        names = layout.revision_names(str(revisions_dir))
+        names = paths.revision_names(str(revisions_dir))
     except OSError:
         return None
     for name in names:
         candidate = revisions_dir / name
         if target is not None and os.path.abspath(candidate) == os.path.abspath(target):
             continue
-        if not layout.is_ready(str(candidate)):
+        if not revision_json.is_ready(str(candidate)):
             continue
         if limit <= 0:
             break
@@ -115,7 +115,7 @@ def identical_revision(
 def can_clone(revision: Path, plan_digest: str, *, target: Path) -> bool:
     """Whether a revision of plan ``plan_digest`` at ``target`` can be cloned from the ready
     ``revision`` (as ``identical_revision`` judges each of its candidates)."""
-    if os.name == "nt" or (revision.parent.parent / layout.DROPPED_MARKER).exists():
+    if os.name == "nt" or (revision.parent.parent / paths.DROPPED_MARKER).exists():
         return False
     try:
         device = _device(Path(target))
@@ -141,29 +141,29 @@ def _device(path: Path) -> int:
 def _unfit(revision: Path, plan_digest: str, plan: Optional[Plan], device: int,
            allow_editables: bool) -> Optional[str]:
     """Why ``revision`` cannot be the donor of a revision of ``plan_digest``; None if it can."""
-    from rezup.plan import Plan
+    from rezup.stages.plan import Plan
 
     try:
-        metadata = layout.read_metadata(str(revision))
+        metadata = revision_json.read_metadata(str(revision))
     except ValueError as exc:
         return str(exc)
     if metadata is None:
         return "not ready"
-    if (revision / layout.RETIRED_METADATA_FILENAME).exists():
+    if (revision / paths.RETIRED_METADATA_FILENAME).exists():
         return "retired"
     if metadata.get("remote"):
         return "a remote revision (no venvs)"
     if metadata.get("plan_digest") != plan_digest:
         return "another plan"
     try:
-        text = (revision / layout.PLAN_FILENAME).read_bytes()
+        text = (revision / paths.PLAN_FILENAME).read_bytes()
     except OSError as exc:
         return f"cannot read its plan: {one_line(exc)}"
     if "sha256:" + hashlib.sha256(text).hexdigest() != plan_digest:
-        return f"its {layout.PLAN_FILENAME} is not the plan its {layout.METADATA_FILENAME} names"
+        return f"its {paths.PLAN_FILENAME} is not the plan its {paths.METADATA_FILENAME} names"
     if plan is None:
         try:
-            plan = Plan.from_text(text.decode("utf-8"), str(revision / layout.PLAN_FILENAME))
+            plan = Plan.from_text(text.decode("utf-8"), str(revision / paths.PLAN_FILENAME))
         except (BuildError, UnicodeDecodeError) as exc:
             return str(exc)
     if metadata.get("venvs") != [venv.name for venv in plan.venvs]:
@@ -172,7 +172,7 @@ def _unfit(revision: Path, plan_digest: str, plan: Optional[Plan], device: int,
         if (venv.editables or any(_unhashed_local(line) for line in venv.requirements)) \
                 and not allow_editables:
             return f"venv {venv.name!r} installs local sources that may have changed since"
-        why_not = _venv_unfit(Path(layout.venv_dir(str(revision), venv.name)), venv.python,
+        why_not = _venv_unfit(Path(paths.venv_dir(str(revision), venv.name)), venv.python,
                               venv.python_version, device)
         if why_not is not None:
             return f"venv {venv.name!r}: {why_not}"
@@ -190,7 +190,7 @@ def _venv_unfit(venv: Path, python: str, python_version: str, device: int) -> Op
             return "on another filesystem"
     except OSError as exc:
         return one_line(exc)
-    interpreter = layout.venv_python(str(venv))
+    interpreter = paths.venv_python(str(venv))
     if not os.path.exists(python):
         return f"the plan's Python {python} does not exist"
     if not os.path.exists(interpreter):
@@ -207,7 +207,7 @@ def _venv_unfit(venv: Path, python: str, python_version: str, device: int) -> Op
 def claimed(revision: Path) -> Iterator[None]:
     """Hold a shared claim on the donor ``revision`` while it is cloned, as a session does:
     prune and drop leave a claimed revision alone. CloneError if it is being removed."""
-    from rezup.session import claim
+    from rezup.runtime.session import claim
 
     try:
         fd = claim(str(revision))
@@ -308,15 +308,15 @@ def clone_venvs(source_revision: Path, target_revision: Path, venv_names: Sequen
     source = Path(os.path.abspath(source_revision))
     target = Path(os.path.abspath(target_revision))
     rewriter = _PathRewriter(source, target)
-    venvs_folder = target / layout.VENV_DIRNAME
+    venvs_folder = target / paths.VENV_DIRNAME
     made_folder = not venvs_folder.exists()
     made: list[Path] = []
     stats = _Stats()
     try:
         venvs_folder.mkdir(exist_ok=True)
         for name in venv_names:
-            src = Path(layout.venv_dir(str(source), name))
-            dst = Path(layout.venv_dir(str(target), name))
+            src = Path(paths.venv_dir(str(source), name))
+            dst = Path(paths.venv_dir(str(target), name))
             if not src.is_dir():
                 raise CloneError(f"the revision {source} has no venv {name!r}")
             if os.path.lexists(dst):
@@ -336,7 +336,7 @@ def clone_venvs(source_revision: Path, target_revision: Path, venv_names: Sequen
 
 
 def _undo(made: list[Path], venvs_folder: Optional[Path]) -> None:
-    from rezup.fsutil import remove_tree
+    from rezup.ground.filesystem import remove_tree
 
     for path in made:
         with contextlib.suppress(OSError):
@@ -355,7 +355,7 @@ class _Cloner:
         self.rewriter = rewriter
         self.stats = stats
         self.source_revision = str(rewriter.source)
-        self.production = os.path.join(self.src, layout.BIN_DIRNAME, layout.PRODUCTION_DIRNAME)
+        self.production = os.path.join(self.src, paths.BIN_DIRNAME, paths.PRODUCTION_DIRNAME)
         self.modes: list[tuple[str, int]] = []  # folders whose mode is set last
 
     def run(self) -> None:
@@ -498,8 +498,8 @@ def _check_venvs(revision: Path, venv_names: Sequence[str]) -> None:
     inside it; the rez venv must have rez and its production marker. One process per venv."""
     running = []
     for name in venv_names:
-        venv = layout.venv_dir(str(revision), name)
-        python = layout.venv_python(venv)
+        venv = paths.venv_dir(str(revision), name)
+        python = paths.venv_python(venv)
         running.append((name, venv, subprocess.Popen(
             [python, "-I", "-B", "-c", _PROBE], stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=str(revision), text=True,
@@ -534,10 +534,10 @@ def _probe_problem(name: str, venv: str, code: int, out: str, err: str) -> Optio
         return f"venv {name!r}: made for Python {built_for}, its Python is {version}"
     if rez_file and not _inside(os.path.realpath(rez_file), os.path.join(real_venv, "lib")):
         return f"venv {name!r}: rez imports from {rez_file}"
-    if name == layout.REZ_VENV:
+    if name == paths.REZ_VENV:
         if not rez_file:
             return "venv 'rez': rez does not import"
-        marker = os.path.join(layout.production_bin_dir(venv), layout.PRODUCTION_MARKER)
+        marker = os.path.join(paths.production_bin_dir(venv), paths.PRODUCTION_MARKER)
         if not os.path.isfile(marker):
             return "venv 'rez': the production marker is missing"
     return None
@@ -557,11 +557,11 @@ def relocate(folder: Path, final: Path) -> list[str]:
     names its source too, but Python re-points that on load. Raises CloneError where a path
     cannot be rewritten with certainty.
     """
-    from rezup.production import site_packages
+    from rezup.tools.production import site_packages
 
     rewriter = _PathRewriter(Path(os.path.abspath(folder)), Path(os.path.abspath(final)))
     rewritten: list[str] = []
-    venvs = folder / layout.VENV_DIRNAME
+    venvs = folder / paths.VENV_DIRNAME
     for venv in sorted(venvs.iterdir()) if venvs.is_dir() else []:
         candidates = [venv / "pyvenv.cfg"]
         for bin_dir in (venv / "bin", venv / "Scripts"):

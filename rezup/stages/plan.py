@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from packaging.utils import canonicalize_name
 
-from rezup.errors import BuildError, RecipeError
-from rezup.layout import PLAN_FILENAME, REZ_VENV
-from rezup.pythons import find_python
-from rezup.recipe import Recipe, Tool, dotenv_load_order
+from rezup.ground.errors import BuildError, RecipeError
+from rezup.ground.paths import PLAN_FILENAME, REZ_VENV
+from rezup.stages.recipe_model import Recipe, Tool, dotenv_load_order
+from rezup.tools.pythons import find_python
 
 if TYPE_CHECKING:
-    from rezup.pipconf import Setting
-    from rezup.uv import Translation
+    from rezup.tools.pip_settings import Setting
+    from rezup.tools.uv_options import Translation
 
 log = logging.getLogger("rezup")
 
@@ -121,7 +121,7 @@ class Plan:
 
     @classmethod
     def from_text(cls, text: str, label: str = PLAN_FILENAME) -> Plan:
-        from rezup._compat import tomllib
+        from rezup.ground.compat import tomllib
 
         try:
             data = tomllib.loads(text)
@@ -274,41 +274,41 @@ def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], di
     """uv options and environment for ``recipe``, from every pip setting and ``[uv]``.
 
     Precedence, lowest first: the studio's pip settings (pip's configuration files, then
-    ``PIP_*`` variables; ``rezup.pipconf``) < the recipe's ``[pip]`` (its env, then its options)
+    ``PIP_*`` variables; ``rezup.tools.pip_settings``) < the recipe's ``[pip]`` (its env, then its options)
     < its ``[uv]`` (as is). pip settings are translated to uv's terms; a setting the recipe
     gives leaves the studio's out, and so does a variable for it that the process environment
     has already (uv reads that one itself). The result goes into the plan, so that a pull
     installs from the same indexes wherever it runs. With ``warn``, what uv cannot use is
     named in one warning line per source (never a value: URLs may hold passwords).
     """
-    from rezup import uv
+    from rezup.tools import uv_options
 
     base_dir = str(recipe.source.parent) if recipe.source else os.getcwd()
-    pip_env = uv.translate_pip_env(dict(recipe.pip_env), base_dir)
-    pip_options = uv.translate_pip_options(recipe.pip_options, base_dir)
+    pip_env = uv_options.translate_pip_env(dict(recipe.pip_env), base_dir)
+    pip_options = uv_options.translate_pip_options(recipe.pip_options, base_dir)
     options = [*pip_env.options, *pip_options.options, *recipe.uv_options]
     env = {**pip_env.env, **pip_options.env, **dict(recipe.uv_env)}
-    studio_options, studio_env = _studio_settings(uv.setting_names(options, env), warn)
+    studio_options, studio_env = _studio_settings(uv_options.setting_names(options, env), warn)
     if warn and (pip_options.dropped or pip_env.dropped):
         log.warning("[pip] settings that uv does not use were dropped: %s",
                     _redact(", ".join([*pip_options.dropped, *pip_env.dropped])))
-    return uv.anchor_option_paths([*studio_options, *options], base_dir), {**studio_env, **env}
+    return uv_options.anchor_option_paths([*studio_options, *options], base_dir), {**studio_env, **env}
 
 
 def _studio_settings(recipe_sets: set[str], warn: bool) -> tuple[list[str], dict[str, str]]:
     """The studio's pip settings in uv's terms, less those the recipe (``recipe_sets``, by
-    ``uv.setting_names``) or the process environment gives already."""
-    from rezup import uv
-    from rezup.pipconf import read_pip_settings
+    ``uv_options.setting_names``) or the process environment gives already."""
+    from rezup.tools import uv_options
+    from rezup.tools.pip_settings import read_pip_settings
 
     settings = read_pip_settings()
     if not settings:
         return [], {}
-    translated = uv.translate_pip_config({key: s.value for key, s in settings.items()},
+    translated = uv_options.translate_pip_config({key: s.value for key, s in settings.items()},
                                          os.getcwd(), check_locations=True)
-    options = [token for name, tokens in uv.iter_options(translated.options)
-               if not uv.setting_names(tokens, ()) & recipe_sets for token in tokens]
-    env = uv.not_set_in(uv.without_settings(translated.env, recipe_sets), os.environ)
+    options = [token for name, tokens in uv_options.iter_options(translated.options)
+               if not uv_options.setting_names(tokens, ()) & recipe_sets for token in tokens]
+    env = uv_options.not_set_in(uv_options.without_settings(translated.env, recipe_sets), os.environ)
     if warn:
         _report_studio(settings, translated, options, env)
     return options, env
@@ -318,13 +318,13 @@ def _report_studio(settings: Mapping[str, Setting], translated: Translation,
                    options: list[str], env: dict[str, str]) -> None:
     """One warning line for what uv cannot use, one for missing locations, and one info
     line naming the settings in use and where they come from (names only, never values)."""
-    from rezup import uv
+    from rezup.tools import uv_options
 
     def where(key: str) -> str:
         return f"{key} ({settings[key].source})"
 
     def used(key: str) -> bool:
-        alone = uv.translate_pip_config({key: settings[key].value}, os.getcwd(),
+        alone = uv_options.translate_pip_config({key: settings[key].value}, os.getcwd(),
                                         check_locations=True)
         return bool(set(alone.env) & set(env) or set(alone.options) & set(options))
 
@@ -341,7 +341,7 @@ def _report_studio(settings: Mapping[str, Setting], translated: Translation,
 
 
 def _redact(text: str) -> str:
-    from rezup.credentials import redact
+    from rezup.tools.credentials import redact
 
     return redact(text)
 
@@ -359,7 +359,7 @@ def make_plan(
     ``find_pythons`` returned, when the caller looked them up already. ``on_line`` hears uv's
     progress lines, each named by its venv.
     """
-    from rezup import uv
+    from rezup.tools import uv_commands
 
     options, env = installer_settings(recipe)
     specs = venv_specs(recipe)
@@ -370,7 +370,7 @@ def make_plan(
         python, version = pythons[spec.python_request]
         # the seeds are resolved with the rest: a recipe that pins pip itself wins
         inputs = [*spec.inputs, *seed_packages(version)]
-        compiled = uv.pip_compile(
+        compiled = uv_commands.pip_compile(
             "\n".join(inputs) + "\n", python, options=options, env=env,
             what=f"resolving venv {spec.name!r}", on_line=_named(on_line, spec.name),
         )
@@ -391,7 +391,7 @@ def make_plan(
     shared = None
     if recipe.shared:
         python = venvs[0].python
-        compiled = uv.pip_compile(
+        compiled = uv_commands.pip_compile(
             "\n".join(recipe.shared.requires) + "\n", python, options=options, env=env,
             what="resolving [shared]", on_line=_named(on_line, "[shared]"),
         )
@@ -441,7 +441,7 @@ def find_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
     Also checks that the local folders the recipe names exist, so that a typo fails here,
     before anything is created.
     """
-    from rezup import uv
+    from rezup.tools import uv_commands
 
     specs = venv_specs(recipe)
     for spec in specs:
@@ -458,7 +458,7 @@ def find_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
             found[request] = (default_python(), ".".join(map(str, sys.version_info[:3])))
             continue
         path = find_python(request)
-        found[request] = (path, uv.python_version_of(path))
+        found[request] = (path, uv_commands.python_version_of(path))
     return found
 
 

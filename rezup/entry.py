@@ -1,7 +1,7 @@
 """The console entry point, and the lean ``rezup use NAME -- CMD`` path.
 
 ``rezup use`` runs before every farm job. For the common case (a ready revision, a command
-after ``--``) this module loads only ``layout`` and ``session`` of the package, reads the
+after ``--``) this module loads only the lean modules of ``ground`` and ``runtime.session``, reads the
 revision's metadata (its ``revision.marshal`` copy: no ``json``), and ``exec``\\ s the
 command. A job whose remote revision another process is pulling waits here too, blocked on
 that pull's lock (``wait_for_pull``), then enters it. Anything else (a pull, a build, an
@@ -14,7 +14,8 @@ Nothing imports this module: it is the top of the package.
 import os
 import sys
 
-from rezup import layout, session
+from rezup.ground import newest, paths, revision_json, root_settings, upgrade_check
+from rezup.runtime import session
 
 # On the `rezup use` path: no `from __future__ import annotations` (an import of its own,
 # ~0.15 ms) and no typing (milliseconds); annotations naming typing's types are strings.
@@ -40,7 +41,7 @@ def parse_use(argv: "list[str]") -> "Optional[Use]":
     if not command:
         return None
     if not own:
-        return Use(layout.DEFAULT_CONTAINER, False, "", command)
+        return Use(paths.DEFAULT_CONTAINER, False, "", command)
     if own[0] != "use":
         return None
     name: Optional[str] = None
@@ -51,19 +52,19 @@ def parse_use(argv: "list[str]") -> "Optional[Use]":
             local_only = True
         elif arg == "--revision":
             revision = next(args, "")
-            if not layout.is_timestamp(revision):
+            if not paths.is_timestamp(revision):
                 return None
         elif arg.startswith("--revision="):
             revision = arg[len("--revision="):]
-            if not layout.is_timestamp(revision):
+            if not paths.is_timestamp(revision):
                 return None
         elif arg.startswith("-") or name is not None:
             return None
         else:
             name = arg
     if name is None:
-        name = layout.DEFAULT_CONTAINER
-    return Use(name, local_only, revision, command) if layout.is_valid_container_name(name) \
+        name = paths.DEFAULT_CONTAINER
+    return Use(name, local_only, revision, command) if paths.is_valid_container_name(name) \
         else None
 
 
@@ -76,26 +77,26 @@ def try_use(argv: "list[str]") -> "Optional[int]":
     if use is None:
         return None
     try:
-        local, remote = layout.container_roots(use.name)
+        local, remote = root_settings.container_roots(use.name)
         remote_revisions = None if use.local_only or remote is None else \
-            layout.revisions_dir(remote, use.name)
-        local_revisions = layout.revisions_dir(local, use.name)
+            paths.revisions_dir(remote, use.name)
+        local_revisions = paths.revisions_dir(local, use.name)
         if use.revision:  # a rollback: that revision, if it is ready here
             revision, using_remote, metadata = use.revision, None, None
         else:
-            revision, using_remote, metadata = layout.choose_revision(
+            revision, using_remote, metadata = newest.choose_revision(
                 local_revisions, remote_revisions, _warn)
             if revision is None:
                 return None
         revision_dir = os.path.join(local_revisions, revision)
         if metadata is None:
-            metadata = layout.read_metadata(revision_dir)
+            metadata = revision_json.read_metadata(revision_dir)
         if metadata is None and using_remote:  # not pulled here yet: is it being pulled?
             metadata = wait_for_pull(use.name, local, revision)
         if metadata is None or "session" not in metadata:
             return None  # a remote revision not pulled here yet, or one made by rezup 2.x
         if using_remote is None:
-            using_remote = bool(layout.pulled_from(metadata))
+            using_remote = bool(revision_json.pulled_from(metadata))
         env = session.session_environ(metadata, revision_dir, use.name, using_remote)
         session.claim(revision_dir)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP while waiting
@@ -109,28 +110,28 @@ def wait_for_pull(name: str, local_root: str, stamp: str) -> "Optional[dict]":
     """The metadata of the local twin of remote revision ``stamp`` once another process has
     pulled it, waiting for that process here, blocked on its native lock: no command line
     to load, no polling. None (having waited, or not) when the command line must act: this
-    process is to pull it (it then holds the lock, handed over with ``lock.adopt``), the
+    process is to pull it (it then holds the lock, handed over with ``build_lock.adopt``), the
     pull failed (the command line falls back), or the locks here are soft (NFS).
     """
     if os.name == "nt":
         return None
     import time
 
-    from rezup import lockfile
+    from rezup.ground import lock_policy
 
-    locks = layout.locks_dir(local_root, name)
-    revision_dir = os.path.join(layout.revisions_dir(local_root, name), stamp)
-    failure = layout.pull_failure_file(local_root, name, stamp)
-    lock_path = layout.lock_file(local_root, name, stamp)
-    if lockfile.agreed_lock_kind(locks) != "native":
+    locks = paths.locks_dir(local_root, name)
+    revision_dir = os.path.join(paths.revisions_dir(local_root, name), stamp)
+    failure = paths.pull_failure_file(local_root, name, stamp)
+    lock_path = paths.lock_file(local_root, name, stamp)
+    if lock_policy.agreed_lock_kind(locks) != "native":
         return None
     os.makedirs(locks, exist_ok=True)
-    timeout = lockfile.lock_timeout()
+    timeout = lock_policy.lock_timeout()
     started = None
     while True:
         if os.path.exists(failure):  # failed lately: the command line's retry rule decides
             break
-        fd = lockfile.take(lock_path)
+        fd = lock_policy.take(lock_path)
         if fd is not None:  # nobody pulls it: this process will, unless it is ready now
             metadata = _usable(revision_dir)
             if metadata is not None or os.path.exists(failure):
@@ -145,7 +146,7 @@ def wait_for_pull(name: str, local_root: str, stamp: str) -> "Optional[dict]":
                                  f"revision {stamp} of {name} (lock {lock_path})\n")
                 sys.stderr.flush()
         left = timeout - (time.monotonic() - started)
-        if left <= 0 or not lockfile.wait_until_free(lock_path, left, interruptible=True):
+        if left <= 0 or not lock_policy.wait_until_free(lock_path, left, interruptible=True):
             break  # the time is up: the command line says so, and records it
         metadata = _usable(revision_dir)
         if metadata is not None:
@@ -156,7 +157,7 @@ def wait_for_pull(name: str, local_root: str, stamp: str) -> "Optional[dict]":
 
 def _usable(revision_dir: str) -> "Optional[dict]":
     try:
-        return layout.read_metadata(revision_dir)
+        return revision_json.read_metadata(revision_dir)
     except ValueError:
         return None
 
@@ -164,12 +165,12 @@ def _usable(revision_dir: str) -> "Optional[dict]":
 def _hand_over(lock_path: str, waiting_since: "Optional[float]", fd: "Optional[int]") -> None:
     """Tell the command line, loaded next in this process, what was done here: it holds the
     lock (``fd``) or has waited for it since ``waiting_since`` and said so."""
-    from rezup import lock
+    from rezup.tools import build_lock
 
     if fd is not None:
-        lock.adopt(lock_path, fd)
+        build_lock.adopt(lock_path, fd)
     if waiting_since is not None:
-        lock.note_waiting(lock_path, waiting_since)
+        build_lock.note_waiting(lock_path, waiting_since)
 
 
 def _interrupted(signum: int) -> int:
@@ -190,7 +191,7 @@ def run_site_init(own: "list[str]") -> "Optional[int]":
     """
     script = None
     try:
-        script = layout.site_init_script()
+        script = root_settings.site_init_script()
         if script is None:
             return None
         with open(script, encoding="utf-8") as stream:
@@ -202,7 +203,7 @@ def run_site_init(own: "list[str]") -> "Optional[int]":
             import traceback
 
             traceback.print_exc()
-        from rezup.errors import RecipeError, one_line
+        from rezup.ground.errors import RecipeError, one_line
 
         if isinstance(exc, RecipeError) or script is None:
             sys.stderr.write(f"rezup: error: {one_line(exc)}\n")
@@ -222,7 +223,7 @@ def main() -> None:
     failed = run_site_init(own)
     if failed is not None:
         sys.exit(failed)
-    if layout.upgrade_check_due(own):
+    if upgrade_check.upgrade_check_due(own):
         from rezup.operations.upgrade import upgrade_at_launch
 
         upgrade_at_launch(argv)  # restarts the same command line after an upgrade

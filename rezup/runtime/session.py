@@ -6,7 +6,7 @@ files, then its ``[env]`` table (``${VAR}`` expanded against what is there so fa
 folders first on PATH.
 
 This module is on the ``rezup use NAME -- CMD`` start-up path: it takes a revision folder and
-its metadata (never a container object) and imports only ``os``, ``sys`` and ``layout`` at
+its metadata (never a container object) and imports only ``os``, ``sys`` and ``ground``'s lean modules at
 module level (python-dotenv only when the revision lists dotenv files, the shell module only
 for shells).
 """
@@ -14,7 +14,7 @@ for shells).
 import os
 import sys
 
-from rezup import layout
+from rezup.ground import paths, revision_json
 
 # On the `rezup use` path: no `from __future__ import annotations` (an import of its own,
 # ~0.15 ms) and no typing (milliseconds); annotations naming typing's types are strings.
@@ -41,7 +41,7 @@ def refuse_nested_session() -> None:
     """Refuse an interactive session inside another (a command or a script may run)."""
     current = current_session()
     if current:
-        from rezup.errors import UsageError
+        from rezup.ground.errors import UsageError
 
         raise UsageError(
             f"already inside a rezup session of container {current!r}; exit it first (or "
@@ -161,7 +161,7 @@ def session_environ(
     env = dict(os.environ if base is None else base)
     _leave_outer_environments(env)
     env.update(revision_variables(metadata, revision_dir, container, using_remote, env))
-    bin_dirs = [os.path.join(revision_dir, d) for d in layout.session_bin_dirs(metadata)]
+    bin_dirs = [os.path.join(revision_dir, d) for d in revision_json.session_bin_dirs(metadata)]
     env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")]).rstrip(os.pathsep)
     env["REZUP_SESSION_PATH"] = os.pathsep.join(bin_dirs)
     return env
@@ -195,7 +195,7 @@ def claim(revision_dir: str) -> "Optional[int]":
         return None
     import fcntl
 
-    fd = _open_claim_file(layout.claim_file(revision_dir))
+    fd = _open_claim_file(paths.claim_file(revision_dir))
     if fd is not None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -207,7 +207,7 @@ def claim(revision_dir: str) -> "Optional[int]":
         if fd is not None:
             os.close(fd)
         _gone(revision_dir)
-    if not layout.is_ready(revision_dir):  # removed between the choice and the claim
+    if not revision_json.is_ready(revision_dir):  # removed between the choice and the claim
         if fd is not None:
             os.close(fd)
         _gone(revision_dir)
@@ -224,10 +224,10 @@ def _record_claim(revision_dir: str) -> bool:
     Costs one ``stat`` on a local root (no claims folder): nothing to record there, the
     ``flock`` claim is enough.
     """
-    folder = layout.claims_dir(revision_dir)
+    folder = paths.claims_dir(revision_dir)
     if not os.path.isdir(folder):  # a local root: the flock claim is enough
         return True
-    from rezup import hosts
+    from rezup.ground import hosts
 
     pid = os.getpid()
     host, boot, namespace = hosts.identity()
@@ -240,7 +240,7 @@ def _record_claim(revision_dir: str) -> bool:
         os.write(fd, f"{boot}\n{namespace}\n".encode())
     finally:
         os.close(fd)
-    if os.path.exists(os.path.join(folder, layout.REMOVING_FILENAME)):
+    if os.path.exists(os.path.join(folder, paths.REMOVING_FILENAME)):
         try:  # noqa: SIM105 - no contextlib on the lean path
             os.unlink(record)
         except OSError:
@@ -262,7 +262,7 @@ def _open_claim_file(path: str) -> "Optional[int]":
 
 
 def _gone(revision_dir: str) -> None:
-    from rezup.errors import RevisionGoneError
+    from rezup.ground.errors import RevisionGoneError
 
     raise RevisionGoneError(f"revision {revision_dir} is being removed")
 
@@ -355,7 +355,7 @@ def spawn(
 def _shell_command(container: str, using_remote: bool, script: "Optional[str]",
                    env: "dict[str, str]") -> "list[str]":
     """The shell that runs ``script``, or (none) an interactive one with rezup's prompt."""
-    from rezup import shell as shells
+    from rezup.runtime import shell as shells
 
     detected = shells.detect_shell()
     shells.check_shell(detected)

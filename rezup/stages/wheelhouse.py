@@ -26,11 +26,11 @@ from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
 
-from rezup.errors import BuildError
-from rezup.plan import Plan, VenvPlan, major_minor, pinned, seed_packages
+from rezup.ground.errors import BuildError
+from rezup.stages.plan import Plan, VenvPlan, major_minor, pinned, seed_packages
 
 if TYPE_CHECKING:
-    from rezup.credentials import Downloader
+    from rezup.tools.credentials import Downloader
 
 log = logging.getLogger("rezup")
 
@@ -126,13 +126,13 @@ def _sha256(path: Path) -> str:
 
 
 def _locked_packages(plan: Plan, venv: VenvPlan) -> list[dict[str, Any]]:
-    from rezup import uv
-    from rezup._compat import tomllib
+    from rezup.ground.compat import tomllib
+    from rezup.tools import uv_commands
 
     pins = [_without_hashes(line) for line in venv.requirements if " @ " not in line]
     if not plan.pinned_seeds:  # an earlier plan: the pull seeds its venvs from the wheelhouse
         pins.extend(seed_packages(venv.python_version))
-    text = uv.compile_pylock(
+    text = uv_commands.compile_pylock(
         "\n".join(pins) + "\n", venv.python, options=plan.uv_options, env=dict(plan.uv_env),
         what=f"locating wheels of venv {venv.name!r}",
     )
@@ -143,14 +143,14 @@ def downloader_for(plan: Plan) -> Downloader:
     """A downloader that reaches the plan's indexes as uv does: the process environment with
     the plan's variables over it, the indexes of its options and variables, their
     credentials, the insecure hosts and the keyring provider."""
-    from rezup import uv
-    from rezup.credentials import CredentialFinder, Downloader, http_timeout
+    from rezup.tools import uv_options
+    from rezup.tools.credentials import CredentialFinder, Downloader, http_timeout
 
     env = {**os.environ, **dict(plan.uv_env)}
     options = list(plan.uv_options)
-    keyring = uv.option_values(options, env, "UV_KEYRING_PROVIDER")[:1] == ["subprocess"]
-    finder = CredentialFinder(uv.index_locations(options, env), env, keyring=keyring)
-    return Downloader(finder, env, uv.option_values(options, env, "UV_INSECURE_HOST"),
+    keyring = uv_options.option_values(options, env, "UV_KEYRING_PROVIDER")[:1] == ["subprocess"]
+    finder = CredentialFinder(uv_options.index_locations(options, env), env, keyring=keyring)
+    return Downloader(finder, env, uv_options.option_values(options, env, "UV_INSECURE_HOST"),
                       timeout=http_timeout(env))
 
 
@@ -215,10 +215,10 @@ def _store_package(package: dict[str, Any], venv: VenvPlan, target: Path, plan: 
 def _fetch(entry: dict[str, Any], destination: Path, name: str, downloader: Downloader) -> None:
     """Copy or download one file of a pylock entry to ``destination``, checking its hash.
 
-    Downloads authenticate as uv does (``rezup.credentials``): an index that asks for
+    Downloads authenticate as uv does (``rezup.tools.credentials``): an index that asks for
     credentials gets those uv would send it, and none found is a one-line BuildError.
     """
-    from rezup.credentials import redact
+    from rezup.tools.credentials import redact
 
     location = entry.get("url") or entry.get("path")
     if not location:
@@ -248,13 +248,13 @@ def _fetch(entry: dict[str, Any], destination: Path, name: str, downloader: Down
 
 def _build_from_sdist(sdist: dict[str, Any], venv: VenvPlan, target: Path, plan: Plan,
                       name: str, downloader: Downloader) -> Path:
-    from rezup import uv
+    from rezup.tools import uv_commands
 
     with tempfile.TemporaryDirectory(prefix="rezup-sdist-") as scratch:
         archive = Path(scratch) / _file_name(sdist)
         _fetch(sdist, archive, name, downloader)
         out = Path(scratch) / "dist"
-        uv.build_wheel(archive, venv.python, out, env=dict(plan.uv_env),
+        uv_commands.build_wheel(archive, venv.python, out, env=dict(plan.uv_env),
                        what=f"building a wheel of {name}")
         built = sorted(out.glob("*.whl"))
         if not built:

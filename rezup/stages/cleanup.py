@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from rezup import bytecode, claims, layout
-from rezup.errors import step
-from rezup.fsutil import (
+from rezup.ground import newest, paths
+from rezup.ground.errors import step
+from rezup.ground.filesystem import (
     clear_discarded,
     discard,
     disk_usage,
@@ -29,8 +29,9 @@ from rezup.fsutil import (
     stale_staging,
     write_atomic,
 )
-from rezup.lock import try_hold
-from rezup.state import ContainerDir, RevisionDir
+from rezup.stages import bytecode, claims
+from rezup.stages.disk_state import ContainerDir, RevisionDir
+from rezup.tools.build_lock import try_hold
 
 log = logging.getLogger("rezup")
 
@@ -124,23 +125,23 @@ def _discard(revision: RevisionDir, dry_run: bool) -> tuple[Removal, Optional[Pa
         with step(f"removing revision {revision.dirname()}", revision.path()):
             bytecode.stop_compiling(revision.path())
             doomed = set_aside(revision.path(), into=revision.container().root())
-        layout.refresh_newest(str(revision.container().revisions()))
+        newest.refresh_newest(str(revision.container().revisions()))
     return Removal(revision.dirname(), True, freed=freed), doomed
 
 
 def never_ready(revision: RevisionDir) -> bool:
     """Whether the revision was never ready: neither ready now, nor retired after use."""
     return not revision.is_ready() and \
-        not (revision.path() / layout.RETIRED_METADATA_FILENAME).exists()
+        not (revision.path() / paths.RETIRED_METADATA_FILENAME).exists()
 
 
 def retire(revision: RevisionDir) -> None:
     """Take away the ready marker of a revision in use: nobody new enters it, what runs in it
     goes on, and it counts as incomplete (removed once free) from now on."""
-    marker = revision.path() / layout.METADATA_FILENAME
+    marker = revision.path() / paths.METADATA_FILENAME
     with contextlib.suppress(FileNotFoundError):
-        os.replace(marker, revision.path() / layout.RETIRED_METADATA_FILENAME)
-        layout.refresh_newest(str(revision.container().revisions()))
+        os.replace(marker, revision.path() / paths.RETIRED_METADATA_FILENAME)
+        newest.refresh_newest(str(revision.container().revisions()))
 
 
 def clear_incomplete(container: ContainerDir, keep: str = "") -> list[Removal]:
@@ -166,17 +167,17 @@ def clear_incomplete(container: ContainerDir, keep: str = "") -> list[Removal]:
 
 
 def mark_dropped(container: ContainerDir) -> None:
-    write_atomic(container.path() / layout.DROPPED_MARKER, "dropped\n")
+    write_atomic(container.path() / paths.DROPPED_MARKER, "dropped\n")
 
 
 def is_dropped(container: ContainerDir) -> bool:
-    return (container.path() / layout.DROPPED_MARKER).is_file()
+    return (container.path() / paths.DROPPED_MARKER).is_file()
 
 
 def revive(container: ContainerDir) -> None:
     """A new revision is built in a dropped container: it is in use again."""
     with contextlib.suppress(FileNotFoundError):
-        (container.path() / layout.DROPPED_MARKER).unlink()
+        (container.path() / paths.DROPPED_MARKER).unlink()
 
 
 def remove_dropped(container: ContainerDir) -> Optional[list[Removal]]:
@@ -207,8 +208,8 @@ def finish_pending(root: Path) -> None:
         if entry.name.startswith("."):
             continue
         container_dir = Path(entry.path)
-        if (container_dir / layout.DROPPED_MARKER).is_file() and \
-                layout.is_valid_container_name(entry.name):
+        if (container_dir / paths.DROPPED_MARKER).is_file() and \
+                paths.is_valid_container_name(entry.name):
             container = ContainerDir(root, entry.name)
             try:
                 if remove_dropped(container) is None:

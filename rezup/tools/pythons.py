@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from rezup import uv
-from rezup.errors import BuildError
+from rezup.ground.errors import BuildError
+from rezup.tools import uv_commands
 
 _VERSION_FOLDER = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")  # CPython installs: 3.12.1
 
@@ -40,7 +40,7 @@ def find_python(request: str) -> str:
             return request
         raise BuildError(f"python = {request!r}: no such interpreter")
     try:
-        return uv.find_python(request, env={"PATH": path_without_shims()})
+        return uv_commands.find_python(request, env={"PATH": path_without_shims()})
     except BuildError as exc:
         uv_said = str(exc).split(" failed: ", 1)[-1]
     found = find_installed(request)

@@ -20,9 +20,9 @@ from typing import Any, Optional
 
 from packaging.version import Version
 
-from rezup import bytecode, clone, layout, progress, uv
-from rezup.errors import BuildError, LockError, step
-from rezup.fsutil import (
+from rezup.ground import mark_ready, newest, paths, progress, revision_json
+from rezup.ground.errors import BuildError, LockError, step
+from rezup.ground.filesystem import (
     STAGING_PREFIX,
     discard,
     flush_filesystem,
@@ -31,9 +31,12 @@ from rezup.fsutil import (
     stale_staging,
     write_json_atomic,
 )
-from rezup.lock import Held, hold
-from rezup.plan import Plan, VenvPlan, pinned_version, requirements_text, seed_packages
-from rezup.production import (
+from rezup.stages import bytecode, clone
+from rezup.stages.plan import Plan, VenvPlan, pinned_version, requirements_text, seed_packages
+from rezup.stages.recipe_model import Recipe, platform_name
+from rezup.tools import uv_commands, uv_options, uv_process
+from rezup.tools.build_lock import Held, hold
+from rezup.tools.production import (
     find_distribution,
     production_bin_dir,
     remove_installer_scripts,
@@ -42,8 +45,7 @@ from rezup.production import (
     write_production_marker,
     write_production_scripts,
 )
-from rezup.pythons import find_python
-from rezup.recipe import Recipe, platform_name
+from rezup.tools.pythons import find_python
 
 log = logging.getLogger("rezup")
 
@@ -56,7 +58,7 @@ def building_under_lock(lock_file: Path, what: str) -> Iterator[Held]:
     killed, the lock stays held until the uv it started has exited too, so nobody on this
     host rebuilds under it.
     """
-    with hold(lock_file, what) as held, uv.inheriting_fd(held.fd):
+    with hold(lock_file, what) as held, uv_process.inheriting_fd(held.fd):
         yield held
 
 
@@ -93,13 +95,13 @@ class _Target:
                 self.work = work
                 yield work
         except OSError:
-            if self.held is not None and layout.is_ready(str(self.final)):
+            if self.held is not None and revision_json.is_ready(str(self.final)):
                 raise LockError(f"revision {self.final.name} was made ready by another "
                                 "builder meanwhile; this build publishes nothing") from None
             raise
         finally:
             self.work = self.final
-        layout.refresh_newest(str(self.final.parent))  # after the rename, as for a publish
+        newest.refresh_newest(str(self.final.parent))  # after the rename, as for a publish
 
     def commit(self, metadata: dict[str, Any]) -> None:
         """Write the ready marker (in place), or relocate the work folder for ``final`` and
@@ -107,9 +109,9 @@ class _Target:
         with step("writing revision.json (the ready marker)", self.work):
             # the claim file exists before the revision is ready, so that sessions can claim
             # it even where they may not write (a shared root built by an admin)
-            Path(layout.claim_file(str(self.work))).touch()
+            Path(paths.claim_file(str(self.work))).touch()
             if self.fenced:  # a shared root: jobs record their claims there (claims.py)
-                (self.work / layout.CLAIMS_DIRNAME).mkdir(exist_ok=True)
+                (self.work / paths.CLAIMS_DIRNAME).mkdir(exist_ok=True)
                 clone.relocate(self.work, self.final)
             flush_filesystem(self.work)
             lost = self.held.lost() if self.held is not None else None
@@ -117,7 +119,7 @@ class _Target:
                 raise LockError(f"this build of revision {self.final.name} lost its lock: "
                                 f"{lost}; it publishes nothing (this host was cut off or "
                                 "too slow: REZUP_LOCK_LEASE)")
-            layout.write_metadata(str(self.work), metadata)
+            mark_ready.write_metadata(str(self.work), metadata)
 
 
 def _clear_abandoned(final: Path) -> None:
@@ -158,7 +160,7 @@ def plan_and_build(
     the build there is if the resolve gives the same plan again (see ``_likely_donor``).
     Returns the plan and the revision metadata. On any failure the folder is removed.
     """
-    from rezup.plan import find_pythons, installer_settings, make_plan, venv_specs
+    from rezup.stages.plan import find_pythons, installer_settings, make_plan, venv_specs
 
     pythons = find_pythons(recipe)
     options, env = installer_settings(recipe, warn=False)
@@ -199,7 +201,7 @@ def plan_and_build(
                     metadata = _finish_clone(plan, recipe.text, target, guess.donor,
                                              started=started, extra_metadata=extra_metadata)
                 else:
-                    remove_tree(work / layout.VENV_DIRNAME)
+                    remove_tree(work / paths.VENV_DIRNAME)
                     created = create_venvs(pool)
             for future in created:
                 future.result()
@@ -258,14 +260,14 @@ def build_revision(
 def _new_revision_folder(revision_dir: Path) -> Iterator[None]:
     """``new_folder`` for a local revision, with the container's ``.newest`` written again
     once the folder is made and once a failed build has removed it: every change of the
-    revisions folder makes ``.newest`` untrusted (see ``layout.newest_first``), and sessions
+    revisions folder makes ``.newest`` untrusted (see ``newest.newest_first``), and sessions
     list the folder until it is written again."""
     try:
         with new_folder(revision_dir, staged=False):
-            layout.refresh_newest(str(revision_dir.parent))
+            newest.refresh_newest(str(revision_dir.parent))
             yield
     except BaseException:
-        layout.refresh_newest(str(revision_dir.parent))
+        newest.refresh_newest(str(revision_dir.parent))
         raise
 
 
@@ -275,16 +277,16 @@ def _create_venv(name: str, version: str, path: Path, python: str, options: list
     written by an earlier rezup)."""
     with progress.step(f"creating venv {name!r} (Python {version})",
                        f"created venv {name!r} (Python {version})"):
-        uv.create_venv(path, python, seed=seed, options=options, env=env)
+        uv_commands.create_venv(path, python, seed=seed, options=options, env=env)
 
 
 def _venv(revision_dir: Path, name: str) -> Path:
-    return Path(layout.venv_dir(str(revision_dir), name))
+    return Path(paths.venv_dir(str(revision_dir), name))
 
 
 def _options(plan: Plan, find_links: Optional[Path]) -> list[str]:
     options = list(plan.uv_options)
-    return uv.offline_options(options, find_links) if find_links is not None else options
+    return uv_options.offline_options(options, find_links) if find_links is not None else options
 
 
 def _fill_revision(
@@ -300,8 +302,8 @@ def _fill_revision(
     """Install the plan into the venvs made already, then write the ready marker."""
     revision_dir = target.work
     with step("writing the recipe and the plan", revision_dir):
-        (revision_dir / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
-        plan.write(revision_dir / layout.PLAN_FILENAME)
+        (revision_dir / paths.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
+        plan.write(revision_dir / paths.PLAN_FILENAME)
     options = _options(plan, find_links)
     env = dict(plan.uv_env)
     shared_dir = None
@@ -315,7 +317,7 @@ def _fill_revision(
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
         rez_versions = list(pool.map(install, plan.venvs))
 
-    metadata = layout.make_metadata(
+    metadata = revision_json.make_metadata(
         str(target.final),
         plan_digest=plan.digest,
         venvs=[venv.name for venv in plan.venvs],
@@ -349,7 +351,7 @@ def _install_venv(
     try:
         with progress.step(f"installing {packages} into venv {venv.name!r}, compiling them",
                            f"installed {packages} into venv {venv.name!r}") as installing:
-            uv.pip_install(venv_python(venv_path), requirements, options=options, env=env,
+            uv_commands.pip_install(venv_python(venv_path), requirements, options=options, env=env,
                            what=f"installing venv {venv.name!r}", on_line=installing.note,
                            compile_bytecode=False, cache_first=_only_index_pins(venv))
             _compile_venv(venv, venv_path, revision_dir, env, installing, seeds_now)
@@ -360,7 +362,7 @@ def _install_venv(
         rez = find_distribution(venv_path, "rez")
     except BuildError:
         rez = None
-    if rez is None and venv.name == layout.REZ_VENV:
+    if rez is None and venv.name == paths.REZ_VENV:
         raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
     with step(f"writing the production scripts of venv {venv.name!r}",
               production_bin_dir(venv_path)), \
@@ -427,7 +429,7 @@ def _compile_seeds_later(plan: Plan, revision_dir: Path) -> None:
 def session_metadata(plan: Plan) -> dict[str, Any]:
     """What ``rezup use`` needs, copied from the plan so that it reads one small JSON file."""
     return {
-        "bin_dirs": [layout.production_bin_relpath(venv.name) for venv in plan.venvs],
+        "bin_dirs": [paths.production_bin_relpath(venv.name) for venv in plan.venvs],
         "env": [list(item) for item in plan.env],
         "dotenv": plan.dotenv_files(platform_name()),
     }
@@ -449,7 +451,7 @@ def interpreter_for(venv: VenvPlan) -> str:
             f"the plan's Python {venv.python} does not exist on this machine; give the recipe "
             "an explicit 'python' that every machine has"
         )
-    found = uv.python_version_of(path)
+    found = uv_commands.python_version_of(path)
     if Version(found).release[:2] != Version(venv.python_version).release[:2]:
         raise BuildError(
             f"the plan needs Python {venv.python_version} for venv {venv.name!r}; "
@@ -464,11 +466,11 @@ def _ensure_shared_lib(
     """Install the deprecated ``[shared]`` packages once per container, under ``libs/NAME``."""
     assert plan.shared is not None
     root, name = str(container_dir.parent), container_dir.name
-    target = Path(layout.libs_dir(root, name), plan.shared.name)
+    target = Path(paths.libs_dir(root, name), plan.shared.name)
     ready = target / ".rezup_shared.json"
     if ready.is_file():
         return target
-    lock_file = Path(layout.lock_file(root, name, f"libs-{plan.shared.name}"))
+    lock_file = Path(paths.lock_file(root, name, f"libs-{plan.shared.name}"))
     with building_under_lock(lock_file, f"installing shared libs {plan.shared.name!r}"):
         if ready.is_file():
             return target
@@ -478,7 +480,7 @@ def _ensure_shared_lib(
         requirements.write_text("\n".join(plan.shared.requirements) + "\n", encoding="utf-8")
         try:
             with new_folder(target, staged=False):
-                uv.pip_install(
+                uv_commands.pip_install(
                     Path(plan.shared.python), requirements, options=options, env=env,
                     target=target, what=f"installing shared libs {plan.shared.name!r}",
                 )
@@ -512,17 +514,17 @@ def _likely_donor(recipe_text: str, revision_dir: Path) -> Optional[_Guess]:
     """
     revisions = revision_dir.parent
     looked_at = 0
-    for name in layout.revision_names(str(revisions)):
+    for name in paths.revision_names(str(revisions)):
         candidate = revisions / name
-        if candidate == revision_dir or not layout.is_ready(str(candidate)):
+        if candidate == revision_dir or not revision_json.is_ready(str(candidate)):
             continue
         looked_at += 1
         if looked_at > _LIKELY_DONORS:
             break
         try:
-            same = (candidate / layout.RECIPE_FILENAME).read_text(encoding="utf-8") == \
+            same = (candidate / paths.RECIPE_FILENAME).read_text(encoding="utf-8") == \
                 recipe_text
-            digest = (layout.read_metadata(str(candidate)) or {}).get("plan_digest")
+            digest = (revision_json.read_metadata(str(candidate)) or {}).get("plan_digest")
         except (OSError, UnicodeDecodeError, ValueError):
             continue
         if same and isinstance(digest, str) and \
@@ -567,7 +569,7 @@ def _clone_for(plan: Plan, donor: Path, revision_dir: Path) -> bool:
             _clone_venvs(donor, revision_dir, [venv.name for venv in plan.venvs])
     except clone.CloneError as exc:
         log.info("revision %s cannot be cloned (%s): building the revision", donor.name, exc)
-        remove_tree(revision_dir / layout.VENV_DIRNAME)
+        remove_tree(revision_dir / paths.VENV_DIRNAME)
         return False
     return True
 
@@ -578,13 +580,13 @@ def _finish_clone(plan: Plan, recipe_text: str, target: _Target, donor: Path, *,
     cloned from ``donor``: the donor's rez and Python, ``cloned_from`` naming it."""
     revision_dir = target.final
     with step("writing the recipe and the plan", revision_dir):
-        (revision_dir / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
-        plan.write(revision_dir / layout.PLAN_FILENAME)
+        (revision_dir / paths.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
+        plan.write(revision_dir / paths.PLAN_FILENAME)
     try:
-        donor_metadata = layout.read_metadata(str(donor)) or {}
+        donor_metadata = revision_json.read_metadata(str(donor)) or {}
     except ValueError:
         donor_metadata = {}
-    metadata = layout.make_metadata(
+    metadata = revision_json.make_metadata(
         str(revision_dir),
         plan_digest=plan.digest,
         venvs=[venv.name for venv in plan.venvs],
@@ -619,13 +621,13 @@ def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
             remove_tree(leftover)
     with step(f"publishing revision {revision_dir.name}", revision_dir.parent), \
             new_folder(revision_dir, staged=True) as staging:
-        (staging / layout.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
+        (staging / paths.RECIPE_FILENAME).write_text(recipe_text, encoding="utf-8")
         if plan.wheels:
-            from rezup.wheelhouse import collect_wheels
+            from rezup.stages.wheelhouse import collect_wheels
 
-            plan = collect_wheels(plan, staging / layout.WHEELS_DIRNAME)
-        plan.write(staging / layout.PLAN_FILENAME)
-        metadata = layout.make_metadata(
+            plan = collect_wheels(plan, staging / paths.WHEELS_DIRNAME)
+        plan.write(staging / paths.PLAN_FILENAME)
+        metadata = revision_json.make_metadata(
             str(revision_dir),
             plan_digest=plan.digest,
             venvs=[venv.name for venv in plan.venvs],
@@ -634,12 +636,12 @@ def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
             session=session_metadata(plan),
             remote=True,
         )
-        layout.write_metadata(str(staging), metadata)
-    layout.refresh_newest(str(revision_dir.parent))  # after the rename: see layout.newest_first
+        mark_ready.write_metadata(str(staging), metadata)
+    newest.refresh_newest(str(revision_dir.parent))  # after the rename: see newest.newest_first
     return plan
 
 
 def wheelhouse_of(remote_revision_dir: Path, plan: Plan) -> Optional[Path]:
     """The wheelhouse a pull installs from with no index, if the remote revision has one."""
-    return remote_revision_dir / layout.WHEELS_DIRNAME if plan.wheels else None
+    return remote_revision_dir / paths.WHEELS_DIRNAME if plan.wheels else None
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
-from rezup import hosts, layout
+from rezup.ground import hosts, paths
 
 DEFAULT_MAX_JOB_AGE = 7 * 86400.0  # seconds after which another host's job claim expires
 
@@ -37,7 +37,7 @@ DEFAULT_MAX_JOB_AGE = 7 * 86400.0  # seconds after which another host's job clai
 def max_job_age() -> float:
     """``$REZUP_MAX_JOB_AGE``: the longest a job runs; another host's claim older than this
     is taken for one whose host died or rebooted."""
-    from rezup.settings import parse_duration
+    from rezup.ground.settings import parse_duration
 
     value = os.environ.get("REZUP_MAX_JOB_AGE", "").strip()
     return parse_duration(value, "REZUP_MAX_JOB_AGE") if value else DEFAULT_MAX_JOB_AGE
@@ -47,7 +47,7 @@ def trusted(revision_dir: Path) -> bool:
     """Whether a free claim in ``revision_dir`` proves that no process on any machine uses it."""
     if os.name == "nt":  # no flock; Windows refuses to delete files in use anyway
         return True
-    from rezup.lockfile import NETWORK_FILESYSTEMS, filesystem_type, lock_choice
+    from rezup.ground.lock_policy import NETWORK_FILESYSTEMS, filesystem_type, lock_choice
 
     choice = lock_choice()
     if choice == "native":
@@ -69,7 +69,7 @@ def exclusive(revision_dir: Path, create: bool = True) -> Iterator[bool]:
         return
     import fcntl
 
-    path = layout.claim_file(str(revision_dir))
+    path = paths.claim_file(str(revision_dir))
     try:  # flock works on a read-only descriptor, so read-only roots can be checked too
         fd = os.open(path, os.O_RDONLY | (os.O_CREAT if create else 0), 0o644)
     except FileNotFoundError:  # no claim file (or no revision folder): nobody claims it
@@ -104,7 +104,7 @@ def live_records(revision_dir: Path, *, expire: bool = False) -> Optional[list[s
     """The job claims recorded in the revision's claims folder that may still run (file
     names, ``HOST#PID#START``); None without a claims folder. ``expire``: remove the records
     of ended jobs of this host and those older than ``max_job_age`` (a remover does)."""
-    folder = Path(layout.claims_dir(str(revision_dir)))
+    folder = Path(paths.claims_dir(str(revision_dir)))
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
@@ -114,7 +114,7 @@ def live_records(revision_dir: Path, *, expire: bool = False) -> Optional[list[s
     oldest = time.time() - max_job_age()
     live = []
     for entry in entries:
-        if entry.name == layout.REMOVING_FILENAME:
+        if entry.name == paths.REMOVING_FILENAME:
             continue
         if _record_live(entry, oldest):
             live.append(entry.name)
@@ -146,14 +146,14 @@ def removing(revision_dir: Path) -> Iterator[Optional[list[str]]]:
     job claims that may still run (empty: free to remove), or None without a claims folder
     (nobody can tell). Jobs that start meanwhile see the mark and go elsewhere; it is taken
     away again unless the revision was removed."""
-    mark = Path(layout.claims_dir(str(revision_dir))) / layout.REMOVING_FILENAME
+    mark = Path(paths.claims_dir(str(revision_dir))) / paths.REMOVING_FILENAME
     try:
         fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileNotFoundError:
         yield None
         return
     except OSError:  # another remover is at it, or it cannot be written: not free
-        yield [layout.REMOVING_FILENAME]
+        yield [paths.REMOVING_FILENAME]
         return
     os.close(fd)
     try:
@@ -168,7 +168,7 @@ def holders(revision_dir: Path) -> list[int]:
     if not sys.platform.startswith("linux"):
         return []
     try:
-        stat = os.stat(layout.claim_file(str(revision_dir)))
+        stat = os.stat(paths.claim_file(str(revision_dir)))
         with open("/proc/locks", encoding="ascii", errors="replace") as stream:
             table = stream.read()
     except OSError:

@@ -33,7 +33,7 @@ import secrets
 import time
 from typing import Callable, Optional
 
-from rezup import hosts
+from rezup.ground import hosts
 
 FORMAT = "rezup-lease 1"
 _BEAT_WIDTH = 12

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, NamedTuple, Optional
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from rezup.errors import BuildError
+from rezup.ground.errors import BuildError
 
 if TYPE_CHECKING:
     import ssl
@@ -266,7 +266,7 @@ def uv_credentials_dir(env: Mapping[str, str], platform: str = sys.platform) -> 
 
 def read_store(path: str) -> list[dict]:
     """The ``[[credential]]`` entries of uv's credentials file (none if it cannot be read)."""
-    from rezup._compat import tomllib
+    from rezup.ground.compat import tomllib
 
     try:
         with open(path, "rb") as stream:

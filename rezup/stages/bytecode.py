@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Optional
 
-from rezup import layout, uv
-from rezup.errors import BuildError
-from rezup.production import pyvenv_cfg, pyvenv_version, site_packages, venv_python
+from rezup.ground import paths, revision_json
+from rezup.ground.errors import BuildError
+from rezup.tools import uv_process
+from rezup.tools.production import pyvenv_cfg, pyvenv_version, site_packages, venv_python
 
 log = logging.getLogger("rezup")
 WORKER = Path(__file__).with_name("_pyc_worker.py")
@@ -83,7 +84,7 @@ def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
     """The venv ``venv_name`` of the newest other ready revision of the same container whose
     bytecode can serve it: same Python (implementation, major and minor version) and on the
     same filesystem (hard links; from another one copying would cost what compiling does)."""
-    new_venv = Path(layout.venv_dir(str(revision_dir), venv_name))
+    new_venv = Path(paths.venv_dir(str(revision_dir), venv_name))
     wanted = _python_of(new_venv)
     if wanted is None:
         return None
@@ -92,11 +93,11 @@ def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
     except (OSError, BuildError):
         return None
     revisions = revision_dir.parent
-    for name in layout.revision_names(str(revisions)):
+    for name in paths.revision_names(str(revisions)):
         candidate = revisions / name
-        if name == revision_dir.name or not layout.is_ready(str(candidate)):
+        if name == revision_dir.name or not revision_json.is_ready(str(candidate)):
             continue
-        venv = Path(layout.venv_dir(str(candidate), venv_name))
+        venv = Path(paths.venv_dir(str(candidate), venv_name))
         if _python_of(venv) != wanted:
             continue
         with contextlib.suppress(OSError, BuildError):
@@ -204,7 +205,7 @@ def _worker(command: list[str], env: Mapping[str, str]
     never blocks on a full pipe)."""
     with tempfile.TemporaryFile() as errors:
         try:
-            starting = uv.helper_process(command, env=env, stdin=subprocess.PIPE,
+            starting = uv_process.helper_process(command, env=env, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=errors)
             process = starting.__enter__()
         except OSError as exc:
@@ -271,7 +272,7 @@ def compile_later(venv: Path, sources: Collection[str], env: Mapping[str, str]) 
     full_env.pop("VIRTUAL_ENV", None)
     command = [str(venv_python(venv)), "-I", "-S", str(WORKER), invalidation_mode(full_env),
                str(site)]
-    lock_path = venv.parent.parent / f"{layout.COMPILING_PREFIX}{venv.name}"
+    lock_path = venv.parent.parent / f"{paths.COMPILING_PREFIX}{venv.name}"
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -324,7 +325,7 @@ def stop_compiling(revision_dir: Path, timeout: float = 5.0) -> None:
 
     try:
         locks = [entry.path for entry in os.scandir(revision_dir)
-                 if entry.name.startswith(layout.COMPILING_PREFIX)]
+                 if entry.name.startswith(paths.COMPILING_PREFIX)]
     except OSError:
         return
     for path in locks:

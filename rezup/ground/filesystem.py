@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from rezup import hosts
+from rezup.ground import hosts
 
 
 def write_atomic(path: Path, text: str) -> None:

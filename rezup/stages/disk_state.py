@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Optional, Union
 
-from rezup import layout
-from rezup.errors import ContainerError
+from rezup.ground import paths, revision_json, root_settings
+from rezup.ground.errors import ContainerError
 
 
 class ContainerDir:
@@ -25,7 +25,7 @@ class ContainerDir:
     revision_class: ClassVar[type[RevisionDir]]  # what iterating yields (set below)
 
     def __init__(self, root: Union[str, os.PathLike], name: str, remote: bool = False) -> None:
-        self._name = layout.check_container_name(name)
+        self._name = paths.check_container_name(name)
         self._root = Path(root)
         self._remote = remote
         self._path = self._root / self._name
@@ -50,16 +50,16 @@ class ContainerDir:
         return self._path
 
     def libs(self) -> Path:
-        return Path(layout.libs_dir(str(self._root), self._name))
+        return Path(paths.libs_dir(str(self._root), self._name))
 
     def revisions(self) -> Path:
-        return Path(layout.revisions_dir(str(self._root), self._name))
+        return Path(paths.revisions_dir(str(self._root), self._name))
 
     def locks(self) -> Path:
-        return Path(layout.locks_dir(str(self._root), self._name))
+        return Path(paths.locks_dir(str(self._root), self._name))
 
     def lock_file(self, key: str) -> Path:
-        return Path(layout.lock_file(str(self._root), self._name, key))
+        return Path(paths.lock_file(str(self._root), self._name, key))
 
     def is_exists(self) -> bool:
         return self._path.is_dir()
@@ -80,7 +80,7 @@ class ContainerDir:
         """Revisions ordered by time. ``validate``: only valid ones (they hold their recipe:
         built, or being built past its first step); else every timestamp-named folder, such
         as what a killed build left. Other names in ``revisions/`` are never revisions."""
-        for name in layout.revision_names(str(self.revisions()), latest_first):
+        for name in paths.revision_names(str(self.revisions()), latest_first):
             revision = self.revision(name)
             if not validate or revision.is_valid():
                 yield revision
@@ -109,7 +109,7 @@ class ContainerDir:
 
     def new_revision_name(self) -> str:
         """A fresh timestamp folder name, never one already used in this container."""
-        return layout.new_revision_name(str(self.revisions()))
+        return paths.new_revision_name(str(self.revisions()))
 
 
 class RevisionDir:
@@ -144,18 +144,18 @@ class RevisionDir:
         return float(self._dirname)
 
     def timestamp(self) -> datetime:
-        return layout.revision_time(self._dirname)
+        return paths.revision_time(self._dirname)
 
     def time_str(self) -> str:
         return self.timestamp().strftime("%d.%b.%y %H:%M")
 
     def is_valid(self) -> bool:
         """A folder named by a timestamp that holds a recipe (rezup 2.x meaning)."""
-        return layout.is_timestamp(self._dirname) and \
-            (self._path / layout.RECIPE_FILENAME).is_file()
+        return paths.is_timestamp(self._dirname) and \
+            (self._path / paths.RECIPE_FILENAME).is_file()
 
     def is_ready(self) -> bool:
-        return layout.is_ready(str(self._path))
+        return revision_json.is_ready(str(self._path))
 
     def is_remote(self) -> bool:
         return self._container.is_remote()
@@ -172,7 +172,7 @@ class RevisionDir:
 
     def is_pulled(self) -> bool:
         """Whether this local revision was made from a remote one."""
-        return bool(layout.pulled_from(self.metadata())) if self.is_ready() else False
+        return bool(revision_json.pulled_from(self.metadata())) if self.is_ready() else False
 
     def metadata(self) -> dict[str, Any]:
         """The content of ``revision.json`` ({} if the revision is not ready).
@@ -181,7 +181,7 @@ class RevisionDir:
         """
         if self._metadata is None:
             try:
-                metadata = layout.read_metadata(str(self._path))
+                metadata = revision_json.read_metadata(str(self._path))
             except ValueError as exc:
                 raise ContainerError(f"revision {self._path} has a {exc}") from None
             if metadata is None:
@@ -200,35 +200,35 @@ class RevisionDir:
             except ContainerError:
                 return "broken"
             return "ready"
-        from rezup.lock import is_held
+        from rezup.tools.build_lock import is_held
 
         try:
             if is_held(self.lock_file()):
                 return "building"
         except Exception:  # a lock that cannot be checked: not ours to use
             pass
-        if (self._path / layout.RETIRED_METADATA_FILENAME).is_file():
+        if (self._path / paths.RETIRED_METADATA_FILENAME).is_file():
             return "retired"
         return "incomplete"
 
     def recipe_text(self) -> str:
-        return (self._path / layout.RECIPE_FILENAME).read_text(encoding="utf-8")
+        return (self._path / paths.RECIPE_FILENAME).read_text(encoding="utf-8")
 
     def plan_path(self) -> Path:
-        return self._path / layout.PLAN_FILENAME
+        return self._path / paths.PLAN_FILENAME
 
     def plan(self):
-        from rezup.plan import Plan
+        from rezup.stages.plan import Plan
 
         return Plan.read(self.plan_path())
 
-    def venv_path(self, name: str = layout.REZ_VENV) -> Path:
-        return Path(layout.venv_dir(str(self._path), name))
+    def venv_path(self, name: str = paths.REZ_VENV) -> Path:
+        return Path(paths.venv_dir(str(self._path), name))
 
     def production_bin_dirs(self) -> list[Path]:
         """Production bin folders of the rez venv and of isolated extension venvs (none while
         the revision is not ready)."""
-        return [self._path / d for d in layout.session_bin_dirs(self.metadata())]
+        return [self._path / d for d in revision_json.session_bin_dirs(self.metadata())]
 
     def session(self) -> dict[str, Any]:
         """What a session in this revision needs (``bin_dirs``, ``env``, ``dotenv``).
@@ -239,21 +239,21 @@ class RevisionDir:
         metadata = self.metadata()
         if "session" in metadata:
             return dict(metadata["session"])
-        from rezup.recipe import session_of_recipe
+        from rezup.stages.recipe_model import session_of_recipe
 
         try:
             text = self.recipe_text()
         except OSError:
             text = ""
-        return {"bin_dirs": layout.session_bin_dirs(metadata),
-                **session_of_recipe(text, self._path / layout.RECIPE_FILENAME)}
+        return {"bin_dirs": revision_json.session_bin_dirs(metadata),
+                **session_of_recipe(text, self._path / paths.RECIPE_FILENAME)}
 
     def session_metadata(self) -> dict[str, Any]:
         """``metadata()`` with its ``session`` always there (see ``session``)."""
         return {**self.metadata(), "session": self.session()}
 
-    def production_bin_dir(self, venv_name: str = layout.REZ_VENV) -> Path:
-        return Path(layout.production_bin_dir(str(self.venv_path(venv_name))))
+    def production_bin_dir(self, venv_name: str = paths.REZ_VENV) -> Path:
+        return Path(paths.production_bin_dir(str(self.venv_path(venv_name))))
 
     def get_rez_version(self) -> Optional[str]:
         """The rez version of the revision: recorded in ``revision.json``, else (a revision made
@@ -261,18 +261,18 @@ class RevisionDir:
         recorded = self.metadata().get("rez_version")
         if recorded:
             return recorded
-        marker = self.production_bin_dir() / layout.PRODUCTION_MARKER
+        marker = self.production_bin_dir() / paths.PRODUCTION_MARKER
         try:
             return marker.read_text(encoding="utf-8").strip() or None
         except OSError:
             return None
 
-    def python_version(self, venv_name: str = layout.REZ_VENV) -> Optional[str]:
+    def python_version(self, venv_name: str = paths.REZ_VENV) -> Optional[str]:
         """The Python version of a venv: recorded (the rez venv's), else its ``pyvenv.cfg``."""
-        recorded = self.metadata().get("python") if venv_name == layout.REZ_VENV else None
+        recorded = self.metadata().get("python") if venv_name == paths.REZ_VENV else None
         if recorded:
             return recorded
-        from rezup.production import pyvenv_version
+        from rezup.tools.production import pyvenv_version
 
         return pyvenv_version(self.venv_path(venv_name))
 
@@ -291,14 +291,14 @@ def container_names(roots: list[str]) -> set[str]:
             entries = os.listdir(root)
         except OSError:
             continue
-        names.update(entry for entry in entries if layout.is_valid_container_name(entry)
-                     and os.path.isdir(layout.revisions_dir(root, entry)))
+        names.update(entry for entry in entries if paths.is_valid_container_name(entry)
+                     and os.path.isdir(paths.revisions_dir(root, entry)))
     return names
 
 
 def recipe_container_names() -> set[str]:
     """Names of the containers that have a recipe in the home folder."""
-    from rezup.recipe import ContainerRecipe
+    from rezup.stages.recipe_files import ContainerRecipe
 
     return {recipe.name() for recipe in ContainerRecipe.iter_recipes()}
 
@@ -306,4 +306,4 @@ def recipe_container_names() -> set[str]:
 def local_container_names() -> set[str]:
     """Containers this machine may have: in the local root, or named by a recipe (whose
     ``[root] local`` may place it elsewhere)."""
-    return container_names([layout.local_root()]) | recipe_container_names()
+    return container_names([root_settings.local_root()]) | recipe_container_names()

@@ -1,0 +1,1 @@
+"""Tools: every uv command line, build locks, production scripts, pip settings, credentials."""
