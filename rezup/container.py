@@ -1,7 +1,7 @@
 """The rezup 2.x Python API: ``Container`` and ``Revision``.
 
-They are the state classes (``rezup.stages.disk_state``) with what a studio script also asks of them:
-roots resolved from the container's recipe, making and pulling revisions, entering them,
+They are the state classes (``rezup.stages.disk_state``) with what a studio script also asks
+of them: roots resolved from the container's recipe, making and pulling revisions, entering them,
 removing them. Those are done by the operations, as the command line does them; nothing below
 this module imports it. Where rezup 2.x had a plain bug the name is kept and the behaviour made
 correct and safe (``docs/python-api.md`` lists the differences).

@@ -1,8 +1,8 @@
 """The console entry point, and the lean ``rezup use NAME -- CMD`` path.
 
 ``rezup use`` runs before every farm job. For the common case (a ready revision, a command
-after ``--``) this module loads only the lean modules of ``ground`` and ``runtime.session``, reads the
-revision's metadata (its ``revision.marshal`` copy: no ``json``), and ``exec``\\ s the
+after ``--``) this module loads only the lean modules of ``ground`` and ``runtime.session``,
+reads the revision's metadata (its ``revision.marshal`` copy: no ``json``), and ``exec``\\ s the
 command. A job whose remote revision another process is pulling waits here too, blocked on
 that pull's lock (``wait_for_pull``), then enters it. Anything else (a pull, a build, an
 interactive shell, an error to explain) is handed to the full command line, which applies the

@@ -1,6 +1,6 @@
-"""rezup.stages.bytecode: a new venv takes an earlier revision's .pyc where it is valid, and compiles
-the rest. Real venvs (``uv venv``), real interpreters (3.7 to 3.13 where pyenv has them), real
-files; Python itself (``python -v``) says whether it loads each module from its .pyc."""
+"""rezup.stages.bytecode: a new venv takes an earlier revision's .pyc where it is valid, and
+compiles the rest. Real venvs (``uv venv``), real interpreters (3.7 to 3.13 where pyenv has
+them), real files; Python itself (``python -v``) says whether it loads each module from its .pyc."""
 
 from __future__ import annotations
 

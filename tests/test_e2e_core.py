@@ -414,9 +414,13 @@ def test_use_start_up_path_stays_lean(built: Sandbox):
                 if line.startswith("import time:")}
     assert "rezup.entry" in imported
     package = {name for name in imported if name == "rezup" or name.startswith("rezup.")}
-    assert package == {"rezup", "rezup.entry", "rezup.layout", "rezup.runtime.session"}
+    assert package == {"rezup", "rezup.entry", "rezup.ground", "rezup.ground.paths",
+                       "rezup.ground.root_settings", "rezup.ground.revision_json",
+                       "rezup.ground.newest", "rezup.ground.upgrade_check", "rezup.runtime",
+                       "rezup.runtime.session"}
     for heavy in ("click", "logging", "pathlib", "typing", "subprocess", "filelock",
-                  "packaging", "dotenv", "rezup.cli", "rezup.stages.build", "rezup.stages.plan", "tomllib"):
+                  "packaging", "dotenv", "rezup.cli", "rezup.stages.build", "rezup.stages.plan",
+                  "tomllib"):
         assert heavy not in imported, heavy
 
 

@@ -206,7 +206,8 @@ def test_use_of_a_revision_built_by_this_version_imports_no_json_nor_re(sandbox:
     sandbox.rezup("add", "--skip-use", check=True)
     imported = _imports(sandbox.env)
     assert "rezup.entry" in imported
-    for module in ("json", "re", "__future__", "typing", "warnings", "enum", "rezup.ground.lock_policy"):
+    for module in ("json", "re", "__future__", "typing", "warnings", "enum",
+                   "rezup.ground.lock_policy"):
         assert module not in imported, module
 
 

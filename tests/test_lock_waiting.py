@@ -143,7 +143,8 @@ def test_the_command_line_waits_for_a_native_lock_blocked(tmp_path):
     try:
         waiter = subprocess.Popen(
             [sys.executable, "-c", "import sys; from pathlib import Path; "
-             "from rezup.tools.build_lock import hold\nwith hold(Path(sys.argv[1]), 'building x'):\n"
+             "from rezup.tools.build_lock import hold\n"
+             "with hold(Path(sys.argv[1]), 'building x'):\n"
              "    print('got it', flush=True)", str(lock_file)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for(lambda: blocked_waiters(lock_file) == 1, "the command line blocks")
@@ -230,7 +231,8 @@ def test_a_job_waits_for_another_pull_in_the_lean_entry_point(farm):
                      f"of dev (lock {lock_file})") == 1
     modules = imported(err)
     assert "rezup.ground.lock_policy" in modules
-    for heavy in ("rezup.cli", "click", "rezup.tools.build_lock", "filelock", "logging", "json", "re"):
+    for heavy in ("rezup.cli", "click", "rezup.tools.build_lock", "filelock", "logging", "json",
+                  "re"):
         assert heavy not in modules, heavy
 
 

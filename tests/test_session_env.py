@@ -1,4 +1,4 @@
-"""Unit tests for rezup.runtime.session: the environment of a session, built from a fake revision."""
+"""Unit tests for rezup.runtime.session: the environment of a session, from a fake revision."""
 
 from __future__ import annotations
 

@@ -6,9 +6,9 @@ files, then its ``[env]`` table (``${VAR}`` expanded against what is there so fa
 folders first on PATH.
 
 This module is on the ``rezup use NAME -- CMD`` start-up path: it takes a revision folder and
-its metadata (never a container object) and imports only ``os``, ``sys`` and ``ground``'s lean modules at
-module level (python-dotenv only when the revision lists dotenv files, the shell module only
-for shells).
+its metadata (never a container object) and imports only ``os``, ``sys`` and ``ground``'s lean
+modules at module level (python-dotenv only when the revision lists dotenv files, the shell
+module only for shells).
 """
 
 import os

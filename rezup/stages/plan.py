@@ -274,9 +274,9 @@ def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], di
     """uv options and environment for ``recipe``, from every pip setting and ``[uv]``.
 
     Precedence, lowest first: the studio's pip settings (pip's configuration files, then
-    ``PIP_*`` variables; ``rezup.tools.pip_settings``) < the recipe's ``[pip]`` (its env, then its options)
-    < its ``[uv]`` (as is). pip settings are translated to uv's terms; a setting the recipe
-    gives leaves the studio's out, and so does a variable for it that the process environment
+    ``PIP_*`` variables; ``rezup.tools.pip_settings``) < the recipe's ``[pip]`` (its env, then
+    its options) < its ``[uv]`` (as is). pip settings are translated to uv's terms; a setting the
+    recipe gives leaves the studio's out, and so does a variable for it that the process environment
     has already (uv reads that one itself). The result goes into the plan, so that a pull
     installs from the same indexes wherever it runs. With ``warn``, what uv cannot use is
     named in one warning line per source (never a value: URLs may hold passwords).
