@@ -174,8 +174,9 @@ def _hand_over(lock_path: str, waiting_since: "Optional[float]", fd: "Optional[i
 
 
 def _interrupted(signum: int) -> int:
-    names = {2: "", 1: " by SIGHUP", 15: " by SIGTERM"}
-    sys.stderr.write(f"rezup: interrupted{names.get(signum, '')}\n")
+    from rezup.ground.errors import interrupted_line
+
+    sys.stderr.write(interrupted_line(signum))
     return 128 + signum
 
 

@@ -15,7 +15,14 @@ from typing import Optional
 
 import click
 
-from rezup.ground.errors import ExitStatus, RezupError, message_line, one_line
+from rezup.ground.errors import (
+    ExitStatus,
+    Interrupted,
+    RezupError,
+    interrupted_line,
+    message_line,
+    one_line,
+)
 from rezup.runtime.session import split_command
 
 # rezup's own flags, accepted anywhere before `--` (`rezup status -D` as `rezup -D status`)
@@ -76,14 +83,6 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         console.teardown()
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGINT, SIGTERM or SIGHUP (Ctrl-C, or a farm scheduler cancelling a job)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """While rezup works, SIGINT, SIGTERM and SIGHUP all interrupt it the same way: its uv
@@ -134,19 +133,15 @@ def _main(own: list[str], command: list[str], debug: bool) -> int:
         sys.stderr.write(f"rezup: error: {one_line(exc)}\n")
         code = exc.exit_status if isinstance(exc, RezupError) else ExitStatus.ERROR
     except Interrupted as exc:
-        import signal
-
-        name = signal.Signals(exc.signum).name
         _end_terminal_line()
-        sys.stderr.write("rezup: interrupted\n" if name == "SIGINT" else
-                         f"rezup: interrupted by {name}\n")
+        sys.stderr.write(interrupted_line(exc.signum))
         code = 128 + exc.signum
     except KeyboardInterrupt:
         from rezup.tools import uv_process
 
         uv_process.stop_running()
         _end_terminal_line()
-        sys.stderr.write("rezup: interrupted\n")
+        sys.stderr.write(interrupted_line(2))
         code = ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug: keep the promise of one line unless --debug
         if debug:

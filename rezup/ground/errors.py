@@ -22,6 +22,27 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130  # Ctrl-C, SIGTERM or SIGHUP
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP (Ctrl-C, or a farm scheduler cancelling a job) while rezup
+    works or waits: raised by rezup's own signal handlers, so that what was being written is
+    removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interrupted_line(signum: int) -> str:
+    """The one line rezup writes when a signal stops it (it then exits 128 + ``signum``)."""
+    import signal
+
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    return "rezup: interrupted\n" if name == "SIGINT" else f"rezup: interrupted by {name}\n"
+
+
 class RezupError(Exception):
     """Base of every error rezup reports to the user."""
 

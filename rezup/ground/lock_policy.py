@@ -261,14 +261,6 @@ def take(path: PathLike) -> Optional[int]:
     return fd
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP arrived while waiting (see ``wait_until_free``)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 def wait_until_free(path: PathLike, timeout: float, interruptible: bool = False) -> bool:
     """Wait until no process holds the native lock at ``path``, at most ``timeout`` seconds;
     return whether it is free (it may be taken again at once: take it to be sure).
@@ -327,6 +319,8 @@ def _blocking_wait(fd: int, timeout: float, interruptible: bool) -> Optional[boo
             raise _Expired
 
     def interrupt(signum, _frame) -> None:
+        from rezup.ground.errors import Interrupted  # only when a signal comes: not while waiting
+
         raise Interrupted(signum)
 
     try:

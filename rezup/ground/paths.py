@@ -18,6 +18,7 @@ import os
 # ~0.15 ms) and no typing (milliseconds); annotations naming typing's types are strings.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
 
@@ -119,8 +120,8 @@ def venv_dir(revision_dir: str, venv: str = REZ_VENV) -> str:
 
 
 def venv_python(venv: str) -> str:
-    return os.path.join(venv, "Scripts", "python.exe") if os.name == "nt" else \
-        os.path.join(venv, "bin", "python")
+    """The interpreter of the venv at ``venv``."""
+    return os.path.join(venv, BIN_DIRNAME, "python.exe" if os.name == "nt" else "python")
 
 
 def production_bin_dir(venv: str) -> str:
@@ -178,3 +179,8 @@ def revision_time(name: str) -> "datetime":
 
 def format_revision_time(name: str) -> str:
     return revision_time(name).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def home_folder(env: "Mapping[str, str]") -> str:
+    """The home folder a process with environment ``env`` has (pip, uv and netrc look there)."""
+    return env.get("HOME") or env.get("USERPROFILE") or os.path.expanduser("~")

@@ -173,7 +173,7 @@ def _leave_outer_environments(env: "dict[str, str]") -> None:
     own_venv = env.get("VIRTUAL_ENV")
     if own_venv and os.path.realpath(own_venv) == os.path.realpath(sys.prefix):
         del env["VIRTUAL_ENV"]
-        leaving.add(os.path.join(own_venv, "Scripts" if os.name == "nt" else "bin"))
+        leaving.add(os.path.join(own_venv, paths.BIN_DIRNAME))
     if leaving and "PATH" in env:
         env["PATH"] = os.pathsep.join(entry for entry in env["PATH"].split(os.pathsep)
                                       if entry not in leaving)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, NamedTuple, Optional
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from rezup.ground import paths
 from rezup.ground.errors import BuildError
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ class CredentialFinder:
     # -- netrc ---------------------------------------------------------------------------------
 
     def netrc_path(self) -> str:
-        return self.env.get("NETRC") or os.path.join(_home(self.env), ".netrc")
+        return self.env.get("NETRC") or os.path.join(paths.home_folder(self.env), ".netrc")
 
     def _from_netrc(self, url: str, username: Optional[str]) -> Optional[Credentials]:
         import netrc
@@ -229,10 +230,6 @@ class CredentialFinder:
         return None
 
 
-def _home(env: Mapping[str, str]) -> str:
-    return env.get("HOME") or env.get("USERPROFILE") or os.path.expanduser("~")
-
-
 def _keyring_get(service: str, username: str, env: Mapping[str, str]) -> Optional[str]:
     """The password ``keyring get SERVICE USERNAME`` prints, or None."""
     try:
@@ -250,7 +247,7 @@ def uv_credentials_dir(env: Mapping[str, str], platform: str = sys.platform) -> 
     explicit = env.get("UV_CREDENTIALS_DIR")
     if explicit:
         return explicit
-    home = _home(env)
+    home = paths.home_folder(env)
     if platform == "win32":
         appdata = env.get("APPDATA") or os.path.join(home, "AppData", "Roaming")
         legacy, current = os.path.join(appdata, "uv", "data"), os.path.join(appdata, "uv")

@@ -31,6 +31,8 @@ import sys
 from collections.abc import Mapping
 from typing import NamedTuple, Optional
 
+from rezup.ground import paths
+
 log = logging.getLogger("rezup")
 
 # The sections ``pip install`` reads, lowest priority first.
@@ -90,10 +92,6 @@ def _basename(platform: str) -> str:
     return "pip.ini" if platform == "win32" else "pip.conf"
 
 
-def _home(env: Mapping[str, str]) -> str:
-    return env.get("HOME") or env.get("USERPROFILE") or os.path.expanduser("~")
-
-
 def _global_files(env: Mapping[str, str], platform: str) -> list[str]:
     name = _basename(platform)
     if platform == "win32":
@@ -109,7 +107,7 @@ def _global_files(env: Mapping[str, str], platform: str) -> list[str]:
 
 
 def _user_files(env: Mapping[str, str], platform: str) -> list[str]:
-    home = _home(env)
+    home = paths.home_folder(env)
     name = _basename(platform)
     if platform == "win32":
         legacy = os.path.join(home, "pip", name)
