@@ -14,7 +14,7 @@ import os
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from rezup.ground import paths, root_settings
 from rezup.ground.errors import ContainerError
@@ -32,6 +32,20 @@ class Container(ContainerDir):
     """
 
     DEFAULT_NAME = paths.DEFAULT_CONTAINER
+
+    if TYPE_CHECKING:  # the same methods, yielding this API's Revision (revision_class)
+
+        def revision(self, dirname: str) -> Revision: ...
+
+        def iter_revision(
+            self, validate: bool = True, latest_first: bool = True
+        ) -> Iterator[Revision]: ...
+
+        def get_latest_revision(self, only_ready: bool = True) -> Optional[Revision]: ...
+
+        def get_revision_by_time(
+            self, timestamp: Any, fallback: bool = False, only_ready: bool = True
+        ) -> Optional[Revision]: ...
 
     def __init__(
         self,
@@ -96,6 +110,9 @@ class Container(ContainerDir):
 class Revision(RevisionDir):
     """One timestamp-named folder of a container."""
 
+    if TYPE_CHECKING:
+        _container: Container  # this API's revisions belong to this API's containers
+
     def __init__(self, container: ContainerDir, dirname: Optional[str] = None) -> None:
         super().__init__(container, dirname if dirname is not None else
                          container.new_revision_name())
@@ -112,7 +129,7 @@ class Revision(RevisionDir):
     def validate(self) -> bool:
         return self.is_valid()
 
-    def metadata(self) -> Optional[dict[str, Any]]:
+    def metadata(self) -> Optional[dict[str, Any]]:  # type: ignore[override]  # 2.x: None
         """The content of ``revision.json``; None while the revision is not ready."""
         return super().metadata() if self.is_ready() else None
 

@@ -81,6 +81,7 @@ def try_use(argv: "list[str]") -> "Optional[int]":
         remote_revisions = None if use.local_only or remote is None else \
             paths.revisions_dir(remote, use.name)
         local_revisions = paths.revisions_dir(local, use.name)
+        revision: Optional[str]
         if use.revision:  # a rollback: that revision, if it is ready here
             revision, using_remote, metadata = use.revision, None, None
         else:

@@ -68,6 +68,8 @@ class TerminalHandler(logging.Handler):
         self.frame = 0
         self.drawn = False
         self._ticker: Optional[threading.Thread] = None
+        assert self.lock is not None  # made by logging.Handler.__init__
+        self._emit_lock = self.lock  # handle() runs emit() under it
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "event", None)
@@ -118,7 +120,7 @@ class TerminalHandler(logging.Handler):
     def _tick(self) -> None:
         while True:
             time.sleep(0.1)
-            with self.lock:  # the same lock emit() runs under
+            with self._emit_lock:  # the same lock emit() runs under
                 if not self.active:
                     self._clear()
                     self.stream.flush()
@@ -127,7 +129,7 @@ class TerminalHandler(logging.Handler):
                 self._draw()
 
     def close(self) -> None:
-        with self.lock:
+        with self._emit_lock:
             self.active.clear()
             self._clear()
             self.stream.flush()

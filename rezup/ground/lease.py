@@ -31,9 +31,12 @@ import contextlib
 import os
 import secrets
 import time
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from rezup.ground import hosts
+
+if TYPE_CHECKING:
+    import threading
 
 FORMAT = "rezup-lease 1"
 _BEAT_WIDTH = 12
@@ -54,8 +57,8 @@ class Lease:
         self.took_over: Optional[str] = None  # whose lease this one replaced, if any
         self._held = False
         self._beat = 0
-        self._stop = None  # threading.Event of the heartbeat
-        self._thread = None
+        self._stop: Optional[threading.Event] = None  # of the heartbeat
+        self._thread: Optional[threading.Thread] = None
         self._seen: Optional[bytes] = None  # the record last read, and since when
         self._seen_since = 0.0
 

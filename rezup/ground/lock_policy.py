@@ -100,7 +100,7 @@ def agreed_lock_kind(locks_dir: PathLike) -> str:
     if recorded in ("native", "soft"):
         return recorded
     os.makedirs(locks_dir, exist_ok=True)
-    kind = _working_kind(locks_dir, lock_kind(locks_dir))
+    kind = _working_kind(os.fspath(locks_dir), lock_kind(locks_dir))
     try:  # the first writer wins
         fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:

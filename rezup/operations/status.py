@@ -42,9 +42,9 @@ def collect(name: Optional[str] = None) -> list[dict[str, Any]]:
     if name is not None:
         info = _status_or_error(paths.check_container_name(name))
         if not info["exists"] and info["recipe"] is None:
-            roots = " or ".join(filter(None, (info["local_root"], info["remote_root"])))
+            where = " or ".join(filter(None, (info["local_root"], info["remote_root"])))
             raise ContainerError(f"no container named {name!r}: no recipe "
-                                 f"{root_settings.recipe_file(name)} and no folder in {roots}")
+                                 f"{root_settings.recipe_file(name)} and no folder in {where}")
         return [info]
     roots = [root_settings.local_root()]
     remote = root_settings.remote_root()

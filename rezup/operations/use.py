@@ -77,7 +77,8 @@ def forecast(name: str) -> dict[str, Any]:
                 "failure": None, "warning": str(exc)}
     result: dict[str, Any] = {"revision": stamp, "pull": None, "failure": None,
                               "warning": "; ".join(warnings) or None}
-    if from_remote and remote is not None and not local.revision(stamp).is_usable():
+    if from_remote and remote is not None and stamp is not None and \
+            not local.revision(stamp).is_usable():
         failure = pull_failure(local.revision(stamp))
         fallback = last_pulled(local, remote)
         result["revision"] = fallback.dirname() if fallback else None

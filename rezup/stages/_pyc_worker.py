@@ -42,7 +42,7 @@ def main():
         options = {"invalidation_mode": mode, "force": mode is not modes.TIMESTAMP}
     else:
         donor = None  # another header layout: reuse nothing
-    made = set()  # __pycache__ folders known to exist
+    made: set[str] = set()  # __pycache__ folders known to exist
     for batch in batches(sys.stdin.buffer):
         counts = [0, 0, 0, 0, 0]
         for raw in batch:

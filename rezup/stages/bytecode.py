@@ -175,8 +175,8 @@ def compile_venv(venv: Path, donor: Optional[Path], env: Mapping[str, str], *,
         queue = _Batches(sources, frozenset(later))
         with ThreadPoolExecutor(max_workers=count) as pool:
             counts = list(pool.map(_drive, workers, [queue] * count))
-    totals = [sum(column) for column in zip(*counts)]
-    return Bytecode(*totals, donor=donor)  # type: ignore[arg-type]
+    linked, copied, compiled, failed, left = (sum(column) for column in zip(*counts))
+    return Bytecode(linked, copied, compiled, failed, left, donor=donor)
 
 
 class _Batches:
@@ -245,7 +245,9 @@ def _drive(worker: tuple[subprocess.Popen, IO[bytes]], queue: _Batches) -> list[
     errors.seek(0)
     lines = errors.read().decode(errors="replace").strip().splitlines() or [
         f"it exited with {process.returncode}"]
-    raise BuildError(f"compiling bytecode with {process.args[0]} failed: {lines[-1]}")
+    program = process.args[0] if isinstance(process.args, (list, tuple)) else process.args
+    assert isinstance(program, (str, bytes, os.PathLike))
+    raise BuildError(f"compiling bytecode with {os.fsdecode(program)} failed: {lines[-1]}")
 
 
 def compile_later(venv: Path, sources: Collection[str], env: Mapping[str, str]) -> bool:

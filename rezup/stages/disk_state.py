@@ -285,7 +285,7 @@ ContainerDir.revision_class = RevisionDir
 
 def container_names(roots: list[str]) -> set[str]:
     """Names of the containers that have a folder of revisions in any of ``roots``."""
-    names = set()
+    names: set[str] = set()
     for root in roots:
         try:
             entries = os.listdir(root)

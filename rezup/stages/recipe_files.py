@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from abc import ABCMeta
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -98,7 +99,7 @@ def _plain(data: Any) -> Any:
     return float(data) if isinstance(data, recipe_model.TomlFloat) else data
 
 
-class _RecipesDir(type(MutableMapping)):
+class _RecipesDir(ABCMeta):  # the metaclass of MutableMapping
     """Makes ``ContainerRecipe.RECIPES_DIR`` a setting of the whole package: assigning it
     moves where every command and API call looks for recipes (as in rezup 2.x)."""
 
@@ -121,7 +122,8 @@ class ContainerRecipe(BaseRecipe, metaclass=_RecipesDir):
     RECIPES_DIR = property(lambda self: type(self).RECIPES_DIR,
                            doc="The folder recipes are looked for in (the home folder).")
 
-    def __init__(self, name: Optional[str] = None, path: Optional[os.PathLike] = None) -> None:
+    def __init__(self, name: Optional[str] = None,
+                 path: Union[str, os.PathLike, None] = None) -> None:
         super().__init__(name)
         if path is not None and not str(path):
             raise UsageError("the recipe file name is empty")

@@ -147,6 +147,8 @@ def parse_recipe(text: str, source: Optional[Path]) -> Recipe:
 class TomlFloat(float):
     """A TOML float that keeps its written form: ``python = 3.10`` means "3.10", not "3.1"."""
 
+    text: str
+
     def __new__(cls, text: str) -> TomlFloat:
         value = super().__new__(cls, text)
         value.text = str(text).replace("_", "")  # str(): copy and pickle pass the float

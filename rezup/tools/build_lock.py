@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from rezup.ground.errors import LockError
 from rezup.ground.lease import Lease, LeaseTimeout, describe, parse
@@ -101,13 +101,13 @@ _adopted: dict[str, int] = {}  # lock file -> descriptor of a native lock it hol
 _waited: dict[str, float] = {}  # lock file -> when waiting for it began (time.monotonic())
 
 
-def adopt(lock_file: Path, fd: int) -> None:
+def adopt(lock_file: Union[str, os.PathLike], fd: int) -> None:
     """The next ``hold`` of ``lock_file`` in this process takes over ``fd``, a native lock
     on it already held (``lock_policy.take``), instead of locking again."""
     _adopted[os.path.abspath(lock_file)] = fd
 
 
-def note_waiting(lock_file: Path, since: float) -> None:
+def note_waiting(lock_file: Union[str, os.PathLike], since: float) -> None:
     """This process has waited for ``lock_file`` since ``since`` (``time.monotonic()``) and
     said so: the next ``hold`` of it says nothing more, and its time limit counts from then."""
     _waited[os.path.abspath(lock_file)] = since

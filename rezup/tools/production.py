@@ -90,7 +90,7 @@ class Distribution:
         if not path.is_file():
             return {}
         parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
-        parser.optionxform = str  # keep script names as written
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # names as written
         parser.read(path, encoding="utf-8")
         scripts: dict[str, str] = {}
         for section in ("console_scripts", "gui_scripts"):

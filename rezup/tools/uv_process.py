@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Optional
+from typing import Any, Optional
 
 from rezup.ground.errors import UvError
 
@@ -197,7 +197,7 @@ class _StderrLines:
 
 @contextlib.contextmanager
 def helper_process(args: Sequence[str], *, env: Optional[Mapping[str, str]] = None,
-                   **popen: object) -> Iterator[subprocess.Popen]:
+                   **popen: Any) -> Iterator[subprocess.Popen]:
     """A process that works for a build beside uv (a bytecode compiler), treated as uv's own:
     it holds the build lock's descriptor as uv does (``inheriting_fd``), ``stop_running``
     stops it, and it is killed if the block is left by an exception."""
@@ -208,7 +208,7 @@ def helper_process(args: Sequence[str], *, env: Optional[Mapping[str, str]] = No
     process = subprocess.Popen(
         list(args), env=full_env, cwd=tempfile.gettempdir(),
         pass_fds=tuple(sorted(_inherited_fds)) if os.name != "nt" else (),
-        **popen,  # type: ignore[arg-type]
+        **popen,
     )
     _running.add(process)
     try:
