@@ -225,6 +225,7 @@ def test_an_editable_extension_works_in_a_revision_built_with_reuse(sandbox: San
     )
     result = sandbox.rezup("use", "--", "hello-ext", check=True)
     assert "edited from hello-ext" in result.stdout
+    wait_for_seed_bytecode(second)  # its seeds had no donor either: compiled once it is ready
     assert stale_pycs(site(second)) == []
 
 
