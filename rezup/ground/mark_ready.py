@@ -7,11 +7,13 @@ from rezup.ground import newest, paths, revision_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from rezup.ground.formats import RevisionMetadata
 
 
-def write_metadata(revision_dir: str, metadata: "dict[str, Any]") -> None:
-    """Write ``revision.json`` atomically: from that moment the revision is ready.
+def write_metadata(revision_dir: str, metadata: "RevisionMetadata") -> None:
+    """Write ``revision.json`` atomically: from that moment the revision is ready. The
+    ``metadata`` of a new revision is ``revision_json.make_metadata``'s, which has its
+    ``format``; it is written as given.
 
     A local revision (not ``remote``) also gets ``revision.marshal`` first: the same data in
     ``marshal`` form with the exact bytes of ``revision.json``, which readers check before

@@ -10,8 +10,15 @@ from rezup.ground import paths
 # ~0.15 ms) and no typing (milliseconds); annotations naming typing's types are strings.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Optional
 
+    from rezup.ground.formats import RevisionMetadata, RevisionSession
+
+# The format of ``revision.json``: its ``format`` key (none in revisions of rezup 2.x and of
+# rezup 3 before it: read as they are). Keys are only added within a version; a key renamed
+# or removed makes a new one. A newer one than this is not read (``read_metadata``).
+METADATA_FORMAT = 1
 
 
 # -- revision.json: the ready marker and the metadata --------------------------------------------
@@ -25,8 +32,12 @@ def is_ready(revision_dir: str) -> bool:
 def read_metadata(revision_dir: str) -> "Optional[dict[str, Any]]":
     """The metadata of a ready revision; None if it is not ready (no ``revision.json``).
 
-    Raises ValueError (with the reason) when the file exists but is unreadable, not JSON, or
-    not a JSON object: such a revision is never usable.
+    Raises ValueError (with the reason) when the file exists but is unreadable, not JSON, not
+    a JSON object, or of a newer ``format`` than ``METADATA_FORMAT`` (its keys may have been
+    renamed: "upgrade rezup"): such a revision is never usable. A document with no ``format``
+    (rezup 2.x, early rezup 3) is read as it is; it may lack any key: so the result is typed
+    a plain dict, not ``formats.RevisionMetadata`` (what this rezup writes), and readers take
+    each key with ``.get``.
 
     ``revision.marshal`` (see ``write_metadata``) gives the same data without importing
     ``json`` (whose decoder imports ``re``: ~6 ms of a 20 ms ``rezup use``), but only when it
@@ -43,7 +54,7 @@ def read_metadata(revision_dir: str) -> "Optional[dict[str, Any]]":
     if raw is not None:
         data = _marshalled_metadata(revision_dir, raw)
         if data is not None:
-            return data
+            return _known_format(data)
     import json
 
     try:
@@ -57,7 +68,18 @@ def read_metadata(revision_dir: str) -> "Optional[dict[str, Any]]":
         raise ValueError(f"broken {paths.METADATA_FILENAME}: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"broken {paths.METADATA_FILENAME}: not a JSON object")
-    return data
+    return _known_format(data)
+
+
+def _known_format(data: "dict[str, Any]") -> "dict[str, Any]":
+    """``data``, if this rezup knows its format (no ``format`` key: an earlier document)."""
+    version = data.get("format")
+    if version is None or (type(version) is int and 1 <= version <= METADATA_FORMAT):
+        return data
+    if type(version) is int and version > METADATA_FORMAT:
+        raise ValueError(f"{paths.METADATA_FILENAME} of format {version}, newer than this rezup "
+                         f"reads ({METADATA_FORMAT}): upgrade rezup")
+    raise ValueError(f"broken {paths.METADATA_FILENAME}: format {version!r} is not a version")
 
 
 MARSHAL_TAG = "rezup revision.json 1"
@@ -88,17 +110,18 @@ def make_metadata(
     venvs: "list[str]",
     python: str,
     rez_version: "Optional[str]",
-    session: "dict[str, Any]",
+    session: "RevisionSession",
     **extra: "Any",
-) -> "dict[str, Any]":
-    """The content of ``revision.json``. Keys:
+) -> "RevisionMetadata":
+    """The content of ``revision.json`` (``formats.RevisionMetadata``). Keys:
 
-    ``rezup_version``, ``creator``, ``hostname``, ``created`` (seconds), ``revision_path``;
-    ``plan_digest`` (of ``plan.lock``), ``venvs`` (names, the rez venv first), ``python`` (the
-    rez venv's version), ``rez_version``; ``session`` (what ``rezup use`` needs: ``bin_dirs``
-    relative to the revision, ``env`` as [key, value] pairs, ``dotenv`` files); and as the case
-    may be ``remote`` (a published remote revision), ``pulled_from`` (the remote revision a
-    local one was built from), ``build_seconds``.
+    ``format`` (``METADATA_FORMAT``); ``rezup_version``, ``creator``, ``hostname``, ``created``
+    (seconds), ``revision_path``; ``plan_digest`` (of ``plan.lock``), ``venvs`` (names, the rez
+    venv first), ``python`` (the rez venv's version), ``rez_version``; ``session`` (what
+    ``rezup use`` needs: ``bin_dirs`` relative to the revision, ``env`` as [key, value] pairs,
+    ``dotenv`` files); and as the case may be ``remote`` (a published remote revision),
+    ``pulled_from`` (the remote revision a local one was built from), ``cloned_from`` (the
+    revision whose venvs it hard-links), ``build_seconds``.
     """
     import getpass
     import socket
@@ -111,6 +134,7 @@ def make_metadata(
     except Exception:  # no user name in some containers
         creator = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
     return {
+        "format": METADATA_FORMAT,
         "rezup_version": __version__,
         "creator": creator,
         "hostname": socket.gethostname(),
@@ -121,11 +145,11 @@ def make_metadata(
         "python": python,
         "rez_version": rez_version,
         "session": session,
-        **extra,
+        **extra,  # type: ignore[typeddict-item]  # remote, pulled_from, cloned_from, ...
     }
 
 
-def session_bin_dirs(metadata: "dict[str, Any]") -> "list[str]":
+def session_bin_dirs(metadata: "Mapping[str, Any]") -> "list[str]":
     """Production bin folders (relative to the revision) that a session puts on PATH."""
     session = metadata.get("session") or {}
     dirs = session.get("bin_dirs")
@@ -134,7 +158,7 @@ def session_bin_dirs(metadata: "dict[str, Any]") -> "list[str]":
     return list(dirs)
 
 
-def pulled_from(metadata: "dict[str, Any]") -> str:
+def pulled_from(metadata: "Mapping[str, Any]") -> str:
     """The remote revision folder a local revision was built from ('' if none)."""
     value = metadata.get("pulled_from")
     return value if isinstance(value, str) else ""

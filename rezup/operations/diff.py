@@ -4,7 +4,7 @@ each venv, ``[env]`` and dotenv values, and the Python version."""
 from __future__ import annotations
 
 import difflib
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from rezup.ground.errors import ContainerError
 from rezup.operations.inspect import (
@@ -16,9 +16,16 @@ from rezup.operations.inspect import (
 )
 from rezup.stages.disk_state import RevisionDir
 
+if TYPE_CHECKING:
+    from rezup.ground.formats import Changes, DiffDocument, InspectEnvironment
+
+# The format of ``diff --json`` (its ``format`` key; ``formats.DiffDocument``): keys are only
+# added within a version; a key renamed or removed makes a new one.
+DIFF_FORMAT = 1
+
 
 def diff(name: str, rev_a: Optional[str] = None, rev_b: Optional[str] = None
-         ) -> dict[str, Any]:
+         ) -> DiffDocument:
     """Compare two revisions of ``name``: ``rev_a`` against ``rev_b``.
 
     Defaults: the previous ready revision against the newest; with only ``rev_a``, it against
@@ -36,11 +43,12 @@ def diff(name: str, rev_a: Optional[str] = None, rev_b: Optional[str] = None
     return compare(old, new)
 
 
-def compare(old: RevisionDir, new: RevisionDir) -> dict[str, Any]:
+def compare(old: RevisionDir, new: RevisionDir) -> DiffDocument:
     old_env, new_env = environment(old), environment(new)
     old_python, new_python = python_versions(old), python_versions(new)
     old_pins, new_pins = pins(old), pins(new)
     return {
+        "format": DIFF_FORMAT,
         "container": new.container().name(),
         "from": old.dirname(),
         "to": new.dirname(),
@@ -68,14 +76,14 @@ def _union(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys([*first, *second]))
 
 
-def _dotenv_values(env: dict[str, Any]) -> dict[str, str]:
+def _dotenv_values(env: InspectEnvironment) -> dict[str, str]:
     values: dict[str, str] = {}
     for file_values in env["dotenv"].values():
         values.update(file_values or {})
     return values
 
 
-def changes(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
+def changes(old: dict[str, str], new: dict[str, str]) -> Changes:
     """Keys added, removed, and changed (``[old, new]``) from ``old`` to ``new``."""
     return {
         "added": {key: new[key] for key in new if key not in old},
@@ -85,7 +93,7 @@ def changes(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def render(result: dict[str, Any]) -> str:
+def render(result: DiffDocument) -> str:
     lines = [f"{result['container']}: {result['from']} -> {result['to']}"]
     if result["recipe"]:
         lines.append("recipe:")
@@ -101,7 +109,7 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _change_lines(title: str, change: dict[str, Any], sep: str) -> list[str]:
+def _change_lines(title: str, change: Changes, sep: str) -> list[str]:
     body = [f"  + {key}{sep}{value}" for key, value in change["added"].items()]
     body += [f"  - {key}{sep}{value}" for key, value in change["removed"].items()]
     body += [f"  ~ {key}{sep}{old} -> {new}" for key, (old, new) in change["changed"].items()]

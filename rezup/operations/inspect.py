@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from rezup.ground import paths, revision_json, root_settings
 from rezup.ground.errors import ContainerError, RezupError
 from rezup.ground.filesystem import disk_usage
 from rezup.stages import claims
 from rezup.stages.disk_state import ContainerDir, RevisionDir
+
+if TYPE_CHECKING:
+    from rezup.ground.formats import InspectDocument, InspectEnvironment
+
+# The format of ``inspect --json`` (its ``format`` key; ``formats.InspectDocument``): keys are
+# only added within a version; a key renamed or removed makes a new one.
+INSPECT_FORMAT = 1
 
 
 def containers(name: str) -> list[ContainerDir]:
@@ -129,7 +136,7 @@ def python_versions(revision: RevisionDir) -> dict[str, str]:
     return versions
 
 
-def environment(revision: RevisionDir) -> dict[str, Any]:
+def environment(revision: RevisionDir) -> InspectEnvironment:
     """What the revision adds to a session: ``[env]`` as written, and its dotenv files with
     the values they hold now."""
     from rezup.runtime.session import load_dotenv_file
@@ -142,7 +149,7 @@ def environment(revision: RevisionDir) -> dict[str, Any]:
     return {"env": {k: v for k, v in session.get("env", ())}, "dotenv": values}
 
 
-def inspect(name: str, stamp: Optional[str] = None) -> dict[str, Any]:
+def inspect(name: str, stamp: Optional[str] = None) -> InspectDocument:
     """Everything about one revision of container ``name`` (default: the newest ready one)."""
     revision = find_revision(name, stamp)
     state = revision.state()
@@ -157,6 +164,7 @@ def inspect(name: str, stamp: Optional[str] = None) -> dict[str, Any]:
     except OSError:
         recipe = None
     return {
+        "format": INSPECT_FORMAT,
         "container": name,
         "revision": revision.dirname(),
         "date": paths.format_revision_time(revision.dirname()),
@@ -179,7 +187,7 @@ def inspect(name: str, stamp: Optional[str] = None) -> dict[str, Any]:
     }
 
 
-def render(info: dict[str, Any]) -> str:
+def render(info: InspectDocument) -> str:
     from rezup.stages.cleanup import format_size
 
     state = info["state"] or "missing"

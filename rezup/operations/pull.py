@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from rezup.ground import newest, paths, revision_json
 from rezup.ground.errors import ContainerError, RezupError, one_line
@@ -16,6 +16,9 @@ from rezup.stages.build import build_revision, building_under_lock, cloned_note,
 from rezup.stages.cleanup import finish_pending, remove_revision, revive
 from rezup.stages.disk_state import ContainerDir, RevisionDir
 from rezup.tools.build_lock import Held
+
+if TYPE_CHECKING:
+    from rezup.ground.formats import PullFailureRecord, RevisionMetadata
 
 log = logging.getLogger("rezup")
 
@@ -47,7 +50,7 @@ def recent_pull_failure(revision: RevisionDir) -> Optional[str]:
             "again before then)")
 
 
-def pull_failure(revision: RevisionDir) -> Optional[dict[str, Any]]:
+def pull_failure(revision: RevisionDir) -> Optional[PullFailureRecord]:
     """The recorded failure of the last pull of ``revision`` while it still holds: its
     ``reason``, ``time`` (seconds) and ``retry_in`` (seconds)."""
     path = _failure_file(revision)
@@ -142,7 +145,7 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
 
 
 def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
-                       source: dict[str, str], held: Held) -> dict[str, Any]:
+                       source: dict[str, str], held: Held) -> RevisionMetadata:
     """Build a remote revision published by rezup 2.x, which holds a recipe and no plan: its
     recipe is resolved now, as rezup 2.x did on every machine."""
     from rezup.stages.build import plan_and_build

@@ -7,8 +7,9 @@ own line and the rest is still shown.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 from rezup.ground import paths, revision_json, root_settings
 from rezup.ground.errors import ContainerError, RezupError, one_line
@@ -23,6 +24,13 @@ from rezup.stages.disk_state import (
 )
 from rezup.stages.recipe_files import ContainerRecipe
 
+if TYPE_CHECKING:
+    from rezup.ground.formats import ContainerStatus, RevisionRow, StatusDocument, UseForecast
+
+# The format of ``status --json`` (its ``format`` key; ``formats.StatusDocument``): keys are
+# only added within a version; a key renamed or removed makes a new one.
+STATUS_FORMAT = 1
+
 LEGEND = """\
   *         the revision `rezup use NAME` enters on this machine now
   ready     complete; building: a build holds its lock; incomplete: a build was killed
@@ -33,7 +41,7 @@ LEGEND = """\
 """
 
 
-def collect(name: Optional[str] = None) -> list[dict[str, Any]]:
+def collect(name: Optional[str] = None) -> list[ContainerStatus]:
     """Status of container ``name``, or of every container (and recipe) rezup can find.
 
     Each has ``exists``: whether the container has a folder in its local or remote root (a
@@ -54,9 +62,10 @@ def collect(name: Optional[str] = None) -> list[dict[str, Any]]:
     return [_status_or_error(n) for n in sorted(names)]
 
 
-def as_json(statuses: list[dict[str, Any]]) -> dict[str, Any]:
+def as_json(statuses: list[ContainerStatus]) -> StatusDocument:
     """What ``status --json`` prints: the containers, and apart the recipes that have none."""
     return {
+        "format": STATUS_FORMAT,
         "containers": [info for info in statuses if info["exists"]],
         "recipes_without_container": [
             {"name": info["name"], "recipe": info["recipe"],
@@ -65,7 +74,7 @@ def as_json(statuses: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _status_or_error(name: str) -> dict[str, Any]:
+def _status_or_error(name: str) -> ContainerStatus:
     """``container_status``, or what went wrong: one container never hides the others."""
     try:
         return container_status(name)
@@ -78,7 +87,7 @@ def _status_or_error(name: str) -> dict[str, Any]:
                 "stale_publishes": []}
 
 
-def container_status(name: str) -> dict[str, Any]:
+def container_status(name: str) -> ContainerStatus:
     """What is known of container ``name``. It only reads, and reports each thing it cannot
     read (a root, a revision) in ``errors`` or its row, instead of failing."""
     path = Path(root_settings.recipe_file(name))
@@ -139,7 +148,7 @@ def container_status(name: str) -> dict[str, Any]:
     # what `rezup use NAME` enters here: the same rule as `use`, without pulling anything
     info["use"] = _forecast(name, info) if info["recipe_error"] is None else None
     info["use_enters"] = info["use"]["revision"] if info["use"] else info["latest_ready"]
-    return info
+    return cast("ContainerStatus", info)
 
 
 def _exists(container: ContainerDir) -> bool:
@@ -149,7 +158,7 @@ def _exists(container: ContainerDir) -> bool:
         return True  # it cannot be read: report it as it is
 
 
-def _forecast(name: str, info: dict[str, Any]) -> Optional[dict[str, Any]]:
+def _forecast(name: str, info: dict[str, Any]) -> Optional[UseForecast]:
     from rezup.operations.use import forecast
 
     try:
@@ -191,7 +200,7 @@ def _describe_revision(revision: RevisionDir, side: str, row: dict[str, Any]) ->
         row["pulled"] = True
 
 
-def render(statuses: list[dict[str, Any]]) -> str:
+def render(statuses: list[ContainerStatus]) -> str:
     lines: list[str] = []
     containers = [info for info in statuses if info["exists"]]
     for info in containers:
@@ -200,7 +209,7 @@ def render(statuses: list[dict[str, Any]]) -> str:
         lines.append(f"  local   {info['local_path'] or info['local_root']}")
         if info["remote_root"]:
             lines.append(f"  remote  {info['remote_path']}")
-        use = info.get("use") or {}
+        use: Mapping[str, Any] = info.get("use") or {}
         if use.get("pull"):
             lines.append(f"  use     pulls revision {use['pull']} first")
         if info.get("dropped"):
@@ -228,7 +237,7 @@ def render(statuses: list[dict[str, Any]]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _revision_table(info: dict[str, Any]) -> list[str]:
+def _revision_table(info: ContainerStatus) -> list[str]:
     has_remote = info["remote_root"] is not None
     header = ["revision", "date", "local"] + (["remote"] if has_remote else [])
     header += ["rez", "python", "in use", "size"]
@@ -251,7 +260,7 @@ def _revision_table(info: dict[str, Any]) -> list[str]:
     return [*lines, total]
 
 
-def _in_use(row: dict[str, Any]) -> str:
+def _in_use(row: RevisionRow) -> str:
     if not row.get("in_use"):
         return "-"
     return "yes" + (f" (PID {', '.join(map(str, row['pids']))})" if row.get("pids") else "")

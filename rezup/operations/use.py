@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from rezup.ground import newest, paths, revision_json, root_settings
 from rezup.ground.errors import ContainerError, RemoteRootError, RezupError
 from rezup.operations.pull import last_pulled, pull, pull_failure, recent_pull_failure
 from rezup.runtime import session
 from rezup.stages.disk_state import ContainerDir, RevisionDir
+
+if TYPE_CHECKING:
+    from rezup.ground.formats import UseForecast
 
 log = logging.getLogger("rezup")
 
@@ -61,7 +64,7 @@ def revision_for_use(name: str, *, local_only: bool = False, revision: Optional[
         return _fall_back(local, remote, f"cannot pull revision {stamp} of {name}: {exc}"), True
 
 
-def forecast(name: str) -> dict[str, Any]:
+def forecast(name: str) -> UseForecast:
     """What ``rezup use NAME`` would enter on this machine now, without pulling anything:
     ``revision`` (a local one), ``pull`` (a remote revision it would pull first), ``failure``
     (why that pull failed lately, when ``revision`` is the fallback), ``warning``."""
@@ -75,7 +78,7 @@ def forecast(name: str) -> dict[str, Any]:
         fallback = last_pulled(local, remote) if remote else None
         return {"revision": fallback.dirname() if fallback else None, "pull": None,
                 "failure": None, "warning": str(exc)}
-    result: dict[str, Any] = {"revision": stamp, "pull": None, "failure": None,
+    result: UseForecast = {"revision": stamp, "pull": None, "failure": None,
                               "warning": "; ".join(warnings) or None}
     if from_remote and remote is not None and stamp is not None and \
             not local.revision(stamp).is_usable():

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from packaging.version import Version
 
@@ -46,6 +46,9 @@ from rezup.tools.production import (
     write_production_scripts,
 )
 from rezup.tools.pythons import find_python
+
+if TYPE_CHECKING:
+    from rezup.ground.formats import RevisionMetadata, RevisionSession
 
 log = logging.getLogger("rezup")
 
@@ -103,7 +106,7 @@ class _Target:
             self.work = self.final
         newest.refresh_newest(str(self.final.parent))  # after the rename, as for a publish
 
-    def commit(self, metadata: dict[str, Any]) -> None:
+    def commit(self, metadata: RevisionMetadata) -> None:
         """Write the ready marker (in place), or relocate the work folder for ``final`` and
         write it there, to be renamed into place by ``folder`` unless the lease was lost."""
         with step("writing revision.json (the ready marker)", self.work):
@@ -150,7 +153,7 @@ def plan_and_build(
     container_dir: Path,
     extra_metadata: Optional[dict[str, Any]] = None,
     held: Optional[Held] = None,
-) -> tuple[Plan, dict[str, Any]]:
+) -> tuple[Plan, RevisionMetadata]:
     """Resolve ``recipe`` and build it into the new folder ``revision_dir``, under the lock
     ``held`` (a lease makes it a fenced build: see ``_Target``).
 
@@ -222,7 +225,7 @@ def build_revision(
     find_links: Optional[Path] = None,
     extra_metadata: Optional[dict[str, Any]] = None,
     held: Optional[Held] = None,
-) -> dict[str, Any]:
+) -> RevisionMetadata:
     """Build ``plan`` into the new folder ``revision_dir``; return the revision metadata.
 
     The caller holds the revision lock (``held``; a lease makes it a fenced build: see
@@ -298,7 +301,7 @@ def _fill_revision(
     started: float,
     find_links: Optional[Path] = None,
     extra_metadata: Optional[dict[str, Any]] = None,
-) -> dict[str, Any]:
+) -> RevisionMetadata:
     """Install the plan into the venvs made already, then write the ready marker."""
     revision_dir = target.work
     with step("writing the recipe and the plan", revision_dir):
@@ -426,7 +429,7 @@ def _compile_seeds_later(plan: Plan, revision_dir: Path) -> None:
             bytecode.compile_later(path, _seed_sources(venv, path), dict(plan.uv_env))
 
 
-def session_metadata(plan: Plan) -> dict[str, Any]:
+def session_metadata(plan: Plan) -> RevisionSession:
     """What ``rezup use`` needs, copied from the plan so that it reads one small JSON file."""
     return {
         "bin_dirs": [paths.production_bin_relpath(venv.name) for venv in plan.venvs],
@@ -533,7 +536,7 @@ def _likely_donor(recipe_text: str, revision_dir: Path) -> Optional[_Guess]:
     return None
 
 
-def cloned_note(metadata: dict[str, Any]) -> str:
+def cloned_note(metadata: RevisionMetadata) -> str:
     """", cloned from revision X" for a revision made as a clone (see ``_finish_clone``)."""
     donor = metadata.get("cloned_from")
     return f", cloned from revision {donor}" if donor else ""
@@ -575,7 +578,7 @@ def _clone_for(plan: Plan, donor: Path, revision_dir: Path) -> bool:
 
 
 def _finish_clone(plan: Plan, recipe_text: str, target: _Target, donor: Path, *,
-                  started: float, extra_metadata: Optional[dict[str, Any]]) -> dict[str, Any]:
+                  started: float, extra_metadata: Optional[dict[str, Any]]) -> RevisionMetadata:
     """Write the recipe, the plan and, last, the ready marker of a revision whose venvs were
     cloned from ``donor``: the donor's rez and Python, ``cloned_from`` naming it."""
     revision_dir = target.final

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 from packaging.utils import canonicalize_name
 
@@ -27,6 +27,7 @@ from rezup.stages.recipe_model import Recipe, Tool, dotenv_load_order
 from rezup.tools.pythons import find_python
 
 if TYPE_CHECKING:
+    from rezup.ground.formats import PlanDocument, PlanVenv
     from rezup.tools.pip_settings import Setting
     from rezup.tools.uv_options import Translation
 
@@ -91,7 +92,7 @@ class Plan:
 
         return _HEADER + tomli_w.dumps(self.to_dict())
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PlanDocument:
         data: dict[str, Any] = {
             "format": self.format,
             "container": self.container,
@@ -113,7 +114,7 @@ class Plan:
                 "python": self.shared.python,
                 "requirements": list(self.shared.requirements),
             }
-        return data
+        return cast("PlanDocument", data)
 
     @property
     def digest(self) -> str:
@@ -125,13 +126,13 @@ class Plan:
 
         try:
             data = tomllib.loads(text)
-            return cls.from_dict(data)
+            return cls.from_dict(cast("PlanDocument", data))
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError,
                 RecursionError) as exc:
             raise BuildError(f"{label}: not a valid rezup plan ({exc})") from None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
+    def from_dict(cls, data: PlanDocument) -> Plan:
         if data.get("format") != PLAN_FORMAT:
             raise ValueError(f"unsupported plan format {data.get('format')!r}")
         shared = data.get("shared")
@@ -172,7 +173,7 @@ class Plan:
         return dotenv_load_order(self.dotenv, self.dotenv_platform, platform_name)
 
 
-def _venv_to_dict(venv: VenvPlan) -> dict[str, Any]:
+def _venv_to_dict(venv: VenvPlan) -> PlanVenv:
     return {
         "name": venv.name,
         "python": venv.python,
@@ -188,7 +189,7 @@ def _venv_to_dict(venv: VenvPlan) -> dict[str, Any]:
     }
 
 
-def _venv_from_dict(data: dict[str, Any]) -> VenvPlan:
+def _venv_from_dict(data: PlanVenv) -> VenvPlan:
     return VenvPlan(
         name=data["name"],
         python=data["python"],
