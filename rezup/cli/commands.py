@@ -15,6 +15,7 @@ from rezup import __version__
 from rezup.cli.completion import complete_containers, complete_revisions
 from rezup.ground.errors import RezupError, UsageError
 from rezup.ground.paths import DEFAULT_CONTAINER, check_container_name
+from rezup.ground.wording import plural
 
 log = logging.getLogger("rezup")
 
@@ -310,12 +311,8 @@ def drop(ctx: click.Context, name: str, revision: Optional[str]) -> None:
         return
     log.warning("container %s is hidden: nobody new enters it; %s still in use: %s; a later "
                 "rezup run (add, prune, drop or a pull) removes the rest once free", name,
-                _count(len(result.left), "revision"),
+                plural(len(result.left), "revision"),
                 ", ".join(removal.describe() for removal in result.left))
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS,

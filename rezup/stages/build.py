@@ -31,6 +31,7 @@ from rezup.ground.filesystem import (
     stale_staging,
     write_json_atomic,
 )
+from rezup.ground.wording import plural
 from rezup.stages import bytecode, clone
 from rezup.stages.plan import Plan, VenvPlan, pinned_version, requirements_text, seed_packages
 from rezup.stages.recipe_model import Recipe, platform_name
@@ -347,7 +348,7 @@ def _install_venv(
     with step(f"writing the requirements of venv {venv.name!r}", requirements):
         requirements.write_text(requirements_text(venv), encoding="utf-8")
     count = len(venv.requirements) + len(venv.editables)
-    packages = f"{count} package{'' if count == 1 else 's'}"
+    packages = plural(count, "package")
     try:
         with progress.step(f"installing {packages} into venv {venv.name!r}, compiling them",
                            f"installed {packages} into venv {venv.name!r}") as installing:

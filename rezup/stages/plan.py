@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from rezup.ground.errors import BuildError, RecipeError
 from rezup.ground.paths import PLAN_FILENAME, REZ_VENV
+from rezup.ground.wording import plural
 from rezup.stages.recipe_model import Recipe, Tool, dotenv_load_order
 from rezup.tools.pythons import find_python
 
@@ -519,5 +520,5 @@ def describe(plan: Plan) -> str:
     for venv in plan.venvs:
         count = len(venv.requirements) + len(venv.editables)
         parts.append(f"venv {venv.name}: Python {venv.python_version}, "
-                     f"{count} package{'' if count == 1 else 's'}")
+                     f"{plural(count, 'package')}")
     return "; ".join(parts)
