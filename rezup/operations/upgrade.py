@@ -263,9 +263,9 @@ def install(requirement: str) -> None:
 
     options, env = _index_settings() if requirement.startswith("rezup==") else ([], {})
     with _running_launcher_moved_aside():
-        uv_process.run(["pip", "install", "--quiet", "--python", sys.executable, "--compile-bytecode",
-                "--reinstall-package", "rezup", requirement, *options], env=env,
-               what="upgrading rezup")
+        uv_process.run(["pip", "install", "--quiet", "--python", sys.executable,
+                        "--compile-bytecode", "--reinstall-package", "rezup", requirement,
+                        *options], env=env, what="upgrading rezup")
 
 
 @contextlib.contextmanager

@@ -293,7 +293,8 @@ def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], di
     if warn and (pip_options.dropped or pip_env.dropped):
         log.warning("[pip] settings that uv does not use were dropped: %s",
                     _redact(", ".join([*pip_options.dropped, *pip_env.dropped])))
-    return uv_options.anchor_option_paths([*studio_options, *options], base_dir), {**studio_env, **env}
+    return (uv_options.anchor_option_paths([*studio_options, *options], base_dir),
+            {**studio_env, **env})
 
 
 def _studio_settings(recipe_sets: set[str], warn: bool) -> tuple[list[str], dict[str, str]]:
@@ -309,7 +310,8 @@ def _studio_settings(recipe_sets: set[str], warn: bool) -> tuple[list[str], dict
                                          os.getcwd(), check_locations=True)
     options = [token for name, tokens in uv_options.iter_options(translated.options)
                if not uv_options.setting_names(tokens, ()) & recipe_sets for token in tokens]
-    env = uv_options.not_set_in(uv_options.without_settings(translated.env, recipe_sets), os.environ)
+    env = uv_options.not_set_in(uv_options.without_settings(translated.env, recipe_sets),
+                                os.environ)
     if warn:
         _report_studio(settings, translated, options, env)
     return options, env

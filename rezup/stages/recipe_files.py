@@ -60,7 +60,8 @@ class BaseRecipe(MutableMapping):
     def _loaded(self) -> dict[str, Any]:
         if self._data is None:
             text = root_settings.read_recipe_text(str(self.path())) or ""
-            self._data = recipe_model.deep_merge(recipe_model.default_data(), recipe_model.parse_toml(text, str(self.path())))
+            self._data = recipe_model.deep_merge(
+                recipe_model.default_data(), recipe_model.parse_toml(text, str(self.path())))
         return self._data
 
     def _write(self, data: Mapping[str, Any]) -> None:
