@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rezup.ground.errors import UvError
-from rezup.stages.plan import default_python
 from rezup.tools import uv_commands
+from rezup.tools.pythons import default_python
 from tests.conftest import UV_CACHE
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from packaging.version import Version
-
 from rezup.ground import mark_ready, newest, paths, progress, revision_json
 from rezup.ground.errors import BuildError, LockError, step
 from rezup.ground.filesystem import (
@@ -46,7 +44,7 @@ from rezup.tools.production import (
     write_production_marker,
     write_production_scripts,
 )
-from rezup.tools.pythons import find_python
+from rezup.tools.pythons import planned_python
 
 log = logging.getLogger("rezup")
 
@@ -161,9 +159,9 @@ def plan_and_build(
     the build there is if the resolve gives the same plan again (see ``_likely_donor``).
     Returns the plan and the revision metadata. On any failure the folder is removed.
     """
-    from rezup.stages.plan import find_pythons, installer_settings, make_plan, venv_specs
+    from rezup.stages.plan import installer_settings, make_plan, recipe_pythons, venv_specs
 
-    pythons = find_pythons(recipe)
+    pythons = recipe_pythons(recipe)
     options, env = installer_settings(recipe, warn=False)
     specs = venv_specs(recipe)
     started = time.monotonic()
@@ -231,7 +229,8 @@ def build_revision(
     pull). On any failure the folder is removed.
     """
     started = time.monotonic()
-    pythons = {venv.name: interpreter_for(venv) for venv in plan.venvs}
+    pythons = {venv.name: planned_python(venv.python, venv.python_request, venv.python_version,
+                                         venv.name) for venv in plan.venvs}
     target = _Target(revision_dir, held)
 
     def create(venv: VenvPlan) -> None:
@@ -434,31 +433,6 @@ def session_metadata(plan: Plan) -> dict[str, Any]:
         "env": [list(item) for item in plan.env],
         "dotenv": plan.dotenv_files(platform_name()),
     }
-
-
-def interpreter_for(venv: VenvPlan) -> str:
-    """The interpreter to build ``venv`` with: the planned path, or the same version found here.
-
-    A plan made on another machine names that machine's interpreter. If this machine has none
-    there, the recipe's request is looked up again. Either way it must be the minor version
-    the plan was resolved for: pins and wheels are only right for that one.
-    """
-    if Path(venv.python).exists():
-        path = venv.python
-    elif venv.python_request:
-        path = find_python(venv.python_request)
-    else:
-        raise BuildError(
-            f"the plan's Python {venv.python} does not exist on this machine; give the recipe "
-            "an explicit 'python' that every machine has"
-        )
-    found = uv_commands.python_version_of(path)
-    if Version(found).release[:2] != Version(venv.python_version).release[:2]:
-        raise BuildError(
-            f"the plan needs Python {venv.python_version} for venv {venv.name!r}; "
-            f"this machine has {found} at {path}"
-        )
-    return path
 
 
 def _ensure_shared_lib(

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from rezup.ground.errors import BuildError, RecipeError
 from rezup.ground.paths import PLAN_FILENAME, REZ_VENV
 from rezup.ground.wording import plural
 from rezup.stages.recipe_model import Recipe, Tool, dotenv_load_order
-from rezup.tools.pythons import find_python
+from rezup.tools.pythons import find_pythons
 
 if TYPE_CHECKING:
     from rezup.tools.pip_settings import Setting
@@ -255,22 +254,6 @@ def _add_requirement(venv: _VenvSpec, tool: Tool) -> None:
         venv.inputs.append(tool.url)
 
 
-def default_python() -> str:
-    """The base interpreter behind the Python running rezup (not a venv's shim)."""
-    if sys.prefix != sys.base_prefix:
-        version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-        candidates = (
-            [Path(sys.base_prefix) / "python.exe"]
-            if os.name == "nt"
-            else [Path(sys.base_prefix) / "bin" / f"python{version}",
-                  Path(sys.base_prefix) / "bin" / "python3"]
-        )
-        for candidate in candidates:
-            if candidate.is_file():
-                return str(candidate)
-    return sys.executable
-
-
 def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], dict[str, str]]:
     """uv options and environment for ``recipe``, from every pip setting and ``[uv]``.
 
@@ -359,7 +342,7 @@ def make_plan(
     """Resolve ``recipe`` into a Plan, pinning every index requirement with ``uv pip compile``.
 
     Venvs are resolved in parallel; each resolution is one uv call. ``pythons`` is what
-    ``find_pythons`` returned, when the caller looked them up already. ``on_line`` hears uv's
+    ``recipe_pythons`` returned, when the caller looked them up already. ``on_line`` hears uv's
     progress lines, each named by its venv.
     """
     from rezup.tools import uv_commands
@@ -367,7 +350,7 @@ def make_plan(
     options, env = installer_settings(recipe)
     specs = venv_specs(recipe)
     if pythons is None:
-        pythons = find_pythons(recipe)
+        pythons = recipe_pythons(recipe)
 
     def pin(spec: _VenvSpec) -> VenvPlan:
         python, version = pythons[spec.python_request]
@@ -438,14 +421,13 @@ def _named(on_line: Optional[Callable[[str], None]], name: str
     return lambda line: on_line(f"{name}: {line}")
 
 
-def find_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
-    """Map each venv's python request to (interpreter path, full version).
+def recipe_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
+    """Map each venv's python request to (interpreter path, full version): see
+    ``pythons.find_pythons``.
 
     Also checks that the local folders the recipe names exist, so that a typo fails here,
     before anything is created.
     """
-    from rezup.tools import uv_commands
-
     specs = venv_specs(recipe)
     for spec in specs:
         for path in spec.editables:
@@ -455,14 +437,7 @@ def find_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
         if os.path.isabs(tool.url) and not os.path.exists(tool.url):
             raise RecipeError(f"[{'rez' if tool is recipe.rez else 'extension'}] "
                               f"{tool.name}: local path not found: {tool.url}")
-    found: dict[str, tuple[str, str]] = {}
-    for request in sorted({spec.python_request for spec in specs}):
-        if request == "":
-            found[request] = (default_python(), ".".join(map(str, sys.version_info[:3])))
-            continue
-        path = find_python(request)
-        found[request] = (path, uv_commands.python_version_of(path))
-    return found
+    return find_pythons(spec.python_request for spec in specs)
 
 
 def parse_compiled(text: str) -> list[str]:
