@@ -212,7 +212,7 @@ def test_an_earlier_plan_pulls_as_before_with_seed_even_offline(remote_sandbox: 
     wheelhouse holds them beside the pins. A pull seeds the venvs from the wheelhouse with no
     index at all, as it always did."""
     from rezup.operations.add import add
-    from rezup.stages.build import publish
+    from rezup.stages.remote_publish import publish
 
     box = remote_sandbox
     recipe = box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')

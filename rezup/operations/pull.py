@@ -12,9 +12,11 @@ from typing import Any, Optional
 from rezup.ground import newest, paths, revision_json
 from rezup.ground.errors import ContainerError, RezupError, one_line
 from rezup.operations.prune import clean_after_build
-from rezup.stages.build import build_revision, building_under_lock, cloned_note, wheelhouse_of
+from rezup.stages.build import build_revision, cloned_note
+from rezup.stages.build_site import building_under_lock
 from rezup.stages.cleanup import finish_pending, remove_revision, revive
 from rezup.stages.disk_state import ContainerDir, RevisionDir
+from rezup.stages.remote_publish import wheelhouse_of
 from rezup.tools.build_lock import Held
 
 log = logging.getLogger("rezup")
