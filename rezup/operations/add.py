@@ -14,10 +14,11 @@ from rezup.stages.build import cloned_note, plan_and_build
 from rezup.stages.build_site import building_under_lock
 from rezup.stages.cleanup import clear_incomplete, finish_pending, revive
 from rezup.stages.disk_state import ContainerDir, RevisionDir
-from rezup.stages.plan import Plan, describe, make_plan
+from rezup.stages.plan import Plan, describe
 from rezup.stages.recipe_files import ContainerRecipe
 from rezup.stages.recipe_model import Recipe, python_request
 from rezup.stages.remote_publish import publish
+from rezup.stages.resolve import make_plan
 
 log = logging.getLogger("rezup")
 

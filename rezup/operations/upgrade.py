@@ -191,7 +191,7 @@ def _version_on_index() -> tuple[Version, str]:
 
 def _index_settings() -> tuple[list[str], dict[str, str]]:
     """The index options and environment builds of ``.main`` use."""
-    from rezup.stages.plan import installer_settings
+    from rezup.stages.installer_settings import installer_settings
     from rezup.stages.recipe_files import ContainerRecipe
     from rezup.tools import uv_options
 

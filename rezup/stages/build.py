@@ -59,7 +59,8 @@ def plan_and_build(
     ``clone_donors.likely_donor``). Returns the plan and the revision metadata. On any
     failure the folder is removed.
     """
-    from rezup.stages.plan import installer_settings, make_plan, recipe_pythons, venv_specs
+    from rezup.stages.installer_settings import installer_settings
+    from rezup.stages.resolve import make_plan, recipe_pythons, venv_specs
 
     pythons = recipe_pythons(recipe)
     options, env = installer_settings(recipe, warn=False)
