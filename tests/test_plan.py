@@ -22,7 +22,7 @@ from rezup.stages.plan import (
     describe,
     requirements_text,
 )
-from rezup.stages.recipe_model import parse_recipe
+from rezup.stages.recipe_loading import parse_recipe
 from rezup.stages.resolve import parse_compiled, venv_specs
 
 HASH_A = "sha256:" + "a" * 64
@@ -455,7 +455,7 @@ def test_plan_text_refuses_what_toml_cannot_hold():
 
 def test_relative_paths_in_installer_options_are_anchored_at_the_recipe(tmp_path):
     from rezup.stages.installer_settings import installer_settings
-    from rezup.stages.recipe_model import parse_recipe
+    from rezup.stages.recipe_loading import parse_recipe
 
     recipe = parse_recipe(
         '[pip]\noptions = ["--find-links", "./wheels", "-c=../pins.txt", '

@@ -16,7 +16,8 @@ from rezup.stages.cleanup import clear_incomplete, finish_pending, revive
 from rezup.stages.disk_state import ContainerDir, RevisionDir
 from rezup.stages.plan import Plan, describe
 from rezup.stages.recipe_files import ContainerRecipe
-from rezup.stages.recipe_model import Recipe, python_request
+from rezup.stages.recipe_model import Recipe
+from rezup.stages.recipe_validation import python_request
 from rezup.stages.remote_publish import publish
 from rezup.stages.resolve import make_plan
 

@@ -148,7 +148,7 @@ def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
     """Build a remote revision published by rezup 2.x, which holds a recipe and no plan: its
     recipe is resolved now, as rezup 2.x did on every machine."""
     from rezup.stages.build import plan_and_build
-    from rezup.stages.recipe_model import parse_recipe
+    from rezup.stages.recipe_loading import parse_recipe
 
     log.info("revision %s was published by rezup 2.x: resolving its recipe",
              remote_revision.dirname())
