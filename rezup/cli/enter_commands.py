@@ -60,7 +60,8 @@ def use(ctx: click.Context, name: str, local_only: bool, revision: Optional[str]
     if script is not None:
         _check_script(script)
     ctx.exit(use_container(name, local_only=local_only, revision=revision, wait=not no_wait,
-                  script=script, command=command, auto_create=name == DEFAULT_CONTAINER))
+                           script=script, command=command,
+                           auto_create=name == DEFAULT_CONTAINER))
 
 
 def _check_script(script: str) -> None:
@@ -77,7 +78,9 @@ def _check_script(script: str) -> None:
 
 
 def use_container(name: str, *, local_only: bool, revision: Optional[str], wait: bool,
-         script: Optional[str], command: list[str], auto_create: bool) -> int:
+                  script: Optional[str], command: list[str], auto_create: bool) -> int:
+    """Enter the revision of container ``name`` that ``rezup use`` (or a bare ``rezup``,
+    with ``auto_create``) enters; return the exit status."""
     from rezup.ground.errors import RevisionGoneError
     from rezup.operations import add, use
     from rezup.runtime.session import refuse_nested_session
@@ -86,7 +89,7 @@ def use_container(name: str, *, local_only: bool, revision: Optional[str], wait:
     if not command and script is None:
         refuse_nested_session()
     for attempt in (1, 2):  # a revision removed between the choice and the claim: choose again
-        chosen, using_remote = use.revision_foruse_container(name, local_only=local_only,
+        chosen, using_remote = use.revision_for_use(name, local_only=local_only,
                                                     revision=revision)
         if chosen is None:
             if not auto_create:
