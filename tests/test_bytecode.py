@@ -369,8 +369,9 @@ def test_uv_compiles_nothing_itself_whatever_the_users_settings(tmp_path: Path, 
         config = tmp_path / "uv.toml"
         config.write_text("[pip]\ncompile-bytecode = true\n")
         env = {"UV_CONFIG_FILE": str(config)}
-    uv_commands.pip_install(target / "bin" / "python", requirements, env=env, compile_bytecode=False,
-                   options=["--no-index", "--find-links", str(links)])
+    uv_commands.pip_install(target / "bin" / "python", requirements, env=env,
+                            compile_bytecode=False,
+                            options=["--no-index", "--find-links", str(links)])
     site = site_packages(target)
     assert (site / "tinypkg.py").is_file()
     assert not pyc(site, "tinypkg.py").exists()

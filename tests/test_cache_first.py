@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rezup.ground.errors import UvError
-from rezup.stages.plan import default_python
 from rezup.tools import uv_commands
+from rezup.tools.pythons import default_python
 from tests.conftest import UV_CACHE
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,8 @@ UNREACHABLE = {  # every request fails at once: nothing listens on port 9
 
 
 def pinned(tmp_path: Path, requirement: str) -> Path:
-    text = uv_commands.pip_compile(f"{requirement}\n", default_python(), env={"UV_CACHE_DIR": UV_CACHE})
+    text = uv_commands.pip_compile(f"{requirement}\n", default_python(),
+                                   env={"UV_CACHE_DIR": UV_CACHE})
     path = tmp_path / "requirements.txt"
     path.write_text(text, encoding="utf-8")
     return path
@@ -38,7 +39,8 @@ def fresh_venv(path: Path) -> Path:
 def test_pins_in_the_cache_install_with_no_index(tmp_path: Path):
     requirements = pinned(tmp_path, "six==1.17.0")
     env = {"UV_CACHE_DIR": UV_CACHE}
-    uv_commands.pip_install(fresh_venv(tmp_path / "first"), requirements, env=env)  # fills the cache
+    # fills the cache
+    uv_commands.pip_install(fresh_venv(tmp_path / "first"), requirements, env=env)
 
     offline = {**env, **UNREACHABLE}
     python = fresh_venv(tmp_path / "second")
@@ -54,8 +56,9 @@ def test_what_the_cache_lacks_comes_from_the_index(tmp_path: Path):
     """An empty cache: the offline attempt fails, the index is asked, the pins install."""
     requirements = pinned(tmp_path, "six==1.17.0")
     python = fresh_venv(tmp_path / "venv")
-    uv_commands.pip_install(python, requirements, env={"UV_CACHE_DIR": str(tmp_path / "empty-cache")},
-                   cache_first=True)
+    uv_commands.pip_install(python, requirements,
+                            env={"UV_CACHE_DIR": str(tmp_path / "empty-cache")},
+                            cache_first=True)
     result = subprocess.run([str(python), "-c", "import six; print(six.__version__)"],
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "1.17.0"

@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 
 from rezup.ground import mark_ready, paths, revision_json
-from rezup.stages.clone import CloneError, claimed, clone_venvs, identical_revision
-from rezup.stages.plan import Plan, ScriptTool, VenvPlan, default_python
+from rezup.stages.clone import clone_venvs
+from rezup.stages.clone_donors import claimed, identical_revision
+from rezup.stages.path_rewrite import CloneError
+from rezup.stages.plan import Plan, ScriptTool, VenvPlan
+from rezup.tools.pythons import default_python
 from tests.conftest import (
     REZ_PIN,
     UV_CACHE,

@@ -23,7 +23,7 @@ import click
 import pytest
 
 from rezup import exceptions
-from rezup.stages.recipe_model import parse_recipe
+from rezup.stages.recipe_loading import parse_recipe
 from tests.conftest import TESTS_DIR
 
 

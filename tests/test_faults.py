@@ -244,7 +244,7 @@ SOFT_BUILDER = textwrap.dedent("""
     import os, sys, threading, time
     from pathlib import Path
     from rezup.tools import uv_process
-    from rezup.stages.build import building_under_lock
+    from rezup.stages.build_site import building_under_lock
     with building_under_lock(Path(sys.argv[1]), "testing"):
         threading.Thread(target=uv_process.run, args=(["ignored"],), daemon=True).start()
         time.sleep(0.5)

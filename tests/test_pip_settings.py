@@ -21,8 +21,9 @@ from typing import Optional
 
 import pytest
 
-from rezup.stages.plan import PLAN_FILENAME, Plan, installer_settings
-from rezup.stages.recipe_model import parse_recipe
+from rezup.stages.installer_settings import installer_settings
+from rezup.stages.plan import PLAN_FILENAME, Plan
+from rezup.stages.recipe_loading import parse_recipe
 from rezup.tools.pip_settings import config_files, normalise_key, read_pip_settings
 from tests.conftest import REZ_PIN, Sandbox, installed_version, make_wheel
 

@@ -1,4 +1,5 @@
-"""Unit tests for rezup.stages.plan (pure parts), its TOML text (written with tomli-w) included."""
+"""Unit tests for rezup.stages.plan and .resolve (pure parts), its TOML text (written with
+tomli-w) included."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from rezup.ground.compat import tomllib
 from rezup.ground.errors import BuildError
+from rezup.stages.installer_settings import installer_settings
 from rezup.stages.plan import (
     PLAN_FILENAME,
     Plan,
@@ -18,12 +20,10 @@ from rezup.stages.plan import (
     SharedPlan,
     VenvPlan,
     describe,
-    installer_settings,
-    parse_compiled,
     requirements_text,
-    venv_specs,
 )
-from rezup.stages.recipe_model import parse_recipe
+from rezup.stages.recipe_loading import parse_recipe
+from rezup.stages.resolve import parse_compiled, venv_specs
 
 HASH_A = "sha256:" + "a" * 64
 HASH_B = "sha256:" + "b" * 64
@@ -454,8 +454,8 @@ def test_plan_text_refuses_what_toml_cannot_hold():
 
 
 def test_relative_paths_in_installer_options_are_anchored_at_the_recipe(tmp_path):
-    from rezup.stages.plan import installer_settings
-    from rezup.stages.recipe_model import parse_recipe
+    from rezup.stages.installer_settings import installer_settings
+    from rezup.stages.recipe_loading import parse_recipe
 
     recipe = parse_recipe(
         '[pip]\noptions = ["--find-links", "./wheels", "-c=../pins.txt", '

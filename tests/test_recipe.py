@@ -14,18 +14,16 @@ from rezup.ground.errors import RecipeError, UsageError
 from rezup.ground.paths import DEFAULT_CONTAINER as DEFAULT_CONTAINER_NAME
 from rezup.ground.paths import check_container_name as validate_container_name
 from rezup.ground.root_settings import read_root_settings, recipe_file
-from rezup.stages import recipe_model as recipe_mod
+from rezup.stages import recipe_validation
 from rezup.stages.recipe_files import ContainerRecipe
-from rezup.stages.recipe_model import (
-    Recipe,
-    Shared,
-    Tool,
+from rezup.stages.recipe_loading import (
     deep_merge,
-    is_local_path,
     load_default_recipe,
     load_recipe,
     parse_recipe,
 )
+from rezup.stages.recipe_model import Recipe, Shared, Tool
+from rezup.stages.recipe_validation import is_local_path
 
 
 @pytest.fixture
@@ -72,7 +70,7 @@ def rezup_log(monkeypatch):
     old_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
-    monkeypatch.setattr(recipe_mod, "_warned", set())
+    monkeypatch.setattr(recipe_validation, "_warned", set())
     yield handler.records
     logger.removeHandler(handler)
     logger.setLevel(old_level)
@@ -109,7 +107,7 @@ def test_default_recipe(home):
     assert recipe.root_local == "" and recipe.root_remote == ""
     assert recipe.init_script is None
     # the text kept for a revision is the packaged default recipe itself
-    packaged = (Path(recipe_mod.__file__).with_name("default_recipe.toml")).read_text("utf-8")
+    packaged = Path(recipe_validation.__file__).with_name("default_recipe.toml").read_text("utf-8")
     assert recipe.text == packaged
     assert recipe.tools == (recipe.rez,)
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from rezup.cli import main
 from rezup.ground.errors import MESSAGE_LIMIT, RecipeError, one_line
-from rezup.stages.recipe_model import parse_recipe
+from rezup.stages.recipe_loading import parse_recipe
 
 LINE_LIMIT = MESSAGE_LIMIT + len("rezup: error: ")
 

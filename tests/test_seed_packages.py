@@ -16,6 +16,7 @@ import pytest
 from rezup.ground.errors import UvError
 from rezup.stages.plan import PLAN_FILENAME, Plan, pinned, seed_packages
 from rezup.tools import uv_commands, uv_process
+from rezup.tools.pythons import python_version_of
 from tests.conftest import (
     REZ_PIN,
     Sandbox,
@@ -135,7 +136,7 @@ def test_the_seeds_are_what_uv_seeds(tmp_path: Path, version: str):
     uv_process.run(["venv", "--quiet", "--seed", "--python", python, str(seeded)])
     names = {path.name.split("-")[0] for path in seeded.glob("lib/python*/site-packages/"
                                                               "*.dist-info")}
-    full_version = uv_commands.python_version_of(python)
+    full_version = python_version_of(python)
     assert set(seed_packages(full_version)) == names - {"packaging"}  # wheel's dependency
 
 
@@ -211,7 +212,7 @@ def test_an_earlier_plan_pulls_as_before_with_seed_even_offline(remote_sandbox: 
     wheelhouse holds them beside the pins. A pull seeds the venvs from the wheelhouse with no
     index at all, as it always did."""
     from rezup.operations.add import add
-    from rezup.stages.build import publish
+    from rezup.stages.remote_publish import publish
 
     box = remote_sandbox
     recipe = box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rezup.ground.errors import UvError
-from rezup.tools import uv_commands, uv_process
+from rezup.tools import pythons, uv_process
 
 
 @pytest.fixture
@@ -64,4 +64,4 @@ def test_uv_failure_becomes_one_uv_error(fresh_uv_lookup):
 @pytest.mark.skipif(os.name == "nt", reason="POSIX paths")
 def test_find_python_reports_a_missing_interpreter(fresh_uv_lookup):
     with pytest.raises(UvError, match="finding Python /nonexistent/python3"):
-        uv_commands.find_python("/nonexistent/python3")
+        pythons.uv_find_python("/nonexistent/python3")

@@ -70,7 +70,22 @@ class BuildError(RezupError):
 
 
 class UvError(BuildError):
-    """A uv command failed; the message carries uv's own words."""
+    """A uv command failed; the message carries uv's own words.
+
+    ``what`` is the step (``resolving venv 'rez'``) and ``detail`` uv's words, for a uv that
+    ran and failed (``WHAT failed: DETAIL``, see ``failed``); for one that did not run or
+    answer, ``what`` is empty and ``detail`` the whole message.
+    """
+
+    def __init__(self, message: str, *, what: str = "", detail: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.what = what
+        self.detail = message if detail is None else detail
+
+    @classmethod
+    def failed(cls, what: str, detail: str) -> UvError:
+        """``WHAT failed: DETAIL``: uv ran and said ``detail``."""
+        return cls(f"{what} failed: {detail}", what=what, detail=detail)
 
 
 class ContainerError(RezupError):

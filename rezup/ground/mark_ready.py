@@ -19,7 +19,7 @@ def write_metadata(revision_dir: str, metadata: "RevisionMetadata") -> None:
     ``marshal`` form with the exact bytes of ``revision.json``, which readers check before
     trusting it (``read_metadata``). Then the container's ``.newest`` is brought up to date
     (``refresh_newest``) when ``revision_dir`` is a revision folder in place (a published
-    revision is written in a staging folder: ``build.publish`` refreshes after the rename).
+    revision is written in a staging folder: ``remote_publish.publish`` refreshes after the rename).
     """
     import contextlib
     import json

@@ -10,12 +10,16 @@ from typing import Optional, Union
 from rezup.ground import paths, progress, root_settings
 from rezup.ground.errors import UsageError
 from rezup.operations.prune import clean_after_build
-from rezup.stages.build import building_under_lock, cloned_note, plan_and_build, publish
+from rezup.stages.build import cloned_note, plan_and_build
+from rezup.stages.build_site import building_under_lock
 from rezup.stages.cleanup import clear_incomplete, finish_pending, revive
 from rezup.stages.disk_state import ContainerDir, RevisionDir
-from rezup.stages.plan import Plan, describe, make_plan
+from rezup.stages.plan import Plan, describe
 from rezup.stages.recipe_files import ContainerRecipe
-from rezup.stages.recipe_model import Recipe, python_request
+from rezup.stages.recipe_model import Recipe
+from rezup.stages.recipe_validation import python_request
+from rezup.stages.remote_publish import publish
+from rezup.stages.resolve import make_plan
 
 log = logging.getLogger("rezup")
 

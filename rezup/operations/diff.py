@@ -7,6 +7,7 @@ import difflib
 from typing import TYPE_CHECKING, Any, Optional
 
 from rezup.ground.errors import ContainerError
+from rezup.ground.wording import plural
 from rezup.operations.inspect import (
     environment,
     find_revision,
@@ -34,8 +35,8 @@ def diff(name: str, rev_a: Optional[str] = None, rev_b: Optional[str] = None
     if rev_a is None:
         ready = ready_revisions(name)
         if len(ready) < 2:
-            raise ContainerError(f"container {name!r} has {len(ready)} ready revision"
-                                 f"{'' if len(ready) == 1 else 's'}: nothing to compare")
+            raise ContainerError(f"container {name!r} has {plural(len(ready), 'ready revision')}: "
+                                 "nothing to compare")
         old, new = ready[1], ready[0]
     else:
         old = find_revision(name, rev_a)

@@ -10,6 +10,7 @@ from typing import Optional
 
 from rezup.ground import newest, paths, root_settings
 from rezup.ground.errors import ContainerError, UsageError
+from rezup.ground.wording import plural
 from rezup.stages.cleanup import Removal, finish_pending, remove_revision
 from rezup.stages.disk_state import ContainerDir, RevisionDir, local_container_names
 
@@ -149,6 +150,6 @@ def describe(results: list[PruneResult], dry_run: bool) -> list[str]:
     if not count:
         lines.append("nothing to remove")
     else:
-        lines.append(f"{verb} {count} revision{'s' if count != 1 else ''}, "
+        lines.append(f"{verb} {plural(count, 'revision')}, "
                      f"{'would free' if dry_run else 'freed'} {format_size(total)}")
     return lines

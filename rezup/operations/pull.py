@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Optional
 from rezup.ground import newest, paths, revision_json
 from rezup.ground.errors import ContainerError, RezupError, one_line
 from rezup.operations.prune import clean_after_build
-from rezup.stages.build import build_revision, building_under_lock, cloned_note, wheelhouse_of
+from rezup.stages.build import build_revision, cloned_note
+from rezup.stages.build_site import building_under_lock
 from rezup.stages.cleanup import finish_pending, remove_revision, revive
 from rezup.stages.disk_state import ContainerDir, RevisionDir
+from rezup.stages.remote_publish import wheelhouse_of
 from rezup.tools.build_lock import Held
 
 if TYPE_CHECKING:
@@ -149,7 +151,7 @@ def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
     """Build a remote revision published by rezup 2.x, which holds a recipe and no plan: its
     recipe is resolved now, as rezup 2.x did on every machine."""
     from rezup.stages.build import plan_and_build
-    from rezup.stages.recipe_model import parse_recipe
+    from rezup.stages.recipe_loading import parse_recipe
 
     log.info("revision %s was published by rezup 2.x: resolving its recipe",
              remote_revision.dirname())

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional, cast
 from rezup.ground import paths, revision_json, root_settings
 from rezup.ground.errors import ContainerError, RezupError, one_line
 from rezup.ground.filesystem import disk_usage, stale_staging
+from rezup.ground.wording import plural
 from rezup.stages import claims
 from rezup.stages.cleanup import format_size, is_dropped
 from rezup.stages.disk_state import (
@@ -255,7 +256,7 @@ def _revision_table(info: ContainerStatus) -> list[str]:
         mark = "*" if index and cells[0] == info["use_enters"] else " "
         lines.append(" " + mark + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
     count = len(info["revisions"])
-    total = (f"  {count} revision{'' if count == 1 else 's'}, "
+    total = (f"  {plural(count, 'revision')}, "
              f"{format_size(info['size'])} of {'its' if count == 1 else 'their'} own")
     return [*lines, total]
 

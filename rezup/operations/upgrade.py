@@ -191,7 +191,7 @@ def _version_on_index() -> tuple[Version, str]:
 
 def _index_settings() -> tuple[list[str], dict[str, str]]:
     """The index options and environment builds of ``.main`` use."""
-    from rezup.stages.plan import installer_settings
+    from rezup.stages.installer_settings import installer_settings
     from rezup.stages.recipe_files import ContainerRecipe
     from rezup.tools import uv_options
 
@@ -263,9 +263,9 @@ def install(requirement: str) -> None:
 
     options, env = _index_settings() if requirement.startswith("rezup==") else ([], {})
     with _running_launcher_moved_aside():
-        uv_process.run(["pip", "install", "--quiet", "--python", sys.executable, "--compile-bytecode",
-                "--reinstall-package", "rezup", requirement, *options], env=env,
-               what="upgrading rezup")
+        uv_process.run(["pip", "install", "--quiet", "--python", sys.executable,
+                        "--compile-bytecode", "--reinstall-package", "rezup", requirement,
+                        *options], env=env, what="upgrading rezup")
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ from rezup.ground.filesystem import (
     stale_staging,
     write_atomic,
 )
+from rezup.ground.wording import plural
 from rezup.stages import bytecode, claims
 from rezup.stages.disk_state import ContainerDir, RevisionDir
 from rezup.tools.build_lock import try_hold
@@ -115,7 +116,7 @@ def _set_aside_unless_busy(revision: RevisionDir, dry_run: bool, build_lock_held
 def _describe_records(records: list[str]) -> str:
     jobs = sorted(records)
     hosts = sorted({record.partition("#")[0] for record in jobs})
-    return f"{len(jobs)} job{'' if len(jobs) == 1 else 's'} on {', '.join(hosts)}"
+    return f"{plural(len(jobs), 'job')} on {', '.join(hosts)}"
 
 
 def _discard(revision: RevisionDir, dry_run: bool) -> tuple[Removal, Optional[Path]]:

@@ -10,13 +10,15 @@ name to the source it loads it for (``importlib`` calls ``_imp._fix_co_filename`
 ``__file__`` and tracebacks name the new revision.
 
 A clone holds what a build at the new path would hold, or nothing: whatever this module
-cannot vouch for raises ``CloneError`` (a BuildError), and the caller builds normally instead.
+cannot vouch for raises ``CloneError`` (a BuildError, in ``path_rewrite``), and the caller
+builds normally instead.
 
 What the caller does, under the new revision's build lock::
 
-    donor = identical_revision(container.revisions(), plan.digest, plan=plan, target=new)
+    donor = clone_donors.identical_revision(container.revisions(), plan.digest, plan=plan,
+                                            target=new)
     if donor is not None:
-        with claimed(donor):                  # prune and drop leave the donor alone meanwhile
+        with clone_donors.claimed(donor):     # prune and drop leave the donor alone meanwhile
             # create the folder `new`, write rezup.toml and plan.lock
             clone_venvs(donor, new, [venv.name for venv in plan.venvs])
         # touch the claim file, flush the filesystem, write revision.json last (rez_version
@@ -30,205 +32,25 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
-import re
 import stat
-import string
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
-from urllib.parse import quote
+from typing import Optional
 
-from rezup.ground import paths, revision_json
-from rezup.ground.errors import BuildError, RevisionGoneError, one_line
+from rezup.ground import paths
+from rezup.ground.errors import one_line
+from rezup.stages.path_rewrite import CloneError, PathRewriter, inside, write_file
 from rezup.tools.production import pyvenv_version
-
-if TYPE_CHECKING:
-    from rezup.stages.plan import Plan
 
 log = logging.getLogger("rezup")
 
 
-class CloneError(BuildError):
-    """A revision cannot be cloned with certainty: build it normally instead."""
-
-
-# -- choosing the donor --------------------------------------------------------------------------
-
-
-def identical_revision(
-    revisions_dir: Path,
-    plan_digest: str,
-    *,
-    plan: Optional[Plan] = None,
-    target: Optional[Path] = None,
-    allow_editables: bool = False,
-    limit: int = 32,
-) -> Optional[Path]:
-    """The newest ready revision in ``revisions_dir`` that a revision of plan ``plan_digest``
-    can be cloned from (see ``clone_venvs``), or None.
-
-    It must be ready (``revision.json`` readable; never one being built, retired or in a
-    container being dropped), name ``plan_digest`` in ``revision.json`` and hold that very
-    ``plan.lock``, and each of its venvs must run on the interpreter the plan names (it exists,
-    and has the plan's minor version) and be on the filesystem of ``target`` (the new
-    revision's folder, which need not exist yet; default: ``revisions_dir``). ``plan`` is the
-    new plan (read from the donor's ``plan.lock`` when not given).
-
-    A plan with editable installs, or with a local package that has no hash, is never cloned
-    unless ``allow_editables``: their files may have changed since the donor was built
-    (entry points, metadata), which a new build would pick up and a clone would not.
-
-    Only the ``limit`` newest ready revisions are looked at, so that a container of thousands
-    of revisions costs no more than a few reads of ``revision.json``.
-    """
-    if os.name == "nt":  # the production scripts are .exe launchers that embed the path
-        return None
-    revisions_dir = Path(revisions_dir)
-    if (revisions_dir.parent / paths.DROPPED_MARKER).exists():  # a drop is under way
-        return None
-    try:
-        device = _device(Path(target) if target is not None else revisions_dir)
-        names = paths.revision_names(str(revisions_dir))
-    except OSError:
-        return None
-    for name in names:
-        candidate = revisions_dir / name
-        if target is not None and os.path.abspath(candidate) == os.path.abspath(target):
-            continue
-        if not revision_json.is_ready(str(candidate)):
-            continue
-        if limit <= 0:
-            break
-        limit -= 1
-        why_not = _unfit(candidate, plan_digest, plan, device, allow_editables)
-        if why_not is None:
-            return candidate
-        log.debug("revision %s cannot be cloned: %s", name, why_not)
-    return None
-
-
-def can_clone(revision: Path, plan_digest: str, *, target: Path) -> bool:
-    """Whether a revision of plan ``plan_digest`` at ``target`` can be cloned from the ready
-    ``revision`` (as ``identical_revision`` judges each of its candidates)."""
-    if os.name == "nt" or (revision.parent.parent / paths.DROPPED_MARKER).exists():
-        return False
-    try:
-        device = _device(Path(target))
-    except OSError:
-        return False
-    why_not = _unfit(revision, plan_digest, None, device, False)
-    if why_not is not None:
-        log.debug("revision %s cannot be cloned: %s", revision.name, why_not)
-    return why_not is None
-
-
-def _device(path: Path) -> int:
-    """The filesystem of ``path``, or of its nearest existing parent."""
-    path = Path(os.path.abspath(path))
-    for candidate in (path, *path.parents):
-        try:
-            return os.stat(candidate).st_dev
-        except FileNotFoundError:
-            continue
-    raise FileNotFoundError(errno.ENOENT, "no such folder", str(path))
-
-
-def _unfit(revision: Path, plan_digest: str, plan: Optional[Plan], device: int,
-           allow_editables: bool) -> Optional[str]:
-    """Why ``revision`` cannot be the donor of a revision of ``plan_digest``; None if it can."""
-    from rezup.stages.plan import Plan
-
-    try:
-        metadata = revision_json.read_metadata(str(revision))
-    except ValueError as exc:
-        return str(exc)
-    if metadata is None:
-        return "not ready"
-    if (revision / paths.RETIRED_METADATA_FILENAME).exists():
-        return "retired"
-    if metadata.get("remote"):
-        return "a remote revision (no venvs)"
-    if metadata.get("plan_digest") != plan_digest:
-        return "another plan"
-    try:
-        text = (revision / paths.PLAN_FILENAME).read_bytes()
-    except OSError as exc:
-        return f"cannot read its plan: {one_line(exc)}"
-    if "sha256:" + hashlib.sha256(text).hexdigest() != plan_digest:
-        return f"its {paths.PLAN_FILENAME} is not the plan its {paths.METADATA_FILENAME} names"
-    if plan is None:
-        try:
-            plan = Plan.from_text(text.decode("utf-8"), str(revision / paths.PLAN_FILENAME))
-        except (BuildError, UnicodeDecodeError) as exc:
-            return str(exc)
-    if metadata.get("venvs") != [venv.name for venv in plan.venvs]:
-        return "its venvs are not the plan's"
-    for venv in plan.venvs:
-        if (venv.editables or any(_unhashed_local(line) for line in venv.requirements)) \
-                and not allow_editables:
-            return f"venv {venv.name!r} installs local sources that may have changed since"
-        why_not = _venv_unfit(Path(paths.venv_dir(str(revision), venv.name)), venv.python,
-                              venv.python_version, device)
-        if why_not is not None:
-            return f"venv {venv.name!r}: {why_not}"
-    return None
-
-
-def _unhashed_local(requirement: str) -> bool:
-    """A local file or folder (``name @ file:...``) pinned by no hash: its content may change."""
-    return "@ file:" in requirement and "--hash=" not in requirement
-
-
-def _venv_unfit(venv: Path, python: str, python_version: str, device: int) -> Optional[str]:
-    try:
-        if os.stat(venv).st_dev != device:
-            return "on another filesystem"
-    except OSError as exc:
-        return one_line(exc)
-    interpreter = paths.venv_python(str(venv))
-    if not os.path.exists(python):
-        return f"the plan's Python {python} does not exist"
-    if not os.path.exists(interpreter):
-        return "its Python is gone"
-    if os.path.realpath(interpreter) != os.path.realpath(python):
-        return f"it runs {os.path.realpath(interpreter)}, not the plan's {python}"
-    built_for = pyvenv_version(venv)
-    if built_for is None or built_for.split(".")[:2] != python_version.split(".")[:2]:
-        return f"made for Python {built_for}, the plan is for {python_version}"
-    return None
-
-
-@contextlib.contextmanager
-def claimed(revision: Path) -> Iterator[None]:
-    """Hold a shared claim on the donor ``revision`` while it is cloned, as a session does:
-    prune and drop leave a claimed revision alone. CloneError if it is being removed."""
-    from rezup.runtime.session import claim
-
-    try:
-        fd = claim(str(revision))
-    except RevisionGoneError as exc:
-        raise CloneError(str(exc)) from None
-    if fd is not None:
-        os.set_inheritable(fd, False)  # the claim is this process's, not its children's
-    try:
-        yield
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
 # -- cloning -------------------------------------------------------------------------------------
 
-# What a path may hold for a byte search to find every mention of it: a character that JSON,
-# a URL or a shell would escape could be written in some other form.
-_PLAIN_PATH_CHARS = frozenset(string.ascii_letters + string.digits + "/._-+~@,=")
-# A mention of the source path followed by one of these names another path that starts alike.
-_NAME_CHAR = rb"[A-Za-z0-9_.+\-]"
 # The longest "#!" line production.posix_shebang writes as one (longer ones go through /bin/sh).
 _SHEBANG_LIMIT = 127
 # link(2) failures after which a copy is as good as a link: too many links to the inode
@@ -242,42 +64,6 @@ class _Stats:
     copied: int = 0
     rewritten: list[str] = field(default_factory=list)
     dropped_bytecode: int = 0
-
-
-class _PathRewriter:
-    """Finds and replaces the source revision's path (as given, resolved, URL-quoted)."""
-
-    def __init__(self, source: Path, target: Path) -> None:
-        pairs: dict[str, str] = {}
-        for old, new in ((str(source), str(target)),
-                         (os.path.realpath(source), os.path.realpath(target))):
-            for path in (old, new):
-                if not set(path) <= _PLAIN_PATH_CHARS:
-                    raise CloneError(f"the path {path!r} has characters that files may hold "
-                                     "in another form")
-            if _inside(new, old) or _inside(old, new):
-                raise CloneError(f"cannot clone {old} into {new}: one is inside the other")
-            pairs[old] = new
-            pairs[quote(old)] = quote(new)
-        self.source = source
-        self.needles = sorted((old.encode() for old in pairs), key=len, reverse=True)
-        self.replacements = {old.encode(): new.encode() for old, new in pairs.items()}
-        alternatives = b"|".join(re.escape(needle) for needle in self.needles)
-        self.mention = re.compile(b"(?:" + alternatives + b")(?!" + _NAME_CHAR + b")")
-        self.lookalike = re.compile(b"(?:" + alternatives + b")(?=" + _NAME_CHAR + b")")
-
-    def names_source(self, data: bytes) -> bool:
-        return any(needle in data for needle in self.needles)
-
-    def rewrite(self, data: bytes, where: str) -> bytes:
-        if self.lookalike.search(data):
-            raise CloneError(f"{where} names a path that begins like {self.source}")
-        return self.mention.sub(lambda match: self.replacements[match.group(0)], data)
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
-
 
 def clone_venvs(source_revision: Path, target_revision: Path, venv_names: Sequence[str]) -> None:
     """Make the venvs ``venv_names`` of the revision folder ``target_revision`` from those of
@@ -298,16 +84,16 @@ def clone_venvs(source_revision: Path, target_revision: Path, venv_names: Sequen
     Every file is read and searched for the path but compiled bytecode of a source that is
     beside it (``__pycache__``), whose file name Python re-points on load. Raises CloneError
     on any doubt (a binary file or a ``#!`` line that would outgrow the kernel's limit naming
-    the path, a file that vanished or changed meanwhile: hold ``claimed(source)``, another
-    filesystem, ...), after removing the venvs it made. Ends with one check per venv, in
-    parallel: its Python runs with the new venv as ``sys.prefix`` and imports rez (in the rez
-    venv, which must have it) from inside it.
+    the path, a file that vanished or changed meanwhile: hold
+    ``clone_donors.claimed(source)``, another filesystem, ...), after removing the venvs it
+    made. Ends with one check per venv, in parallel: its Python runs with the new venv as
+    ``sys.prefix`` and imports rez (in the rez venv, which must have it) from inside it.
     """
     if os.name == "nt":
         raise CloneError("revisions are not cloned on Windows")
     source = Path(os.path.abspath(source_revision))
     target = Path(os.path.abspath(target_revision))
-    rewriter = _PathRewriter(source, target)
+    rewriter = PathRewriter(source, target)
     venvs_folder = target / paths.VENV_DIRNAME
     made_folder = not venvs_folder.exists()
     made: list[Path] = []
@@ -349,7 +135,7 @@ def _undo(made: list[Path], venvs_folder: Optional[Path]) -> None:
 class _Cloner:
     """Clones one venv folder ``src`` to ``dst``."""
 
-    def __init__(self, src: Path, dst: Path, rewriter: _PathRewriter, stats: _Stats) -> None:
+    def __init__(self, src: Path, dst: Path, rewriter: PathRewriter, stats: _Stats) -> None:
         self.src = str(src)
         self.dst = str(dst)
         self.rewriter = rewriter
@@ -386,7 +172,7 @@ class _Cloner:
                 if sources is not None and not entry.name.endswith(".pyc"):
                     continue  # the temporary file of a pyc being written (Python, rezup)
                 bytecode_of = _bytecode_module(entry.name) if sources is not None else None
-                if bytecode_of is not None and bytecode_of in sources[0]:
+                if bytecode_of is not None and sources is not None and bytecode_of in sources[0]:
                     if bytecode_of in sources[1]:
                         self.stats.dropped_bytecode += 1  # stale: compiled from the old text
                     else:
@@ -406,7 +192,7 @@ class _Cloner:
         if os.path.isabs(link):
             new = self.rewriter.rewrite(os.fsencode(link), src)
             link = os.fsdecode(new)
-        elif not _inside(os.path.normpath(os.path.join(os.path.dirname(src), link)),
+        elif not inside(os.path.normpath(os.path.join(os.path.dirname(src), link)),
                          self.source_revision):
             raise CloneError(f"{src} points outside its revision by a relative path")
         os.symlink(link, dst)
@@ -422,11 +208,11 @@ class _Cloner:
             new = self.rewriter.rewrite(data, src)
             if _shebang_length(new) > _SHEBANG_LIMIT >= _shebang_length(data):
                 raise CloneError(f"{src}: the new path makes its #! line too long")
-            _write(dst, new, info, keep_times=False)
+            write_file(dst, new, info, keep_times=False)
             self.stats.rewritten.append(os.path.relpath(dst, os.path.dirname(self.dst)))
             return True
         if fresh or not data:
-            _write(dst, data, info, keep_times=True)
+            write_file(dst, data, info, keep_times=True)
             self.stats.copied += 1
             return False
         self.link(src, dst, info, data)
@@ -448,7 +234,7 @@ class _Cloner:
                 with open(src, "rb") as stream:
                     info = os.fstat(stream.fileno())
                     data = stream.read()
-            _write(dst, data, info, keep_times=True)
+            write_file(dst, data, info, keep_times=True)
             self.stats.copied += 1
             return
         if info is not None and os.lstat(dst).st_ino != info.st_ino:
@@ -465,17 +251,6 @@ def _shebang_length(data: bytes) -> int:
     if not data.startswith(b"#!"):
         return 0
     return len(data.split(b"\n", 1)[0].rstrip(b"\r"))
-
-
-def _write(path: str, data: bytes, info: os.stat_result, *, keep_times: bool) -> None:
-    """A new file at ``path`` holding ``data``, with the mode (and times) of ``info``."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with open(fd, "wb") as stream:
-        stream.write(data)
-    os.chmod(path, stat.S_IMODE(info.st_mode))
-    if keep_times:
-        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
-
 
 # -- the check -----------------------------------------------------------------------------------
 
@@ -532,7 +307,7 @@ def _probe_problem(name: str, venv: str, code: int, out: str, err: str) -> Optio
     built_for = pyvenv_version(Path(venv)) or ""
     if built_for.split(".")[:2] != version.split("."):
         return f"venv {name!r}: made for Python {built_for}, its Python is {version}"
-    if rez_file and not _inside(os.path.realpath(rez_file), os.path.join(real_venv, "lib")):
+    if rez_file and not inside(os.path.realpath(rez_file), os.path.join(real_venv, "lib")):
         return f"venv {name!r}: rez imports from {rez_file}"
     if name == paths.REZ_VENV:
         if not rez_file:
@@ -541,83 +316,3 @@ def _probe_problem(name: str, venv: str, code: int, out: str, err: str) -> Optio
         if not os.path.isfile(marker):
             return "venv 'rez': the production marker is missing"
     return None
-
-
-# -- relocation: a revision built in a folder of its builder's own, moved into place ------------
-
-
-def relocate(folder: Path, final: Path) -> list[str]:
-    """Make the venvs built in ``folder`` right for ``final``, the name they will be renamed
-    to (a fenced build on a shared root: see ``build``). Returns the files rewritten.
-
-    Only what names a venv's own path is rewritten: scripts and activation files in ``bin/``
-    (the production scripts in ``bin/rez/`` too), ``pyvenv.cfg``, and in site-packages the
-    ``.pth`` and ``.egg-link`` files and each distribution's ``RECORD`` and
-    ``direct_url.json``; symbolic links into ``folder`` are re-pointed. Compiled bytecode
-    names its source too, but Python re-points that on load. Raises CloneError where a path
-    cannot be rewritten with certainty.
-    """
-    from rezup.tools.production import site_packages
-
-    rewriter = _PathRewriter(Path(os.path.abspath(folder)), Path(os.path.abspath(final)))
-    rewritten: list[str] = []
-    venvs = folder / paths.VENV_DIRNAME
-    for venv in sorted(venvs.iterdir()) if venvs.is_dir() else []:
-        candidates = [venv / "pyvenv.cfg"]
-        for bin_dir in (venv / "bin", venv / "Scripts"):
-            if bin_dir.is_dir():
-                candidates.extend(bin_dir.rglob("*"))
-        with contextlib.suppress(BuildError):
-            packages = site_packages(venv)
-            for pattern in ("*.pth", "*.egg-link", "*.dist-info/RECORD",
-                            "*.dist-info/direct_url.json"):
-                candidates.extend(packages.glob(pattern))
-        changed = [path for path in candidates if _relocate_one(path, rewriter, folder, final)]
-        rewritten += [str(path.relative_to(folder)) for path in changed]
-        if changed:
-            with contextlib.suppress(BuildError):
-                _rehash_records(site_packages(venv), {os.path.abspath(p) for p in changed})
-    return rewritten
-
-
-def _rehash_records(packages: Path, changed: set[str]) -> None:
-    """Give the ``RECORD`` lines of the files in ``changed`` (console scripts written again
-    for the revision's place) the hash and size of what they now hold, as an installer
-    writing them there would have."""
-    import base64
-
-    for record in packages.glob("*.dist-info/RECORD"):
-        lines = record.read_text(encoding="utf-8").splitlines()
-        updated = []
-        for line in lines:
-            path, sep, _ = line.partition(",")
-            target = os.path.abspath(packages / path) if sep else ""
-            if target in changed:
-                data = Path(target).read_bytes()
-                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-                line = f"{path},sha256={digest.decode()},{len(data)}"
-            updated.append(line)
-        if updated != lines:
-            info = record.stat()
-            record.unlink()
-            _write(str(record), ("\n".join(updated) + "\n").encode(), info, keep_times=False)
-
-
-def _relocate_one(path: Path, rewriter: _PathRewriter, folder: Path, final: Path) -> bool:
-    if path.is_symlink():
-        target = os.readlink(path)
-        if not _inside(target, str(folder)):
-            return False
-        path.unlink()
-        os.symlink(str(final) + target[len(str(folder)):], path)
-        return True
-    if not path.is_file():
-        return False
-    data = path.read_bytes()
-    if not rewriter.names_source(data):
-        return False
-    info = path.stat()
-    new = rewriter.rewrite(data, str(path))
-    path.unlink()
-    _write(str(path), new, info, keep_times=False)
-    return True

@@ -239,7 +239,7 @@ class RevisionDir:
         metadata = self.metadata()
         if "session" in metadata:
             return dict(metadata["session"])
-        from rezup.stages.recipe_model import session_of_recipe
+        from rezup.stages.recipe_loading import session_of_recipe
 
         try:
             text = self.recipe_text()

@@ -10,26 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import sys
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, cast
+from typing import Any, Optional
 
 from packaging.utils import canonicalize_name
 
-from rezup.ground.errors import BuildError, RecipeError
-from rezup.ground.paths import PLAN_FILENAME, REZ_VENV
-from rezup.stages.recipe_model import Recipe, Tool, dotenv_load_order
-from rezup.tools.pythons import find_python
-
-if TYPE_CHECKING:
-    from rezup.ground.formats import PlanDocument, PlanVenv
-    from rezup.tools.pip_settings import Setting
-    from rezup.tools.uv_options import Translation
+from rezup.ground.errors import BuildError
+from rezup.ground.paths import PLAN_FILENAME
+from rezup.ground.wording import plural
+from rezup.stages.recipe_model import dotenv_load_order
 
 log = logging.getLogger("rezup")
 
@@ -92,7 +83,7 @@ class Plan:
 
         return _HEADER + tomli_w.dumps(self.to_dict())
 
-    def to_dict(self) -> PlanDocument:
+    def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "format": self.format,
             "container": self.container,
@@ -114,7 +105,7 @@ class Plan:
                 "python": self.shared.python,
                 "requirements": list(self.shared.requirements),
             }
-        return cast("PlanDocument", data)
+        return data
 
     @property
     def digest(self) -> str:
@@ -126,13 +117,13 @@ class Plan:
 
         try:
             data = tomllib.loads(text)
-            return cls.from_dict(cast("PlanDocument", data))
+            return cls.from_dict(data)
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError,
                 RecursionError) as exc:
             raise BuildError(f"{label}: not a valid rezup plan ({exc})") from None
 
     @classmethod
-    def from_dict(cls, data: PlanDocument) -> Plan:
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
         if data.get("format") != PLAN_FORMAT:
             raise ValueError(f"unsupported plan format {data.get('format')!r}")
         shared = data.get("shared")
@@ -173,7 +164,7 @@ class Plan:
         return dotenv_load_order(self.dotenv, self.dotenv_platform, platform_name)
 
 
-def _venv_to_dict(venv: VenvPlan) -> PlanVenv:
+def _venv_to_dict(venv: VenvPlan) -> dict[str, Any]:
     return {
         "name": venv.name,
         "python": venv.python,
@@ -189,7 +180,7 @@ def _venv_to_dict(venv: VenvPlan) -> PlanVenv:
     }
 
 
-def _venv_from_dict(data: PlanVenv) -> VenvPlan:
+def _venv_from_dict(data: dict[str, Any]) -> VenvPlan:
     return VenvPlan(
         name=data["name"],
         python=data["python"],
@@ -202,213 +193,6 @@ def _venv_from_dict(data: PlanVenv) -> VenvPlan:
             ScriptTool(t["package"], tuple(t["flags"]), bool(t.get("editable", False)))
             for t in data.get("tool", [])
         ),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Planning: Recipe -> Plan
-
-
-@dataclass
-class _VenvSpec:
-    """What one venv should hold, before pinning."""
-
-    name: str
-    python_request: str
-    inputs: list[str] = field(default_factory=list)  # requirement lines for uv pip compile
-    editables: list[str] = field(default_factory=list)
-    tools: list[ScriptTool] = field(default_factory=list)
-    link_shared: bool = False
-
-
-def venv_specs(recipe: Recipe) -> list[_VenvSpec]:
-    """Split a recipe into venvs: the rez venv, plus one per isolated extension."""
-    rez_venv = _VenvSpec(name=REZ_VENV, python_request=recipe.rez.python or "")
-    _add_tool(rez_venv, recipe.rez)
-    rez_venv.link_shared = recipe.shared is not None
-    specs = [rez_venv]
-    for ext in recipe.extensions:
-        if not ext.isolation:
-            _add_tool(rez_venv, ext)
-            continue
-        venv = _VenvSpec(name=ext.name, python_request=ext.python or "")
-        _add_tool(venv, ext)
-        # rez as a library, so the extension can import it; its scripts stay in the rez venv
-        _add_requirement(venv, recipe.rez)
-        specs.append(venv)
-    return specs
-
-
-def _add_tool(venv: _VenvSpec, tool: Tool) -> None:
-    _add_requirement(venv, tool)
-    venv.inputs.extend(tool.lib)
-    venv.tools.append(ScriptTool(tool.name, tool.flags, tool.edit))
-
-
-def _add_requirement(venv: _VenvSpec, tool: Tool) -> None:
-    if tool.edit:
-        venv.editables.append(tool.url)
-        venv.inputs.append(f"-e {tool.url}")
-    elif os.path.isabs(tool.url):
-        venv.inputs.append(f"{tool.name} @ {Path(tool.url).as_uri()}")
-    else:
-        venv.inputs.append(tool.url)
-
-
-def default_python() -> str:
-    """The base interpreter behind the Python running rezup (not a venv's shim)."""
-    if sys.prefix != sys.base_prefix:
-        version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-        candidates = (
-            [Path(sys.base_prefix) / "python.exe"]
-            if os.name == "nt"
-            else [Path(sys.base_prefix) / "bin" / f"python{version}",
-                  Path(sys.base_prefix) / "bin" / "python3"]
-        )
-        for candidate in candidates:
-            if candidate.is_file():
-                return str(candidate)
-    return sys.executable
-
-
-def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], dict[str, str]]:
-    """uv options and environment for ``recipe``, from every pip setting and ``[uv]``.
-
-    Precedence, lowest first: the studio's pip settings (pip's configuration files, then
-    ``PIP_*`` variables; ``rezup.tools.pip_settings``) < the recipe's ``[pip]`` (its env, then
-    its options) < its ``[uv]`` (as is). pip settings are translated to uv's terms; a setting the
-    recipe gives leaves the studio's out, and so does a variable for it that the process environment
-    has already (uv reads that one itself). The result goes into the plan, so that a pull
-    installs from the same indexes wherever it runs. With ``warn``, what uv cannot use is
-    named in one warning line per source (never a value: URLs may hold passwords).
-    """
-    from rezup.tools import uv_options
-
-    base_dir = str(recipe.source.parent) if recipe.source else os.getcwd()
-    pip_env = uv_options.translate_pip_env(dict(recipe.pip_env), base_dir)
-    pip_options = uv_options.translate_pip_options(recipe.pip_options, base_dir)
-    options = [*pip_env.options, *pip_options.options, *recipe.uv_options]
-    env = {**pip_env.env, **pip_options.env, **dict(recipe.uv_env)}
-    studio_options, studio_env = _studio_settings(uv_options.setting_names(options, env), warn)
-    if warn and (pip_options.dropped or pip_env.dropped):
-        log.warning("[pip] settings that uv does not use were dropped: %s",
-                    _redact(", ".join([*pip_options.dropped, *pip_env.dropped])))
-    return uv_options.anchor_option_paths([*studio_options, *options], base_dir), {**studio_env, **env}
-
-
-def _studio_settings(recipe_sets: set[str], warn: bool) -> tuple[list[str], dict[str, str]]:
-    """The studio's pip settings in uv's terms, less those the recipe (``recipe_sets``, by
-    ``uv_options.setting_names``) or the process environment gives already."""
-    from rezup.tools import uv_options
-    from rezup.tools.pip_settings import read_pip_settings
-
-    settings = read_pip_settings()
-    if not settings:
-        return [], {}
-    translated = uv_options.translate_pip_config({key: s.value for key, s in settings.items()},
-                                         os.getcwd(), check_locations=True)
-    options = [token for name, tokens in uv_options.iter_options(translated.options)
-               if not uv_options.setting_names(tokens, ()) & recipe_sets for token in tokens]
-    env = uv_options.not_set_in(uv_options.without_settings(translated.env, recipe_sets), os.environ)
-    if warn:
-        _report_studio(settings, translated, options, env)
-    return options, env
-
-
-def _report_studio(settings: Mapping[str, Setting], translated: Translation,
-                   options: list[str], env: dict[str, str]) -> None:
-    """One warning line for what uv cannot use, one for missing locations, and one info
-    line naming the settings in use and where they come from (names only, never values)."""
-    from rezup.tools import uv_options
-
-    def where(key: str) -> str:
-        return f"{key} ({settings[key].source})"
-
-    def used(key: str) -> bool:
-        alone = uv_options.translate_pip_config({key: settings[key].value}, os.getcwd(),
-                                        check_locations=True)
-        return bool(set(alone.env) & set(env) or set(alone.options) & set(options))
-
-    if translated.dropped:
-        log.warning("pip settings that uv cannot use were ignored: %s",
-                    _redact(", ".join(where(key) for key in translated.dropped)))
-    if translated.missing:
-        log.warning("pip locations that do not exist were ignored: %s",
-                    _redact(", ".join(f"{location} ({where(key)})"
-                                      for key, location in translated.missing)))
-    in_use = [where(key) for key in settings if used(key)]
-    if in_use:
-        log.info("pip settings of this machine used (translated for uv): %s", ", ".join(in_use))
-
-
-def _redact(text: str) -> str:
-    from rezup.tools.credentials import redact
-
-    return redact(text)
-
-
-def make_plan(
-    recipe: Recipe,
-    container: str,
-    *,
-    pythons: Optional[dict[str, tuple[str, str]]] = None,
-    on_line: Optional[Callable[[str], None]] = None,
-) -> Plan:
-    """Resolve ``recipe`` into a Plan, pinning every index requirement with ``uv pip compile``.
-
-    Venvs are resolved in parallel; each resolution is one uv call. ``pythons`` is what
-    ``find_pythons`` returned, when the caller looked them up already. ``on_line`` hears uv's
-    progress lines, each named by its venv.
-    """
-    from rezup.tools import uv_commands
-
-    options, env = installer_settings(recipe)
-    specs = venv_specs(recipe)
-    if pythons is None:
-        pythons = find_pythons(recipe)
-
-    def pin(spec: _VenvSpec) -> VenvPlan:
-        python, version = pythons[spec.python_request]
-        # the seeds are resolved with the rest: a recipe that pins pip itself wins
-        inputs = [*spec.inputs, *seed_packages(version)]
-        compiled = uv_commands.pip_compile(
-            "\n".join(inputs) + "\n", python, options=options, env=env,
-            what=f"resolving venv {spec.name!r}", on_line=_named(on_line, spec.name),
-        )
-        return VenvPlan(
-            name=spec.name,
-            python=python,
-            python_request=spec.python_request,
-            python_version=version,
-            requirements=tuple(parse_compiled(compiled)),
-            editables=tuple(spec.editables),
-            tools=tuple(spec.tools),
-            link_shared=spec.link_shared,
-        )
-
-    with ThreadPoolExecutor(max_workers=max(1, min(4, len(specs)))) as pool:
-        venvs = tuple(pool.map(pin, specs))
-
-    shared = None
-    if recipe.shared:
-        python = venvs[0].python
-        compiled = uv_commands.pip_compile(
-            "\n".join(recipe.shared.requires) + "\n", python, options=options, env=env,
-            what="resolving [shared]", on_line=_named(on_line, "[shared]"),
-        )
-        shared = SharedPlan(recipe.shared.name, python, tuple(parse_compiled(compiled)))
-
-    return Plan(
-        container=container,
-        description=recipe.description,
-        venvs=venvs,
-        uv_options=tuple(options),
-        uv_env=tuple(sorted(env.items())),
-        env=recipe.env,
-        dotenv=recipe.dotenv,
-        dotenv_platform=recipe.dotenv_platform,
-        shared=shared,
-        pinned_seeds=True,
     )
 
 
@@ -427,62 +211,6 @@ def major_minor(python_version: str) -> tuple[int, int]:
     except InvalidVersion:
         raise BuildError(f"not a Python version: {python_version!r}") from None
     return release[0], (release[1] if len(release) > 1 else 0)
-
-
-def _named(on_line: Optional[Callable[[str], None]], name: str
-           ) -> Optional[Callable[[str], None]]:
-    if on_line is None:
-        return None
-    return lambda line: on_line(f"{name}: {line}")
-
-
-def find_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
-    """Map each venv's python request to (interpreter path, full version).
-
-    Also checks that the local folders the recipe names exist, so that a typo fails here,
-    before anything is created.
-    """
-    from rezup.tools import uv_commands
-
-    specs = venv_specs(recipe)
-    for spec in specs:
-        for path in spec.editables:
-            if not Path(path).is_dir():
-                raise RecipeError(f"editable source folder not found: {path}")
-    for tool in recipe.tools:
-        if os.path.isabs(tool.url) and not os.path.exists(tool.url):
-            raise RecipeError(f"[{'rez' if tool is recipe.rez else 'extension'}] "
-                              f"{tool.name}: local path not found: {tool.url}")
-    found: dict[str, tuple[str, str]] = {}
-    for request in sorted({spec.python_request for spec in specs}):
-        if request == "":
-            found[request] = (default_python(), ".".join(map(str, sys.version_info[:3])))
-            continue
-        path = find_python(request)
-        found[request] = (path, uv_commands.python_version_of(path))
-    return found
-
-
-def parse_compiled(text: str) -> list[str]:
-    """Requirement lines from ``uv pip compile`` output, one line each, editables left out.
-
-    Continuation lines (``\\``) are joined, comments and blank lines dropped.
-    """
-    joined: list[str] = []
-    current = ""
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
-        if not line.strip():
-            continue
-        if line.endswith("\\"):
-            current += line[:-1].strip() + " "
-            continue
-        current += line.strip()
-        joined.append(current)
-        current = ""
-    if current.strip():
-        joined.append(current.strip())
-    return [line for line in joined if not line.startswith(("-e ", "--editable"))]
 
 
 _PINNED = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*==\s*([^\s;,]+)")
@@ -520,5 +248,5 @@ def describe(plan: Plan) -> str:
     for venv in plan.venvs:
         count = len(venv.requirements) + len(venv.editables)
         parts.append(f"venv {venv.name}: Python {venv.python_version}, "
-                     f"{count} package{'' if count == 1 else 's'}")
+                     f"{plural(count, 'package')}")
     return "; ".join(parts)

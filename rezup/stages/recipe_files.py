@@ -13,7 +13,7 @@ from typing import Any, Optional, Union
 
 from rezup.ground import paths, root_settings
 from rezup.ground.errors import UsageError
-from rezup.stages import recipe_model
+from rezup.stages import recipe_loading, recipe_model
 
 DEFAULT_FLAGS: tuple[str, ...] = ("-E",)
 PLATFORMS = ("linux", "darwin", "windows")
@@ -33,7 +33,7 @@ class BaseRecipe(MutableMapping):
     writes a file).
     """
 
-    DEFAULT_RECIPE = recipe_model.DEFAULT_RECIPE_FILE
+    DEFAULT_RECIPE = recipe_loading.DEFAULT_RECIPE_FILE
 
     def __init__(self, name: Optional[str] = None) -> None:
         self._name = paths.check_container_name(
@@ -61,7 +61,8 @@ class BaseRecipe(MutableMapping):
     def _loaded(self) -> dict[str, Any]:
         if self._data is None:
             text = root_settings.read_recipe_text(str(self.path())) or ""
-            self._data = recipe_model.deep_merge(recipe_model.default_data(), recipe_model.parse_toml(text, str(self.path())))
+            self._data = recipe_loading.deep_merge(
+                recipe_loading.default_data(), recipe_loading.parse_toml(text, str(self.path())))
         return self._data
 
     def _write(self, data: Mapping[str, Any]) -> None:
@@ -96,7 +97,7 @@ def _plain(data: Any) -> Any:
         return {key: _plain(value) for key, value in data.items()}
     if isinstance(data, list):
         return [_plain(value) for value in data]
-    return float(data) if isinstance(data, recipe_model.TomlFloat) else data
+    return float(data) if isinstance(data, recipe_loading.TomlFloat) else data
 
 
 class _RecipesDir(ABCMeta):  # the metaclass of MutableMapping
@@ -143,8 +144,8 @@ class ContainerRecipe(BaseRecipe, metaclass=_RecipesDir):
         be a regular file (a FIFO or a folder there is an error, not "no recipe").
         """
         if self._explicit or os.path.lexists(self.path()):
-            return recipe_model.load_recipe(self.path())
-        return recipe_model.load_default_recipe()
+            return recipe_loading.load_recipe(self.path())
+        return recipe_loading.load_default_recipe()
 
     def create(self, data: Optional[Mapping[str, Any]] = None) -> Path:
         """Write this recipe file: the packaged default merged with ``data``. Returns its path.
@@ -155,10 +156,10 @@ class ContainerRecipe(BaseRecipe, metaclass=_RecipesDir):
         """
         path = self.path()
         if data:
-            self._write(recipe_model.deep_merge(recipe_model.default_data(), data))
+            self._write(recipe_loading.deep_merge(recipe_loading.default_data(), data))
         elif not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(recipe_model.default_text(), encoding="utf-8")
+            path.write_text(recipe_loading.default_text(), encoding="utf-8")
             self._data = None
         return path
 

@@ -78,8 +78,10 @@ def with_extra_hashes(plan: Plan, hashes: Mapping[tuple[str, str], Iterable[str]
     already. Every venv is updated, and ``[shared]``, which installs from the same wheelhouse.
     Returns ``plan`` itself when nothing changes.
     """
-    wanted: dict[tuple[str, str], list[str]] = {(canonicalize_name(name), version): sorted(set(digests))
-              for (name, version), digests in hashes.items()}
+    wanted: dict[tuple[str, str], list[str]] = {
+        (canonicalize_name(name), version): sorted(set(digests))
+        for (name, version), digests in hashes.items()
+    }
     if not wanted:
         return plan
 

@@ -1,12 +1,11 @@
 """Every uv command line rezup runs: ``uv venv``, ``uv pip install``, ``uv pip compile``, pylock
-files, wheels, Python discovery.
+files, wheels (finding an interpreter is ``pythons``).
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -98,27 +97,6 @@ def pip_compile(
 def _quiet_unless(on_line: Optional[Callable[[str], None]]) -> list[str]:
     """``--quiet`` when nobody listens to uv's progress lines."""
     return ["--quiet"] if on_line is None else []
-
-
-def find_python(request: str, *, env: Optional[Mapping[str, str]] = None) -> str:
-    """Absolute path of the interpreter uv picks for ``request`` (version or path)."""
-    out = uv_process.run(
-        ["python", "find", "--no-project", "--no-python-downloads", request],
-        env=env, what=f"finding Python {request}",
-    )
-    return out.strip()
-
-
-def python_version_of(interpreter: str) -> str:
-    """Full version (``3.11.7``) of an interpreter, by asking it."""
-    try:
-        out = subprocess.run(
-            [interpreter, "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
-            capture_output=True, text=True, check=True, timeout=60,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise UvError(f"cannot run Python interpreter {interpreter}: {exc}") from None
-    return out
 
 
 def compile_pylock(

@@ -147,7 +147,7 @@ def run(
     if stderr and log.isEnabledFor(logging.DEBUG):
         sys.stderr.write(stderr)
     if process.returncode != 0:
-        raise UvError(f"{what} failed: {summarize_uv_error(stderr)}")
+        raise UvError.failed(what, summarize_uv_error(stderr))
     return stdout
 
 

@@ -1,0 +1,228 @@
+"""Choosing the donor of a clone: a ready revision whose venvs a new revision can be made from
+(see ``clone``), by its plan (``identical_revision``) or, before the resolve, by its recipe
+(``likely_donor``); and the claim that keeps it from being removed while it is cloned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from rezup.ground import paths, revision_json
+from rezup.ground.errors import BuildError, RevisionGoneError, one_line
+from rezup.stages.path_rewrite import CloneError
+from rezup.tools.production import pyvenv_version
+
+if TYPE_CHECKING:
+    from rezup.stages.plan import Plan
+
+log = logging.getLogger("rezup")
+
+
+def identical_revision(
+    revisions_dir: Path,
+    plan_digest: str,
+    *,
+    plan: Optional[Plan] = None,
+    target: Optional[Path] = None,
+    allow_editables: bool = False,
+    limit: int = 32,
+) -> Optional[Path]:
+    """The newest ready revision in ``revisions_dir`` that a revision of plan ``plan_digest``
+    can be cloned from (see ``clone_venvs``), or None.
+
+    It must be ready (``revision.json`` readable; never one being built, retired or in a
+    container being dropped), name ``plan_digest`` in ``revision.json`` and hold that very
+    ``plan.lock``, and each of its venvs must run on the interpreter the plan names (it exists,
+    and has the plan's minor version) and be on the filesystem of ``target`` (the new
+    revision's folder, which need not exist yet; default: ``revisions_dir``). ``plan`` is the
+    new plan (read from the donor's ``plan.lock`` when not given).
+
+    A plan with editable installs, or with a local package that has no hash, is never cloned
+    unless ``allow_editables``: their files may have changed since the donor was built
+    (entry points, metadata), which a new build would pick up and a clone would not.
+
+    Only the ``limit`` newest ready revisions are looked at, so that a container of thousands
+    of revisions costs no more than a few reads of ``revision.json``.
+    """
+    if os.name == "nt":  # the production scripts are .exe launchers that embed the path
+        return None
+    revisions_dir = Path(revisions_dir)
+    if (revisions_dir.parent / paths.DROPPED_MARKER).exists():  # a drop is under way
+        return None
+    try:
+        device = _device(Path(target) if target is not None else revisions_dir)
+        names = paths.revision_names(str(revisions_dir))
+    except OSError:
+        return None
+    for name in names:
+        candidate = revisions_dir / name
+        if target is not None and os.path.abspath(candidate) == os.path.abspath(target):
+            continue
+        if not revision_json.is_ready(str(candidate)):
+            continue
+        if limit <= 0:
+            break
+        limit -= 1
+        why_not = _unfit(candidate, plan_digest, plan, device, allow_editables)
+        if why_not is None:
+            return candidate
+        log.debug("revision %s cannot be cloned: %s", name, why_not)
+    return None
+
+
+def can_clone(revision: Path, plan_digest: str, *, target: Path) -> bool:
+    """Whether a revision of plan ``plan_digest`` at ``target`` can be cloned from the ready
+    ``revision`` (as ``identical_revision`` judges each of its candidates)."""
+    if os.name == "nt" or (revision.parent.parent / paths.DROPPED_MARKER).exists():
+        return False
+    try:
+        device = _device(Path(target))
+    except OSError:
+        return False
+    why_not = _unfit(revision, plan_digest, None, device, False)
+    if why_not is not None:
+        log.debug("revision %s cannot be cloned: %s", revision.name, why_not)
+    return why_not is None
+
+
+def _device(path: Path) -> int:
+    """The filesystem of ``path``, or of its nearest existing parent."""
+    path = Path(os.path.abspath(path))
+    for candidate in (path, *path.parents):
+        try:
+            return os.stat(candidate).st_dev
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(errno.ENOENT, "no such folder", str(path))
+
+
+def _unfit(revision: Path, plan_digest: str, plan: Optional[Plan], device: int,
+           allow_editables: bool) -> Optional[str]:
+    """Why ``revision`` cannot be the donor of a revision of ``plan_digest``; None if it can."""
+    from rezup.stages.plan import Plan
+
+    try:
+        metadata = revision_json.read_metadata(str(revision))
+    except ValueError as exc:
+        return str(exc)
+    if metadata is None:
+        return "not ready"
+    if (revision / paths.RETIRED_METADATA_FILENAME).exists():
+        return "retired"
+    if metadata.get("remote"):
+        return "a remote revision (no venvs)"
+    if metadata.get("plan_digest") != plan_digest:
+        return "another plan"
+    try:
+        text = (revision / paths.PLAN_FILENAME).read_bytes()
+    except OSError as exc:
+        return f"cannot read its plan: {one_line(exc)}"
+    if "sha256:" + hashlib.sha256(text).hexdigest() != plan_digest:
+        return f"its {paths.PLAN_FILENAME} is not the plan its {paths.METADATA_FILENAME} names"
+    if plan is None:
+        try:
+            plan = Plan.from_text(text.decode("utf-8"), str(revision / paths.PLAN_FILENAME))
+        except (BuildError, UnicodeDecodeError) as exc:
+            return str(exc)
+    if metadata.get("venvs") != [venv.name for venv in plan.venvs]:
+        return "its venvs are not the plan's"
+    for venv in plan.venvs:
+        if (venv.editables or any(_unhashed_local(line) for line in venv.requirements)) \
+                and not allow_editables:
+            return f"venv {venv.name!r} installs local sources that may have changed since"
+        why_not = _venv_unfit(Path(paths.venv_dir(str(revision), venv.name)), venv.python,
+                              venv.python_version, device)
+        if why_not is not None:
+            return f"venv {venv.name!r}: {why_not}"
+    return None
+
+
+def _unhashed_local(requirement: str) -> bool:
+    """A local file or folder (``name @ file:...``) pinned by no hash: its content may change."""
+    return "@ file:" in requirement and "--hash=" not in requirement
+
+
+def _venv_unfit(venv: Path, python: str, python_version: str, device: int) -> Optional[str]:
+    try:
+        if os.stat(venv).st_dev != device:
+            return "on another filesystem"
+    except OSError as exc:
+        return one_line(exc)
+    interpreter = paths.venv_python(str(venv))
+    if not os.path.exists(python):
+        return f"the plan's Python {python} does not exist"
+    if not os.path.exists(interpreter):
+        return "its Python is gone"
+    if os.path.realpath(interpreter) != os.path.realpath(python):
+        return f"it runs {os.path.realpath(interpreter)}, not the plan's {python}"
+    built_for = pyvenv_version(venv)
+    if built_for is None or built_for.split(".")[:2] != python_version.split(".")[:2]:
+        return f"made for Python {built_for}, the plan is for {python_version}"
+    return None
+
+
+@contextlib.contextmanager
+def claimed(revision: Path) -> Iterator[None]:
+    """Hold a shared claim on the donor ``revision`` while it is cloned, as a session does:
+    prune and drop leave a claimed revision alone. CloneError if it is being removed."""
+    from rezup.runtime.session import claim
+
+    try:
+        fd = claim(str(revision))
+    except RevisionGoneError as exc:
+        raise CloneError(str(exc)) from None
+    if fd is not None:
+        os.set_inheritable(fd, False)  # the claim is this process's, not its children's
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+_LIKELY_DONORS = 8  # ready revisions whose recipe is compared with the new one
+
+
+@dataclass(frozen=True)
+class DonorGuess:
+    """A ready revision made from the recipe being built, and the digest of its plan."""
+
+    donor: Path
+    plan_digest: str
+
+
+def likely_donor(recipe_text: str, revision_dir: Path) -> Optional[DonorGuess]:
+    """The newest ready revision (of the few newest) built from ``recipe_text`` that a revision
+    of its plan can be cloned from, if any.
+
+    A recipe that did not change almost always resolves to the plan it resolved to before
+    (unless the index has new versions of what it leaves unpinned), so its revision is cloned
+    while the resolve runs, and used if the resolve agrees.
+    """
+    revisions = revision_dir.parent
+    looked_at = 0
+    for name in paths.revision_names(str(revisions)):
+        candidate = revisions / name
+        if candidate == revision_dir or not revision_json.is_ready(str(candidate)):
+            continue
+        looked_at += 1
+        if looked_at > _LIKELY_DONORS:
+            break
+        try:
+            same = (candidate / paths.RECIPE_FILENAME).read_text(encoding="utf-8") == \
+                recipe_text
+            digest = (revision_json.read_metadata(str(candidate)) or {}).get("plan_digest")
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if same and isinstance(digest, str) and \
+                can_clone(candidate, digest, target=revision_dir):
+            return DonorGuess(candidate, digest)
+    return None
