@@ -318,3 +318,16 @@ def test_use_missing_command(home, tmp_path):
     )
     assert completed.returncode == 127
     assert_one_error_line(completed.stderr)
+
+
+@pytest.mark.parametrize(("argv", "what"), [
+    (["status"], "status"), (["drop", "dev"], "drop"), (["prune"], "prune"),
+    (["diff", "dev"], "diff"), (["inspect", "dev"], "inspect"),
+    (["completion", "bash"], "completion"), (["add", "--skip-use"], "add --skip-use"),
+    (["add", "--dry-run"], "add --dry-run")])
+def test_a_command_that_runs_none_refuses_one(argv, what, home, capsys):
+    """Every command but `use` and `add` (entering) refuses `-- CMD` instead of ignoring it:
+    the rule lives in the commands' click class, not in each command."""
+    code, out, err = run_main([*argv, "--", "ls"], capsys)
+    assert code == 2 and out == ""
+    assert err == f"rezup: error: {what} runs no command; remove the '-- ...' part\n"

@@ -16,9 +16,15 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 class Command(click.Command):
-    """A command whose usage line shows the command it may run (``[-- CMD ARGS...]``)."""
+    """A rezup command. One that takes no ``-- CMD`` refuses one (it would be silently
+    ignored); one that does shows it in its usage line (``[-- CMD ARGS...]``)."""
 
     takes_command = False
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if not self.takes_command:
+            no_command(ctx, ctx.info_name or self.name or "this command")
+        return super().invoke(ctx)
 
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         pieces = super().collect_usage_pieces(ctx)
@@ -48,8 +54,9 @@ NAME = click.argument("name", default=DEFAULT_CONTAINER, metavar="[NAME]",
 
 
 def no_command(ctx: click.Context, why: str) -> None:
-    """Refuse a ``-- CMD`` that the command would otherwise silently ignore."""
-    if ctx.obj.get("command"):
+    """Refuse a ``-- CMD`` that the command would otherwise silently ignore (every ``Command``
+    that takes none does so by itself; ``add`` calls this for ``--skip-use``/``--dry-run``)."""
+    if (ctx.obj or {}).get("command"):
         raise UsageError(f"{why} runs no command; remove the '-- ...' part")
 
 

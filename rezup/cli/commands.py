@@ -14,7 +14,7 @@ import click
 
 from rezup import __version__
 from rezup.cli import enter_commands, removal_commands, report_commands
-from rezup.cli.command_kit import CONTEXT_SETTINGS, Group, examples, no_command
+from rezup.cli.command_kit import CONTEXT_SETTINGS, Group, examples
 from rezup.ground.paths import DEFAULT_CONTAINER
 
 
@@ -80,5 +80,4 @@ def completion(ctx: click.Context, shell: str) -> None:
     and revision timestamps. Add it to the shell's start-up file (see the examples)."""
     from rezup.cli.completion import source
 
-    no_command(ctx, "completion")
     click.echo(source(cli, shell), nl=False)

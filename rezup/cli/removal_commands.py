@@ -11,7 +11,6 @@ from rezup.cli.command_kit import (
     CONTEXT_SETTINGS,
     Command,
     examples,
-    no_command,
     not_the_current_session,
 )
 from rezup.cli.completion import complete_containers, complete_revisions
@@ -41,7 +40,6 @@ def drop(ctx: click.Context, name: str, revision: Optional[str]) -> None:
     from rezup.operations.drop import drop_container, drop_revision
     from rezup.operations.use import containers_of
 
-    no_command(ctx, "drop")
     check_container_name(name)
     not_the_current_session(name, "drop")
     local, _ = containers_of(name, local_only=True)
@@ -89,7 +87,6 @@ def prune(ctx: click.Context, name: Optional[str], keep: int, older_than: Option
     from rezup.ground.settings import parse_duration
     from rezup.operations import prune as prune_operation
 
-    no_command(ctx, "prune")
     if name is not None:
         not_the_current_session(check_container_name(name), "prune")
     seconds = parse_duration(older_than, "--older-than") if older_than is not None else None

@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-from rezup.cli.command_kit import CONTEXT_SETTINGS, Command, examples, no_command, print_report
+from rezup.cli.command_kit import CONTEXT_SETTINGS, Command, examples, print_report
 from rezup.cli.completion import complete_containers, complete_revisions
 from rezup.ground.paths import check_container_name
 
@@ -27,7 +27,6 @@ def status(ctx: click.Context, name: Optional[str], as_json: bool) -> None:
     warnings for a remote root that cannot be read or a pull that failed."""
     from rezup.operations import status as status_operation
 
-    no_command(ctx, "status")
     statuses = status_operation.collect(name)
     print_report(status_operation.as_json(statuses) if as_json else statuses, as_json,
            status_operation.render)
@@ -52,7 +51,6 @@ def diff(ctx: click.Context, name: str, rev_a: Optional[str], rev_b: Optional[st
     packages of each venv, [env] and dotenv values, and the Python version."""
     from rezup.operations import diff as diff_operation
 
-    no_command(ctx, "diff")
     result = diff_operation.diff(check_container_name(name), rev_a, rev_b)
     print_report(result, as_json, diff_operation.render)
 
@@ -74,6 +72,5 @@ def inspect(ctx: click.Context, name: str, revision: Optional[str], as_json: boo
     environment, paths, size and state (ready, in use, incomplete, pulled from remote)."""
     from rezup.operations import inspect as inspect_operation
 
-    no_command(ctx, "inspect")
     info = inspect_operation.inspect(check_container_name(name), revision)
     print_report(info, as_json, inspect_operation.render)
