@@ -26,8 +26,8 @@ from rezup.operations.diff import DIFF_FORMAT
 from rezup.operations.inspect import INSPECT_FORMAT
 from rezup.operations.status import STATUS_FORMAT
 from rezup.runtime import session
-from rezup.stages.build import session_metadata
 from rezup.stages.plan import PLAN_FORMAT, Plan, ScriptTool, SharedPlan, VenvPlan
+from rezup.stages.revision_record import session_metadata
 
 pytestmark = [
     pytest.mark.usefixtures("restore_logger"),
