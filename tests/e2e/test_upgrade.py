@@ -15,12 +15,12 @@ import pytest
 from packaging.version import Version
 
 import rezup
-from tests.conftest import make_sandbox
+from tests.helpers import fake_revision, make_sandbox
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.name == "nt", reason="POSIX venv layout")]
 
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parents[2]
 CURRENT = Version(rezup.__version__)
 
 
@@ -69,11 +69,7 @@ def install(tmp_path, sources):
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
     box = make_sandbox(tmp_path / "box")
-    revision = box.local_root / ".main" / "revisions" / "100.0"
-    (revision / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
-    (revision / "rezup.toml").write_text("")
-    (revision / "revision.json").write_text(json.dumps({"venvs": ["rez"], "session": {
-        "bin_dirs": ["venv/rez/bin/rez"], "env": [], "dotenv": []}}))
+    fake_revision(box.local_root, ".main", "100.0")
     env = {k: v for k, v in box.env.items() if k != "REZUP_NO_UPGRADE"}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     return env

@@ -18,7 +18,7 @@ import pytest
 from rezup.plan import PLAN_FILENAME, Plan, VenvPlan
 from rezup.uv import find_uv
 from rezup.wheelhouse import with_extra_hashes
-from tests.conftest import (
+from tests.helpers import (
     PACKAGES_DIR,
     REZ_PIN,
     Sandbox,

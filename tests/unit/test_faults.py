@@ -13,13 +13,13 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ import pytest
 from rezup import layout
 from rezup.cli import main
 from rezup.errors import LockError, UsageError
-from tests.conftest import REZ_PIN, Sandbox
+from tests.helpers import fake_revision, publish_by_hand
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX faults")
 
@@ -72,33 +72,8 @@ def fill(path: Path) -> None:
             os.close(fd)
 
 
-def make_revision(root: Path, name: str, stamp: str, *, metadata: dict | None = None,
-                  ready: bool = True) -> Path:
-    """A local revision written by hand (no venv): enough to be entered by `use -- CMD`."""
-    path = root / name / "revisions" / stamp
-    (path / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
-    (path / "rezup.toml").write_text("", encoding="utf-8")
-    (path / ".claim").touch()
-    if ready:
-        data = {"venvs": ["rez"], "rez_version": "3.4.0", "python": "3.11.7",
-                "session": {"bin_dirs": ["venv/rez/bin/rez"], "env": [], "dotenv": []}}
-        data.update(metadata or {})
-        (path / "revision.json").write_text(json.dumps(data), encoding="utf-8")
-    return path
-
-
-def publish_by_hand(remote: Path, name: str, stamp: str) -> Path:
-    """A remote revision as `add --remote` publishes it: recipe, plan, revision.json."""
-    from rezup.plan import Plan, VenvPlan
-
-    path = remote / name / "revisions" / stamp
-    path.mkdir(parents=True)
-    (path / "rezup.toml").write_text(f'[rez]\nurl = "{REZ_PIN}"\n', encoding="utf-8")
-    Plan(container=name, venvs=(VenvPlan("rez", sys.executable, "", "3.11.7",
-                                         (REZ_PIN,)),)).write(path / "plan.lock")
-    (path / "revision.json").write_text(json.dumps({"remote": True, "venvs": ["rez"]}),
-                                        encoding="utf-8")
-    return path
+# a local revision written by hand (no venv): enough to be entered by `use -- CMD`
+make_revision = partial(fake_revision, claim=True, rez_version="3.4.0", python="3.11.7")
 
 
 def rezup(env: dict[str, str], *args: str, timeout: float = 120,
@@ -206,7 +181,7 @@ def test_a_broken_newest_revision_is_skipped(local, env, shape, monkeypatch):
 
 def test_a_pull_failing_with_an_os_error_falls_back_and_is_recorded(local, remote, env):
     pulled_from = publish_by_hand(remote, "dev", "100.0")
-    make_revision(local, "dev", "100.0", metadata={"pulled_from": str(pulled_from)})
+    make_revision(local, "dev", "100.0", pulled_from=str(pulled_from))
     newest = publish_by_hand(remote, "dev", "200.0")
     (newest / "rezup.toml").unlink()
     (newest / "rezup.toml").mkdir()  # reading the recipe fails: IsADirectoryError
@@ -226,7 +201,7 @@ def test_a_pull_failing_with_an_os_error_falls_back_and_is_recorded(local, remot
 def test_a_pull_onto_a_full_disk_falls_back(local, remote, env, tmpfs):
     tmpfs(local, "512k")
     pulled_from = publish_by_hand(remote, "dev", "100.0")
-    make_revision(local, "dev", "100.0", metadata={"pulled_from": str(pulled_from)})
+    make_revision(local, "dev", "100.0", pulled_from=str(pulled_from))
     publish_by_hand(remote, "dev", "200.0")
     fill(local)
     result = rezup(env, "use", "dev", "--", "sh", "-c", "echo entered $REZUP_REVISION")
@@ -354,16 +329,9 @@ def test_stale_leases_of_every_kind(tmp_path, monkeypatch, left, taken_over):
             holder.stdout.close()
 
 
-def _finished_pid() -> int:
-    """The PID of a process that has exited (and not been reused since, most likely)."""
-    done = subprocess.Popen(["true"])
-    done.wait()
-    return done.pid
-
-
 def test_a_lock_timeout_is_recorded_for_later_jobs(local, remote, env, monkeypatch):
     pulled_from = publish_by_hand(remote, "dev", "100.0")
-    make_revision(local, "dev", "100.0", metadata={"pulled_from": str(pulled_from)})
+    make_revision(local, "dev", "100.0", pulled_from=str(pulled_from))
     publish_by_hand(remote, "dev", "200.0")
     env.update(REZUP_LOCK="soft", REZUP_LOCK_TIMEOUT="2")
     lock_file = local / "dev" / ".locks" / "200.0.lock"
@@ -388,54 +356,6 @@ def test_a_lock_timeout_is_recorded_for_later_jobs(local, remote, env, monkeypat
         holder.kill()
         holder.wait()
         holder.stdout.close()
-
-
-# --------------------------------------------------------------------------------------------
-# 5. Killed publishes leave nothing for good
-
-
-def test_interrupted_publishes_are_shown_and_cleared(remote_sandbox: Sandbox):
-    box = remote_sandbox
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="farm")
-    revisions = box.remote_root / "farm" / "revisions"
-    host = socket.gethostname()
-    dead = revisions / f".incoming-100.000000-{_finished_pid()}@{host}"
-    old = revisions / ".incoming-200.000000-1@other-host.example"
-    fresh = revisions / ".incoming-300.000000-1@other-host.example"
-    for folder in (dead, old, fresh):
-        (folder / "wheels").mkdir(parents=True)
-    os.utime(old, (time.time() - 2 * 86400, time.time() - 2 * 86400))
-    status = json.loads(box.rezup("status", "farm", "--json", check=True).stdout)
-    assert sorted(status["containers"][0]["stale_publishes"]) == sorted([dead.name, old.name])
-    assert "2 interrupted publish(es)" in box.rezup("status", "farm", check=True).stdout
-    box.rezup("add", "farm", "--remote", "--skip-use", check=True)
-    assert not dead.exists() and not old.exists()
-    assert fresh.exists(), "another host's publish under way is left alone"
-    assert len(box.ready_revisions("farm", remote=True)) == 1
-
-
-@pytest.mark.parametrize("lock_kind", ["native", "soft"])
-def test_a_killed_publish_is_cleared_by_the_next(remote_sandbox: Sandbox, lock_kind: str):
-    box = remote_sandbox
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="farm")
-    env = {**box.env, "REZUP_LOCK": lock_kind}
-    revisions = box.remote_root / "farm" / "revisions"
-    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "farm", "--remote",
-                               "--wheels", "--skip-use"], env=env, cwd=str(box.base),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    deadline = time.monotonic() + 120
-    while not (revisions.is_dir() and any(p.name.startswith(".incoming-")
-                                          for p in revisions.iterdir())):
-        assert victim.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait()
-    assert [p.name for p in revisions.iterdir() if p.name.startswith(".incoming-")]
-    assert box.ready_revisions("farm", remote=True) == []
-    box.rezup("add", "farm", "--remote", "--skip-use", check=True, env=env)
-    assert not [p for p in revisions.iterdir() if p.name.startswith(".incoming-")]
-    assert len(box.ready_revisions("farm", remote=True)) == 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,62 +472,6 @@ def test_deeply_nested_recipes_are_recipe_errors(home, env):
 
 
 # --------------------------------------------------------------------------------------------
-# 8. A full disk in rezup's own writes names the step and the path
-
-
-def test_a_full_remote_root_names_the_step_and_the_path(remote_sandbox: Sandbox, tmpfs):
-    box = remote_sandbox
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="farm")
-    tmpfs(box.remote_root, "256k")
-    (box.remote_root / "farm" / "revisions").mkdir(parents=True)
-    fill(box.remote_root)
-    result = box.rezup("add", "farm", "--remote", "--skip-use")
-    assert result.returncode == 1
-    line = one_error_line(result.stderr)
-    assert "publishing revision" in line and "No space left on device" in line
-    assert str(box.remote_root / "farm" / "revisions") in line
-    assert [p.name for p in (box.remote_root / "farm" / "revisions").iterdir()] == []
-
-
-# --------------------------------------------------------------------------------------------
-# 9. SIGTERM and SIGHUP during add behave like Ctrl-C
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_a_signal_during_add_cleans_up(sandbox: Sandbox, signum):
-    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="k")
-    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
-                              env=sandbox.env, cwd=str(sandbox.base), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    revisions = sandbox.local_root / "k" / "revisions"
-    deadline = time.monotonic() + 60
-    while not list(revisions.glob("*/venv/rez/bin/python")):
-        assert victim.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
-    [folder] = [p for p in revisions.iterdir()]
-    victim.send_signal(signum)  # rezup alone, as a scheduler cancelling the job would
-    _, err = victim.communicate(timeout=60)
-    assert victim.returncode == 128 + signum
-    name = signal.Signals(signum).name
-    assert ("rezup: interrupted" if signum == signal.SIGINT
-            else f"rezup: interrupted by {name}") in err
-    assert "Traceback" not in err
-    assert not folder.exists(), "the half-built revision is removed"
-    assert not any(str(folder) in _cmdline(pid) for pid in _pids()), "no uv is left running"
-
-
-def _pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-# --------------------------------------------------------------------------------------------
 # 10. Only regular files are recipes
 
 
@@ -630,25 +494,3 @@ def test_an_empty_file_option_is_an_error(home, capsys, name):
     args = ["add", *([name] if name else []), "--file", "", "--skip-use"]
     assert main(args) == 2
     assert "the recipe file name is empty" in one_error_line(capsys.readouterr().err)
-
-
-def test_killed_add_under_soft_locks_is_cleared_by_the_next_add(sandbox: Sandbox):
-    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="k")
-    env = {**sandbox.env, "REZUP_LOCK": "soft"}
-    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True, cwd=str(sandbox.base))
-    deadline = time.monotonic() + 60
-    revisions = sandbox.local_root / "k" / "revisions"
-    while not list(revisions.glob(".incoming-*/venv/rez/bin/python")):  # a fenced build
-        assert victim.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait()
-    [partial] = revisions.glob(".incoming-*")
-    assert sandbox.revisions("k") == [], "nothing half-built under a revision's name"
-    result = sandbox.rezup("add", "k", "--skip-use", check=True, env=env)
-    assert f"removing {partial.name}, left by a build that was interrupted" in result.stderr
-    assert not partial.exists()
-    assert len(sandbox.ready_revisions("k")) == 1
-    assert shutil.which("true")

@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rezup import layout
-from tests.conftest import REZ_PIN, Sandbox
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="no .newest on Windows")
 
@@ -313,29 +312,6 @@ def test_removing_a_revision_refreshes_the_newest_file(home, tmp_path):
     assert layout._trusted_head(str(container.revisions())) == ("200.0",)
     retire(container.revision("200.0"))
     assert layout._trusted_head(str(container.revisions())) == ("200.0", "100.0")
-
-
-# --------------------------------------------------------------------------------------------
-# End to end: a build and a publish leave a trusted .newest; use with many revisions
-
-
-@pytest.mark.e2e
-def test_add_and_publish_leave_a_newest_file_that_use_trusts(remote_sandbox: Sandbox):
-    box = remote_sandbox
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')
-    box.rezup("add", "--remote", "--skip-use", check=True)
-    [remote] = box.ready_revisions(remote=True)
-    assert layout._trusted_head(str(remote.parent)) == (remote.name,)
-    assert sorted(p.name for p in remote.iterdir()) == ["plan.lock", "revision.json",
-                                                        "rezup.toml"]
-    box.rezup("use", "--", "true", check=True)  # pulled: the local twin is ready
-    [local] = box.ready_revisions()
-    assert layout._trusted_head(str(local.parent)) == (local.name,)
-    # many more revisions, made by hand (as rezup 3.0 would): the next choice lists them
-    for index in range(300):
-        make(local.parent, f"{1000 + index}.5", "incomplete")
-    out = box.rezup("use", "--", "sh", "-c", "echo $REZUP_REVISION", check=True).stdout
-    assert out.strip() == local.name
 
 
 def test_use_with_many_revisions_enters_the_newest(home, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from rezup import ContainerRecipe, layout, util
 from rezup.container import Container
-from tests.conftest import REZ_PIN, Sandbox, make_rez_repository, make_sandbox
+from tests.helpers import REZ_PIN, Sandbox, make_rez_repository, make_sandbox
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,6 @@ any other setting is read, in process (the seeds' own dotenv example)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REZ_PIN, Sandbox
+from tests.helpers import REZ_PIN, Sandbox, fake_revision
 
 SEEDS_EXAMPLE = textwrap.dedent("""\
     # /path/to/script.py
@@ -20,15 +19,6 @@ SEEDS_EXAMPLE = textwrap.dedent("""\
     from dotenv import load_dotenv
     load_dotenv(os.path.splitext(__file__)[0] + ".env")
 """)
-
-
-def make_revision(root: Path, name: str, stamp: str = "100.0") -> Path:
-    path = root / name / "revisions" / stamp
-    (path / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
-    (path / "rezup.toml").write_text("")
-    (path / "revision.json").write_text(json.dumps({"venvs": ["rez"], "session": {
-        "bin_dirs": ["venv/rez/bin/rez"], "env": [], "dotenv": []}}))
-    return path
 
 
 def site(box: Sandbox, script: str, dotenv: str = "", where: str = "site/init.py") -> Path:
@@ -43,14 +33,14 @@ def site(box: Sandbox, script: str, dotenv: str = "", where: str = "site/init.py
 
 def test_the_seeds_example_sets_variables_for_sessions(sandbox: Sandbox):
     site(sandbox, SEEDS_EXAMPLE, "STUDIO_VAR=from-dotenv\n")
-    make_revision(sandbox.local_root, "dev")
+    fake_revision(sandbox.local_root, "dev", "100.0")
     result = sandbox.rezup("use", "dev", "--", "sh", "-c", 'echo "$STUDIO_VAR"', check=True)
     assert result.stdout.strip() == "from-dotenv"
 
 
 def test_it_runs_before_any_other_setting_is_read(sandbox: Sandbox, tmp_path: Path):
     elsewhere = tmp_path / "elsewhere"
-    make_revision(elsewhere, "dev")
+    fake_revision(elsewhere, "dev", "100.0")
     # (load_dotenv never overrides a variable already set, as REZUP_ROOT_LOCAL is here)
     site(sandbox, f"import os\nos.environ['REZUP_ROOT_LOCAL'] = {str(elsewhere)!r}\n")
     result = sandbox.rezup("use", "dev", "--", "sh", "-c", "echo $REZUP_REVISION", check=True)
@@ -71,7 +61,7 @@ def test_it_runs_once_per_launch_with_its_own_file(sandbox: Sandbox):
     log = sandbox.base / "runs.log"
     script = site(sandbox, f"open({str(log)!r}, 'a').write(__file__ + '\\n')\n")
     sandbox.rezup("status", check=True)  # the full command line
-    make_revision(sandbox.local_root, "dev")
+    fake_revision(sandbox.local_root, "dev", "100.0")
     sandbox.rezup("use", "dev", "--", "true", check=True)  # the lean path
     assert log.read_text().splitlines() == [str(script), str(script)]
 
@@ -85,7 +75,7 @@ def test_a_broken_script_is_a_one_line_error(sandbox: Sandbox, script, reason):
     path = site(sandbox, script or "")
     if script is None:
         path.unlink()
-    make_revision(sandbox.local_root, "dev")
+    fake_revision(sandbox.local_root, "dev", "100.0")
     for args in (["use", "dev", "--", "echo", "ran"], ["status"]):
         result = sandbox.rezup(*args)
         assert result.returncode == 1 and "ran" not in result.stdout
@@ -105,7 +95,7 @@ def test_a_script_that_is_not_a_path_is_a_recipe_error(sandbox: Sandbox):
 def test_the_cost_of_an_init_script_is_its_own(sandbox: Sandbox):
     """Without [init], the lean path reads ~/rezup.toml and parses no TOML at all."""
     sandbox.write_recipe(f'[rez]\nurl = "{REZ_PIN}"\n')
-    make_revision(sandbox.local_root, ".main")
+    fake_revision(sandbox.local_root, ".main", "100.0")
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c",
          "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "

@@ -12,7 +12,7 @@ import pytest
 
 from rezup import __version__, layout
 from rezup.operations import upgrade
-from tests.conftest import make_wheel
+from tests.helpers import make_wheel
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Optional
 
 import pytest
 
-from tests.conftest import REZ_PIN, Sandbox, installed_version, make_wheel, offline_env
+from tests.helpers import REZ_PIN, Sandbox, installed_version, make_wheel, offline_env
 
 pytestmark = pytest.mark.e2e
 

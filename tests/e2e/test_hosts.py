@@ -17,9 +17,9 @@ from typing import Optional
 
 import pytest
 
-from tests.conftest import _SCRUBBED, REZ_PIN, hermetic_settings
+from tests.helpers import REZ_PIN, SCRUBBED, hermetic_settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import farmhosts
 
 pytestmark = [
@@ -38,7 +38,7 @@ def host_env(host: farmhosts.Host, *, local: Path, remote: Optional[Path] = None
     home = host.dir / "home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "rezup.toml").write_text(RECIPE, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     env.update(hermetic_settings(host.dir))
     env.update({
         "HOME": str(home),

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,33 +25,14 @@ from rezup.operations import diff as diff_operation
 from rezup.operations import inspect as inspect_operation
 from rezup.operations.prune import prune
 from rezup.settings import parse_duration
+from tests.helpers import fake_revision
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="claims are POSIX flock locks")
 
 
-def make_revision(root: Path, name: str, stamp: str, *, ready: bool = True,
-                  pins: tuple[str, ...] = ("rez==3.4.0",), env: dict | None = None,
-                  recipe: str = "") -> Path:
-    """A revision folder as a build leaves it: recipe, plan, claim file, revision.json."""
-    from rezup.plan import Plan, VenvPlan
-
-    path = root / name / "revisions" / stamp
-    (path / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
-    (path / "rezup.toml").write_text(recipe, encoding="utf-8")
-    plan = Plan(container=name, venvs=(VenvPlan("rez", "/usr/bin/python3", "", "3.11.7",
-                                                 tuple(pins)),),
-                env=tuple((env or {}).items()))
-    plan.write(path / "plan.lock")
-    (path / ".claim").touch()
-    (root / name / ".locks").mkdir(parents=True, exist_ok=True)
-    if ready:
-        (path / "revision.json").write_text(json.dumps({
-            "rez_version": "3.4.0", "python": "3.11.7", "venvs": ["rez"],
-            "session": {"bin_dirs": ["venv/rez/bin/rez"], "env": [list(i) for i in
-                                                                   (env or {}).items()],
-                        "dotenv": []},
-        }), encoding="utf-8")
-    return path
+# a revision folder as a build leaves it: recipe, plan, claim file, revision.json
+make_revision = partial(fake_revision, claim=True, plan_pins=("rez==3.4.0",),
+                        rez_version="3.4.0", python="3.11.7")
 
 
 HOLDER = textwrap.dedent("""
@@ -314,9 +296,9 @@ def test_use_revision_enters_that_revision(local, capfd):
 
 
 def test_diff_shows_pins_env_and_recipe_changes(local, capsys):
-    make_revision(local, "dev", "100.0", pins=("rez==3.3.0", "six==1.16.0"),
+    make_revision(local, "dev", "100.0", plan_pins=("rez==3.3.0", "six==1.16.0"),
                   env={"STUDIO": "a", "GONE": "x"}, recipe='[rez]\nurl = "rez==3.3.0"\n')
-    make_revision(local, "dev", "200.0", pins=("rez==3.4.0", "pyyaml==6.0.2"),
+    make_revision(local, "dev", "200.0", plan_pins=("rez==3.4.0", "pyyaml==6.0.2"),
                   env={"STUDIO": "b"}, recipe='[rez]\nurl = "rez==3.4.0"\n')
     result = diff_operation.diff("dev")
     assert (result["from"], result["to"]) == ("100.0", "200.0")

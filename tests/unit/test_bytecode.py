@@ -17,7 +17,7 @@ import pytest
 from rezup import bytecode, layout, uv
 from rezup.errors import BuildError
 from rezup.production import site_packages
-from tests.conftest import find_pyenv_python, make_wheel
+from tests.helpers import find_pyenv_python, make_wheel
 
 MODULES = {
     "alpha.py": "VALUE = 'alpha'\n",

@@ -14,20 +14,12 @@ from pathlib import Path
 import pytest
 
 from rezup.cli import global_flags, main
+from tests.helpers import fake_revision
 
 COMMANDS = ("use", "add", "status", "drop", "prune", "diff", "inspect", "completion")
 
 
 pytestmark = pytest.mark.usefixtures("restore_logger")
-
-
-def make_revision(root: Path, name: str, stamp: str = "1700000000.5", **metadata) -> Path:
-    path = root / name / "revisions" / stamp
-    (path / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
-    (path / "rezup.toml").write_text("")
-    (path / "revision.json").write_text(json.dumps({"venvs": ["rez"], "session": {
-        "bin_dirs": ["venv/rez/bin/rez"], "env": [], "dotenv": []}, **metadata}))
-    return path
 
 
 def rezup(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -58,8 +50,8 @@ def test_debug_after_the_command_shows_the_traceback(home, capsys):
 
 
 def test_quiet_prints_nothing_but_errors(home, capsys, tmp_path):
-    make_revision(tmp_path / "local", "dev")
-    make_revision(tmp_path / "local", "dev", "1700000100.5")
+    fake_revision(tmp_path / "local", "dev")
+    fake_revision(tmp_path / "local", "dev", "1700000100.5")
     assert main(["prune", "dev", "-q"]) == 0
     assert capsys.readouterr().err == ""
     assert main(["prune", "dev"]) == 0
@@ -67,8 +59,8 @@ def test_quiet_prints_nothing_but_errors(home, capsys, tmp_path):
 
 
 def test_lines_are_timestamped_without_a_terminal(home, tmp_path):
-    make_revision(tmp_path / "local", "dev")
-    make_revision(tmp_path / "local", "dev", "1700000100.5")
+    fake_revision(tmp_path / "local", "dev")
+    fake_revision(tmp_path / "local", "dev", "1700000100.5")
     result = rezup("prune", "dev")
     assert re.search(r"^rezup: \[\d\d:\d\d:\d\d\] dev: removed 1700000000\.5", result.stderr,
                      re.M), result.stderr
@@ -92,9 +84,9 @@ def test_help_has_full_summaries_and_examples(home, capsys):
 
 
 def test_completion_of_containers_and_revisions(home, tmp_path):
-    make_revision(tmp_path / "local", "dev")
-    make_revision(tmp_path / "local", "dev", "1700000100.5")
-    make_revision(tmp_path / "local", "devtools")
+    fake_revision(tmp_path / "local", "dev")
+    fake_revision(tmp_path / "local", "dev", "1700000100.5")
+    fake_revision(tmp_path / "local", "devtools")
     (home / "rezup.farm.toml").write_text("")
 
     def complete(words: str) -> list[str]:
@@ -132,7 +124,7 @@ def test_do_with_a_missing_script(home, capsys):
 
 
 def test_a_missing_shell_names_the_setting(home, tmp_path):
-    make_revision(tmp_path / "local", "dev")
+    fake_revision(tmp_path / "local", "dev")
     result = rezup("use", "dev", env={"REZUP_DEFAULT_SHELL": "/no/such/shell"})
     assert result.returncode == 2
     assert "REZUP_DEFAULT_SHELL" in result.stderr and "/no/such/shell" in result.stderr
@@ -143,7 +135,7 @@ def test_a_missing_shell_names_the_setting(home, tmp_path):
 
 
 def test_the_venv_rezup_runs_from_stays_out_of_sessions(home, tmp_path):
-    revision = make_revision(tmp_path / "local", "dev")
+    revision = fake_revision(tmp_path / "local", "dev")
     own_bin = str(Path(sys.prefix) / "bin")
     env = {"VIRTUAL_ENV": sys.prefix, "PATH": f"{own_bin}{os.pathsep}{os.environ['PATH']}"}
     result = rezup("use", "dev", "--", "sh", "-c", 'echo "${VIRTUAL_ENV-unset}|$PATH"',
@@ -164,7 +156,7 @@ def test_the_venv_rezup_runs_from_stays_out_of_sessions(home, tmp_path):
 
 
 def test_status_and_use_warn_of_a_missing_remote_root(home, tmp_path):
-    make_revision(tmp_path / "local", "dev")
+    fake_revision(tmp_path / "local", "dev")
     env = {"REZUP_ROOT_REMOTE": str(tmp_path / "no-such-remote")}
     used = rezup("use", "dev", "--", "true", env=env)  # the lean path
     assert used.returncode == 0
@@ -178,9 +170,9 @@ def test_status_and_use_warn_of_a_missing_remote_root(home, tmp_path):
 
 def test_status_shows_a_failed_pull_and_what_use_really_enters(home, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "remote"
-    make_revision(remote, "dev", "100.0")
-    make_revision(remote, "dev", "200.0")
-    make_revision(local, "dev", "100.0", pulled_from=str(remote / "dev/revisions/100.0"))
+    fake_revision(remote, "dev", "100.0")
+    fake_revision(remote, "dev", "200.0")
+    fake_revision(local, "dev", "100.0", pulled_from=str(remote / "dev/revisions/100.0"))
     data = json.loads(rezup("status", "dev", "--json").stdout)["containers"][0]
     assert data["use"]["pull"] == "200.0" and data["use_enters"] == "100.0"
     assert "pulls revision 200.0 first" in rezup("status", "dev").stdout

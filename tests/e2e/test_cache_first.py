@@ -11,7 +11,7 @@ import pytest
 from rezup import uv
 from rezup.errors import UvError
 from rezup.plan import default_python
-from tests.conftest import UV_CACHE
+from tests.helpers import UV_CACHE
 
 pytestmark = pytest.mark.e2e
 

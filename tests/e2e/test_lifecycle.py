@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REZ_PIN, Sandbox, make_rez_repository
+from tests.helpers import REZ_PIN, Sandbox, make_rez_repository
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.name == "nt", reason="claims are POSIX flock locks")]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import REZ_PIN, Sandbox, find_pyenv_python
+from tests.helpers import REZ_PIN, Sandbox, find_pyenv_python
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rezup import bytecode
-from tests.conftest import (
+from tests.helpers import (
     REZ_PIN,
     Sandbox,
     copy_package,

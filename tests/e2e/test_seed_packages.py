@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rezup import uv
-from rezup.errors import UvError
 from rezup.plan import PLAN_FILENAME, Plan, pinned, seed_packages
-from tests.conftest import (
+from tests.helpers import (
     REZ_PIN,
     Sandbox,
     find_pyenv_python,
@@ -26,45 +24,6 @@ from tests.conftest import (
     wait_for_seed_bytecode,
 )
 
-# plan.lock as rezup wrote it before the seeds were pinned (no ``pinned_seeds`` key)
-EARLIER_PLAN = """\
-# rezup plan: the exact build of one revision. Written by rezup; do not edit.
-format = 1
-container = "farm"
-description = ""
-wheels = true
-
-[installer]
-options = []
-
-[installer.env]
-
-[runtime]
-dotenv = []
-
-[runtime.dotenv_platform]
-
-[runtime.env]
-
-[[venv]]
-name = "rez"
-python = "/usr/bin/python3.11"
-python_request = "3.11"
-python_version = "3.11.7"
-link_shared = false
-requirements = [
-    "rez==3.4.0 --hash=sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-]
-editables = []
-
-[[venv.tool]]
-package = "rez"
-flags = [
-    "-E",
-]
-editable = false
-"""
-EARLIER_DIGEST = "sha256:a2c7b20e9126fd0c89cabc95de10c77f9e0f923bbfa04c35f8089bf3ec25a193"
 SEEDS_AND_THEIR_DEPENDENCIES = {"pip", "setuptools", "wheel", "packaging"}
 
 
@@ -76,52 +35,6 @@ def pins(plan: Plan, venv: int = 0) -> dict[str, str]:
 def dry_run_plan(box: Sandbox, *args: str) -> Plan:
     result = box.rezup("add", "--dry-run", *args, check=True)
     return Plan.from_text(result.stdout[result.stdout.index("# rezup plan:"):])
-
-
-# -- the plan --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("version", "seeds"), [
-    ("3.7.16", ["pip", "setuptools", "wheel"]),
-    ("3.11.7", ["pip", "setuptools", "wheel"]),
-    ("3.12.1", ["pip"]),
-    ("3.13.0", ["pip"]),
-])
-def test_the_seeds_of_each_python(version: str, seeds: list[str]):
-    assert seed_packages(version) == seeds
-
-
-def test_an_earlier_plan_reads_without_seeds_and_keeps_its_text_and_digest():
-    plan = Plan.from_text(EARLIER_PLAN)
-    assert plan.pinned_seeds is False
-    assert plan.to_text() == EARLIER_PLAN
-    assert plan.digest == EARLIER_DIGEST
-
-
-def test_a_plan_with_pinned_seeds_says_so():
-    plan = replace(Plan.from_text(EARLIER_PLAN), pinned_seeds=True)
-    text = plan.to_text()
-    assert "\npinned_seeds = true\n" in text
-    assert text.index("wheels = true") < text.index("pinned_seeds") < text.index("[installer]")
-    assert Plan.from_text(text) == plan
-    assert Plan.from_text(text).to_text() == text
-
-
-# -- venvs without --seed ask no index ---------------------------------------------------------
-
-
-def test_a_venv_without_seed_needs_no_index(tmp_path: Path, monkeypatch):
-    """An unreachable index and an empty cache: ``uv venv`` still works unseeded, and fails
-    seeded (so this environment does stop every request)."""
-    for key, value in offline_env(tmp_path).items():
-        monkeypatch.setenv(key, value)
-    plain = tmp_path / "plain"
-    uv.create_venv(plain, sys.executable, seed=False, options=["--index-url",
-                                                                 "http://127.0.0.1:9/simple"])
-    assert (plain / "pyvenv.cfg").is_file()
-    assert not list(plain.glob("lib/python*/site-packages/pip"))
-    with pytest.raises(UvError):
-        uv.create_venv(tmp_path / "seeded", sys.executable, seed=True)
 
 
 @pytest.mark.e2e

@@ -16,7 +16,7 @@ import pytest
 
 from rezup import fastpath, layout, lockfile
 from rezup.lock import adopt, hold, is_held
-from tests.test_faults import make_revision, publish_by_hand
+from tests.helpers import fake_revision, publish_by_hand
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="flock waiters are read from /proc/locks")
@@ -176,8 +176,8 @@ def test_a_lock_taken_before_the_command_line_is_handed_over(tmp_path, monkeypat
 def farm(home, tmp_path):
     """A remote revision 200.0 not pulled here yet; 100.0 pulled before."""
     local, remote = tmp_path / "local", tmp_path / "remote"
-    make_revision(local, "dev", "100.0",
-                  metadata={"pulled_from": str(publish_by_hand(remote, "dev", "100.0"))})
+    fake_revision(local, "dev", "100.0", claim=True, rez_version="3.4.0", python="3.11.7",
+                  pulled_from=str(publish_by_hand(remote, "dev", "100.0")))
     published = publish_by_hand(remote, "dev", "200.0")
     lock_file = Path(layout.lock_file(str(local), "dev", "200.0"))
     env = {**os.environ, "REZUP_LOCK_TIMEOUT": "60"}

@@ -1,0 +1,35 @@
+"""The lean ``rezup use`` path: revision metadata without json, ``${VAR}`` without re, and the
+imports left on the path (issue 13, "Lean use")."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REZ_PIN, Sandbox
+
+# --------------------------------------------------------------------------------------------
+# What the lean path imports
+
+
+def _imports(env: dict[str, str]) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c",
+         "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
+         "from rezup.fastpath import main; main()"],
+        env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+@pytest.mark.e2e
+def test_use_of_a_revision_built_by_this_version_imports_no_json_nor_re(sandbox: Sandbox):
+    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n[env]\nX = "${{HOME}}"\n')
+    sandbox.rezup("add", "--skip-use", check=True)
+    imported = _imports(sandbox.env)
+    assert "rezup.fastpath" in imported
+    for module in ("json", "re", "__future__", "typing", "warnings", "enum", "rezup.lockfile"):
+        assert module not in imported, module
