@@ -227,7 +227,7 @@ def publish_by_hand(remote: Path, name: str, stamp: str) -> Path:
 
     path = remote / name / "revisions" / stamp
     path.mkdir(parents=True)
-    (path / "rezup.toml").write_text(f'[rez]\nurl = "{REZ_PIN}"\n', encoding="utf-8")
+    (path / "rezup.toml").write_text(rez_recipe(name=False), encoding="utf-8")
     Plan(container=name, venvs=(VenvPlan("rez", sys.executable, "", "3.11.7",
                                          (REZ_PIN,)),)).write(path / "plan.lock")
     (path / "revision.json").write_text(json.dumps({"remote": True, "venvs": ["rez"]}),

@@ -13,9 +13,14 @@ import pytest
 
 from rezup import ContainerRecipe, layout, util
 from rezup.container import Container
-from tests.helpers import REZ_PIN, Sandbox, make_rez_repository, make_sandbox
-
-pytestmark = pytest.mark.e2e
+from tests.helpers import (
+    REZ_PIN,
+    REZ_RECIPE,
+    Sandbox,
+    make_rez_repository,
+    make_sandbox,
+    rez_recipe,
+)
 
 
 @pytest.fixture
@@ -142,7 +147,7 @@ def rezup26(tmp_path_factory) -> Path:
 
 def test_a_root_built_by_rezup_2_6_is_used_as_it_is(rezup26: Path, tmp_path: Path):
     box = make_sandbox(tmp_path / "box", remote=True)
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n[env]\nFROM_2X = "yes"\n')
+    box.write_recipe(rez_recipe('\n[env]\nFROM_2X = "yes"\n'))
     old = {**box.env, "PATH": f"{rezup26.parent}{os.pathsep}{box.env['PATH']}"}
     local_env = {k: v for k, v in old.items() if k != "REZUP_ROOT_REMOTE"}
     built = subprocess.run([str(rezup26), "add", "--skip-use"], env=local_env,
@@ -178,7 +183,7 @@ def test_a_root_built_by_rezup_2_6_is_used_as_it_is(rezup26: Path, tmp_path: Pat
 
 
 def test_the_lean_use_path_loads_none_of_the_api(sandbox: Sandbox):
-    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')
+    sandbox.write_recipe(REZ_RECIPE)
     sandbox.rezup("add", "--skip-use", check=True)
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c",

@@ -21,10 +21,9 @@ from tests.helpers import (
     copy_package,
     make_rez_repository,
     make_wheel,
+    rez_recipe,
     wait_for_seed_bytecode,
 )
-
-pytestmark = pytest.mark.e2e
 
 # modules of rez (and pip) that rez's tools import
 IMPORTS = "import rez.cli._main, rez.resolved_context, rez.packages, pip._internal.cli.main"
@@ -203,17 +202,13 @@ def test_an_editable_extension_works_in_a_revision_built_with_reuse(sandbox: San
     """An editable's sources live outside the revision: nothing of them is reused or
     compiled, and the revision runs them after its donor is gone."""
     editable = copy_package("hello_ext", tmp_path / "editable")
-    sandbox.write_recipe(f"""
-        [rez]
-        name = "rez"
-        url = "{REZ_PIN}"
-
+    sandbox.write_recipe(rez_recipe(f"""
         [[extension]]
         name = "hello-ext"
         url = "{editable}"
         edit = true
         flags = []
-    """)
+    """))
     sandbox.rezup("add", "--skip-use", check=True)
     result = sandbox.rezup("-v", "add", "--skip-use", check=True)
     assert reuse_counts(result.stderr)[1] == 0

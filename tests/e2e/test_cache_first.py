@@ -13,8 +13,6 @@ from rezup.errors import UvError
 from rezup.plan import default_python
 from tests.helpers import UV_CACHE
 
-pytestmark = pytest.mark.e2e
-
 UNREACHABLE = {  # every request fails at once: nothing listens on port 9
     "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
     "ALL_PROXY": "http://127.0.0.1:9", "NO_PROXY": "", "UV_HTTP_RETRIES": "0",

@@ -9,11 +9,7 @@ import time
 
 import pytest
 
-from tests.helpers import REZ_PIN, Sandbox, find_pyenv_python
-
-pytestmark = pytest.mark.e2e
-
-RECIPE = f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n'
+from tests.helpers import REZ_RECIPE, Sandbox, find_pyenv_python
 
 
 def spawn(box: Sandbox, *args: str):
@@ -25,7 +21,7 @@ def spawn(box: Sandbox, *args: str):
 
 def test_progress_on_a_terminal(sandbox: Sandbox):
     pexpect = pytest.importorskip("pexpect")
-    sandbox.write_recipe(RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     child = spawn(sandbox, "add", "--skip-use")
     try:
         child.expect(pexpect.EOF)
@@ -43,7 +39,7 @@ def test_progress_on_a_terminal(sandbox: Sandbox):
 
 
 def test_progress_in_a_log_and_with_quiet(sandbox: Sandbox):
-    sandbox.write_recipe(RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     logged = sandbox.rezup("add", "--skip-use", check=True)  # stderr is a pipe: a log
     stamp = r"rezup: \[\d\d:\d\d:\d\d\] "
     for line in ("resolving", r"resolved \(\d+\.\ds\)", "creating venv 'rez'",
@@ -53,7 +49,7 @@ def test_progress_in_a_log_and_with_quiet(sandbox: Sandbox):
     quiet = sandbox.rezup("add", "--skip-use", "-q", check=True)  # a clone: quiet too
     assert quiet.stderr == ""
     # a plan no revision has (an unchanged one would be cloned: nothing to install)
-    sandbox.write_recipe(RECIPE + '\n[env]\nSTUDIO = "verbose"\n')
+    sandbox.write_recipe(REZ_RECIPE + '\n[env]\nSTUDIO = "verbose"\n')
     verbose = sandbox.rezup("-v", "add", "--skip-use", check=True)
     assert "cloned" not in verbose.stderr
     # -v adds uv's own progress, as uv says it, under the step it belongs to
@@ -65,7 +61,7 @@ def test_progress_in_a_log_and_with_quiet(sandbox: Sandbox):
 
 def test_no_wait_without_a_command_leaves_the_terminal_alone(sandbox: Sandbox):
     pexpect = pytest.importorskip("pexpect")
-    sandbox.write_recipe(RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     sandbox.rezup("add", "--skip-use", check=True)
     started = time.monotonic()
     child = spawn(sandbox, "use", "--no-wait")
@@ -82,10 +78,10 @@ def test_add_python_overrides_the_recipe_and_finds_pyenv_installs(sandbox: Sandb
     if other is None:
         pytest.skip("no second CPython (3.12 or 3.10) installed by pyenv")
     version = ".".join(other.split("/versions/")[1].split(".")[:2])
-    sandbox.write_recipe(RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     planned = sandbox.rezup("add", "--python", version, "--dry-run", check=True)
     assert f'python_version = "{version}.' in planned.stdout
-    sandbox.write_recipe(RECIPE + f'python = "{version}"\n')  # the same from the recipe
+    sandbox.write_recipe(REZ_RECIPE + f'python = "{version}"\n')  # the same from the recipe
     assert f'python_version = "{version}.' in sandbox.rezup("add", "--dry-run",
                                                             check=True).stdout
     missing = sandbox.rezup("add", "--python", "3.99", "--dry-run")

@@ -9,19 +9,13 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import (
-    REZ_PIN,
+    REZ_RECIPE,
     Sandbox,
     installed_version,
     make_rez_repository,
     make_wheel,
 )
-
-pytestmark = pytest.mark.e2e
-
-RECIPE = f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n'
 
 
 def metadata(revision: Path) -> dict:
@@ -40,7 +34,7 @@ def files_naming(folder: Path, text: str) -> list[str]:
 
 
 def test_an_unchanged_recipe_is_cloned_and_outlives_its_donor(sandbox: Sandbox, tmp_path: Path):
-    sandbox.write_recipe(RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     sandbox.rezup("add", "--skip-use", check=True)
     result = sandbox.rezup("add", "--skip-use", check=True)
     first, second = sandbox.ready_revisions()
@@ -81,7 +75,7 @@ def test_an_unchanged_recipe_is_cloned_and_outlives_its_donor(sandbox: Sandbox, 
 
 def test_a_pull_of_a_plan_this_node_has_is_a_clone(remote_sandbox: Sandbox):
     box = remote_sandbox
-    box.write_recipe(RECIPE)
+    box.write_recipe(REZ_RECIPE)
     box.rezup("add", "--remote", "--skip-use", check=True)
     box.rezup("use", "--", "rez", "--version", check=True)  # pulls the first remote revision
     [pulled] = box.ready_revisions()
@@ -102,7 +96,7 @@ def test_a_pull_of_a_plan_this_node_has_is_a_clone(remote_sandbox: Sandbox):
 def test_a_donor_that_cannot_be_cloned_is_built_from_scratch(sandbox: Sandbox):
     """A file the clone cannot vouch for (here a named pipe) makes it give up, leave nothing
     behind, and build the revision as usual."""
-    sandbox.write_recipe(RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     sandbox.rezup("add", "--skip-use", check=True)
     [first] = sandbox.ready_revisions()
     os.mkfifo(first / "venv" / "rez" / "odd-pipe")
@@ -122,7 +116,7 @@ def test_a_recipe_that_resolves_to_new_versions_is_built_not_cloned(sandbox: San
     the clone made beside the resolve is thrown away and the new plan is built."""
     links = tmp_path / "links"
     make_wheel(links, "tinypkg", "1.0")
-    sandbox.write_recipe(RECIPE + f'lib = ["tinypkg"]\n\n[pip]\noptions = ["--find-links", '
+    sandbox.write_recipe(REZ_RECIPE + f'lib = ["tinypkg"]\n\n[pip]\noptions = ["--find-links", '
                                   f'"{links}"]\n')
     sandbox.rezup("add", "--skip-use", check=True)
     [first] = sandbox.ready_revisions()

@@ -20,7 +20,7 @@ from rezup import layout
 from rezup.clone import identical_revision
 from rezup.plan import Plan
 from tests.helpers import (
-    REZ_PIN,
+    REZ_RECIPE,
     UV_CACHE,
     Sandbox,
     clone_revision,
@@ -30,12 +30,6 @@ from tests.helpers import (
     site_of,
     wait_for_seed_bytecode,
 )
-
-RECIPE = f"""
-[rez]
-name = "rez"
-url = "{REZ_PIN}"
-"""
 
 
 def interpreter_line(script: Path) -> str:
@@ -62,7 +56,7 @@ class Cloned:
 def cloned(tmp_path_factory) -> Cloned:
     """A revision of .main cloned from a real build, whose source is deleted afterwards."""
     box = make_sandbox(tmp_path_factory.mktemp("clone"))
-    box.write_recipe(RECIPE)
+    box.write_recipe(REZ_RECIPE)
     box.rezup("add", "--skip-use", check=True)
     source = box.ready_revisions()[0]
     wait_for_seed_bytecode(source)  # its compiler done: rmtree below races nothing
@@ -78,7 +72,6 @@ def cloned(tmp_path_factory) -> Cloned:
     return Cloned(box, source, target, inodes)
 
 
-@pytest.mark.e2e
 def test_clone_runs_rez_after_its_source_is_deleted(cloned):
     box, source, target = cloned.box, cloned.source, cloned.target
     assert not source.exists()
@@ -94,7 +87,6 @@ def test_clone_runs_rez_after_its_source_is_deleted(cloned):
     assert result.stdout.split()[:3] == [target.name, "Rez", "3.4.0"]
 
 
-@pytest.mark.e2e
 def test_clone_nests_rez_env_with_a_real_resolve(cloned, tmp_path):
     box, target = cloned.box, cloned.target
     repo = make_rez_repository(tmp_path / "packages")
@@ -110,7 +102,6 @@ def test_clone_nests_rez_env_with_a_real_resolve(cloned, tmp_path):
     assert "Pip-based" not in result.stderr
 
 
-@pytest.mark.e2e
 def test_clone_imports_rez_from_itself_with_the_linked_bytecode(cloned):
     box, source, target = cloned.box, cloned.source, cloned.target
     python = target / "venv" / "rez" / "bin" / "python"
@@ -133,7 +124,6 @@ def test_clone_imports_rez_from_itself_with_the_linked_bytecode(cloned):
     assert str(source) not in result.stderr
 
 
-@pytest.mark.e2e
 def test_clone_names_no_file_of_its_source(cloned):
     source, target = cloned.source, cloned.target
     assert files_naming(target, source) == []
@@ -148,7 +138,6 @@ def test_clone_names_no_file_of_its_source(cloned):
     assert str(target / "venv" / "rez") in activate
 
 
-@pytest.mark.e2e
 def test_clone_production_scripts_run_its_own_python_with_E(cloned):
     target = cloned.target
     venv = target / "venv" / "rez"

@@ -13,27 +13,21 @@ import pytest
 
 from tests.helpers import (
     REZ_PIN,
+    REZ_RECIPE,
     Sandbox,
     copy_package,
     find_pyenv_python,
     make_rez_repository,
     make_sandbox,
+    rez_recipe,
 )
-
-pytestmark = pytest.mark.e2e
-
-MINIMAL_RECIPE = f"""
-[rez]
-name = "rez"
-url = "{REZ_PIN}"
-"""
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Sandbox:
     """One sandbox with one ready revision of .main (rez only), shared by read-only tests."""
     box = make_sandbox(tmp_path_factory.mktemp("built"))
-    box.write_recipe(MINIMAL_RECIPE)
+    box.write_recipe(REZ_RECIPE)
     box.rezup("add", "--skip-use", check=True)
     return box
 
@@ -215,7 +209,7 @@ def test_status_reports_revision(built: Sandbox):
 
 
 def test_bare_rezup_builds_default_container_on_first_run(sandbox: Sandbox):
-    sandbox.write_recipe(MINIMAL_RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     result = sandbox.rezup("--", "rez", "--version")
     assert result.returncode == 0, result.stderr
     assert "Rez 3.4.0" in result.stdout
@@ -234,7 +228,7 @@ def test_use_unknown_container_is_an_error(sandbox: Sandbox):
 
 
 def test_dry_run_prints_plan_and_builds_nothing(sandbox: Sandbox):
-    sandbox.write_recipe(MINIMAL_RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     result = sandbox.rezup("add", "--dry-run", check=True)
     assert 'name = "rez"' in result.stdout
     assert '"rez==3.4.0 --hash=sha256:' in result.stdout
@@ -252,11 +246,7 @@ def test_isolated_and_editable_extensions(sandbox: Sandbox, tmp_path: Path):
         .replace('name = "hello-ext"', 'name = "hello-dev"')
         .replace('hello-ext = "hello_ext:main"', 'hello-dev = "hello_ext:main"')
     )
-    sandbox.write_recipe(f"""
-        [rez]
-        name = "rez"
-        url = "{REZ_PIN}"
-
+    sandbox.write_recipe(rez_recipe(f"""
         [[extension]]
         name = "hello-ext"
         url = "{source}"
@@ -269,7 +259,7 @@ def test_isolated_and_editable_extensions(sandbox: Sandbox, tmp_path: Path):
         url = "{editable}"
         edit = true
         flags = []
-    """)
+    """))
     sandbox.rezup("add", "--skip-use", check=True)
     revision = sandbox.ready_revisions()[0]
     ext_venv = revision / "venv" / "hello-ext"
@@ -295,15 +285,11 @@ def test_isolated_and_editable_extensions(sandbox: Sandbox, tmp_path: Path):
 
 def test_failed_install_leaves_no_revision(sandbox: Sandbox, tmp_path: Path):
     broken = copy_package("broken_build", tmp_path)
-    sandbox.write_recipe(f"""
-        [rez]
-        name = "rez"
-        url = "{REZ_PIN}"
-
+    sandbox.write_recipe(rez_recipe(f"""
         [[extension]]
         name = "broken-build"
         url = "{broken}"
-    """)
+    """))
     result = sandbox.rezup("add", "--skip-use")
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("rezup: error:")]
@@ -340,7 +326,7 @@ def test_status_with_broken_recipe_beside_good_one(built: Sandbox):
 
 
 def test_drop_removes_container(sandbox: Sandbox):
-    sandbox.write_recipe(MINIMAL_RECIPE, name="tmp")
+    sandbox.write_recipe(REZ_RECIPE, name="tmp")
     sandbox.rezup("add", "tmp", "--skip-use", check=True)
     assert (sandbox.local_root / "tmp").is_dir()
     sandbox.rezup("drop", "tmp", check=True)
@@ -350,15 +336,11 @@ def test_drop_removes_container(sandbox: Sandbox):
 
 
 def test_shared_libs_installed_once_and_linked(sandbox: Sandbox):
-    sandbox.write_recipe(f"""
-        [rez]
-        name = "rez"
-        url = "{REZ_PIN}"
-
+    sandbox.write_recipe(rez_recipe("""
         [shared]
         name = "production"
         requires = ["six==1.17.0"]
-    """)
+    """))
     first = sandbox.rezup("add", "--skip-use", check=True)
     assert "[shared] is deprecated" in first.stderr
     sandbox.rezup("add", "--skip-use", check=True)
@@ -381,9 +363,8 @@ def test_fast_path_and_full_cli_give_the_same_session(built: Sandbox, tmp_path: 
     dotenv = tmp_path / "site.env"
     dotenv.write_text('FROM_DOTENV="dot:${REZUP_TEST_BASE}"\n')
     recipe = built.home / "rezup.dev.toml"
-    recipe.write_text(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n'
-                      f'[env]\nFROM_ENV = "env:${{FROM_DOTENV}}"\n\n'
-                      f'[dotenv]\n1 = "{dotenv}"\n')
+    recipe.write_text(rez_recipe('\n[env]\nFROM_ENV = "env:${FROM_DOTENV}"\n\n'
+                                 f'[dotenv]\n1 = "{dotenv}"\n'))
     try:
         built.rezup("add", "dev", "--skip-use", check=True)
         env = {"REZUP_TEST_BASE": "base"}
@@ -464,7 +445,7 @@ def test_add_with_file_enters_the_revision_it_built(sandbox: Sandbox, tmp_path: 
     """--file with its own [root] local: add builds there and enters that revision."""
     elsewhere = tmp_path / "elsewhere"
     recipe = tmp_path / "team.toml"
-    recipe.write_text(f'[root]\nlocal = "{elsewhere}"\n\n{MINIMAL_RECIPE}')
+    recipe.write_text(f'[root]\nlocal = "{elsewhere}"\n\n{REZ_RECIPE}')
     result = sandbox.rezup("add", "team", "--file", str(recipe), "--", "sh", "-c",
                            'echo "$REZUP_CONTAINER $REZUP_REVISION"', check=True)
     [revision] = (elsewhere / "team" / "revisions").iterdir()
@@ -477,8 +458,7 @@ def test_relative_recipe_file_and_root(sandbox: Sandbox, tmp_path: Path):
     work = sandbox.base / "work"
     copy_package("hello_ext", work)
     (work / "my.toml").write_text(
-        f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n'
-        '[[extension]]\nname = "hello-ext"\nurl = "./hello_ext"\nedit = true\n'
+        rez_recipe('\n[[extension]]\nname = "hello-ext"\nurl = "./hello_ext"\nedit = true\n')
     )
     result = sandbox.rezup("add", "--file", "work/my.toml", "--skip-use", check=True,
                            env={"REZUP_ROOT_LOCAL": "relroot"})
@@ -494,7 +474,7 @@ def test_relative_recipe_file_and_root(sandbox: Sandbox, tmp_path: Path):
 def test_many_first_runs_at_once_make_one_revision(sandbox: Sandbox):
     import subprocess
 
-    sandbox.write_recipe(MINIMAL_RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     procs = [subprocess.Popen([sys.executable, "-m", "rezup", "--", "rez", "--version"],
                               env=sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, cwd=str(sandbox.base)) for _ in range(4)]
@@ -507,7 +487,7 @@ def test_many_first_runs_at_once_make_one_revision(sandbox: Sandbox):
 def test_killed_add_is_cleared_by_the_next_add(sandbox: Sandbox):
     import subprocess
 
-    sandbox.write_recipe(MINIMAL_RECIPE, name="k")
+    sandbox.write_recipe(REZ_RECIPE, name="k")
     victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
                               env=sandbox.env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True,
@@ -539,7 +519,7 @@ def test_a_command_where_none_runs_is_a_usage_error(sandbox: Sandbox, args):
 
 
 def test_filesystem_errors_are_one_line(sandbox: Sandbox):
-    sandbox.write_recipe(MINIMAL_RECIPE)
+    sandbox.write_recipe(REZ_RECIPE)
     result = sandbox.rezup("add", "--skip-use", env={"REZUP_ROOT_LOCAL": "/proc/no-such"})
     assert result.returncode == 1
     [line] = [line for line in result.stderr.splitlines() if "rezup: error" in line]

@@ -21,7 +21,7 @@ from rezup.credentials import (
 from rezup.errors import BuildError
 from rezup.plan import PLAN_FILENAME
 from rezup.uv import find_uv
-from tests.helpers import REZ_PIN, LocalIndex, Sandbox
+from tests.helpers import LocalIndex, Sandbox, rez_recipe
 
 USER, PASSWORD = "alice", "s3cret-pw"
 
@@ -161,12 +161,11 @@ def test_credentials_from_the_keyring_command(private_index, tmp_path: Path):
 
 
 def publish(box: Sandbox, index_url: str, env: dict[str, str]):
-    box.write_recipe(f'[rez]\nurl = "{REZ_PIN}"\nlib = ["studiopkg"]\n')
+    box.write_recipe(rez_recipe('lib = ["studiopkg"]\n', name=False))
     return box.rezup("add", "--remote", "--wheels", "--skip-use", timeout=900,
                      env={"PIP_EXTRA_INDEX_URL": index_url, **env})
 
 
-@pytest.mark.e2e
 def test_publish_with_wheels_and_netrc(remote_sandbox: Sandbox, private_index, tmp_path: Path):
     result = publish(remote_sandbox, private_index.url, {"NETRC": str(netrc_file(tmp_path))})
     assert result.returncode == 0, result.stderr
@@ -176,7 +175,6 @@ def test_publish_with_wheels_and_netrc(remote_sandbox: Sandbox, private_index, t
     assert private_index.saw("/files/studiopkg-1.0", authorized=True)  # rezup's download
 
 
-@pytest.mark.e2e
 def test_publish_with_wheels_and_credentials_in_the_index_url(remote_sandbox: Sandbox,
                                                                private_index):
     result = publish(remote_sandbox, private_index.url_with(USER, PASSWORD), {})
@@ -196,7 +194,6 @@ def test_publish_with_wheels_and_credentials_in_the_index_url(remote_sandbox: Sa
         assert "studiopkg" in inspected and PASSWORD not in inspected
 
 
-@pytest.mark.e2e
 def test_publish_without_credentials_fails_clearly(remote_sandbox: Sandbox, private_index):
     result = publish(remote_sandbox, private_index.url, {})
     assert result.returncode != 0

@@ -16,21 +16,23 @@ from typing import Optional
 
 import pytest
 
-from tests.helpers import REZ_PIN, Sandbox, installed_version, make_wheel, offline_env
-
-pytestmark = pytest.mark.e2e
-
-MINIMAL = f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n'
+from tests.helpers import (
+    REZ_RECIPE,
+    Sandbox,
+    installed_version,
+    make_wheel,
+    offline_env,
+    rez_recipe,
+)
 
 
 def with_tinypkg(links: Path) -> str:
-    return (f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\nlib = ["tinypkg"]\n\n'
-            f'[pip]\noptions = ["--find-links", "{links}"]\n')
+    return rez_recipe(f'lib = ["tinypkg"]\n\n[pip]\noptions = ["--find-links", "{links}"]\n')
 
 
 def test_remote_add_pull_and_local(remote_sandbox: Sandbox):
     box = remote_sandbox
-    box.write_recipe(MINIMAL, name="farm")
+    box.write_recipe(REZ_RECIPE, name="farm")
     box.rezup("add", "farm", "--remote", "--skip-use", check=True)
     [remote] = box.ready_revisions("farm", remote=True)
     assert sorted(p.name for p in remote.iterdir()) == ["plan.lock", "revision.json",
@@ -66,7 +68,7 @@ def test_remote_add_pull_and_local(remote_sandbox: Sandbox):
 
 
 def test_add_remote_without_skip_use_enters_the_pulled_revision(remote_sandbox: Sandbox):
-    remote_sandbox.write_recipe(MINIMAL)
+    remote_sandbox.write_recipe(REZ_RECIPE)
     result = remote_sandbox.rezup("add", "--remote", "--", "sh", "-c", "echo $REZUP_USING_REMOTE",
                                   check=True)
     assert result.stdout.strip() == "yes"
@@ -75,7 +77,7 @@ def test_add_remote_without_skip_use_enters_the_pulled_revision(remote_sandbox: 
 
 
 def test_remote_add_without_remote_root_is_an_error(sandbox: Sandbox):
-    sandbox.write_recipe(MINIMAL)
+    sandbox.write_recipe(REZ_RECIPE)
     result = sandbox.rezup("add", "--remote", "--skip-use")
     assert result.returncode == 2
     assert "no remote root" in result.stderr
@@ -98,7 +100,7 @@ def test_pull_installs_the_pinned_versions(remote_sandbox: Sandbox, tmp_path: Pa
 
 
 def test_concurrent_pulls_build_once(remote_sandbox: Sandbox):
-    remote_sandbox.write_recipe(MINIMAL)
+    remote_sandbox.write_recipe(REZ_RECIPE)
     remote_sandbox.rezup("add", "--remote", "--skip-use", check=True)
     procs = [
         subprocess.Popen([sys.executable, "-m", "rezup", "use", "--", "rez", "--version"],
@@ -125,7 +127,7 @@ def test_killed_pull_is_cleared_and_rebuilt(remote_sandbox: Sandbox, lock_kind: 
     folder of its own, ready by one rename: a killed one leaves only that hidden folder."""
     box = remote_sandbox
     env = {**box.env, "REZUP_LOCK": lock_kind}
-    box.write_recipe(MINIMAL)
+    box.write_recipe(REZ_RECIPE)
     box.rezup("add", "--remote", "--skip-use", check=True)
     [remote] = box.ready_revisions(remote=True)
     revisions = box.local_root / ".main" / "revisions"
@@ -172,7 +174,7 @@ def test_failed_pull_falls_back_to_earlier_pulled_revision(remote_sandbox: Sandb
                                                             tmp_path: Path):
     box = remote_sandbox
     links = tmp_path / "links"
-    box.write_recipe(MINIMAL)
+    box.write_recipe(REZ_RECIPE)
     box.rezup("add", "--remote", "--skip-use", check=True)
     box.rezup("use", "--", "true", check=True)
     [first] = box.ready_revisions()
@@ -239,7 +241,7 @@ def _hold_lock(lock_file: Path, env: dict) -> subprocess.Popen:
 @pytest.mark.parametrize("lock_kind", ["native", "soft"])
 def test_lock_held_too_long_is_a_clear_error(remote_sandbox: Sandbox, lock_kind: str):
     box = remote_sandbox
-    box.write_recipe(MINIMAL)
+    box.write_recipe(REZ_RECIPE)
     box.rezup("add", "--remote", "--skip-use", check=True)
     [remote] = box.ready_revisions(remote=True)
     lock_file = box.local_root / ".main" / ".locks" / f"{remote.name}.lock"
@@ -263,7 +265,7 @@ def test_lock_held_too_long_is_a_clear_error(remote_sandbox: Sandbox, lock_kind:
 
 
 def test_drop_refuses_while_a_revision_is_being_built(sandbox: Sandbox):
-    sandbox.write_recipe(MINIMAL, name="busy")
+    sandbox.write_recipe(REZ_RECIPE, name="busy")
     sandbox.rezup("add", "busy", "--skip-use", check=True)
     lock_file = sandbox.local_root / "busy" / ".locks" / "9999999999.000000.lock"
     holder = _hold_lock(lock_file, sandbox.env)
@@ -282,7 +284,7 @@ def test_drop_refuses_while_a_revision_is_being_built(sandbox: Sandbox):
 def test_a_failed_pull_is_not_retried_by_every_job(remote_sandbox: Sandbox, tmp_path: Path):
     box = remote_sandbox
     links = tmp_path / "links"
-    box.write_recipe(MINIMAL)
+    box.write_recipe(REZ_RECIPE)
     box.rezup("add", "--remote", "--skip-use", check=True)
     box.rezup("use", "--", "true", check=True)
     wheel = make_wheel(links, "tinypkg", "1.0")
@@ -302,7 +304,7 @@ def test_a_failed_pull_is_not_retried_by_every_job(remote_sandbox: Sandbox, tmp_
 
 def test_status_marks_the_revision_use_enters(remote_sandbox: Sandbox):
     box = remote_sandbox
-    box.write_recipe(MINIMAL)
+    box.write_recipe(REZ_RECIPE)
     box.rezup("add", "--remote", "--skip-use", check=True)
     box.rezup("use", "--", "true", check=True)
     box.rezup("add", "--skip-use", check=True, env={"REZUP_ROOT_REMOTE": ""})

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REZ_PIN, Sandbox
+from tests.helpers import REZ_RECIPE, Sandbox
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX faults")
 
@@ -107,7 +107,7 @@ def _finished_pid() -> int:
 
 def test_interrupted_publishes_are_shown_and_cleared(remote_sandbox: Sandbox):
     box = remote_sandbox
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="farm")
+    box.write_recipe(REZ_RECIPE, name="farm")
     revisions = box.remote_root / "farm" / "revisions"
     host = socket.gethostname()
     dead = revisions / f".incoming-100.000000-{_finished_pid()}@{host}"
@@ -128,7 +128,7 @@ def test_interrupted_publishes_are_shown_and_cleared(remote_sandbox: Sandbox):
 @pytest.mark.parametrize("lock_kind", ["native", "soft"])
 def test_a_killed_publish_is_cleared_by_the_next(remote_sandbox: Sandbox, lock_kind: str):
     box = remote_sandbox
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="farm")
+    box.write_recipe(REZ_RECIPE, name="farm")
     env = {**box.env, "REZUP_LOCK": lock_kind}
     revisions = box.remote_root / "farm" / "revisions"
     victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "farm", "--remote",
@@ -155,7 +155,7 @@ def test_a_killed_publish_is_cleared_by_the_next(remote_sandbox: Sandbox, lock_k
 
 def test_a_full_remote_root_names_the_step_and_the_path(remote_sandbox: Sandbox, tmpfs):
     box = remote_sandbox
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="farm")
+    box.write_recipe(REZ_RECIPE, name="farm")
     tmpfs(box.remote_root, "256k")
     (box.remote_root / "farm" / "revisions").mkdir(parents=True)
     fill(box.remote_root)
@@ -173,7 +173,7 @@ def test_a_full_remote_root_names_the_step_and_the_path(remote_sandbox: Sandbox,
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_during_add_cleans_up(sandbox: Sandbox, signum):
-    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="k")
+    sandbox.write_recipe(REZ_RECIPE, name="k")
     victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
                               env=sandbox.env, cwd=str(sandbox.base), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
@@ -206,7 +206,7 @@ def _cmdline(pid: int) -> str:
 
 
 def test_killed_add_under_soft_locks_is_cleared_by_the_next_add(sandbox: Sandbox):
-    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n', name="k")
+    sandbox.write_recipe(REZ_RECIPE, name="k")
     env = {**sandbox.env, "REZUP_LOCK": "soft"}
     victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

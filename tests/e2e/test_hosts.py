@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import threading
 import time
@@ -17,18 +16,16 @@ from typing import Optional
 
 import pytest
 
-from tests.helpers import REZ_PIN, SCRUBBED, hermetic_settings
+from tests.helpers import REZ_RECIPE, isolated_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import farmhosts
 
 pytestmark = [
-    pytest.mark.e2e,
     pytest.mark.skipif(farmhosts.unavailable_reason() is not None,
                        reason=str(farmhosts.unavailable_reason())),
 ]
 
-RECIPE = f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n'
 JOB = ["sh", "-c", 'echo "$REZUP_REVISION $(hostname)"; rez --version']
 
 
@@ -37,22 +34,14 @@ def host_env(host: farmhosts.Host, *, local: Path, remote: Optional[Path] = None
     """A farm machine's environment: its own HOME, uv cache and local root."""
     home = host.dir / "home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "rezup.toml").write_text(RECIPE, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(hermetic_settings(host.dir))
+    (home / "rezup.toml").write_text(REZ_RECIPE, encoding="utf-8")
+    env = isolated_env(host.dir, home, local, remote)
     env.update({
-        "HOME": str(home),
         "UV_CACHE_DIR": str(host.dir / "uv-cache"),  # each machine has its own
         "UV_LINK_MODE": "copy",  # the cache and a root on the share are two filesystems
         "UV_PYTHON_DOWNLOADS": "never",
-        "PIP_CONFIG_FILE": os.devnull,
-        "REZUP_NO_UPGRADE": "1",
-        "REZUP_ROOT_LOCAL": str(local),
         "PYTHONDONTWRITEBYTECODE": "1",
     })
-    env.pop("REZUP_ROOT_REMOTE", None)
-    if remote is not None:
-        env["REZUP_ROOT_REMOTE"] = str(remote)
     env.update(extra)
     return env
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
-from tests.helpers import REZ_PIN, Sandbox
+from tests.helpers import Sandbox, rez_recipe
 
 # --------------------------------------------------------------------------------------------
 # What the lean path imports
@@ -25,9 +23,8 @@ def _imports(env: dict[str, str]) -> set[str]:
             if line.startswith("import time:")}
 
 
-@pytest.mark.e2e
 def test_use_of_a_revision_built_by_this_version_imports_no_json_nor_re(sandbox: Sandbox):
-    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n[env]\nX = "${{HOME}}"\n')
+    sandbox.write_recipe(rez_recipe('\n[env]\nX = "${HOME}"\n'))
     sandbox.rezup("add", "--skip-use", check=True)
     imported = _imports(sandbox.env)
     assert "rezup.fastpath" in imported

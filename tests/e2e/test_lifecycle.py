@@ -14,15 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REZ_PIN, Sandbox, make_rez_repository
+from tests.helpers import Sandbox, make_rez_repository, rez_recipe
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(os.name == "nt", reason="claims are POSIX flock locks")]
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="claims are POSIX flock locks")
 
 
 def recipe(six: str, studio: str) -> str:
-    return (f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\nlib = ["six=={six}"]\n\n'
-            f'[env]\nSTUDIO = "{studio}"\n')
+    return rez_recipe(f'lib = ["six=={six}"]\n\n[env]\nSTUDIO = "{studio}"\n')
 
 
 def wait_for(path: Path, timeout: float = 60) -> None:

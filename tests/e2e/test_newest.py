@@ -8,7 +8,7 @@ import os
 import pytest
 
 from rezup import layout
-from tests.helpers import REZ_PIN, Sandbox
+from tests.helpers import REZ_RECIPE, Sandbox
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="no .newest on Windows")
 
@@ -17,10 +17,9 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="no .newest on Windows")
 # End to end: a build and a publish leave a trusted .newest; use with many revisions
 
 
-@pytest.mark.e2e
 def test_add_and_publish_leave_a_newest_file_that_use_trusts(remote_sandbox: Sandbox):
     box = remote_sandbox
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')
+    box.write_recipe(REZ_RECIPE)
     box.rezup("add", "--remote", "--skip-use", check=True)
     [remote] = box.ready_revisions(remote=True)
     assert layout._trusted_head(str(remote.parent)) == (remote.name,)

@@ -14,11 +14,11 @@ import pytest
 
 from rezup.plan import PLAN_FILENAME, Plan
 from tests.helpers import (
-    REZ_PIN,
     LocalIndex,
     Sandbox,
     installed_version,
     make_wheel,
+    rez_recipe,
     write_pip_conf,
 )
 
@@ -55,7 +55,6 @@ def warnings(stderr: str) -> list[str]:
 # End to end: rezup add --dry-run against the local index
 
 
-@pytest.mark.e2e
 def test_pip_index_url_points_rezup_at_the_studio_index(sandbox: Sandbox, studio_index):
     result = dry_run(sandbox, {"PIP_INDEX_URL": studio_index.url})
     assert result.returncode == 0, result.stderr
@@ -67,17 +66,15 @@ def test_pip_index_url_points_rezup_at_the_studio_index(sandbox: Sandbox, studio
     assert warnings(result.stderr) == []
 
 
-@pytest.mark.e2e
 def test_pip_extra_index_url_adds_the_studio_index(sandbox: Sandbox, studio_index):
     result = dry_run(sandbox, {"PIP_EXTRA_INDEX_URL": studio_index.url},
-                     recipe=f'[rez]\nurl = "{REZ_PIN}"\nlib = ["studiopkg"]\n')
+                     recipe=rez_recipe('lib = ["studiopkg"]\n', name=False))
     assert result.returncode == 0, result.stderr
     plan = plan_of(result.stdout)
     assert any(line.startswith("studiopkg==1.0") for line in plan.venvs[0].requirements)
     assert dict(plan.uv_env) == {"UV_EXTRA_INDEX_URL": studio_index.url}
 
 
-@pytest.mark.e2e
 def test_pip_conf_named_by_pip_config_file(sandbox: Sandbox, studio_index, tmp_path: Path):
     conf = write_pip_conf(tmp_path / "studio" / "pip.conf",
                           f"[global]\ndisable-pip-version-check = true\n"
@@ -91,7 +88,6 @@ def test_pip_conf_named_by_pip_config_file(sandbox: Sandbox, studio_index, tmp_p
     assert warnings(result.stderr) == []  # a cosmetic setting is dropped without a word
 
 
-@pytest.mark.e2e
 def test_the_recipe_wins_over_pip_conf(sandbox: Sandbox, studio_index, tmp_path: Path):
     unreachable = "http://127.0.0.1:9/simple"  # nothing listens there
     conf = write_pip_conf(tmp_path / "pip.conf", f"[global]\nindex-url = {unreachable}\n")
@@ -105,7 +101,6 @@ def test_the_recipe_wins_over_pip_conf(sandbox: Sandbox, studio_index, tmp_path:
         assert any(line.startswith("studiopkg==1.0") for line in plan.venvs[0].requirements)
 
 
-@pytest.mark.e2e
 def test_what_uv_cannot_use_gives_one_warning_line(sandbox: Sandbox, studio_index,
                                                    tmp_path: Path):
     conf = write_pip_conf(tmp_path / "pip.conf",
@@ -120,7 +115,6 @@ def test_what_uv_cannot_use_gives_one_warning_line(sandbox: Sandbox, studio_inde
     assert "progress-bar" not in line and "no-warn-script-location" not in line
 
 
-@pytest.mark.e2e
 def test_a_missing_find_links_folder_is_dropped_with_a_warning(sandbox: Sandbox, studio_index,
                                                                tmp_path: Path):
     links = tmp_path / "links"
@@ -141,14 +135,13 @@ def test_a_missing_find_links_folder_is_dropped_with_a_warning(sandbox: Sandbox,
     assert any(line.startswith("otherpkg==2.0") for line in plan.venvs[0].requirements)
 
 
-@pytest.mark.e2e
 def test_a_pull_uses_the_recorded_index_without_the_settings(remote_sandbox: Sandbox,
                                                              tmp_path: Path):
     box = remote_sandbox
     with LocalIndex(tmp_path / "index") as index:
         index.add("studiopkg", "1.0")
         conf = write_pip_conf(tmp_path / "pip.conf", f"[global]\nextra-index-url = {index.url}\n")
-        box.write_recipe(f'[rez]\nurl = "{REZ_PIN}"\nlib = ["studiopkg"]\n')
+        box.write_recipe(rez_recipe('lib = ["studiopkg"]\n', name=False))
         box.rezup("add", "--remote", "--skip-use", check=True,
                   env={"PIP_CONFIG_FILE": str(conf)})
         [remote] = box.ready_revisions(remote=True)

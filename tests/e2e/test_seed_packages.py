@@ -15,12 +15,13 @@ import pytest
 from rezup import uv
 from rezup.plan import PLAN_FILENAME, Plan, pinned, seed_packages
 from tests.helpers import (
-    REZ_PIN,
+    REZ_RECIPE,
     Sandbox,
     find_pyenv_python,
     installed_version,
     make_wheel,
     offline_env,
+    rez_recipe,
     wait_for_seed_bytecode,
 )
 
@@ -37,7 +38,6 @@ def dry_run_plan(box: Sandbox, *args: str) -> Plan:
     return Plan.from_text(result.stdout[result.stdout.index("# rezup plan:"):])
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("version", ["3.11", "3.12"])
 def test_the_seeds_are_what_uv_seeds(tmp_path: Path, version: str):
     """``uv venv --seed`` itself, for each Python: the same top-level packages."""
@@ -55,9 +55,8 @@ def test_the_seeds_are_what_uv_seeds(tmp_path: Path, version: str):
 # -- rezup add ----------------------------------------------------------------------------------
 
 
-@pytest.mark.e2e
 def test_add_pins_the_seeds_and_installs_them_compiled(sandbox: Sandbox, tmp_path: Path):
-    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')
+    sandbox.write_recipe(REZ_RECIPE)
     sandbox.rezup("add", "--skip-use", check=True)
     [revision] = sandbox.ready_revisions()
     plan = Plan.read(revision / PLAN_FILENAME)
@@ -95,20 +94,18 @@ def test_add_pins_the_seeds_and_installs_them_compiled(sandbox: Sandbox, tmp_pat
     assert (packages / "tinypkg" / "1.0" / "package.py").is_file()
 
 
-@pytest.mark.e2e
 def test_a_recipe_that_pins_pip_wins(sandbox: Sandbox):
-    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\nlib = ["pip==24.0"]\n')
+    sandbox.write_recipe(rez_recipe('lib = ["pip==24.0"]\n'))
     plan = dry_run_plan(sandbox)
     assert pins(plan)["pip"] == "24.0"
     assert plan.pinned_seeds
 
 
-@pytest.mark.e2e
 def test_python_3_12_venvs_are_seeded_with_pip_only(sandbox: Sandbox):
     python = find_pyenv_python("3.12") or find_pyenv_python("3.13")
     if python is None:
         pytest.skip("no CPython 3.12 or 3.13 installed")
-    sandbox.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')
+    sandbox.write_recipe(REZ_RECIPE)
     versions = pins(dry_run_plan(sandbox, "--python", python))
     assert "pip" in versions
     assert not {"setuptools", "wheel"} & set(versions)
@@ -117,7 +114,6 @@ def test_python_3_12_venvs_are_seeded_with_pip_only(sandbox: Sandbox):
 # -- plans of earlier rezup versions ------------------------------------------------------------
 
 
-@pytest.mark.e2e
 def test_an_earlier_plan_pulls_as_before_with_seed_even_offline(remote_sandbox: Sandbox,
                                                                  tmp_path: Path):
     """A remote revision published by an earlier rezup: its plan pins no seeds and its
@@ -127,7 +123,7 @@ def test_an_earlier_plan_pulls_as_before_with_seed_even_offline(remote_sandbox: 
     from rezup.operations.add import add
 
     box = remote_sandbox
-    recipe = box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')
+    recipe = box.write_recipe(REZ_RECIPE)
     current = add(".main", recipe_file=recipe, dry_run=True)
     assert isinstance(current, Plan)
     venv = current.venvs[0]

@@ -17,8 +17,7 @@ from packaging.version import Version
 import rezup
 from tests.helpers import fake_revision, make_sandbox
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(os.name == "nt", reason="POSIX venv layout")]
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX venv layout")
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 CURRENT = Version(rezup.__version__)

@@ -13,21 +13,17 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from rezup.plan import PLAN_FILENAME, Plan, VenvPlan
 from rezup.uv import find_uv
 from rezup.wheelhouse import with_extra_hashes
 from tests.helpers import (
     PACKAGES_DIR,
-    REZ_PIN,
     Sandbox,
     installed_version,
     make_wheel,
     offline_env,
+    rez_recipe,
 )
-
-pytestmark = pytest.mark.e2e
 
 
 def _sha256(path: Path) -> str:
@@ -48,8 +44,8 @@ def test_wheel_built_from_sdist_is_accepted_by_the_plan(remote_sandbox: Sandbox,
                    env=box.env, check=True, capture_output=True, text=True, timeout=300)
     [sdist] = links.glob("*.tar.gz")
     assert sdist.name == "hello_ext-1.0.tar.gz"
-    box.write_recipe(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\nlib = ["hello-ext"]\n\n'
-                     f'[pip]\noptions = ["--find-links", "{links}"]\n')
+    box.write_recipe(rez_recipe(f'lib = ["hello-ext"]\n\n'
+                                f'[pip]\noptions = ["--find-links", "{links}"]\n'))
     box.rezup("add", "--remote", "--wheels", "--skip-use", check=True)
 
     [remote] = box.ready_revisions(remote=True)
@@ -122,8 +118,8 @@ def test_shared_packages_are_in_the_wheelhouse_too(remote_sandbox: Sandbox, tmp_
     links = tmp_path / "links"
     make_wheel(links, "sharedpkg", "2.0")
     box.write_recipe(
-        f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n\n[shared]\nname = "prod"\n'
-        f'requires = ["sharedpkg"]\n\n[pip]\noptions = ["--find-links", "{links}"]\n'
+        rez_recipe(f'\n[shared]\nname = "prod"\nrequires = ["sharedpkg"]\n\n'
+                   f'[pip]\noptions = ["--find-links", "{links}"]\n')
     )
     box.rezup("add", "--remote", "--wheels", "--skip-use", check=True)
     [remote] = box.ready_revisions(remote=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REZ_PIN, Sandbox, fake_revision
+from tests.helpers import REZ_RECIPE, Sandbox, fake_revision, rez_recipe
 
 SEEDS_EXAMPLE = textwrap.dedent("""\
     # /path/to/script.py
@@ -50,7 +50,7 @@ def test_it_runs_before_any_other_setting_is_read(sandbox: Sandbox, tmp_path: Pa
 def test_an_index_setting_from_the_dotenv_steers_the_build(sandbox: Sandbox):
     site(sandbox, SEEDS_EXAMPLE, "UV_INDEX_URL=http://127.0.0.1:9/simple\n"
                                  "UV_DEFAULT_INDEX=http://127.0.0.1:9/simple\n")
-    (sandbox.home / "rezup.dev.toml").write_text(f'[rez]\nname = "rez"\nurl = "{REZ_PIN}"\n')
+    (sandbox.home / "rezup.dev.toml").write_text(REZ_RECIPE)
     result = sandbox.rezup("add", "dev", "--dry-run", env={"UV_NO_CACHE": "1"})
     assert result.returncode == 1
     assert "127.0.0.1:9" in result.stderr  # uv asked the index the .env named
@@ -94,7 +94,7 @@ def test_a_script_that_is_not_a_path_is_a_recipe_error(sandbox: Sandbox):
 
 def test_the_cost_of_an_init_script_is_its_own(sandbox: Sandbox):
     """Without [init], the lean path reads ~/rezup.toml and parses no TOML at all."""
-    sandbox.write_recipe(f'[rez]\nurl = "{REZ_PIN}"\n')
+    sandbox.write_recipe(rez_recipe(name=False))
     fake_revision(sandbox.local_root, ".main", "100.0")
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c",
