@@ -1,6 +1,6 @@
 """What the tests share, in one place: the rez recipe, revisions written by hand, fake users
-(isolated homes, roots and pip/uv settings), tiny wheels and a local index. Fixtures that use
-these live in ``tests/conftest.py``; tests import from here: ``from tests.helpers import ...``.
+(isolated homes, roots and pip/uv settings), tiny wheels and a local index. The fixtures that
+use these live in ``tests/conftest.py``; tests import from here (``from tests.helpers import``).
 """
 
 from __future__ import annotations
@@ -188,12 +188,13 @@ def make_sandbox(base: Path, remote: bool = False) -> Sandbox:
 def fake_revision(root: Path, name: str, stamp: str = "1700000000.5", *, ready: bool = True,
                   recipe: str = "", claim: bool = False, env: Optional[dict] = None,
                   plan_pins: Optional[tuple[str, ...]] = None, production: bool = False,
-                  **metadata) -> Path:
+                  session: bool = True, **metadata) -> Path:
     """A revision folder ``root/name/revisions/stamp`` written by hand, with no real venv:
     enough to be listed, entered by ``use -- CMD``, pruned. Its revision.json (unless not
     ``ready``) has the venv 'rez', a session of ``env`` and ``metadata``. ``claim``: the claim
     file; ``plan_pins``: a plan.lock pinning those (and the container's .locks folder);
-    ``production``: rez's production marker and a pyvenv.cfg."""
+    ``production``: rez's production marker and a pyvenv.cfg; not ``session``: no session in
+    revision.json (as rezup 2.x wrote it)."""
     path = root / name / "revisions" / stamp
     bin_rez = path / "venv" / "rez" / "bin" / "rez"
     bin_rez.mkdir(parents=True)
@@ -213,9 +214,10 @@ def fake_revision(root: Path, name: str, stamp: str = "1700000000.5", *, ready: 
     if claim:
         (path / ".claim").touch()
     if ready:
-        data = {"venvs": ["rez"], "session": {
-            "bin_dirs": ["venv/rez/bin/rez"], "env": [list(i) for i in (env or {}).items()],
-            "dotenv": []}}
+        data: dict = {"venvs": ["rez"]}
+        if session:
+            data["session"] = {"bin_dirs": ["venv/rez/bin/rez"], "dotenv": [],
+                               "env": [list(i) for i in (env or {}).items()]}
         data.update(metadata)
         (path / "revision.json").write_text(json.dumps(data), encoding="utf-8")
     return path

@@ -16,35 +16,27 @@ import rezup
 from rezup import ContainerRecipe, layout, util
 from rezup.container import Container, Revision, get_container_root
 from rezup.errors import ContainerError
+from tests.helpers import fake_revision
 
 
 def make_revision(root: Path, name: str, stamp: str, *, env: dict | None = None,
                   ready: bool = True, rezup2: bool = False, pulled_from: str = "") -> Path:
     """A revision folder: as this rezup writes it, or (``rezup2``) as rezup 2.x did, with a
     merged recipe, no session in revision.json and the version only in the marker."""
-    path = root / name / "revisions" / stamp
-    bin_rez = path / "venv" / "rez" / "bin" / "rez"
-    bin_rez.mkdir(parents=True)
-    (bin_rez / ".rez_production_install").write_text("3.4.0")
-    (path / "venv" / "rez" / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = "
-                                                       "3.11.7.final.0\n")
     env = env or {}
     recipe = "".join(f'{key} = "{value}"\n' for key, value in env.items())
-    (path / "rezup.toml").write_text(
-        ('description = "x"\nschema = "rezup-recipe:2.0"\n[[extension]]\n\n' if rezup2 else "")
-        + f"[env]\n{recipe}", encoding="utf-8")
-    if ready:
-        metadata: dict = {"venvs": ["rez"], "revision_path": str(path)}
-        if rezup2:
-            metadata["rezup_version"] = "2.6.0"
-        else:
-            metadata.update({"rez_version": "3.4.0", "python": "3.11.7", "session": {
-                "bin_dirs": ["venv/rez/bin/rez"], "env": [list(i) for i in env.items()],
-                "dotenv": []}})
-        if pulled_from:
-            metadata["pulled_from"] = pulled_from
-        (path / "revision.json").write_text(json.dumps(metadata), encoding="utf-8")
-    return path
+    metadata: dict = {"revision_path": str(root / name / "revisions" / stamp)}
+    if rezup2:
+        metadata["rezup_version"] = "2.6.0"
+    else:
+        metadata.update({"rez_version": "3.4.0", "python": "3.11.7"})
+    if pulled_from:
+        metadata["pulled_from"] = pulled_from
+    return fake_revision(
+        root, name, stamp, ready=ready, env=env, production=True, session=not rezup2,
+        recipe=('description = "x"\nschema = "rezup-recipe:2.0"\n[[extension]]\n\n'
+                if rezup2 else "") + f"[env]\n{recipe}",
+        **metadata)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Unit tests for rezup.container (revisions on disk), rezup.lock (kinds) and rezup.status."""
+"""Unit tests for rezup.container (revisions on disk), rezup.lock (kinds) and
+rezup.operations.status."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ def compose_environ(revision: Revision, using_remote: bool, base=None) -> dict[s
 
 def make_revision(root: Path, session_data=None, *, name="dev", dirname="1700000000.000001",
                   metadata=None) -> Revision:
-    """A ready revision folder written by hand, as build.build_local_revision leaves it."""
+    """A ready revision folder written by hand, as a local build
+    (``rezup.build.build_revision``) leaves it."""
     container = Container.at(name, root)
     revision = Revision(container, dirname)
     revision.path().mkdir(parents=True)
