@@ -68,7 +68,6 @@ def _shared_uv_cache() -> str:
 UV_CACHE = _shared_uv_cache()
 
 
-
 def hermetic_settings(base: Path) -> dict[str, str]:
     """Variables that hide this machine's pip and uv configuration files (a global
     ``/etc/xdg/pip/pip.conf`` naming a constraint, ``/etc/uv/uv.toml``, the user's files):

@@ -253,7 +253,7 @@ def test_lock_held_too_long_is_a_clear_error(remote_sandbox: Sandbox, lock_kind:
         assert time.monotonic() - started < 60
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()  # waits, and closes its stdout
     assert result.returncode == 1
     assert result.stderr.count("waiting for another process") == 1
     # the message names the file that really is the lock (a soft lock's is its lease)
@@ -273,7 +273,7 @@ def test_drop_refuses_while_a_revision_is_being_built(sandbox: Sandbox):
         result = sandbox.rezup("drop", "busy")
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()  # waits, and closes its stdout
     assert result.returncode == 1
     assert "container 'busy' is being built" in result.stderr
     assert sandbox.ready_revisions("busy")

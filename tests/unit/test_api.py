@@ -202,7 +202,7 @@ def test_purge_never_removes_what_is_in_use(local):
             session.claim(str(kept))  # hidden: nobody new enters it
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()  # waits, and closes its stdout
         holder.stdout.close()
     Container("dev").purge()
     assert not (local / "dev").exists()
