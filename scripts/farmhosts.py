@@ -9,7 +9,7 @@ mean the same thing on every other. Each host also has a folder of its own on th
 disk (``Host.dir``) for its HOME, caches and local roots.
 
 What the share behaves like (sshfs 3.7.3 / OpenSSH 9.2, measured here; the tests of this
-harness, ``tests/test_farm_harness.py``, check the first points):
+harness, ``tests/e2e/test_farm_harness.py``, check the first points):
 
 * ``O_CREAT | O_EXCL`` is exclusive across hosts (the SFTP server opens with ``O_EXCL``): one
   winner. BUT the loser of a real race gets EPERM, not EEXIST, whenever both creates reached

@@ -3,7 +3,7 @@
 A page that holds the line ``<!-- rezup-cli -->`` gets, in its place, one section per command:
 its usage, its help and the help text click prints for ``rezup COMMAND -h`` (options, examples).
 Nothing of it is written by hand, so the page cannot drift from the code.
-``tests/test_docs_site.py`` imports this file too (``find_cli_group``, ``render``).
+``tests/unit/test_docs_site.py`` imports this file too (``find_cli_group``, ``render``).
 """
 
 from __future__ import annotations

@@ -313,6 +313,7 @@ class Downloader:
         try:
             return self._request(url, credentials)
         except urllib.error.HTTPError as exc:
+            exc.close()  # the refusal's response, and its socket
             if exc.code not in _ASK_AGAIN or credentials is not None:
                 raise self._refused(url, exc, credentials) from None
             found = self.finder.after_refusal(url)
@@ -321,6 +322,7 @@ class Downloader:
         try:
             return self._request(url, found)
         except urllib.error.HTTPError as exc:
+            exc.close()
             raise self._refused(url, exc, found) from None
 
     def _refused(self, url: str, exc: urllib.error.HTTPError,

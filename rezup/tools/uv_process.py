@@ -219,6 +219,10 @@ def helper_process(args: Sequence[str], *, env: Optional[Mapping[str, str]] = No
         raise
     finally:
         _running.discard(process)
+        for stream in (process.stdout, process.stderr, process.stdin):
+            if stream is not None:  # the pipes the block left open, closed as Popen.__exit__
+                with contextlib.suppress(OSError):  # stdin's last bytes may find no reader
+                    stream.close()
 
 
 def stop_running() -> None:
