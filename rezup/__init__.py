@@ -27,8 +27,10 @@ def get_rezup_version() -> str:
     """``rezup X.Y.Z from /its/folder (python 3.N)`` (rezup 2.x API)."""
     import sys
 
-    return (f"rezup {__version__} from {__path__[0]} "
-            f"(python {sys.version_info[0]}.{sys.version_info[1]})")
+    return (
+        f"rezup {__version__} from {__path__[0]} "
+        f"(python {sys.version_info[0]}.{sys.version_info[1]})"
+    )
 
 
 def __getattr__(name: str):

@@ -114,8 +114,9 @@ class Revision(RevisionDir):
         _container: Container  # this API's revisions belong to this API's containers
 
     def __init__(self, container: ContainerDir, dirname: Optional[str] = None) -> None:
-        super().__init__(container, dirname if dirname is not None else
-                         container.new_revision_name())
+        super().__init__(
+            container, dirname if dirname is not None else container.new_revision_name()
+        )
 
     @classmethod
     def compose_path(cls, container: ContainerDir, dirname: Optional[str] = None) -> Path:
@@ -144,8 +145,9 @@ class Revision(RevisionDir):
         from rezup.runtime.session import revision_variables
 
         self._require_ready()
-        return revision_variables(self.session_metadata(), str(self._path),
-                                  self._container.name(), self.is_pulled())
+        return revision_variables(
+            self.session_metadata(), str(self._path), self._container.name(), self.is_pulled()
+        )
 
     def _require_ready(self) -> None:
         if not self.is_valid():
@@ -177,8 +179,12 @@ class Revision(RevisionDir):
             return None
         found = local.get_revision_by_time(self.seconds(), fallback=True)
         if found is not None:
-            log.warning("revision %s of %s is not pulled here; using %s", self._dirname,
-                        local.name(), found.dirname())
+            log.warning(
+                "revision %s of %s is not pulled here; using %s",
+                self._dirname,
+                local.name(),
+                found.dirname(),
+            )
         return found
 
     def use(self, command: Optional[Sequence[str]] = None, wait: bool = True) -> int:
@@ -195,9 +201,13 @@ class Revision(RevisionDir):
         revision = self._local_for_use()
         from rezup.runtime import session
 
-        return session.spawn(str(revision.path()), revision.session_metadata(),
-                             revision.container().name(), revision.is_pulled(),
-                             command=list(command or ()))
+        return session.spawn(
+            str(revision.path()),
+            revision.session_metadata(),
+            revision.container().name(),
+            revision.is_pulled(),
+            command=list(command or ()),
+        )
 
     def _local_for_use(self) -> RevisionDir:
         self._require_ready()
@@ -216,8 +226,7 @@ class Revision(RevisionDir):
         from rezup.tools.production import find_distribution, site_packages
 
         revision = self._local_for_use()
-        venv = revision.venv_path(venv_session if isinstance(venv_session, str)
-                                  else paths.REZ_VENV)
+        venv = revision.venv_path(venv_session if isinstance(venv_session, str) else paths.REZ_VENV)
         try:
             rez = find_distribution(venv, "rez")
         except BuildError:

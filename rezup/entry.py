@@ -30,8 +30,12 @@ class Use:
     __slots__ = ("command", "local_only", "name", "revision")
 
     def __init__(self, name: str, local_only: bool, revision: str, command: "list[str]") -> None:
-        self.name, self.local_only, self.revision, self.command = \
-            name, local_only, revision, command
+        self.name, self.local_only, self.revision, self.command = (
+            name,
+            local_only,
+            revision,
+            command,
+        )
 
 
 def parse_use(argv: "list[str]") -> "Optional[Use]":
@@ -55,7 +59,7 @@ def parse_use(argv: "list[str]") -> "Optional[Use]":
             if not paths.is_timestamp(revision):
                 return None
         elif arg.startswith("--revision="):
-            revision = arg[len("--revision="):]
+            revision = arg[len("--revision=") :]
             if not paths.is_timestamp(revision):
                 return None
         elif arg.startswith("-") or name is not None:
@@ -64,8 +68,7 @@ def parse_use(argv: "list[str]") -> "Optional[Use]":
             name = arg
     if name is None:
         name = paths.DEFAULT_CONTAINER
-    return Use(name, local_only, revision, command) if paths.is_valid_container_name(name) \
-        else None
+    return Use(name, local_only, revision, command) if paths.is_valid_container_name(name) else None
 
 
 def try_use(argv: "list[str]") -> "Optional[int]":
@@ -78,15 +81,17 @@ def try_use(argv: "list[str]") -> "Optional[int]":
         return None
     try:
         local, remote = root_settings.container_roots(use.name)
-        remote_revisions = None if use.local_only or remote is None else \
-            paths.revisions_dir(remote, use.name)
+        remote_revisions = (
+            None if use.local_only or remote is None else paths.revisions_dir(remote, use.name)
+        )
         local_revisions = paths.revisions_dir(local, use.name)
         revision: Optional[str]
         if use.revision:  # a rollback: that revision, if it is ready here
             revision, using_remote, metadata = use.revision, None, None
         else:
             revision, using_remote, metadata = newest.choose_revision(
-                local_revisions, remote_revisions, _warn)
+                local_revisions, remote_revisions, _warn
+            )
             if revision is None:
                 return None
         revision_dir = os.path.join(local_revisions, revision)
@@ -143,8 +148,10 @@ def wait_for_pull(name: str, local_root: str, stamp: str) -> "Optional[dict]":
         if started is None:
             started = time.monotonic()
             if timeout > 0:
-                sys.stderr.write(f"rezup: waiting for another process to finish pulling "
-                                 f"revision {stamp} of {name} (lock {lock_path})\n")
+                sys.stderr.write(
+                    f"rezup: waiting for another process to finish pulling "
+                    f"revision {stamp} of {name} (lock {lock_path})\n"
+                )
                 sys.stderr.flush()
         left = timeout - (time.monotonic() - started)
         if left <= 0 or not lock_policy.wait_until_free(lock_path, left, interruptible=True):
@@ -198,8 +205,7 @@ def run_site_init(own: "list[str]") -> "Optional[int]":
             return None
         with open(script, encoding="utf-8") as stream:
             code = compile(stream.read(), script, "exec")
-        exec(code, {"__name__": "__rezup_init__", "__file__": script,
-                    "__builtins__": __builtins__})
+        exec(code, {"__name__": "__rezup_init__", "__file__": script, "__builtins__": __builtins__})
     except Exception as exc:  # a broken site script: say which and why, in one line
         if "-D" in own or "--debug" in own:
             import traceback
@@ -210,8 +216,11 @@ def run_site_init(own: "list[str]") -> "Optional[int]":
         if isinstance(exc, RecipeError) or script is None:
             sys.stderr.write(f"rezup: error: {one_line(exc)}\n")
             return 2
-        reason = "not found" if isinstance(exc, FileNotFoundError) else \
-            f"{type(exc).__name__}: {one_line(exc)}"
+        reason = (
+            "not found"
+            if isinstance(exc, FileNotFoundError)
+            else f"{type(exc).__name__}: {one_line(exc)}"
+        )
         sys.stderr.write(f"rezup: error: [init] script {script} failed: {reason}\n")
         return 1
     return None

@@ -9,5 +9,4 @@ from rezup.ground.errors import (
     UsageError,
 )
 
-__all__ = ["BuildError", "ContainerError", "LockError", "RecipeError", "RezupError",
-           "UsageError"]
+__all__ = ["BuildError", "ContainerError", "LockError", "RecipeError", "RezupError", "UsageError"]

@@ -53,8 +53,9 @@ class ResolveError(ContainerError, subprocess.CalledProcessError):
         return self.message
 
 
-def get_revision(container: Optional[str] = None, create: bool = False,
-                 fallback: bool = True) -> Revision:
+def get_revision(
+    container: Optional[str] = None, create: bool = False, fallback: bool = True
+) -> Revision:
     """The revision of ``container`` (default ``.main``) a script should use: local, ready.
 
     A local container gives its newest ready revision (``create``: made first if there is
@@ -66,22 +67,26 @@ def get_revision(container: Optional[str] = None, create: bool = False,
     try:
         latest = found.get_latest_revision()
     except OSError as exc:
-        raise ContainerError(f"cannot read the revisions of {found.name()!r} in "
-                             f"{found.revisions()}: {exc.strerror or exc}") from None
+        raise ContainerError(
+            f"cannot read the revisions of {found.name()!r} in "
+            f"{found.revisions()}: {exc.strerror or exc}"
+        ) from None
     if latest is None:
         if found.is_remote() or not create:
-            raise ContainerError(f"no ready revision in container {found.name()!r}: "
-                                 f"{found.path()}")
+            raise ContainerError(f"no ready revision in container {found.name()!r}: {found.path()}")
         latest = found.new_revision()
     revision = latest.pull(check_out=create, fallback=fallback)
     if revision is None:
-        raise ContainerError(f"revision {latest.dirname()} of {found.name()!r} is not pulled "
-                             "here; pull it with create=True or `rezup use`")
+        raise ContainerError(
+            f"revision {latest.dirname()} of {found.name()!r} is not pulled "
+            "here; pull it with create=True or `rezup use`"
+        )
     return revision
 
 
-def resolve_environ(revision: Revision, requests_or_rxt: Union[Sequence[Any], str, os.PathLike]
-                    ) -> dict[str, str]:
+def resolve_environ(
+    revision: Revision, requests_or_rxt: Union[Sequence[Any], str, os.PathLike]
+) -> dict[str, str]:
     """The environment a rez context sets, resolved by the revision's own rez.
 
     ``requests_or_rxt``: package requests (a list, or one string of them separated by
@@ -101,17 +106,22 @@ def resolve_environ(revision: Revision, requests_or_rxt: Union[Sequence[Any], st
         args = [text] if os.path.isfile(text) else text.split()
     else:
         args = [str(request) for request in requests_or_rxt]
-    env = session.session_environ(local.session_metadata(), str(local.path()),
-                                  local.container().name(), local.is_pulled())
+    env = session.session_environ(
+        local.session_metadata(), str(local.path()), local.container().name(), local.is_pulled()
+    )
     command = [str(rez_python), "-B", "-c", _RESOLVE, *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     start, _, rest = done.stdout.partition(_MARK)
     found, marked, _ = rest.partition(_MARK)
     if done.returncode != 0 or not marked:
         reason = _last_words(done.stderr) or _last_words(start) or f"exit {done.returncode}"
-        raise ResolveError(f"cannot resolve {' '.join(args)!r} in revision {local.dirname()} "
-                           f"of {local.container().name()!r}: {reason}", done.returncode or 1,
-                           command, done.stdout + done.stderr)
+        raise ResolveError(
+            f"cannot resolve {' '.join(args)!r} in revision {local.dirname()} "
+            f"of {local.container().name()!r}: {reason}",
+            done.returncode or 1,
+            command,
+            done.stdout + done.stderr,
+        )
     return json.loads(found)
 
 

@@ -29,8 +29,9 @@ def __dir__() -> list[str]:
     from rezup.container import iter_containers
 
     names = (container.name() for container in iter_containers())
-    return list(dict.fromkeys("dot_main" if name == paths.DEFAULT_CONTAINER else name
-                              for name in names))
+    return list(
+        dict.fromkeys("dot_main" if name == paths.DEFAULT_CONTAINER else name for name in names)
+    )
 
 
 def __getattr__(name: str) -> dict[str, str]:

@@ -86,33 +86,58 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark rezup against bare uv and the original rezup, interleaved.",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help=f"short run: {QUICK_ROUNDS} rounds of add/pull, "
-                             f"{QUICK_USE_RUNS} runs of use")
-    parser.add_argument("--rounds", type=int,
-                        help=f"runs of each add and pull case (default {DEFAULT_ROUNDS}, "
-                             f"{QUICK_ROUNDS} with --quick)")
-    parser.add_argument("--use-runs", type=int,
-                        help=f"runs of each use case (default {DEFAULT_USE_RUNS}, "
-                             f"{QUICK_USE_RUNS} with --quick)")
-    parser.add_argument("--only", metavar="NAME,...",
-                        help="cases to run: ids, groups or prefixes (add, add-minimal, "
-                             "add-studio-cold, use, pull, add-*/orig ...); see --list")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"short run: {QUICK_ROUNDS} rounds of add/pull, {QUICK_USE_RUNS} runs of use",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"runs of each add and pull case (default {DEFAULT_ROUNDS}, "
+        f"{QUICK_ROUNDS} with --quick)",
+    )
+    parser.add_argument(
+        "--use-runs",
+        type=int,
+        help=f"runs of each use case (default {DEFAULT_USE_RUNS}, {QUICK_USE_RUNS} with --quick)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="NAME,...",
+        help="cases to run: ids, groups or prefixes (add, add-minimal, "
+        "add-studio-cold, use, pull, add-*/orig ...); see --list",
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary folder (revisions, caches, logs)")
-    parser.add_argument("--timeout", type=float, default=900.0,
-                        help="seconds before one run is killed (default 900)")
-    parser.add_argument("--rezup", metavar="PATH",
-                        help="the rezup command to measure (default: the repo's .venv)")
-    parser.add_argument("--baseline", metavar="PATH",
-                        help="another rezup command (e.g. an older checkout's) to measure "
-                             "beside this one in the use and add-minimal-warm cases")
-    parser.add_argument("--importtime", action="store_true",
-                        help="also show the slowest imports of `rezup use` (python -X importtime)")
-    parser.add_argument("--rusage", action="store_true",
-                        help="measure max RSS with getrusage in the wrapper, not GNU time")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder (revisions, caches, logs)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds before one run is killed (default 900)",
+    )
+    parser.add_argument(
+        "--rezup", metavar="PATH", help="the rezup command to measure (default: the repo's .venv)"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="another rezup command (e.g. an older checkout's) to measure "
+        "beside this one in the use and add-minimal-warm cases",
+    )
+    parser.add_argument(
+        "--importtime",
+        action="store_true",
+        help="also show the slowest imports of `rezup use` (python -X importtime)",
+    )
+    parser.add_argument(
+        "--rusage",
+        action="store_true",
+        help="measure max RSS with getrusage in the wrapper, not GNU time",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
     args = parser.parse_args(argv)
     if args.rounds is None:
@@ -136,9 +161,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(f"{case.id:<31} x{case.runs:<3} {builder.describe(case)}")
             return 0
         mode = "quick" if args.quick else "full"
-        settings = (f"Run: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {mode}, "
-                    f"{args.rounds} runs per add/pull case, {args.use_runs} per use case, "
-                    "interleaved")
+        settings = (
+            f"Run: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {mode}, "
+            f"{args.rounds} runs per add/pull case, {args.use_runs} per use case, "
+            "interleaved"
+        )
         machine = machine_info(ws)
         header_lines = ["rezup benchmark", settings]
         header_lines += [f"  {key:<17} {value}" for key, value in machine]
@@ -160,12 +187,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             log("interrupted: reporting what was measured so far")
         log(f"done in {time.monotonic() - started:.0f}s")
         if setup.orig_version:
-            print(f"  {'original tool':<17} {' + '.join(ORIG_REQUIREMENTS)}: "
-                  f"{setup.orig_version}")
+            print(f"  {'original tool':<17} {' + '.join(ORIG_REQUIREMENTS)}: {setup.orig_version}")
         print(text_report(cases, ws.short), end="")
         if args.markdown:
             Path(args.markdown).write_text(
-                markdown_report(cases, machine, settings, setup.orig_version), encoding="utf-8")
+                markdown_report(cases, machine, settings, setup.orig_version), encoding="utf-8"
+            )
             print(f"Markdown written to {args.markdown}")
         # All runs are over (or interrupted): only now are their folders removed.
         runner.remove_after_runs()

@@ -146,8 +146,9 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def host_env(host: farmhosts.Host, *, local: Path, remote: Optional[Path] = None,
-             **extra: str) -> dict[str, str]:
+def host_env(
+    host: farmhosts.Host, *, local: Path, remote: Optional[Path] = None, **extra: str
+) -> dict[str, str]:
     """A farm machine's environment: its own HOME with the recipe, its own uv cache and local
     root, none of this machine's pip/uv/rezup settings."""
     home = host.dir / "home"
@@ -155,20 +156,25 @@ def host_env(host: farmhosts.Host, *, local: Path, remote: Optional[Path] = None
     (home / "rezup.toml").write_text(RECIPE, encoding="utf-8")
     config_dirs = host.dir / ".machine-config"  # empty: hides /etc/xdg/pip, /etc/uv
     config_dirs.mkdir(parents=True, exist_ok=True)
-    env = {name: value for name, value in os.environ.items()
-           if name not in _DROPPED and not name.startswith(_DROPPED_PREFIXES)}
-    env.update({
-        "HOME": str(home),
-        "XDG_CONFIG_DIRS": str(config_dirs),
-        "XDG_CONFIG_HOME": str(host.dir / ".config"),
-        "UV_NO_CONFIG": "1",
-        "UV_CACHE_DIR": str(host.dir / "uv-cache"),  # each machine has its own
-        "UV_LINK_MODE": "copy",  # the cache and a root on the share are two filesystems
-        "UV_PYTHON_DOWNLOADS": "never",
-        "PIP_CONFIG_FILE": os.devnull,
-        "REZUP_NO_UPGRADE": "1",
-        "REZUP_ROOT_LOCAL": str(local),
-    })
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _DROPPED and not name.startswith(_DROPPED_PREFIXES)
+    }
+    env.update(
+        {
+            "HOME": str(home),
+            "XDG_CONFIG_DIRS": str(config_dirs),
+            "XDG_CONFIG_HOME": str(host.dir / ".config"),
+            "UV_NO_CONFIG": "1",
+            "UV_CACHE_DIR": str(host.dir / "uv-cache"),  # each machine has its own
+            "UV_LINK_MODE": "copy",  # the cache and a root on the share are two filesystems
+            "UV_PYTHON_DOWNLOADS": "never",
+            "PIP_CONFIG_FILE": os.devnull,
+            "REZUP_NO_UPGRADE": "1",
+            "REZUP_ROOT_LOCAL": str(local),
+        }
+    )
     if remote is not None:
         env["REZUP_ROOT_REMOTE"] = str(remote)
     env.update(extra)
@@ -179,8 +185,11 @@ def ready(folder: Path) -> list[str]:
     """The ready revisions in a container's ``revisions`` folder (as the file server sees it)."""
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir()
-                  if not p.name.startswith(".") and (p / "revision.json").is_file())
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if not p.name.startswith(".") and (p / "revision.json").is_file()
+    )
 
 
 def seconds_text(seconds: Optional[float]) -> str:
@@ -190,8 +199,9 @@ def seconds_text(seconds: Optional[float]) -> str:
 class Bench:
     """The options, the temporary folder, the rows measured so far."""
 
-    def __init__(self, base: Path, hosts: int, jobs: int, lease: Optional[float],
-                 timeout: float) -> None:
+    def __init__(
+        self, base: Path, hosts: int, jobs: int, lease: Optional[float], timeout: float
+    ) -> None:
         self.base = base
         self.hosts = hosts
         self.jobs = jobs
@@ -201,8 +211,7 @@ class Bench:
 
     # -- plumbing
 
-    def record(self, case: str, measurement: str, seconds: Optional[float],
-               note: str = "") -> None:
+    def record(self, case: str, measurement: str, seconds: Optional[float], note: str = "") -> None:
         self.rows.append(Row(case, measurement, seconds, note))
         shown = f"{seconds_text(seconds)} s" if seconds is not None else "-"
         log(f"  {case}: {measurement}: {shown}" + (f"  ({note})" if note else ""))
@@ -215,32 +224,45 @@ class Bench:
         with farmhosts.Farm(folder, hosts=hosts) as farm:
             yield farm
 
-    def env(self, host: farmhosts.Host, *, local: Path, remote: Optional[Path] = None,
-            **extra: str) -> dict[str, str]:
+    def env(
+        self, host: farmhosts.Host, *, local: Path, remote: Optional[Path] = None, **extra: str
+    ) -> dict[str, str]:
         if self.lease is not None:
             extra.setdefault("REZUP_LOCK_LEASE", f"{self.lease:g}")
         return host_env(host, local=local, remote=remote, **extra)
 
-    def rezup(self, host: farmhosts.Host, env: dict[str, str], *args: str,
-              timeout: Optional[float] = None) -> Job:
+    def rezup(
+        self, host: farmhosts.Host, env: dict[str, str], *args: str, timeout: Optional[float] = None
+    ) -> Job:
         """Run ``python -m rezup ARGS`` on ``host``; a timeout is a failed case."""
         argv = [sys.executable, "-m", "rezup", *args]
         started = time.perf_counter()
         try:
             result = host.run(argv, env=env, timeout=timeout or self.timeout)
         except subprocess.TimeoutExpired:
-            raise CaseFailed(f"{host.name}: rezup {' '.join(args[:2])} still ran after "
-                             f"{timeout or self.timeout:g}s") from None
-        return Job(host.name, result.returncode, result.stdout, result.stderr,
-                   time.perf_counter() - started)
+            raise CaseFailed(
+                f"{host.name}: rezup {' '.join(args[:2])} still ran after "
+                f"{timeout or self.timeout:g}s"
+            ) from None
+        return Job(
+            host.name,
+            result.returncode,
+            result.stdout,
+            result.stderr,
+            time.perf_counter() - started,
+        )
 
-    def job(self, host: farmhosts.Host, env: dict[str, str],
-            timeout: Optional[float] = None) -> Job:
+    def job(
+        self, host: farmhosts.Host, env: dict[str, str], timeout: Optional[float] = None
+    ) -> Job:
         return self.rezup(host, env, "use", "--", *JOB, timeout=timeout)
 
-    def jobs_at_once(self, hosts: Sequence[farmhosts.Host], per_host: int,
-                     env_of: Callable[[farmhosts.Host], dict[str, str]],
-                     ) -> tuple[float, list[Job]]:
+    def jobs_at_once(
+        self,
+        hosts: Sequence[farmhosts.Host],
+        per_host: int,
+        env_of: Callable[[farmhosts.Host], dict[str, str]],
+    ) -> tuple[float, list[Job]]:
         """``per_host`` jobs on each host, released together; the wall time until the last
         one ended, and every job (a timed-out one as exit -1)."""
         envs = {host.name: env_of(host) for host in hosts}
@@ -258,8 +280,11 @@ class Bench:
             with lock:
                 jobs.append(job)
 
-        threads = [threading.Thread(target=one, args=(host,), daemon=True)
-                   for host in hosts for _ in range(per_host)]
+        threads = [
+            threading.Thread(target=one, args=(host,), daemon=True)
+            for host in hosts
+            for _ in range(per_host)
+        ]
         for thread in threads:
             thread.start()
         barrier.wait()
@@ -274,8 +299,9 @@ class Bench:
         runs on no host, and reads the share there."""
         return farm.share.export / path.relative_to(farm.mount_point)
 
-    def publish(self, farm: farmhosts.Farm, host: farmhosts.Host, env: dict[str, str],
-                remote: Path) -> tuple[str, float]:
+    def publish(
+        self, farm: farmhosts.Farm, host: farmhosts.Host, env: dict[str, str], remote: Path
+    ) -> tuple[str, float]:
         """``rezup add --remote --skip-use`` on ``host``: the revision published, seconds."""
         os.sync()
         result = self.rezup(host, env, "add", "--remote", "--skip-use")
@@ -301,17 +327,24 @@ class Bench:
 
             os.sync()
             job = check_job(self.job(first, env_of(first)), stamp, first.name)
-            self.record(case, "first pull on a host, cold uv cache", job.seconds,
-                        f"{first.name}, {job.pulls} build")
+            self.record(
+                case,
+                "first pull on a host, cold uv cache",
+                job.seconds,
+                f"{first.name}, {job.pulls} build",
+            )
 
             os.sync()
             wall, jobs = self.jobs_at_once(workers, self.jobs, env_of)
             failed = check_all(jobs, stamp)
-            builds = {host.name: sum(j.pulls for j in jobs if j.host == host.name)
-                      for host in workers}
-            note = (f"{len(workers)} hosts x {self.jobs} jobs, "
-                    f"{len(jobs) - len(failed)}/{len(jobs)} exit 0, "
-                    f"{sum(builds.values())} builds ({per_host_text(builds)})")
+            builds = {
+                host.name: sum(j.pulls for j in jobs if j.host == host.name) for host in workers
+            }
+            note = (
+                f"{len(workers)} hosts x {self.jobs} jobs, "
+                f"{len(jobs) - len(failed)}/{len(jobs)} exit 0, "
+                f"{sum(builds.values())} builds ({per_host_text(builds)})"
+            )
             self.record(case, f"{len(jobs)} jobs at once, cold caches: wall", wall, note)
             times = [j.seconds for j in jobs]
             self.record(case, "  per job: median", statistics.median(times))
@@ -342,11 +375,13 @@ class Bench:
             if build_times:
                 builders.append(f"build {max(build_times):.1f} s")
             times = [j.seconds for j in jobs]
-            note = (f"{len(workers)} hosts x {self.jobs} jobs, "
-                    f"{len(jobs) - len(failed)}/{len(jobs)} exit 0, {builds} build"
-                    f"{'' if builds == 1 else 's'} ({', '.join(builders) or 'none'}); "
-                    f"per job median {statistics.median(times):.2f} s, "
-                    f"max {max(times):.2f} s")
+            note = (
+                f"{len(workers)} hosts x {self.jobs} jobs, "
+                f"{len(jobs) - len(failed)}/{len(jobs)} exit 0, {builds} build"
+                f"{'' if builds == 1 else 's'} ({', '.join(builders) or 'none'}); "
+                f"per job median {statistics.median(times):.2f} s, "
+                f"max {max(times):.2f} s"
+            )
             self.record(case, f"{len(jobs)} jobs at once, one shared root: wall", wall, note)
             if failed:
                 raise CaseFailed("; ".join(j.why() for j in failed[:3]))
@@ -359,36 +394,64 @@ class Bench:
             host = workers[0]
             os.sync()
             job = check_job(self.job(host, env_of(host)), stamp, host.name)
-            self.record(case, "use on a ready shared-root revision", job.seconds,
-                        f"{host.name}, {job.pulls} build; rez --version runs from the share")
+            self.record(
+                case,
+                "use on a ready shared-root revision",
+                job.seconds,
+                f"{host.name}, {job.pulls} build; rez --version runs from the share",
+            )
             bare = check(self.rezup(host, env_of(host), "use", "--", "true"), "use -- true")
-            self.record(case, "use -- true on a ready shared-root revision", bare.seconds,
-                        f"{host.name}: rezup alone, no rez start")
+            self.record(
+                case,
+                "use -- true on a ready shared-root revision",
+                bare.seconds,
+                f"{host.name}: rezup alone, no rez start",
+            )
 
     def shared_add(self) -> None:
         case = "shared-add"
         with self.farm(case, 1) as farm:
             [host] = farm.hosts
             os.sync()
-            cold = check(self.rezup(host, self.env(host, local=host.dir / "local-cold"),
-                                    "add", "--skip-use"), "add (local disk, cold)")
-            self.record(case, "add --skip-use, local-disk root, cold uv cache", cold.seconds,
-                        "warms the cache for the two below")
+            cold = check(
+                self.rezup(
+                    host, self.env(host, local=host.dir / "local-cold"), "add", "--skip-use"
+                ),
+                "add (local disk, cold)",
+            )
+            self.record(
+                case,
+                "add --skip-use, local-disk root, cold uv cache",
+                cold.seconds,
+                "warms the cache for the two below",
+            )
 
             os.sync()
-            shared = check(self.rezup(host, self.env(host, local=farm.mount_point / "root"),
-                                      "add", "--skip-use"), "add (share)")
-            served = ready(self.on_server(farm, farm.mount_point / "root") / ".main" /
-                           "revisions")
+            shared = check(
+                self.rezup(
+                    host, self.env(host, local=farm.mount_point / "root"), "add", "--skip-use"
+                ),
+                "add (share)",
+            )
+            served = ready(self.on_server(farm, farm.mount_point / "root") / ".main" / "revisions")
             if len(served) != 1:
                 raise CaseFailed(f"the root on the share holds {served or 'no revision'}")
             os.sync()
-            local = check(self.rezup(host, self.env(host, local=host.dir / "local-warm"),
-                                     "add", "--skip-use"), "add (local disk, warm)")
-            self.record(case, "add --skip-use, root on the share, warm uv cache",
-                        shared.seconds, f"{shared.seconds / local.seconds:.2f}x local disk")
-            self.record(case, "add --skip-use, local-disk root, warm uv cache", local.seconds,
-                        "1.00x")
+            local = check(
+                self.rezup(
+                    host, self.env(host, local=host.dir / "local-warm"), "add", "--skip-use"
+                ),
+                "add (local disk, warm)",
+            )
+            self.record(
+                case,
+                "add --skip-use, root on the share, warm uv cache",
+                shared.seconds,
+                f"{shared.seconds / local.seconds:.2f}x local disk",
+            )
+            self.record(
+                case, "add --skip-use, local-disk root, warm uv cache", local.seconds, "1.00x"
+            )
 
     def killed_host(self) -> None:
         case = "killed-host"
@@ -405,9 +468,13 @@ class Bench:
 
             builder_log = self.base / case / "builder.log"
             with builder_log.open("wb") as output:
-                builder = builder_host.popen([sys.executable, "-m", "rezup", "use", "--", *JOB],
-                                             env=env_a, stdin=subprocess.DEVNULL,
-                                             stdout=output, stderr=output)
+                builder = builder_host.popen(
+                    [sys.executable, "-m", "rezup", "use", "--", *JOB],
+                    env=env_a,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=output,
+                )
             built_for = time.perf_counter()
             try:
                 abandoned = wait_for_build(revisions, stamp, builder, self.timeout)
@@ -421,16 +488,28 @@ class Bench:
             job = self.job(waiter, env_b, timeout=lease + self.timeout)
             check_job(job, stamp, waiter.name)
             took_over = "took over the lock" in job.stderr
-            checks = [f"{job.pulls} build", "took over the lock" if took_over
-                      else "no 'took over the lock' line"]
-            checks.append("dead host's folder cleared" if not abandoned.exists()
-                          else "dead host's folder LEFT")
+            checks = [
+                f"{job.pulls} build",
+                "took over the lock" if took_over else "no 'took over the lock' line",
+            ]
+            checks.append(
+                "dead host's folder cleared"
+                if not abandoned.exists()
+                else "dead host's folder LEFT"
+            )
             build = job.build_seconds
-            split = ("" if build is None else
-                     f", of which its build {build:.1f} s, the rest {job.seconds - build:.1f} s")
-            self.record(case, "job on another host after the builder's host crashed",
-                        job.seconds, f"{lease_note}{split}; {builder_host.name} killed "
-                        f"{built_for:.1f} s into its job; {', '.join(checks)}")
+            split = (
+                ""
+                if build is None
+                else f", of which its build {build:.1f} s, the rest {job.seconds - build:.1f} s"
+            )
+            self.record(
+                case,
+                "job on another host after the builder's host crashed",
+                job.seconds,
+                f"{lease_note}{split}; {builder_host.name} killed "
+                f"{built_for:.1f} s into its job; {', '.join(checks)}",
+            )
             served = ready(revisions)
             if served != [stamp]:
                 raise CaseFailed(f"the shared root holds {served}, expected [{stamp}]")
@@ -442,8 +521,12 @@ class Bench:
         with self.farm(case, 2) as farm:
             host, publisher = farm.hosts
             remote = farm.mount_point / "remote"
-            env_a = self.env(host, local=host.dir / "local", remote=remote,
-                             REZUP_REMOTE_TIMEOUT=str(REMOTE_TIMEOUT))
+            env_a = self.env(
+                host,
+                local=host.dir / "local",
+                remote=remote,
+                REZUP_REMOTE_TIMEOUT=str(REMOTE_TIMEOUT),
+            )
             env_b = self.env(publisher, local=publisher.dir / "local", remote=remote)
             stamp, took = self.publish(farm, publisher, env_b, remote)
             self.record(case, "publish (add --remote --skip-use)", took, publisher.name)
@@ -451,8 +534,9 @@ class Bench:
 
             os.sync()
             reference = check_job(self.job(host, env_a, timeout=60), stamp, host.name)
-            self.record(case, "job on a ready revision, share answering", reference.seconds,
-                        "reference")
+            self.record(
+                case, "job on a ready revision, share answering", reference.seconds, "reference"
+            )
             host.freeze()
             try:
                 first = check_job(self.job(host, env_a, timeout=60), stamp, host.name)
@@ -460,14 +544,22 @@ class Bench:
             finally:
                 host.thaw()
             warnings = [line for line in first.stderr.splitlines() if "warning" in line]
-            warned = (len(warnings) == 1
-                      and f"did not answer within {REMOTE_TIMEOUT}s" in warnings[0])
-            self.record(case, f"job, share frozen, REZUP_REMOTE_TIMEOUT={REMOTE_TIMEOUT}",
-                        first.seconds,
-                        f"+{first.seconds - reference.seconds:.2f} s over the reference; "
-                        + ("one warning" if warned else f"{len(warnings)} warnings"))
-            self.record(case, "next job, share still frozen", second.seconds,
-                        f"+{second.seconds - reference.seconds:.2f} s over the reference")
+            warned = (
+                len(warnings) == 1 and f"did not answer within {REMOTE_TIMEOUT}s" in warnings[0]
+            )
+            self.record(
+                case,
+                f"job, share frozen, REZUP_REMOTE_TIMEOUT={REMOTE_TIMEOUT}",
+                first.seconds,
+                f"+{first.seconds - reference.seconds:.2f} s over the reference; "
+                + ("one warning" if warned else f"{len(warnings)} warnings"),
+            )
+            self.record(
+                case,
+                "next job, share still frozen",
+                second.seconds,
+                f"+{second.seconds - reference.seconds:.2f} s over the reference",
+            )
             if not warned:
                 raise CaseFailed(f"expected one 'did not answer' warning:\n{first.stderr}")
             if second.seconds > reference.seconds + REMOTE_TIMEOUT / 2:
@@ -484,15 +576,19 @@ def check_job(job: Job, stamp: str, hostname: str) -> Job:
     """A job that exited 0 and ran in revision ``stamp`` on host ``hostname``."""
     check(job, "job")
     if (job.revision, job.hostname) != (stamp, hostname):
-        raise CaseFailed(f"{job.host}: the job printed {job.stdout.strip()!r}, expected "
-                         f"'{stamp} {hostname}'")
+        raise CaseFailed(
+            f"{job.host}: the job printed {job.stdout.strip()!r}, expected '{stamp} {hostname}'"
+        )
     return job
 
 
 def check_all(jobs: list[Job], stamp: str) -> list[Job]:
     """The jobs that failed: not exit 0, or not in revision ``stamp`` on their own host."""
-    return [job for job in jobs
-            if job.returncode != 0 or (job.revision, job.hostname) != (stamp, job.host)]
+    return [
+        job
+        for job in jobs
+        if job.returncode != 0 or (job.revision, job.hostname) != (stamp, job.host)
+    ]
 
 
 def per_host_text(counts: dict[str, int]) -> str:
@@ -502,8 +598,9 @@ def per_host_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in counts.items())
 
 
-def wait_for_build(folder: Path, stamp: str, builder: subprocess.Popen[bytes],
-                   timeout: float) -> Path:
+def wait_for_build(
+    folder: Path, stamp: str, builder: subprocess.Popen[bytes], timeout: float
+) -> Path:
     """The build folder of ``stamp`` once it holds the rez venv's python (on the server)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -511,8 +608,9 @@ def wait_for_build(folder: Path, stamp: str, builder: subprocess.Popen[bytes],
             if (staging / "venv" / "rez" / "bin" / "python").exists():
                 return staging
         if builder.poll() is not None:
-            raise CaseFailed(f"the builder ended (exit {builder.returncode}) before its build "
-                             "folder was seen")
+            raise CaseFailed(
+                f"the builder ended (exit {builder.returncode}) before its build folder was seen"
+            )
         time.sleep(0.02)
     raise CaseFailed(f"no build folder after {timeout:g}s")
 
@@ -526,15 +624,18 @@ def text_table(rows: Sequence[Row]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(3)]
     lines = []
     for number, row in enumerate(cells):
-        lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  "
-                     f"{row[2]:>{widths[2]}}  {row[3]}".rstrip())
+        lines.append(
+            f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  "
+            f"{row[2]:>{widths[2]}}  {row[3]}".rstrip()
+        )
         if number == 0:
             lines.append("  ".join("-" * width for width in widths) + "  ----")
     return "\n".join(lines)
 
 
-def markdown_table(rows: Sequence[Row], command: str, started: datetime.datetime,
-                   bench: Bench) -> str:
+def markdown_table(
+    rows: Sequence[Row], command: str, started: datetime.datetime, bench: Bench
+) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
@@ -546,8 +647,11 @@ def markdown_table(rows: Sequence[Row], command: str, started: datetime.datetime
         "| case | measurement | seconds | note |",
         "|---|---|---:|---|",
     ]
-    lines += [f"| {cell(r.case)} | {cell(r.measurement.strip())} | {seconds_text(r.seconds)} "
-              f"| {cell(r.note)} |" for r in rows]
+    lines += [
+        f"| {cell(r.case)} | {cell(r.measurement.strip())} | {seconds_text(r.seconds)} "
+        f"| {cell(r.note)} |"
+        for r in rows
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -557,27 +661,53 @@ def markdown_table(rows: Sequence[Row], command: str, started: datetime.datetime
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="rezup on a farm of hosts mounting one sshfs share (scripts/farmhosts.py).",
-        epilog=f"cases: {', '.join(CASES)}")
-    parser.add_argument("--hosts", type=int, default=4, metavar="N",
-                        help="hosts running jobs at once (default 4)")
-    parser.add_argument("--jobs-per-host", type=int, default=4, metavar="M",
-                        help="jobs started at once on each of them (default 4)")
-    parser.add_argument("--lease", type=float, default=None, metavar="S",
-                        help=f"REZUP_LOCK_LEASE on every host (default: rezup's, "
-                             f"{DEFAULT_LEASE:g} s)")
-    parser.add_argument("--markdown", type=Path, default=None, metavar="FILE",
-                        help="also write the table as Markdown to FILE")
-    parser.add_argument("--only", default=",".join(CASES), metavar="CASE,...",
-                        help="the cases to run, comma-separated (default: all)")
-    parser.add_argument("--timeout", type=float, default=900.0, metavar="S",
-                        help="the longest any one rezup command may take (default 900)")
+        epilog=f"cases: {', '.join(CASES)}",
+    )
+    parser.add_argument(
+        "--hosts", type=int, default=4, metavar="N", help="hosts running jobs at once (default 4)"
+    )
+    parser.add_argument(
+        "--jobs-per-host",
+        type=int,
+        default=4,
+        metavar="M",
+        help="jobs started at once on each of them (default 4)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        metavar="S",
+        help=f"REZUP_LOCK_LEASE on every host (default: rezup's, {DEFAULT_LEASE:g} s)",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the table as Markdown to FILE",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(CASES),
+        metavar="CASE,...",
+        help="the cases to run, comma-separated (default: all)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        metavar="S",
+        help="the longest any one rezup command may take (default 900)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     args.cases = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in args.cases if name not in CASES]
     if unknown or not args.cases:
-        parser.error(f"unknown case {', '.join(unknown) or '(none)'}: "
-                     f"choose from {', '.join(CASES)}")
+        parser.error(
+            f"unknown case {', '.join(unknown) or '(none)'}: choose from {', '.join(CASES)}"
+        )
     if args.hosts < 1 or args.jobs_per_host < 1:
         parser.error("--hosts and --jobs-per-host must be at least 1")
     if args.lease is not None and args.lease < 1:
@@ -591,11 +721,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if reason is not None:
         print(f"farm_bench: cannot run here: {reason}", file=sys.stderr)
         return 2
-    probe = subprocess.run([sys.executable, "-m", "rezup", "--version"], capture_output=True,
-                           text=True, stdin=subprocess.DEVNULL)
+    probe = subprocess.run(
+        [sys.executable, "-m", "rezup", "--version"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     if probe.returncode != 0:
-        print(f"farm_bench: {sys.executable} -m rezup does not run (use `uv run python "
-              f"scripts/farm_bench.py` from the repository)", file=sys.stderr)
+        print(
+            f"farm_bench: {sys.executable} -m rezup does not run (use `uv run python "
+            f"scripts/farm_bench.py` from the repository)",
+            file=sys.stderr,
+        )
         return 2
 
     command = shlex.join(["scripts/farm_bench.py", *(sys.argv[1:] if argv is None else argv)])
@@ -603,9 +740,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="rezup-farm-bench-"))
     bench = Bench(base, args.hosts, args.jobs_per_host, args.lease, args.timeout)
     log(f"{probe.stdout.strip()}, {sys.executable}; folder {base}")
-    runs = {"remote-pull": bench.remote_pull, "shared-root": bench.shared_root,
-            "shared-add": bench.shared_add, "killed-host": bench.killed_host,
-            "frozen-remote": bench.frozen_remote}
+    runs = {
+        "remote-pull": bench.remote_pull,
+        "shared-root": bench.shared_root,
+        "shared-add": bench.shared_add,
+        "killed-host": bench.killed_host,
+        "frozen-remote": bench.frozen_remote,
+    }
     failures = 0
     try:
         for name in CASES:
@@ -630,8 +771,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     log("")
     log(text_table(bench.rows))
     if args.markdown:
-        args.markdown.write_text(markdown_table(bench.rows, command, started, bench),
-                                 encoding="utf-8")
+        args.markdown.write_text(
+            markdown_table(bench.rows, command, started, bench), encoding="utf-8"
+        )
         log(f"\nwrote {args.markdown}")
     return 1 if failures else 0
 

@@ -119,16 +119,28 @@ class Result:
         return not self.problems()
 
 
-def run_rezup(index: int, argv: list[str], env: dict[str, str], timeout: float,
-              cwd: Path, t0: Optional[float] = None) -> Result:
+def run_rezup(
+    index: int,
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float,
+    cwd: Path,
+    t0: Optional[float] = None,
+) -> Result:
     """Run one rezup process in its own process group; kill the group after ``timeout``."""
     result = Result(index, argv)
     started = time.monotonic()
     result.start_offset = started - t0 if t0 is not None else 0.0
     try:
         proc = subprocess.Popen(
-            argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True,
+            argv,
+            env=env,
+            cwd=str(cwd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
     except OSError as exc:
         result.error = str(exc)
@@ -213,7 +225,8 @@ def make_base_env(home: Path, remote: Path, uv_cache: Path, soft_lock: bool) -> 
     # no REZUP_* from the caller (REZUP_CONTAINER would refuse a nested session, a stray
     # REZUP_ROOT_* would point at real roots), no XDG folders that lead back to the real home
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith("REZUP_")
         and key not in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
     }
@@ -240,8 +253,15 @@ def setup(args: argparse.Namespace) -> Farm:
         recipe_text = DEFAULT_RECIPE
     (home / f"rezup.{CONTAINER}.toml").write_text(recipe_text, encoding="utf-8")
     rezup = shlex.split(args.rezup) if args.rezup else default_rezup()
-    farm = Farm(base=base, home=home, remote=remote, rezup=rezup, uv_cache=uv_cache,
-                soft_lock=args.soft_lock, timeout=args.timeout)
+    farm = Farm(
+        base=base,
+        home=home,
+        remote=remote,
+        rezup=rezup,
+        uv_cache=uv_cache,
+        soft_lock=args.soft_lock,
+        timeout=args.timeout,
+    )
     farm.base_env = make_base_env(home, remote, uv_cache, args.soft_lock)
     return farm
 
@@ -379,8 +399,9 @@ def fmt(seconds: Optional[float]) -> str:
 def spread(values: list[float]) -> str:
     if not values:
         return "-"
-    return (f"min {min(values):.1f}s, median {statistics.median(values):.1f}s, "
-            f"max {max(values):.1f}s")
+    return (
+        f"min {min(values):.1f}s, median {statistics.median(values):.1f}s, max {max(values):.1f}s"
+    )
 
 
 def print_result_detail(result: Result, env_note: str, label: str = "") -> None:
@@ -406,9 +427,11 @@ def report_wave(farm: Farm, report: WaveReport, single: Optional[Result]) -> Non
     lock = "soft (REZUP_LOCK=soft)" if farm.soft_lock else "default (REZUP_LOCK unset)"
     print(f"\n== mode {report.mode}: {n} workers, {roots} local root(s), lock {lock} ==")
     print(f"successes:          {report.successes}/{n}")
-    print(f"builds:             {report.builds} (workers logging '{PULLING}'); "
-          f"revision folders: {report.count.ready} ready of {report.count.folders}"
-          f" across {roots} root(s)")
+    print(
+        f"builds:             {report.builds} (workers logging '{PULLING}'); "
+        f"revision folders: {report.count.ready} ready of {report.count.folders}"
+        f" across {roots} root(s)"
+    )
     print(f"waited:             {report.waited} (workers logging '{WAITING}')")
     print(f"wave wall time:     {fmt(report.wall)}")
     if single is not None and single.ok:
@@ -423,8 +446,10 @@ def report_wave(farm: Farm, report: WaveReport, single: Optional[Result]) -> Non
     waiters = [r.elapsed for r in report.results if r.waited]
     if waiters:
         print(f"waiter times:       {spread(waiters)}")
-    print(f"lock files left:    {report.count.lock_files}"
-          f"{f', soft-lock claims left: {report.count.claims}' if farm.soft_lock else ''}")
+    print(
+        f"lock files left:    {report.count.lock_files}"
+        f"{f', soft-lock claims left: {report.count.claims}' if farm.soft_lock else ''}"
+    )
     failures = report.failures()
     print(f"verdict:            {'OK' if not failures else 'FAILED: ' + '; '.join(failures)}")
     bad = [r for r in report.results if not r.ok]
@@ -449,25 +474,46 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("Examples::", 1)[1] if __doc__ else None,
     )
-    parser.add_argument("--workers", type=int, default=32, metavar="N",
-                        help="number of concurrent workers (default: 32)")
-    parser.add_argument("--mode", choices=("separate", "shared", "both"), default="both",
-                        help="separate: a local root per worker; shared: one local root for "
-                        "all; both (default): separate, then shared")
-    parser.add_argument("--recipe", type=Path, metavar="FILE",
-                        help="recipe to publish instead of rez==3.4.0")
-    parser.add_argument("--soft-lock", action="store_true",
-                        help="run with REZUP_LOCK=soft (StrictSoftFileLock, as on NFS)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=32,
+        metavar="N",
+        help="number of concurrent workers (default: 32)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("separate", "shared", "both"),
+        default="both",
+        help="separate: a local root per worker; shared: one local root for "
+        "all; both (default): separate, then shared",
+    )
+    parser.add_argument(
+        "--recipe", type=Path, metavar="FILE", help="recipe to publish instead of rez==3.4.0"
+    )
+    parser.add_argument(
+        "--soft-lock",
+        action="store_true",
+        help="run with REZUP_LOCK=soft (StrictSoftFileLock, as on NFS)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("--base-dir", type=Path, metavar="DIR",
-                        help="make the temporary folder in DIR (e.g. on NFS; default: $TMPDIR)")
-    parser.add_argument("--rezup", metavar="CMD",
-                        help="rezup command line (default: the repo's .venv/bin/rezup)")
-    parser.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
-                        help="kill a worker after this long and count it as hung "
-                        "(default: 1800)")
-    parser.add_argument("--no-single", action="store_true",
-                        help="skip timing one pull alone")
+    parser.add_argument(
+        "--base-dir",
+        type=Path,
+        metavar="DIR",
+        help="make the temporary folder in DIR (e.g. on NFS; default: $TMPDIR)",
+    )
+    parser.add_argument(
+        "--rezup", metavar="CMD", help="rezup command line (default: the repo's .venv/bin/rezup)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="kill a worker after this long and count it as hung (default: 1800)",
+    )
+    parser.add_argument("--no-single", action="store_true", help="skip timing one pull alone")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -506,25 +552,34 @@ def main(argv: Optional[list[str]] = None) -> int:
         published = publish(farm)
         if not published.ok:
             print("\nsetup failed: rezup add --remote")
-            print_result_detail(published, env_note(farm, farm.env(farm.base / UNUSED_ROOT)),
-                                label="rezup add")
+            print_result_detail(
+                published, env_note(farm, farm.env(farm.base / UNUSED_ROOT)), label="rezup add"
+            )
             return 2
-        revisions = sorted(p.name for p in (farm.remote / CONTAINER / "revisions").iterdir()
-                           if not p.name.startswith("."))
-        print(f"published:     remote revision {', '.join(revisions)} "
-              f"in {time.monotonic() - started:.1f}s (not timed)")
+        revisions = sorted(
+            p.name
+            for p in (farm.remote / CONTAINER / "revisions").iterdir()
+            if not p.name.startswith(".")
+        )
+        print(
+            f"published:     remote revision {', '.join(revisions)} "
+            f"in {time.monotonic() - started:.1f}s (not timed)"
+        )
 
         single = None
         if not args.no_single:
             root = farm.base / "single" / "root"
             root.mkdir(parents=True)
-            single = run_rezup(0, farm.use_argv(), farm.env(root), farm.timeout,
-                               cwd=farm.base / "single")
+            single = run_rezup(
+                0, farm.use_argv(), farm.env(root), farm.timeout, cwd=farm.base / "single"
+            )
             count = count_revisions([root])
             note = f"builds: {int(single.pulled)}, ready folders: {count.ready}"
             if single.ok and single.pulled:
-                print(f"one pull alone: {fmt(single.elapsed)} "
-                      f"(build {fmt(single.build_seconds)} per its log; {note})")
+                print(
+                    f"one pull alone: {fmt(single.elapsed)} "
+                    f"(build {fmt(single.build_seconds)} per its log; {note})"
+                )
             else:
                 code = 1
                 print(f"one pull alone: FAILED ({note})")
@@ -539,13 +594,17 @@ def main(argv: Optional[list[str]] = None) -> int:
                 code = 1
 
         print("\n== summary ==")
-        print(f"{'mode':<9} {'workers':>7} {'ok':>5} {'builds':>6} {'folders':>7} "
-              f"{'waited':>6} {'wave':>8} {'alone':>7}  verdict")
+        print(
+            f"{'mode':<9} {'workers':>7} {'ok':>5} {'builds':>6} {'folders':>7} "
+            f"{'waited':>6} {'wave':>8} {'alone':>7}  verdict"
+        )
         alone = fmt(single.elapsed) if single is not None and single.ok else "-"
         for r in reports:
             verdict = "OK" if not r.failures() else "FAILED"
-            print(f"{r.mode:<9} {r.workers:>7} {r.successes:>5} {r.builds:>6} "
-                  f"{r.count.ready:>7} {r.waited:>6} {fmt(r.wall):>8} {alone:>7}  {verdict}")
+            print(
+                f"{r.mode:<9} {r.workers:>7} {r.successes:>5} {r.builds:>6} "
+                f"{r.count.ready:>7} {r.waited:>6} {fmt(r.wall):>8} {alone:>7}  {verdict}"
+            )
         print(f"exit code: {code}")
         return code
     except KeyboardInterrupt:

@@ -98,8 +98,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
-__all__ = ["SSHFS_OPTIONS", "Farm", "FarmError", "Host", "HostProcess", "Share",
-           "unavailable_reason"]
+__all__ = [
+    "SSHFS_OPTIONS",
+    "Farm",
+    "FarmError",
+    "Host",
+    "HostProcess",
+    "Share",
+    "unavailable_reason",
+]
 
 StrPath = Union[str, "os.PathLike[str]"]
 
@@ -216,7 +223,11 @@ def unavailable_reason() -> Optional[str]:
     try:
         probe = subprocess.run(
             ["unshare", "--uts", "--pid", "--mount", "--fork", "--mount-proc", "true"],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"unshare failed: {error}"
     if probe.returncode != 0:
@@ -270,7 +281,7 @@ def _children_by_scan(pid: int) -> list[int]:
                 stat = handle.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if len(fields) > 1 and fields[1] == str(pid):
             found.append(int(entry))
     return found
@@ -295,7 +306,7 @@ def _state(pid: int) -> Optional[str]:
             stat = handle.read()
     except OSError:
         return None
-    return stat[stat.rfind(")") + 2:].split()[0]
+    return stat[stat.rfind(")") + 2 :].split()[0]
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -320,8 +331,12 @@ _SSHD_KNOWS: dict[str, bool] = {}
 def _sshd_knows(option: str, config: str) -> bool:
     """Whether this sshd accepts ``option`` (``sshd -t`` once, on a configuration that works)."""
     if option not in _SSHD_KNOWS:
-        result = subprocess.run([_tool("sshd"), "-t", "-f", config, "-o", option],
-                                stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        result = subprocess.run(
+            [_tool("sshd"), "-t", "-f", config, "-o", option],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=30,
+        )
         _SSHD_KNOWS[option] = result.returncode == 0
     return _SSHD_KNOWS[option]
 
@@ -329,8 +344,13 @@ def _sshd_knows(option: str, config: str) -> bool:
 @functools.cache
 def _sshfs_knows(option: str) -> bool:
     """Whether this sshfs lists ``option`` in its help (newer options are refused by older)."""
-    result = subprocess.run([_tool("sshfs"), "--help"], stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [_tool("sshfs"), "--help"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return option in result.stdout + result.stderr
 
 
@@ -351,18 +371,45 @@ def _close_all() -> None:
 class _Namespaced:
     """An ``unshare ... python -c _INIT`` process: its init's global PID and its command's."""
 
-    def __init__(self, unshare_flags: Sequence[str], name: str, mount_point: str, cwd: Path,
-                 log: Path, timeout: float, command: Sequence[str]) -> None:
+    def __init__(
+        self,
+        unshare_flags: Sequence[str],
+        name: str,
+        mount_point: str,
+        cwd: Path,
+        log: Path,
+        timeout: float,
+        command: Sequence[str],
+    ) -> None:
         self.log = log
         self._timeout = timeout
         self._stderr = open(log, "ab", buffering=0)  # noqa: SIM115 - closed in reap()
         try:
             self.proc = subprocess.Popen(
-                [_tool("unshare"), *unshare_flags, "--fork", "--kill-child", "--",
-                 _python(), "-I", "-S", "-c", _INIT, name, mount_point, str(log),
-                 str(timeout), *command],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                cwd=str(cwd), bufsize=0, start_new_session=True)
+                [
+                    _tool("unshare"),
+                    *unshare_flags,
+                    "--fork",
+                    "--kill-child",
+                    "--",
+                    _python(),
+                    "-I",
+                    "-S",
+                    "-c",
+                    _INIT,
+                    name,
+                    mount_point,
+                    str(log),
+                    str(timeout),
+                    *command,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                cwd=str(cwd),
+                bufsize=0,
+                start_new_session=True,
+            )
         except BaseException:
             self._stderr.close()
             raise
@@ -451,9 +498,24 @@ class Share:
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation dir
         for key in (self.dir / "host_key", self.client_key):
             if not key.exists():
-                subprocess.run([_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C",
-                                "farmhosts", "-f", str(key)], stdin=subprocess.DEVNULL,
-                               check=True, capture_output=True, timeout=60)
+                subprocess.run(
+                    [
+                        _tool("ssh-keygen"),
+                        "-q",
+                        "-t",
+                        "ed25519",
+                        "-N",
+                        "",
+                        "-C",
+                        "farmhosts",
+                        "-f",
+                        str(key),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    check=True,
+                    capture_output=True,
+                    timeout=60,
+                )
         _LIVE.add(self)
         try:
             self._start()
@@ -465,53 +527,61 @@ class Share:
         """Write sshd_config and ssh_config for ``self.port``; return the sshd_config."""
         quote = _quote_config
         config = self.dir / "sshd_config"
-        config.write_text("\n".join([
-            f"ListenAddress {LOOPBACK}",
-            f"Port {self.port}",
-            f"HostKey {quote(str(self.dir / 'host_key'))}",
-            f"PidFile {quote(str(self.dir / 'sshd.pid'))}",
-            f"AuthorizedKeysFile {quote(str(self.client_key) + '.pub')}",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            "StrictModes no",
-            "PermitRootLogin yes",
-            "Subsystem sftp internal-sftp",
-            "MaxStartups 200",  # many hosts log in at once
-            "MaxSessions 50",
-            "UseDNS no",
-            "X11Forwarding no",
-            "AllowTcpForwarding no",
-            "PrintMotd no",
-            "LogLevel INFO",
-            "",
-        ]))
+        config.write_text(
+            "\n".join(
+                [
+                    f"ListenAddress {LOOPBACK}",
+                    f"Port {self.port}",
+                    f"HostKey {quote(str(self.dir / 'host_key'))}",
+                    f"PidFile {quote(str(self.dir / 'sshd.pid'))}",
+                    f"AuthorizedKeysFile {quote(str(self.client_key) + '.pub')}",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PermitRootLogin yes",
+                    "Subsystem sftp internal-sftp",
+                    "MaxStartups 200",  # many hosts log in at once
+                    "MaxSessions 50",
+                    "UseDNS no",
+                    "X11Forwarding no",
+                    "AllowTcpForwarding no",
+                    "PrintMotd no",
+                    "LogLevel INFO",
+                    "",
+                ]
+            )
+        )
         # OpenSSH 9.8+ penalises a source address whose connections end without logging in
         # (our readiness probe) or crash; every client here is 127.0.0.1: switch that off.
         if _sshd_knows("PerSourcePenalties=no", str(config)):
             with config.open("a") as handle:
                 handle.write("PerSourcePenalties no\n")
-        self.ssh_config.write_text("\n".join([
-            "Host *",
-            f"  HostName {LOOPBACK}",
-            f"  Port {self.port}",
-            "  User root",
-            f"  IdentityFile {quote(str(self.client_key))}",
-            "  IdentitiesOnly yes",
-            "  BatchMode yes",
-            "  StrictHostKeyChecking no",
-            "  UserKnownHostsFile /dev/null",
-            "  GlobalKnownHostsFile /dev/null",
-            "  LogLevel ERROR",
-            # the fastest log-in: the default post-quantum key exchange (sntrup761, OpenSSH
-            # 9.0+) made each host's start about 0.2 s slower here; AES-GCM is the fastest
-            # cipher on CPUs with AES instructions (every host's traffic goes through it)
-            "  KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org",
-            "  HostKeyAlgorithms ssh-ed25519",
-            "  Ciphers aes128-gcm@openssh.com,chacha20-poly1305@openssh.com",
-            "",
-        ]))
+        self.ssh_config.write_text(
+            "\n".join(
+                [
+                    "Host *",
+                    f"  HostName {LOOPBACK}",
+                    f"  Port {self.port}",
+                    "  User root",
+                    f"  IdentityFile {quote(str(self.client_key))}",
+                    "  IdentitiesOnly yes",
+                    "  BatchMode yes",
+                    "  StrictHostKeyChecking no",
+                    "  UserKnownHostsFile /dev/null",
+                    "  GlobalKnownHostsFile /dev/null",
+                    "  LogLevel ERROR",
+                    # the fastest log-in: the default post-quantum key exchange (sntrup761, OpenSSH
+                    # 9.0+) made each host's start about 0.2 s slower here; AES-GCM is the fastest
+                    # cipher on CPUs with AES instructions (every host's traffic goes through it)
+                    "  KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org",
+                    "  HostKeyAlgorithms ssh-ed25519",
+                    "  Ciphers aes128-gcm@openssh.com,chacha20-poly1305@openssh.com",
+                    "",
+                ]
+            )
+        )
         return config
 
     def _start(self) -> None:
@@ -521,8 +591,14 @@ class Share:
             config = self._write_configs()
             self.log.write_bytes(b"")
             server = _Namespaced(
-                ["--pid"], "", "", self.dir, self.dir / "init.log", self.timeout,
-                [_tool("sshd"), "-D", "-f", str(config), "-E", str(self.log)])
+                ["--pid"],
+                "",
+                "",
+                self.dir,
+                self.dir / "init.log",
+                self.timeout,
+                [_tool("sshd"), "-D", "-f", str(config), "-E", str(self.log)],
+            )
             self._server = server
             try:
                 server.wait_ready("sshd")
@@ -535,8 +611,9 @@ class Share:
             server.reap()
             self._server = None
             if "Address already in use" not in _tail(self.log):
-                raise FarmError(f"sshd did not listen on {LOOPBACK}:{self.port}:\n"
-                                f"{_tail(self.log)}")
+                raise FarmError(
+                    f"sshd did not listen on {LOOPBACK}:{self.port}:\n{_tail(self.log)}"
+                )
         raise FarmError(f"sshd found no free port:\n{_tail(self.log)}")
 
     def _wait_listening(self, server: _Namespaced) -> bool:
@@ -566,16 +643,28 @@ class Share:
         if _sshfs_knows("no_contain_symlinks"):
             # sshfs 3.7.2+ refuses absolute symlinks by default; NFS serves them
             opts = ",".join(filter(None, ["no_contain_symlinks", opts]))
-        command = [_tool("sshfs"), "-f", "-F", str(self.ssh_config),
-                   f"{LOOPBACK}:{self.export}", str(mount_point)]
+        command = [
+            _tool("sshfs"),
+            "-f",
+            "-F",
+            str(self.ssh_config),
+            f"{LOOPBACK}:{self.export}",
+            str(mount_point),
+        ]
         return [*command, "-o", opts] if opts else command
 
-    def host(self, name: str, mount_point: StrPath, host_dir: StrPath, *,
-             sshfs_options: Optional[str] = None, timeout: float = 20.0) -> Host:
+    def host(
+        self,
+        name: str,
+        mount_point: StrPath,
+        host_dir: StrPath,
+        *,
+        sshfs_options: Optional[str] = None,
+        timeout: float = 20.0,
+    ) -> Host:
         """Start a host named ``name`` that mounts this share at ``mount_point`` (created if
         missing; the same path for every host) and has ``host_dir`` as its local folder."""
-        return Host(self, name, mount_point, host_dir, sshfs_options=sshfs_options,
-                    timeout=timeout)
+        return Host(self, name, mount_point, host_dir, sshfs_options=sshfs_options, timeout=timeout)
 
     def stop(self) -> None:
         """Stop sshd and every session of it. Idempotent."""
@@ -626,9 +715,17 @@ class Host:
     ``wait=False``: then call ``wait_ready()``). Commands run inside it with ``popen``/``run``.
     """
 
-    def __init__(self, share: Share, name: str, mount_point: StrPath, host_dir: StrPath, *,
-                 sshfs_options: Optional[str] = None, timeout: float = 20.0,
-                 wait: bool = True) -> None:
+    def __init__(
+        self,
+        share: Share,
+        name: str,
+        mount_point: StrPath,
+        host_dir: StrPath,
+        *,
+        sshfs_options: Optional[str] = None,
+        timeout: float = 20.0,
+        wait: bool = True,
+    ) -> None:
         self.share = share
         self.name = name
         self.mount_point = Path(os.path.realpath(mount_point))
@@ -655,8 +752,13 @@ class Host:
         self._frozen = False
         self._ns = _Namespaced(
             ["--uts", "--pid", "--mount", "--mount-proc", "--propagation", "private"],
-            self.name, str(self.mount_point), self.dir, self.log, self.timeout,
-            self.share.sshfs_command(self.mount_point, self.sshfs_options))
+            self.name,
+            str(self.mount_point),
+            self.dir,
+            self.log,
+            self.timeout,
+            self.share.sshfs_command(self.mount_point, self.sshfs_options),
+        )
         _LIVE.add(self)
 
     def wait_ready(self) -> None:
@@ -692,8 +794,13 @@ class Host:
 
     # -- commands
 
-    def popen(self, argv: Sequence[StrPath], env: Optional[Mapping[str, str]] = None,
-              cwd: Optional[StrPath] = None, **popen_kwargs: Any) -> HostProcess:
+    def popen(
+        self,
+        argv: Sequence[StrPath],
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[StrPath] = None,
+        **popen_kwargs: Any,
+    ) -> HostProcess:
         """Start ``argv`` inside the host: its hostname, its /proc and PIDs, its mount.
 
         ``env`` is the command's whole environment when given (not merged), else this
@@ -709,26 +816,36 @@ class Host:
         else:
             # opened through the init's root: the host's mount namespace, share included
             wd = f"--wd=/proc/{init}/root{os.path.abspath(cwd)}"
-        command = [_tool("nsenter"), "--target", str(init), "--uts", "--pid", "--mount", wd,
-                   "--"]
+        command = [_tool("nsenter"), "--target", str(init), "--uts", "--pid", "--mount", wd, "--"]
         setpriv = _setpriv()
         if setpriv:
             command += [setpriv, "--pdeathsig", "KILL", "--"]
         command += [os.fspath(arg) for arg in argv]
         return HostProcess(command, env=None if env is None else dict(env), **popen_kwargs)
 
-    def run(self, argv: Sequence[StrPath], env: Optional[Mapping[str, str]] = None,
-            timeout: Optional[float] = 60.0, check: bool = False,
-            cwd: Optional[StrPath] = None, input: Optional[str] = None,
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        argv: Sequence[StrPath],
+        env: Optional[Mapping[str, str]] = None,
+        timeout: Optional[float] = 60.0,
+        check: bool = False,
+        cwd: Optional[StrPath] = None,
+        input: Optional[str] = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside the host to its end; text output captured (see ``popen``).
 
         On timeout the command is killed (inside the host) and ``TimeoutExpired`` raised.
         ``input`` (text) goes to its stdin, else stdin is /dev/null.
         """
-        process = self.popen(argv, env=env, cwd=cwd, text=True, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE,
-                             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
+        process = self.popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        )
         try:
             stdout, stderr = process.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -820,8 +937,15 @@ class Farm:
     parallel. A context manager: ``close()`` closes the hosts, then the share.
     """
 
-    def __init__(self, base: StrPath, hosts: int, mount_point: Optional[StrPath] = None, *,
-                 sshfs_options: Optional[str] = None, timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        base: StrPath,
+        hosts: int,
+        mount_point: Optional[StrPath] = None,
+        *,
+        sshfs_options: Optional[str] = None,
+        timeout: float = 20.0,
+    ) -> None:
         self.base = Path(os.path.realpath(base))
         self.mount_point = Path(os.path.realpath(mount_point or self.base / "mnt"))
         self.sshfs_options = sshfs_options
@@ -843,9 +967,15 @@ class Farm:
         started = []
         try:
             for name in names:
-                host = Host(self.share, name, self.mount_point, self.base / "hosts" / name,
-                            sshfs_options=self.sshfs_options, timeout=self.timeout,
-                            wait=False)
+                host = Host(
+                    self.share,
+                    name,
+                    self.mount_point,
+                    self.base / "hosts" / name,
+                    sshfs_options=self.sshfs_options,
+                    timeout=self.timeout,
+                    wait=False,
+                )
                 self.hosts.append(host)
                 started.append(host)
             for host in started:

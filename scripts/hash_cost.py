@@ -76,13 +76,51 @@ from typing import Callable, Optional
 # pydantic, ...) and what they pull in, all with cp311 manylinux or pure wheels. The first 10
 # and the first 1 are closed under their dependencies, so each size installs with --no-deps.
 PACKAGES_1 = ("numpy",)
-PACKAGES_10 = (*PACKAGES_1, "requests", "certifi", "charset-normalizer", "idna", "urllib3",
-               "six", "python-dateutil", "packaging", "pyyaml")
-PACKAGES_40 = (*PACKAGES_10, "pandas", "tzdata", "cryptography", "cffi", "pycparser", "lxml",
-               "pillow", "pydantic", "pydantic-core", "annotated-types", "typing-extensions",
-               "typing-inspection", "jinja2", "markupsafe", "click", "attrs", "psutil",
-               "rich", "markdown-it-py", "mdurl", "pygments", "sqlalchemy", "msgpack", "tqdm",
-               "wrapt", "scipy", "pytz", "pyparsing", "decorator", "platformdirs")
+PACKAGES_10 = (
+    *PACKAGES_1,
+    "requests",
+    "certifi",
+    "charset-normalizer",
+    "idna",
+    "urllib3",
+    "six",
+    "python-dateutil",
+    "packaging",
+    "pyyaml",
+)
+PACKAGES_40 = (
+    *PACKAGES_10,
+    "pandas",
+    "tzdata",
+    "cryptography",
+    "cffi",
+    "pycparser",
+    "lxml",
+    "pillow",
+    "pydantic",
+    "pydantic-core",
+    "annotated-types",
+    "typing-extensions",
+    "typing-inspection",
+    "jinja2",
+    "markupsafe",
+    "click",
+    "attrs",
+    "psutil",
+    "rich",
+    "markdown-it-py",
+    "mdurl",
+    "pygments",
+    "sqlalchemy",
+    "msgpack",
+    "tqdm",
+    "wrapt",
+    "scipy",
+    "pytz",
+    "pyparsing",
+    "decorator",
+    "platformdirs",
+)
 PACKAGE_SETS = {1: PACKAGES_1, 10: PACKAGES_10, 40: PACKAGES_40}
 
 # (name, first install, second install, second from another folder with the same wheels)
@@ -133,9 +171,18 @@ class Uv:
     def __init__(self, binary: str, workdir: Path) -> None:
         self.binary = binary
         self.workdir = workdir
-        self.base_env = {key: value for key, value in os.environ.items()
-                         if key not in ("VIRTUAL_ENV", "CONDA_PREFIX", "UV_PROJECT_ENVIRONMENT",
-                                        "PYTHONHOME", "PYTHONPATH")}
+        self.base_env = {
+            key: value
+            for key, value in os.environ.items()
+            if key
+            not in (
+                "VIRTUAL_ENV",
+                "CONDA_PREFIX",
+                "UV_PROJECT_ENVIRONMENT",
+                "PYTHONHOME",
+                "PYTHONPATH",
+            )
+        }
 
     def env(self, cache: Optional[Path]) -> dict[str, str]:
         env = dict(self.base_env)
@@ -143,13 +190,20 @@ class Uv:
             env["UV_CACHE_DIR"] = str(cache)
         return env
 
-    def run(self, args: Sequence[str], *, cache: Optional[Path] = None,
-            input_text: Optional[str] = None) -> tuple[Outcome, str]:
+    def run(
+        self, args: Sequence[str], *, cache: Optional[Path] = None, input_text: Optional[str] = None
+    ) -> tuple[Outcome, str]:
         """Run ``uv ARGS``, timed; return the outcome and its stdout. Failure raises."""
         cpu_before = children_cpu()
         started = time.perf_counter()
-        done = subprocess.run([self.binary, *args], cwd=self.workdir, env=self.env(cache),
-                              input=input_text, capture_output=True, text=True)
+        done = subprocess.run(
+            [self.binary, *args],
+            cwd=self.workdir,
+            env=self.env(cache),
+            input=input_text,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - started
         cpu = children_cpu() - cpu_before
         if done.returncode != 0:
@@ -158,10 +212,20 @@ class Uv:
         match = PREPARED_RE.search(done.stderr)
         return Outcome(seconds, int(match.group(1)) if match else 0, cpu), done.stdout
 
-    def venv(self, path: Path, python: str, *extra: str, cache: Optional[Path] = None
-             ) -> Outcome:
-        return self.run(["venv", "--no-project", "--quiet", "--no-python-downloads",
-                         "--python", python, *extra, str(path)], cache=cache)[0]
+    def venv(self, path: Path, python: str, *extra: str, cache: Optional[Path] = None) -> Outcome:
+        return self.run(
+            [
+                "venv",
+                "--no-project",
+                "--quiet",
+                "--no-python-downloads",
+                "--python",
+                python,
+                *extra,
+                str(path),
+            ],
+            cache=cache,
+        )[0]
 
 
 def venv_python(venv: Path) -> Path:
@@ -202,17 +266,31 @@ def canonical(name: str) -> str:
 
 def make_pins(uv: Uv, python: str, folder: Path, sizes: Iterable[int]) -> dict[int, Pins]:
     """Pin the 40 packages once (with hashes); each size takes its subset of those pins."""
-    _, out = uv.run(["pip", "compile", "-", "--quiet", "--no-header", "--no-annotate",
-                     "--generate-hashes", "--no-python-downloads", "--python", python],
-                    input_text="\n".join(PACKAGES_40) + "\n")
+    _, out = uv.run(
+        [
+            "pip",
+            "compile",
+            "-",
+            "--quiet",
+            "--no-header",
+            "--no-annotate",
+            "--generate-hashes",
+            "--no-python-downloads",
+            "--python",
+            python,
+        ],
+        input_text="\n".join(PACKAGES_40) + "\n",
+    )
     lines = parse_hashed(out)
     missing = [name for name in PACKAGES_40 if canonical(name) not in lines]
     extra = sorted(set(lines) - {canonical(name) for name in PACKAGES_40})
     if missing:
         raise SetupError(f"the resolve left out {', '.join(missing)}")
     if extra:
-        log(f"note: the 40 packages now also need {', '.join(extra)}; installed --no-deps "
-            "without them")
+        log(
+            f"note: the 40 packages now also need {', '.join(extra)}; installed --no-deps "
+            "without them"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     pins = {}
     for size in sizes:
@@ -222,8 +300,9 @@ def make_pins(uv: Uv, python: str, folder: Path, sizes: Iterable[int]) -> dict[i
         hashed_file, plain_file = folder / f"hashed-{size}.txt", folder / f"plain-{size}.txt"
         hashed_file.write_text("\n".join(hashed) + "\n", encoding="utf-8")
         plain_file.write_text("\n".join(plain) + "\n", encoding="utf-8")
-        pins[size] = Pins(size, names, hashed_file, plain_file,
-                          sum(line.count("--hash=") for line in hashed))
+        pins[size] = Pins(
+            size, names, hashed_file, plain_file, sum(line.count("--hash=") for line in hashed)
+        )
     return pins
 
 
@@ -285,9 +364,22 @@ def locked_wheels(lock_text: str) -> list[tuple[str, str]]:
 def make_wheelhouse(uv: Uv, python: str, minor: int, pins: Pins, folder: Path) -> Path:
     """A folder with the best wheel of every pin, checked against its hash."""
     text = pins.plain.read_text(encoding="utf-8")
-    _, lock = uv.run(["pip", "compile", "-", "--quiet", "--no-header", "--format",
-                      "pylock.toml", "--no-deps", "--no-python-downloads", "--python", python],
-                     input_text=text)
+    _, lock = uv.run(
+        [
+            "pip",
+            "compile",
+            "-",
+            "--quiet",
+            "--no-header",
+            "--format",
+            "pylock.toml",
+            "--no-deps",
+            "--no-python-downloads",
+            "--python",
+            python,
+        ],
+        input_text=text,
+    )
     by_project: dict[str, tuple[int, str, str]] = {}
     for url, sha256 in locked_wheels(lock):
         filename = url.rsplit("/", 1)[-1]
@@ -297,8 +389,7 @@ def make_wheelhouse(uv: Uv, python: str, minor: int, pins: Pins, folder: Path) -
             by_project[project] = (rank, url, sha256)
     wanted = {canonical(name) for name in pins.names}
     if set(by_project) != wanted:
-        raise SetupError("no fitting wheel for "
-                         + ", ".join(sorted(wanted - set(by_project))))
+        raise SetupError("no fitting wheel for " + ", ".join(sorted(wanted - set(by_project))))
     folder.mkdir(parents=True, exist_ok=True)
     for _, url, sha256 in by_project.values():
         target = folder / url.rsplit("/", 1)[-1]
@@ -351,8 +442,9 @@ class Job:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, uv: Uv, python: str, minor: int,
-                 workdir: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, uv: Uv, python: str, minor: int, workdir: Path
+    ) -> None:
         self.args = args
         self.uv = uv
         self.python = python
@@ -366,14 +458,25 @@ class Bench:
 
     # -- commands --------------------------------------------------------------------------
 
-    def install(self, venv: Path, requirements: Path, *extra: str,
-                cache: Optional[Path] = None) -> Outcome:
-        return self.uv.run(["pip", "install", "--no-deps", *self.compile, "--python",
-                            str(venv_python(venv)), "-r", str(requirements), *extra],
-                           cache=cache)[0]
+    def install(
+        self, venv: Path, requirements: Path, *extra: str, cache: Optional[Path] = None
+    ) -> Outcome:
+        return self.uv.run(
+            [
+                "pip",
+                "install",
+                "--no-deps",
+                *self.compile,
+                "--python",
+                str(venv_python(venv)),
+                "-r",
+                str(requirements),
+                *extra,
+            ],
+            cache=cache,
+        )[0]
 
-    def fresh_venv(self, folder: Path, name: str = "venv", cache: Optional[Path] = None
-                   ) -> Path:
+    def fresh_venv(self, folder: Path, name: str = "venv", cache: Optional[Path] = None) -> Path:
         venv = folder / name
         self.uv.venv(venv, self.python, cache=cache)
         return venv
@@ -386,8 +489,7 @@ class Bench:
 
     # -- setup ------------------------------------------------------------------------------
 
-    def setup(self, cases: Sequence[str], sizes: Sequence[int], pin_sizes: Sequence[int]
-              ) -> None:
+    def setup(self, cases: Sequence[str], sizes: Sequence[int], pin_sizes: Sequence[int]) -> None:
         log(f"pinning {len(PACKAGES_40)} packages with hashes (uv pip compile)")
         self.pins = make_pins(self.uv, self.python, self.workdir / "pins", pin_sizes)
         for size, pins in self.pins.items():
@@ -395,8 +497,13 @@ class Bench:
         if "wheelhouse" in cases:
             for size in sizes:
                 log(f"wheelhouse of {size} package(s): downloading the wheels")
-                first = make_wheelhouse(self.uv, self.python, self.minor, self.pins[size],
-                                        self.workdir / "wheelhouse" / f"rev1-{size}")
+                first = make_wheelhouse(
+                    self.uv,
+                    self.python,
+                    self.minor,
+                    self.pins[size],
+                    self.workdir / "wheelhouse" / f"rev1-{size}",
+                )
                 second = self.workdir / "wheelhouse" / f"rev2-{size}"  # same files, new folder
                 shutil.copytree(first, second, copy_function=os.link)
                 self.wheelhouses[size] = (first, second)
@@ -417,26 +524,40 @@ class Bench:
         for size in sizes:
             if "warm" in cases:
                 for variant in ("hashed", "plain", "no-verify"):
-                    jobs.append(Job("warm", variant, size, self._warm(size, variant, []),
-                                    warm_up=True))
+                    jobs.append(
+                        Job("warm", variant, size, self._warm(size, variant, []), warm_up=True)
+                    )
                 for variant in ("hashed", "plain"):
-                    jobs.append(Job("warm", f"{variant} --offline", size,
-                                    self._warm(size, variant, ["--offline"]), warm_up=True))
+                    jobs.append(
+                        Job(
+                            "warm",
+                            f"{variant} --offline",
+                            size,
+                            self._warm(size, variant, ["--offline"]),
+                            warm_up=True,
+                        )
+                    )
             if "add" in cases:
                 for variant in ("hashed", "plain", "no-verify"):
-                    jobs.append(Job("add", variant, size, self._add(size, variant),
-                                    warm_up=True))
+                    jobs.append(Job("add", variant, size, self._add(size, variant), warm_up=True))
             if "pull" in cases:
                 for variant in ("hashed", "plain", "no-verify"):
                     jobs.append(Job("pull", variant, size, self._pull(size, variant)))
             if "wheelhouse" in cases:
                 for name, first, second, moved in WHEELHOUSE_VARIANTS:
-                    jobs.append(Job("wheelhouse", name, size,
-                                    self._wheelhouse(size, first, second, moved)))
+                    jobs.append(
+                        Job("wheelhouse", name, size, self._wheelhouse(size, first, second, moved))
+                    )
         if "cold" in cases:
             for variant in ("hashed", "plain", "no-verify"):
-                jobs.append(Job("cold", variant, self.args.cold_size,
-                                self._cold(self.args.cold_size, variant)))
+                jobs.append(
+                    Job(
+                        "cold",
+                        variant,
+                        self.args.cold_size,
+                        self._cold(self.args.cold_size, variant),
+                    )
+                )
         if "venv" in cases:
             for seed in (False, True):
                 for offline in (False, True):
@@ -449,36 +570,56 @@ class Bench:
             requirements, options = self.requirements(size, variant)
             venv = self.fresh_venv(folder)
             return {"install": self.install(venv, requirements, *options, *extra)}
+
         return run
 
     def _add(self, size: int, variant: str):
         """``uv pip compile`` of the names then the install of its pins, as ``rezup add``."""
+
         def run(folder: Path) -> dict[str, Outcome]:
             venv = self.fresh_venv(folder)  # rezup makes it while the resolve runs
             hashes = [] if variant == "plain" else ["--generate-hashes"]
             resolved, out = self.uv.run(
-                ["pip", "compile", "-", "--quiet", "--no-header", "--no-annotate", *hashes,
-                 "--no-python-downloads", "--python", self.python],
-                input_text="\n".join(PACKAGE_SETS[size]) + "\n")
+                [
+                    "pip",
+                    "compile",
+                    "-",
+                    "--quiet",
+                    "--no-header",
+                    "--no-annotate",
+                    *hashes,
+                    "--no-python-downloads",
+                    "--python",
+                    self.python,
+                ],
+                input_text="\n".join(PACKAGE_SETS[size]) + "\n",
+            )
             lines = parse_hashed(out)
             wanted = [lines[canonical(name)] for name in PACKAGE_SETS[size]]
             requirements = folder / "requirements.txt"
             requirements.write_text("\n".join(wanted) + "\n", encoding="utf-8")
             options = ["--no-verify-hashes"] if variant == "no-verify" else []
             installed = self.install(venv, requirements, *options)
-            return {"resolve": resolved, "install": installed,
-                    "total": Outcome(resolved.seconds + installed.seconds, installed.prepared,
-                                     resolved.cpu + installed.cpu)}
+            return {
+                "resolve": resolved,
+                "install": installed,
+                "total": Outcome(
+                    resolved.seconds + installed.seconds,
+                    installed.prepared,
+                    resolved.cpu + installed.cpu,
+                ),
+            }
+
         return run
 
     def _pull(self, size: int, variant: str):
         def run(folder: Path) -> dict[str, Outcome]:
             cache = folder / "cache"
-            shutil.copytree(self.pull_templates[size], cache, copy_function=os.link,
-                            symlinks=True)
+            shutil.copytree(self.pull_templates[size], cache, copy_function=os.link, symlinks=True)
             venv = self.fresh_venv(folder, cache=cache)
             requirements, options = self.requirements(size, variant)
             return {"install": self.install(venv, requirements, *options, cache=cache)}
+
         return run
 
     def _wheelhouse(self, size: int, first: str, second: str, moved: bool):
@@ -486,13 +627,23 @@ class Bench:
             cache = folder / "cache"
             house, copy = self.wheelhouses[size]
             parts = {}
-            for step, variant, where in (("first", first, house),
-                                         ("again", second, copy if moved else house)):
+            for step, variant, where in (
+                ("first", first, house),
+                ("again", second, copy if moved else house),
+            ):
                 venv = self.fresh_venv(folder, f"venv-{step}", cache=cache)
                 requirements, options = self.requirements(size, variant)
-                parts[step] = self.install(venv, requirements, *options, "--no-index",
-                                           "--find-links", str(where), cache=cache)
+                parts[step] = self.install(
+                    venv,
+                    requirements,
+                    *options,
+                    "--no-index",
+                    "--find-links",
+                    str(where),
+                    cache=cache,
+                )
             return parts
+
         return run
 
     def _cold(self, size: int, variant: str):
@@ -501,17 +652,21 @@ class Bench:
             venv = self.fresh_venv(folder, cache=cache)
             requirements, options = self.requirements(size, variant)
             return {"install": self.install(venv, requirements, *options, cache=cache)}
+
         return run
 
     def _venv(self, seed: bool, offline: bool):
         def run(folder: Path) -> dict[str, Outcome]:
             extra = [*(["--seed"] if seed else []), *(["--offline"] if offline else [])]
             return {"uv venv": self.uv.venv(folder / "venv", self.python, *extra)}
+
         return run
 
     def templates_untouched(self) -> dict[int, bool]:
-        return {size: tree_fingerprint(path) == self.template_prints[size]
-                for size, path in self.pull_templates.items()}
+        return {
+            size: tree_fingerprint(path) == self.template_prints[size]
+            for size, path in self.pull_templates.items()
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,8 +688,10 @@ def run_rounds(jobs: list[Job], rounds: int, runs_dir: Path, seed: int) -> None:
         shuffler.shuffle(order)
         started = time.monotonic()
         for index, job in enumerate(order):
-            folder = runs_dir / f"round-{round_number}" / f"{index:02d}-{job.case}-" \
+            folder = (
+                runs_dir / f"round-{round_number}" / f"{index:02d}-{job.case}-"
                 f"{slug(job.variant)}-{job.size}"
+            )
             folder.mkdir(parents=True)
             try:
                 parts = job.run(folder)
@@ -544,8 +701,10 @@ def run_rounds(jobs: list[Job], rounds: int, runs_dir: Path, seed: int) -> None:
                 continue
             for part, outcome in parts.items():
                 job.results.setdefault(part, []).append(outcome)
-        log(f"round {round_number}/{rounds} done ({time.monotonic() - started:.0f}s, "
-            f"load {os.getloadavg()[0]:.2f})")
+        log(
+            f"round {round_number}/{rounds} done ({time.monotonic() - started:.0f}s, "
+            f"load {os.getloadavg()[0]:.2f})"
+        )
 
 
 def slug(text: str) -> str:
@@ -572,27 +731,32 @@ def fmt_ms(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def table_rows(jobs: list[Job], columns: Sequence[int], metric: str = "wall"
-               ) -> tuple[list[str], list[list[str]]]:
+def table_rows(
+    jobs: list[Job], columns: Sequence[int], metric: str = "wall"
+) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per (case, variant, step), one column per size (0: none)."""
-    header = ["case", "variant", "step",
-              *[f"{size} pkg{'' if size == 1 else 's'}" if size else "time" for size in columns]]
+    header = [
+        "case",
+        "variant",
+        "step",
+        *[f"{size} pkg{'' if size == 1 else 's'}" if size else "time" for size in columns],
+    ]
     cells: dict[tuple[str, str, str], dict[int, str]] = {}
     for job in jobs:
         if job.error and not job.results:
             cells.setdefault((job.case, job.variant, "(failed)"), {})[job.size] = "FAILED"
         for part, outcomes in job.results.items():
             cells.setdefault((job.case, job.variant, part), {})[job.size] = cell(outcomes, metric)
-    rows = [[*key, *[by_size.get(size, "-") for size in columns]]
-            for key, by_size in cells.items()]
+    rows = [[*key, *[by_size.get(size, "-") for size in columns]] for key, by_size in cells.items()]
     return header, rows
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(row[index])) for row in [header, *rows])
-              for index in range(len(header))]
-    lines = ["  ".join(str(value).ljust(widths[i]) for i, value in enumerate(row)).rstrip()
-             for row in [header, *rows]]
+    widths = [max(len(str(row[index])) for row in [header, *rows]) for index in range(len(header))]
+    lines = [
+        "  ".join(str(value).ljust(widths[i]) for i, value in enumerate(row)).rstrip()
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -621,19 +785,35 @@ def describe_machine(uv: Uv, python: str, args: argparse.Namespace) -> list[str]
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Measure what hash checking costs uv installs (and `uv venv --seed`).")
+        description="Measure what hash checking costs uv installs (and `uv venv --seed`)."
+    )
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--sizes", default="1,10,40", help="package counts: 1, 10, 40")
-    parser.add_argument("--cases", default=",".join(ALL_CASES),
-                        help=f"comma-separated, of {', '.join(ALL_CASES)}")
-    parser.add_argument("--cold-size", type=int, default=10,
-                        help="package count of the cold case: 1, 10 or 40 (default 10)")
-    parser.add_argument("--no-compile-bytecode", dest="compile_bytecode",
-                        action="store_false", help="install without --compile-bytecode")
-    parser.add_argument("--python", help="interpreter to build with (default: the base "
-                                         "interpreter of the Python running this script)")
-    parser.add_argument("--uv", default=os.environ.get("UV") or shutil.which("uv") or "uv",
-                        help="the uv binary (default: $UV, else uv on PATH)")
+    parser.add_argument(
+        "--cases", default=",".join(ALL_CASES), help=f"comma-separated, of {', '.join(ALL_CASES)}"
+    )
+    parser.add_argument(
+        "--cold-size",
+        type=int,
+        default=10,
+        help="package count of the cold case: 1, 10 or 40 (default 10)",
+    )
+    parser.add_argument(
+        "--no-compile-bytecode",
+        dest="compile_bytecode",
+        action="store_false",
+        help="install without --compile-bytecode",
+    )
+    parser.add_argument(
+        "--python",
+        help="interpreter to build with (default: the base "
+        "interpreter of the Python running this script)",
+    )
+    parser.add_argument(
+        "--uv",
+        default=os.environ.get("UV") or shutil.which("uv") or "uv",
+        help="the uv binary (default: $UV, else uv on PATH)",
+    )
     parser.add_argument("--seed", type=int, default=13, help="shuffle seed")
     parser.add_argument("--markdown", type=Path, help="also write the report here")
     parser.add_argument("--json", type=Path, help="also write every timing here")
@@ -665,8 +845,9 @@ def base_python() -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     python = args.python or base_python()
-    probe = subprocess.run([python, "-c", "import sys; print(sys.version_info[1])"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [python, "-c", "import sys; print(sys.version_info[1])"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
         print(f"hash_cost: error: cannot run {python}", file=sys.stderr)
         return 1
@@ -695,37 +876,55 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     sized = [job for job in jobs if job.size]
     unsized = [job for job in jobs if not job.size]
-    tables = [("wall time", *table_rows(sized, sizes)), ("wall time", *table_rows(unsized, [0])),
-              ("CPU time of uv and its children", *table_rows(sized, sizes, "cpu")),
-              ("CPU time of uv", *table_rows(unsized, [0], "cpu"))]
+    tables = [
+        ("wall time", *table_rows(sized, sizes)),
+        ("wall time", *table_rows(unsized, [0])),
+        ("CPU time of uv and its children", *table_rows(sized, sizes, "cpu")),
+        ("CPU time of uv", *table_rows(unsized, [0], "cpu")),
+    ]
     tables = [(title, header, rows) for title, header, rows in tables if rows]
     notes = describe_machine(uv, python, args)
     counts = ", ".join(f"{pins.size} pkgs: {pins.hash_lines}" for pins in bench.pins.values())
     notes.append(f"--hash entries in the hashed files: {counts}")
     if untouched:
-        notes.append("pull: the plain-filled cache each run copied stayed untouched: "
-                     + ", ".join(f"{size}: {'yes' if ok else 'NO'}"
-                                 for size, ok in untouched.items()))
+        notes.append(
+            "pull: the plain-filled cache each run copied stayed untouched: "
+            + ", ".join(f"{size}: {'yes' if ok else 'NO'}" for size, ok in untouched.items())
+        )
     failed = [f"{job.case}/{job.variant}/{job.size}: {job.error}" for job in jobs if job.error]
     print("\n".join(notes))
     print()
-    print("\n\n".join(f"{title}:\n{text_table(header, rows)}"
-                       for title, header, rows in tables))
+    print("\n\n".join(f"{title}:\n{text_table(header, rows)}" for title, header, rows in tables))
     for line in failed:
         print(f"FAILED {line}")
     if args.markdown:
         body = "\n".join(f"- {note}" for note in notes)
-        body += "".join(f"\n\n{title}:\n\n{markdown_table(header, rows)}"
-                        for title, header, rows in tables)
-        args.markdown.write_text(f"{body}\n"
-                                 + "".join(f"\nFAILED {line}\n" for line in failed),
-                                 encoding="utf-8")
+        body += "".join(
+            f"\n\n{title}:\n\n{markdown_table(header, rows)}" for title, header, rows in tables
+        )
+        args.markdown.write_text(
+            f"{body}\n" + "".join(f"\nFAILED {line}\n" for line in failed), encoding="utf-8"
+        )
     if args.json:
-        args.json.write_text(json.dumps([
-            {"case": job.case, "variant": job.variant, "size": job.size, "error": job.error,
-             "parts": {part: [[o.seconds, o.prepared, o.cpu] for o in outcomes]
-                       for part, outcomes in job.results.items()}}
-            for job in jobs], indent=1), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "case": job.case,
+                        "variant": job.variant,
+                        "size": job.size,
+                        "error": job.error,
+                        "parts": {
+                            part: [[o.seconds, o.prepared, o.cpu] for o in outcomes]
+                            for part, outcomes in job.results.items()
+                        },
+                    }
+                    for job in jobs
+                ],
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
     return 1 if failed else 0
 
 

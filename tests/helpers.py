@@ -29,11 +29,25 @@ REZ_PIN = "rez==3.4.0"
 # pip and uv settings (PIP_INDEX_URL, UV_INDEX_URL, ...): rezup reads pip's as studio settings
 # and uv reads its own; the user's uv cache is put back explicitly (UV_CACHE)
 SCRUBBED = (
-    "REZUP_CONTAINER", "REZUP_USING_REMOTE", "REZUP_REVISION", "REZUP_DEFAULT_SHELL",
-    "REZUP_PROMPT", "REZUP_LOCK", "REZUP_LOCK_TIMEOUT", "REZUP_EDIT_IN_PRODUCTION",
-    "VIRTUAL_ENV", "REZ_CONFIG_FILE", "REZ_PACKAGES_PATH", "UV_PROJECT_ENVIRONMENT",
-    "REZUP_UPGRADE_SOURCE", "REZUP_UPGRADE_PAUSE", "REZUP_UPGRADED", "REZUP_CLEAN_AFTER",
-    "XDG_STATE_HOME", "XDG_CONFIG_HOME", "REZUP_ROOT_REMOTE",
+    "REZUP_CONTAINER",
+    "REZUP_USING_REMOTE",
+    "REZUP_REVISION",
+    "REZUP_DEFAULT_SHELL",
+    "REZUP_PROMPT",
+    "REZUP_LOCK",
+    "REZUP_LOCK_TIMEOUT",
+    "REZUP_EDIT_IN_PRODUCTION",
+    "VIRTUAL_ENV",
+    "REZ_CONFIG_FILE",
+    "REZ_PACKAGES_PATH",
+    "UV_PROJECT_ENVIRONMENT",
+    "REZUP_UPGRADE_SOURCE",
+    "REZUP_UPGRADE_PAUSE",
+    "REZUP_UPGRADED",
+    "REZUP_CLEAN_AFTER",
+    "XDG_STATE_HOME",
+    "XDG_CONFIG_HOME",
+    "REZUP_ROOT_REMOTE",
     *(name for name in os.environ if name.startswith(("PIP_", "UV_"))),
 )
 
@@ -92,8 +106,9 @@ def user_env(home: Path, local_root: Path, remote_root: Optional[Path] = None) -
     return env
 
 
-def isolated_env(base: Path, home: Path, local_root: Path,
-                 remote_root: Optional[Path] = None) -> dict[str, str]:
+def isolated_env(
+    base: Path, home: Path, local_root: Path, remote_root: Optional[Path] = None
+) -> dict[str, str]:
     """This process's environment as a fake user's: without the ``SCRUBBED`` variables, with
     ``home`` and the roots, the hermetic settings under ``base`` and no auto-upgrade (only the
     auto-upgrade tests look for a newer rezup)."""
@@ -145,12 +160,23 @@ class Sandbox:
         path.write_text(textwrap.dedent(text), encoding="utf-8")
         return path
 
-    def rezup(self, *args: str, check: bool = False, timeout: float = 600,
-              env: Optional[dict[str, str]] = None, **kwargs) -> subprocess.CompletedProcess:
+    def rezup(
+        self,
+        *args: str,
+        check: bool = False,
+        timeout: float = 600,
+        env: Optional[dict[str, str]] = None,
+        **kwargs,
+    ) -> subprocess.CompletedProcess:
         full_env = {**self.env, **(env or {})}
         result = subprocess.run(
-            [sys.executable, "-m", "rezup", *args], env=full_env, capture_output=True,
-            text=True, timeout=timeout, cwd=str(self.base), **kwargs,
+            [sys.executable, "-m", "rezup", *args],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=str(self.base),
+            **kwargs,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -164,8 +190,9 @@ class Sandbox:
         folder = root / name / "revisions"
         if not folder.is_dir():
             return []
-        return sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
-                      key=lambda p: float(p.name))
+        return sorted(
+            (p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: float(p.name)
+        )
 
     def ready_revisions(self, name: str = ".main", remote: bool = False) -> list[Path]:
         return [p for p in self.revisions(name, remote) if (p / "revision.json").is_file()]
@@ -174,8 +201,7 @@ class Sandbox:
 def make_sandbox(base: Path, remote: bool = False) -> Sandbox:
     box = Sandbox(base)
     box.home.mkdir(parents=True, exist_ok=True)
-    box.env = isolated_env(box.base, box.home, box.local_root,
-                           box.remote_root if remote else None)
+    box.env = isolated_env(box.base, box.home, box.local_root, box.remote_root if remote else None)
     box.env.update({"UV_PYTHON_DOWNLOADS": "never", "PYTHONDONTWRITEBYTECODE": "1"})
     return box
 
@@ -184,10 +210,20 @@ def make_sandbox(base: Path, remote: bool = False) -> Sandbox:
 # Revisions written by hand
 
 
-def fake_revision(root: Path, name: str, stamp: str = "1700000000.5", *, ready: bool = True,
-                  recipe: str = "", claim: bool = False, env: Optional[dict] = None,
-                  plan_pins: Optional[tuple[str, ...]] = None, production: bool = False,
-                  session: bool = True, **metadata) -> Path:
+def fake_revision(
+    root: Path,
+    name: str,
+    stamp: str = "1700000000.5",
+    *,
+    ready: bool = True,
+    recipe: str = "",
+    claim: bool = False,
+    env: Optional[dict] = None,
+    plan_pins: Optional[tuple[str, ...]] = None,
+    production: bool = False,
+    session: bool = True,
+    **metadata,
+) -> Path:
     """A revision folder ``root/name/revisions/stamp`` written by hand, with no real venv:
     enough to be listed, entered by ``use -- CMD``, pruned. Its revision.json (unless not
     ``ready``) has the venv 'rez', a session of ``env`` and ``metadata``. ``claim``: the claim
@@ -199,15 +235,18 @@ def fake_revision(root: Path, name: str, stamp: str = "1700000000.5", *, ready: 
     bin_rez.mkdir(parents=True)
     if production:
         (bin_rez / ".rez_production_install").write_text("3.4.0")
-        (path / "venv" / "rez" / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = "
-                                                           "3.11.7.final.0\n")
+        (path / "venv" / "rez" / "pyvenv.cfg").write_text(
+            "home = /usr/bin\nversion_info = 3.11.7.final.0\n"
+        )
     (path / "rezup.toml").write_text(recipe, encoding="utf-8")
     if plan_pins is not None:
         from rezup.stages.plan import Plan, VenvPlan
 
-        plan = Plan(container=name, venvs=(VenvPlan("rez", "/usr/bin/python3", "", "3.11.7",
-                                                     tuple(plan_pins)),),
-                    env=tuple((env or {}).items()))
+        plan = Plan(
+            container=name,
+            venvs=(VenvPlan("rez", "/usr/bin/python3", "", "3.11.7", tuple(plan_pins)),),
+            env=tuple((env or {}).items()),
+        )
         plan.write(path / "plan.lock")
         (root / name / ".locks").mkdir(parents=True, exist_ok=True)
     if claim:
@@ -215,8 +254,11 @@ def fake_revision(root: Path, name: str, stamp: str = "1700000000.5", *, ready: 
     if ready:
         data: dict = {"venvs": ["rez"]}
         if session:
-            data["session"] = {"bin_dirs": ["venv/rez/bin/rez"], "dotenv": [],
-                               "env": [list(i) for i in (env or {}).items()]}
+            data["session"] = {
+                "bin_dirs": ["venv/rez/bin/rez"],
+                "dotenv": [],
+                "env": [list(i) for i in (env or {}).items()],
+            }
         data.update(metadata)
         (path / "revision.json").write_text(json.dumps(data), encoding="utf-8")
     return path
@@ -229,10 +271,12 @@ def publish_by_hand(remote: Path, name: str, stamp: str) -> Path:
     path = remote / name / "revisions" / stamp
     path.mkdir(parents=True)
     (path / "rezup.toml").write_text(rez_recipe(name=False), encoding="utf-8")
-    Plan(container=name, venvs=(VenvPlan("rez", sys.executable, "", "3.11.7",
-                                         (REZ_PIN,)),)).write(path / "plan.lock")
-    (path / "revision.json").write_text(json.dumps({"remote": True, "venvs": ["rez"]}),
-                                        encoding="utf-8")
+    Plan(container=name, venvs=(VenvPlan("rez", sys.executable, "", "3.11.7", (REZ_PIN,)),)).write(
+        path / "plan.lock"
+    )
+    (path / "revision.json").write_text(
+        json.dumps({"remote": True, "venvs": ["rez"]}), encoding="utf-8"
+    )
     return path
 
 
@@ -257,8 +301,12 @@ def clone_revision(source: Path, target: Path) -> None:
     donor = revision_json.read_metadata(str(source))
     assert donor is not None
     metadata = revision_json.make_metadata(
-        str(target), plan_digest=plan.digest, venvs=donor["venvs"], python=donor["python"],
-        rez_version=donor["rez_version"], session=donor["session"],
+        str(target),
+        plan_digest=plan.digest,
+        venvs=donor["venvs"],
+        python=donor["python"],
+        rez_version=donor["rez_version"],
+        session=donor["session"],
     )
     Path(paths.claim_file(str(target))).touch()
     mark_ready.write_metadata(str(target), metadata)
@@ -299,7 +347,7 @@ def make_rez_repository(root: Path) -> Path:
     """A tiny Rez package repository: foo-1.0 (requires bar) and bar-2.1."""
     packages = {
         ("foo", "1.0"): 'name = "foo"\nversion = "1.0"\nrequires = ["bar"]\n'
-                        'def commands():\n    env.FOO_LOADED = "yes"\n',
+        'def commands():\n    env.FOO_LOADED = "yes"\n',
         ("bar", "2.1"): 'name = "bar"\nversion = "2.1"\n',
     }
     for (name, version), text in packages.items():
@@ -321,7 +369,7 @@ def make_wheel(folder: Path, name: str, version: str, body: str = "") -> Path:
         f"{name}.py": body or f'VERSION = "{version}"\n',
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
         f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: rezup-tests\n"
-                              "Root-Is-Purelib: true\nTag: py3-none-any\n",
+        "Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = []
     for path, text in files.items():
@@ -338,8 +386,9 @@ def make_wheel(folder: Path, name: str, version: str, body: str = "") -> Path:
 
 def installed_version(revision: Path, package: str, venv: str = "rez") -> Optional[str]:
     """Version of ``package`` installed in a revision's venv, read from its dist-info."""
-    for dist_info in (revision / "venv" / venv).glob(f"lib/python*/site-packages/{package}-*"
-                                                     ".dist-info"):
+    for dist_info in (revision / "venv" / venv).glob(
+        f"lib/python*/site-packages/{package}-*.dist-info"
+    ):
         return dist_info.name[len(package) + 1 : -len(".dist-info")]
     return None
 
@@ -370,7 +419,7 @@ def wait_for_seed_bytecode(revision: Path, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     for venv in sorted((revision / "venv").iterdir()):
         [site] = venv.glob("lib/python*/site-packages")
-        version = site.parent.name[len("python"):]
+        version = site.parent.name[len("python") :]
         seeds = bytecode.sources_of(site, seed_packages(version))
         while bytecode.missing_bytecode(venv, seeds):
             assert time.monotonic() < deadline, f"{venv}: seeds not compiled after {timeout}s"
@@ -397,8 +446,9 @@ class LocalIndex:
         (root / "simple").mkdir(exist_ok=True)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
 
     @property
     def base(self) -> str:
@@ -419,21 +469,29 @@ class LocalIndex:
         links = []
         for path in sorted((self.root / "files").glob(f"{name}-*.whl")):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            links.append(f'<a href="../../files/{path.name}#sha256={digest}">'
-                         f"{html.escape(path.name)}</a><br>")
+            links.append(
+                f'<a href="../../files/{path.name}#sha256={digest}">'
+                f"{html.escape(path.name)}</a><br>"
+            )
         (page / "index.html").write_text(
             "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         return wheel
 
     def saw(self, fragment: str, authorized: Optional[bool] = None) -> bool:
-        return any(fragment in path and (authorized is None or ok == authorized)
-                   for path, ok in self.requests)
+        return any(
+            fragment in path and (authorized is None or ok == authorized)
+            for path, ok in self.requests
+        )
 
     def _handler(self) -> type[SimpleHTTPRequestHandler]:
         index = self
-        expected = (None if self.auth is None else
-                    "Basic " + base64.b64encode(":".join(self.auth).encode()).decode())
+        expected = (
+            None
+            if self.auth is None
+            else "Basic " + base64.b64encode(":".join(self.auth).encode()).decode()
+        )
 
         class Handler(SimpleHTTPRequestHandler):
             timeout = 30  # a stuck client cannot hold a thread for ever

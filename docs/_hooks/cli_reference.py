@@ -59,8 +59,9 @@ def render() -> str:
     root = _context(group, "rezup")
     lines = _section("rezup", "rezup", group, root)
     for name, command in commands(group):
-        lines += _section(f"rezup {name}", f"rezup-{name}", command,
-                          _context(command, name, parent=root))
+        lines += _section(
+            f"rezup {name}", f"rezup-{name}", command, _context(command, name, parent=root)
+        )
     return "\n".join(lines)
 
 

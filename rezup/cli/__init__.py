@@ -35,12 +35,19 @@ def global_flags(own: list[str]) -> tuple[list[str], int, bool]:
     flags, rest = [], []
     verbosity, debug = 0, False
     for arg in own:
-        short_run = arg.startswith("-") and not arg.startswith("--") and len(arg) > 2 and \
-            set(arg[1:]) <= {"q", "v", "D"}
+        short_run = (
+            arg.startswith("-")
+            and not arg.startswith("--")
+            and len(arg) > 2
+            and set(arg[1:]) <= {"q", "v", "D"}
+        )
         if arg in (*_QUIET, *_VERBOSE, *_DEBUG) or short_run:
             flags.append(arg)
-            letters = arg[1:] if short_run else {"--quiet": "q", "--verbose": "v",
-                                                 "--debug": "D"}.get(arg, arg[1:])
+            letters = (
+                arg[1:]
+                if short_run
+                else {"--quiet": "q", "--verbose": "v", "--debug": "D"}.get(arg, arg[1:])
+            )
             verbosity += letters.count("v") - letters.count("q")
             debug = debug or "D" in letters
         else:
@@ -146,8 +153,10 @@ def _main(own: list[str], command: list[str], debug: bool) -> int:
     except Exception as exc:  # a bug: keep the promise of one line unless --debug
         if debug:
             raise
-        sys.stderr.write(f"rezup: error: internal error: {type(exc).__name__}: "
-                         f"{one_line(exc)} (run with --debug for the traceback)\n")
+        sys.stderr.write(
+            f"rezup: error: internal error: {type(exc).__name__}: "
+            f"{one_line(exc)} (run with --debug for the traceback)\n"
+        )
         code = ExitStatus.ERROR
     if not isinstance(code, int):
         return ExitStatus.SUCCESS

@@ -45,12 +45,14 @@ class Group(click.Group):
 def examples(*lines: tuple[str, str]) -> str:
     """An epilog of examples, aligned (``\\b`` keeps click from rewrapping them)."""
     width = max(len(command) for command, _ in lines) + 2
-    return "\b\nExamples:\n" + "\n".join(f"  {command.ljust(width)}{what}"
-                                          for command, what in lines)
+    return "\b\nExamples:\n" + "\n".join(
+        f"  {command.ljust(width)}{what}" for command, what in lines
+    )
 
 
-NAME = click.argument("name", default=DEFAULT_CONTAINER, metavar="[NAME]",
-                      shell_complete=complete_containers)
+NAME = click.argument(
+    "name", default=DEFAULT_CONTAINER, metavar="[NAME]", shell_complete=complete_containers
+)
 
 
 def no_command(ctx: click.Context, why: str) -> None:
@@ -65,8 +67,9 @@ def not_the_current_session(name: str, what: str) -> None:
     from rezup.runtime.session import current_session
 
     if current_session() == name:
-        raise UsageError(f"cannot {what} container {name!r} from inside a session of it; "
-                         "exit the session first")
+        raise UsageError(
+            f"cannot {what} container {name!r} from inside a session of it; exit the session first"
+        )
 
 
 def print_report(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:

@@ -18,26 +18,40 @@ from rezup.cli.command_kit import CONTEXT_SETTINGS, Group, examples
 from rezup.ground.paths import DEFAULT_CONTAINER
 
 
-@click.group(cls=Group, invoke_without_command=True, context_settings=CONTEXT_SETTINGS,
-             epilog=examples(
-                 ("rezup", "enter the default container (.main); build it on first use"),
-                 ("rezup -- rez-env foo", "run a command in .main"),
-                 ("rezup use foo", "enter container foo in a sub-shell"),
-                 ("rezup add foo --skip-use", "build a new revision of foo"),
-                 ("rezup status", "containers, their revisions, what is in use"),
-                 ("rezup <command> -h", "help and examples of one command"),
-             ) + "\n\nShell completion (container names, revisions): rezup completion -h")
-@click.version_option(__version__, "-V", "--version", prog_name="rezup",
-                      message="%(prog)s %(version)s")
+@click.group(
+    cls=Group,
+    invoke_without_command=True,
+    context_settings=CONTEXT_SETTINGS,
+    epilog=examples(
+        ("rezup", "enter the default container (.main); build it on first use"),
+        ("rezup -- rez-env foo", "run a command in .main"),
+        ("rezup use foo", "enter container foo in a sub-shell"),
+        ("rezup add foo --skip-use", "build a new revision of foo"),
+        ("rezup status", "containers, their revisions, what is in use"),
+        ("rezup <command> -h", "help and examples of one command"),
+    )
+    + "\n\nShell completion (container names, revisions): rezup completion -h",
+)
+@click.version_option(
+    __version__, "-V", "--version", prog_name="rezup", message="%(prog)s %(version)s"
+)
 @click.option("-q", "--quiet", count=True, help="Warnings and errors only.")
-@click.option("-v", "--verbose", count=True,
-              help="Also what uv says (-v), and debug lines (-vv).")
+@click.option("-v", "--verbose", count=True, help="Also what uv says (-v), and debug lines (-vv).")
 @click.option("-D", "--debug", is_flag=True, help="Debug lines, and tracebacks of errors.")
-@click.option("--no-upgrade", is_flag=True,
-              help="Do not look for a newer rezup this time (or set REZUP_NO_UPGRADE=1).")
-@click.option("-L", "--latest", is_flag=True, is_eager=True, expose_value=False,
-              callback=lambda ctx, _param, value: _print_latest(ctx) if value else None,
-              help="Print the newest rezup to be had, and exit.")
+@click.option(
+    "--no-upgrade",
+    is_flag=True,
+    help="Do not look for a newer rezup this time (or set REZUP_NO_UPGRADE=1).",
+)
+@click.option(
+    "-L",
+    "--latest",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _print_latest(ctx) if value else None,
+    help="Print the newest rezup to be had, and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context, **_flags: Any) -> None:
     """Rez launching environment manager.
@@ -48,9 +62,17 @@ def cli(ctx: click.Context, **_flags: Any) -> None:
     """
     ctx.ensure_object(dict)
     if ctx.invoked_subcommand is None:
-        ctx.exit(enter_commands.use_container(
-            DEFAULT_CONTAINER, local_only=False, revision=None, wait=True, script=None,
-            command=ctx.obj.get("command", []), auto_create=True))
+        ctx.exit(
+            enter_commands.use_container(
+                DEFAULT_CONTAINER,
+                local_only=False,
+                revision=None,
+                wait=True,
+                script=None,
+                command=ctx.obj.get("command", []),
+                auto_create=True,
+            )
+        )
 
 
 def _print_latest(ctx: click.Context) -> None:
@@ -60,19 +82,27 @@ def _print_latest(ctx: click.Context) -> None:
     ctx.exit(0)
 
 
-for _command in (enter_commands.use, enter_commands.add, report_commands.status,
-                 removal_commands.drop, removal_commands.prune, report_commands.diff,
-                 report_commands.inspect):
+for _command in (
+    enter_commands.use,
+    enter_commands.add,
+    report_commands.status,
+    removal_commands.drop,
+    removal_commands.prune,
+    report_commands.diff,
+    report_commands.inspect,
+):
     cli.add_command(_command)
 
 
-@cli.command(context_settings=CONTEXT_SETTINGS,
-             short_help="Print the shell code that completes rezup's commands.",
-             epilog=examples(
-                 ("rezup completion bash >> ~/.bashrc", "bash"),
-                 ("rezup completion zsh >> ~/.zshrc", "zsh"),
-                 ("rezup completion fish > ~/.config/fish/completions/rezup.fish", "fish"),
-             ))
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Print the shell code that completes rezup's commands.",
+    epilog=examples(
+        ("rezup completion bash >> ~/.bashrc", "bash"),
+        ("rezup completion zsh >> ~/.zshrc", "zsh"),
+        ("rezup completion fish > ~/.config/fish/completions/rezup.fish", "fish"),
+    ),
+)
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 @click.pass_context
 def completion(ctx: click.Context, shell: str) -> None:

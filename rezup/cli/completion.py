@@ -41,8 +41,7 @@ def complete_revisions(ctx: click.Context, _param: Any, incomplete: str) -> list
     try:
         # before an option still waiting for its value, click leaves the words unparsed
         unparsed = [arg for arg in ctx.args if not arg.startswith("-")]
-        name = (unparsed[0] if unparsed else ctx.params.get("name")) or \
-            paths.DEFAULT_CONTAINER
+        name = (unparsed[0] if unparsed else ctx.params.get("name")) or paths.DEFAULT_CONTAINER
         local, remote = root_settings.container_roots(name)
         found: dict[str, None] = {}
         for root in filter(None, (local, remote)):
@@ -70,5 +69,11 @@ def complete(cli: click.Command) -> int:
     return shell_complete(cli, {}, "rezup", COMPLETE_VAR, instruction)
 
 
-__all__ = ["COMPLETE_VAR", "complete", "complete_containers", "complete_revisions",
-           "container_names", "source"]
+__all__ = [
+    "COMPLETE_VAR",
+    "complete",
+    "complete_containers",
+    "complete_revisions",
+    "container_names",
+    "source",
+]

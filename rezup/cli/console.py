@@ -47,10 +47,16 @@ class PlainHandler(logging.Handler):
         if event is not None and event[0] == "note" and not self.show_notes:
             return
         try:
-            stamp = time.strftime("[%H:%M:%S] ") if self.timestamps and \
-                logging.DEBUG < record.levelno < logging.WARNING else ""
-            text = f"  {event[1].detail}" if event is not None and event[0] == "note" \
+            stamp = (
+                time.strftime("[%H:%M:%S] ")
+                if self.timestamps and logging.DEBUG < record.levelno < logging.WARNING
+                else ""
+            )
+            text = (
+                f"  {event[1].detail}"
+                if event is not None and event[0] == "note"
                 else record.getMessage()
+            )
             self.stream.write(f"{_prefix(record)}{stamp}{text}\n")
             self.stream.flush()
         except Exception:  # printing must never fail the command
@@ -103,9 +109,10 @@ class TerminalHandler(logging.Handler):
         self._clear()
         if self.active:
             width = shutil.get_terminal_size((100, 24)).columns - 1
-            parts = [f"{step.text} {step.elapsed():.1f}s" + (f" ({step.detail})" if step.detail
-                                                              else "")
-                     for step in self.active.values()]
+            parts = [
+                f"{step.text} {step.elapsed():.1f}s" + (f" ({step.detail})" if step.detail else "")
+                for step in self.active.values()
+            ]
             line = f"{_SPINNER[self.frame % len(_SPINNER)]} " + " · ".join(parts)
             self.stream.write(line[:width])
             self.drawn = True
@@ -142,8 +149,13 @@ def setup(verbosity: int, debug: bool, stream: Optional[TextIO] = None) -> None:
     ``verbosity``: -1 for ``-q``, 0 by default, 1 for ``-v``, 2 for ``-vv``.
     """
     stream = stream or sys.stderr
-    level = logging.DEBUG if debug or verbosity >= 2 else \
-        logging.WARNING if verbosity < 0 else logging.INFO
+    level = (
+        logging.DEBUG
+        if debug or verbosity >= 2
+        else logging.WARNING
+        if verbosity < 0
+        else logging.INFO
+    )
     handler: logging.Handler
     if _is_terminal(stream):
         handler = TerminalHandler(stream, show_notes=verbosity >= 1)

@@ -22,28 +22,48 @@ from rezup.ground.paths import DEFAULT_CONTAINER, check_container_name
 log = logging.getLogger("rezup")
 
 
-@click.command(cls=CommandWithCommand, context_settings=CONTEXT_SETTINGS,
-               short_help="Enter a container's newest revision, or run a command in it.",
-               epilog=examples(
-                   ("rezup use foo", "interactive sub-shell in foo; `exit` to leave"),
-                   ("rezup use foo -- rez-env bar", "run a command, exit with its exit code"),
-                   ("rezup use foo --do job.sh", "run a script through the shell"),
-                   ("rezup use foo --do 'echo $REZUP_REVISION'", "... or a quoted command line"),
-                   ("rezup use foo --no-wait -- render.sh", "start it and return at once"),
-                   ("rezup use foo --revision 1700000000.5", "enter an earlier revision"),
-                   ("rezup use foo --local -- cmd", "ignore the remote root"),
-               ))
+@click.command(
+    cls=CommandWithCommand,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Enter a container's newest revision, or run a command in it.",
+    epilog=examples(
+        ("rezup use foo", "interactive sub-shell in foo; `exit` to leave"),
+        ("rezup use foo -- rez-env bar", "run a command, exit with its exit code"),
+        ("rezup use foo --do job.sh", "run a script through the shell"),
+        ("rezup use foo --do 'echo $REZUP_REVISION'", "... or a quoted command line"),
+        ("rezup use foo --no-wait -- render.sh", "start it and return at once"),
+        ("rezup use foo --revision 1700000000.5", "enter an earlier revision"),
+        ("rezup use foo --local -- cmd", "ignore the remote root"),
+    ),
+)
 @NAME
 @click.option("--local", "local_only", is_flag=True, help="Ignore the remote root.")
-@click.option("--revision", metavar="TIMESTAMP", shell_complete=complete_revisions,
-              help="Enter this revision (a rollback); a remote one is pulled first.")
-@click.option("--no-wait", is_flag=True,
-              help="Start the command or script and return at once (not for a shell).")
-@click.option("--do", "script", metavar="SCRIPT",
-              help="Run a script file or a quoted command line through the shell.")
+@click.option(
+    "--revision",
+    metavar="TIMESTAMP",
+    shell_complete=complete_revisions,
+    help="Enter this revision (a rollback); a remote one is pulled first.",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Start the command or script and return at once (not for a shell).",
+)
+@click.option(
+    "--do",
+    "script",
+    metavar="SCRIPT",
+    help="Run a script file or a quoted command line through the shell.",
+)
 @click.pass_context
-def use(ctx: click.Context, name: str, local_only: bool, revision: Optional[str],
-        no_wait: bool, script: Optional[str]) -> None:
+def use(
+    ctx: click.Context,
+    name: str,
+    local_only: bool,
+    revision: Optional[str],
+    no_wait: bool,
+    script: Optional[str],
+) -> None:
     """Enter the newest ready revision of container NAME (default: .main): an interactive
     shell, a command given after `--`, or a script (`--do`).
 
@@ -55,13 +75,23 @@ def use(ctx: click.Context, name: str, local_only: bool, revision: Optional[str]
     if command and script:
         raise UsageError("give either --do SCRIPT or -- COMMAND, not both")
     if no_wait and not (command or script):
-        raise UsageError("--no-wait needs a command (-- CMD) or --do SCRIPT: a shell cannot "
-                         "run in the background")
+        raise UsageError(
+            "--no-wait needs a command (-- CMD) or --do SCRIPT: a shell cannot "
+            "run in the background"
+        )
     if script is not None:
         _check_script(script)
-    ctx.exit(use_container(name, local_only=local_only, revision=revision, wait=not no_wait,
-                           script=script, command=command,
-                           auto_create=name == DEFAULT_CONTAINER))
+    ctx.exit(
+        use_container(
+            name,
+            local_only=local_only,
+            revision=revision,
+            wait=not no_wait,
+            script=script,
+            command=command,
+            auto_create=name == DEFAULT_CONTAINER,
+        )
+    )
 
 
 def _check_script(script: str) -> None:
@@ -70,15 +100,24 @@ def _check_script(script: str) -> None:
     if not script.strip():
         raise UsageError("--do needs a script or a command line")
     looks_like_file = " " not in script.strip() and (
-        os.sep in script or "/" in script or
-        script.lower().endswith((".sh", ".bash", ".zsh", ".csh", ".bat", ".cmd", ".ps1",
-                                 ".py")))
+        os.sep in script
+        or "/" in script
+        or script.lower().endswith((".sh", ".bash", ".zsh", ".csh", ".bat", ".cmd", ".ps1", ".py"))
+    )
     if looks_like_file and not os.path.isfile(script):
         raise UsageError(f"--do: script not found: {script}")
 
 
-def use_container(name: str, *, local_only: bool, revision: Optional[str], wait: bool,
-                  script: Optional[str], command: list[str], auto_create: bool) -> int:
+def use_container(
+    name: str,
+    *,
+    local_only: bool,
+    revision: Optional[str],
+    wait: bool,
+    script: Optional[str],
+    command: list[str],
+    auto_create: bool,
+) -> int:
     """Enter the revision of container ``name`` that ``rezup use`` (or a bare ``rezup``,
     with ``auto_create``) enters; return the exit status."""
     from rezup.ground.errors import RevisionGoneError
@@ -89,8 +128,7 @@ def use_container(name: str, *, local_only: bool, revision: Optional[str], wait:
     if not command and script is None:
         refuse_nested_session()
     for attempt in (1, 2):  # a revision removed between the choice and the claim: choose again
-        chosen, using_remote = use.revision_for_use(name, local_only=local_only,
-                                                    revision=revision)
+        chosen, using_remote = use.revision_for_use(name, local_only=local_only, revision=revision)
         if chosen is None:
             if not auto_create:
                 local, remote = use.containers_of(name, local_only=local_only)
@@ -108,32 +146,57 @@ def use_container(name: str, *, local_only: bool, revision: Optional[str], wait:
     raise AssertionError("unreachable")
 
 
-@click.command(cls=CommandWithCommand, context_settings=CONTEXT_SETTINGS,
-               short_help="Make a new revision of a container from its recipe.",
-               epilog=examples(
-                   ("rezup add", "new revision of .main from ~/rezup.toml, then enter it"),
-                   ("rezup add foo --skip-use", "new revision of foo from ~/rezup.foo.toml"),
-                   ("rezup add foo -- rez --version", "build, then run a command in it"),
-                   ("rezup add --file team.toml", "use that recipe file"),
-                   ("rezup add --python 3.12", "build with Python 3.12 (a version or a path)"),
-                   ("rezup add --dry-run", "print the pinned plan, build nothing"),
-                   ("rezup add farm --remote", "publish to the remote root, for every machine"),
-                   ("rezup add farm --remote --wheels", "... with a wheel of every pin"),
-               ))
+@click.command(
+    cls=CommandWithCommand,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Make a new revision of a container from its recipe.",
+    epilog=examples(
+        ("rezup add", "new revision of .main from ~/rezup.toml, then enter it"),
+        ("rezup add foo --skip-use", "new revision of foo from ~/rezup.foo.toml"),
+        ("rezup add foo -- rez --version", "build, then run a command in it"),
+        ("rezup add --file team.toml", "use that recipe file"),
+        ("rezup add --python 3.12", "build with Python 3.12 (a version or a path)"),
+        ("rezup add --dry-run", "print the pinned plan, build nothing"),
+        ("rezup add farm --remote", "publish to the remote root, for every machine"),
+        ("rezup add farm --remote --wheels", "... with a wheel of every pin"),
+    ),
+)
 @NAME
-@click.option("-f", "--file", "recipe_file", type=click.Path(dir_okay=False),
-              help="Recipe file to use instead of ~/rezup[.NAME].toml.")
-@click.option("--python", metavar="VERSION|PATH",
-              help="Python of the venvs, instead of the recipe's (a version or a path).")
+@click.option(
+    "-f",
+    "--file",
+    "recipe_file",
+    type=click.Path(dir_okay=False),
+    help="Recipe file to use instead of ~/rezup[.NAME].toml.",
+)
+@click.option(
+    "--python",
+    metavar="VERSION|PATH",
+    help="Python of the venvs, instead of the recipe's (a version or a path).",
+)
 @click.option("--skip-use", is_flag=True, help="Only build; do not enter the new revision.")
 @click.option("--dry-run", is_flag=True, help="Print the pinned plan and build nothing.")
-@click.option("--remote", is_flag=True,
-              help="Publish the revision (recipe and plan, no venv) to the remote root.")
-@click.option("--wheels", is_flag=True,
-              help="With --remote: store a wheel of every pin, so pulls need no index.")
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Publish the revision (recipe and plan, no venv) to the remote root.",
+)
+@click.option(
+    "--wheels",
+    is_flag=True,
+    help="With --remote: store a wheel of every pin, so pulls need no index.",
+)
 @click.pass_context
-def add(ctx: click.Context, name: str, recipe_file: Optional[str], python: Optional[str],
-        skip_use: bool, dry_run: bool, remote: bool, wheels: bool) -> None:
+def add(
+    ctx: click.Context,
+    name: str,
+    recipe_file: Optional[str],
+    python: Optional[str],
+    skip_use: bool,
+    dry_run: bool,
+    remote: bool,
+    wheels: bool,
+) -> None:
     """Make a new revision of container NAME (default: .main) from its recipe, then enter it.
 
     The recipe is ~/rezup.toml for .main and ~/rezup.NAME.toml for NAME (the packaged default
@@ -151,8 +214,9 @@ def add(ctx: click.Context, name: str, recipe_file: Optional[str], python: Optio
         no_command(ctx, "add --skip-use" if skip_use else "add --dry-run")
     elif not command:
         refuse_nested_session()  # it would start a shell
-    result = add_operation.add(name, recipe_file, remote=remote, wheels=wheels,
-                               dry_run=dry_run, python=python)
+    result = add_operation.add(
+        name, recipe_file, remote=remote, wheels=wheels, dry_run=dry_run, python=python
+    )
     if isinstance(result, Plan):
         from rezup.tools.credentials import redact
 

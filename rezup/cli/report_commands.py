@@ -11,13 +11,16 @@ from rezup.cli.completion import complete_containers, complete_revisions
 from rezup.ground.paths import check_container_name
 
 
-@click.command(cls=Command, context_settings=CONTEXT_SETTINGS,
-               short_help="List containers, their revisions, and what is in use.",
-               epilog=examples(
-                   ("rezup status", "every container this machine knows of"),
-                   ("rezup status foo", "container foo only"),
-                   ("rezup status --json", "the same, as JSON"),
-               ))
+@click.command(
+    cls=Command,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="List containers, their revisions, and what is in use.",
+    epilog=examples(
+        ("rezup status", "every container this machine knows of"),
+        ("rezup status foo", "container foo only"),
+        ("rezup status --json", "the same, as JSON"),
+    ),
+)
 @click.argument("name", required=False, metavar="[NAME]", shell_complete=complete_containers)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -28,25 +31,32 @@ def status(ctx: click.Context, name: Optional[str], as_json: bool) -> None:
     from rezup.operations import status as status_operation
 
     statuses = status_operation.collect(name)
-    print_report(status_operation.as_json(statuses) if as_json else statuses, as_json,
-           status_operation.render)
+    print_report(
+        status_operation.as_json(statuses) if as_json else statuses,
+        as_json,
+        status_operation.render,
+    )
 
 
-@click.command(cls=Command, context_settings=CONTEXT_SETTINGS,
-               short_help="What changed between two revisions of a container.",
-               epilog=examples(
-                   ("rezup diff foo", "the previous ready revision against the newest"),
-                   ("rezup diff foo 1700000000.5", "that revision against the newest"),
-                   ("rezup diff foo 1700000000.5 1700000100.2", "one against the other"),
-                   ("rezup diff foo --json", "as JSON"),
-               ))
+@click.command(
+    cls=Command,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="What changed between two revisions of a container.",
+    epilog=examples(
+        ("rezup diff foo", "the previous ready revision against the newest"),
+        ("rezup diff foo 1700000000.5", "that revision against the newest"),
+        ("rezup diff foo 1700000000.5 1700000100.2", "one against the other"),
+        ("rezup diff foo --json", "as JSON"),
+    ),
+)
 @click.argument("name", shell_complete=complete_containers)
 @click.argument("rev_a", required=False, metavar="[REV_A", shell_complete=complete_revisions)
 @click.argument("rev_b", required=False, metavar="[REV_B]]", shell_complete=complete_revisions)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def diff(ctx: click.Context, name: str, rev_a: Optional[str], rev_b: Optional[str],
-         as_json: bool) -> None:
+def diff(
+    ctx: click.Context, name: str, rev_a: Optional[str], rev_b: Optional[str], as_json: bool
+) -> None:
     """Show what changed between two revisions of container NAME: the recipe, the pinned
     packages of each venv, [env] and dotenv values, and the Python version."""
     from rezup.operations import diff as diff_operation
@@ -55,16 +65,18 @@ def diff(ctx: click.Context, name: str, rev_a: Optional[str], rev_b: Optional[st
     print_report(result, as_json, diff_operation.render)
 
 
-@click.command(cls=Command, context_settings=CONTEXT_SETTINGS,
-               short_help="Everything about one revision of a container.",
-               epilog=examples(
-                   ("rezup inspect foo", "the newest ready revision of foo"),
-                   ("rezup inspect foo 1700000000.5", "that revision"),
-                   ("rezup inspect foo --json", "as JSON"),
-               ))
+@click.command(
+    cls=Command,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Everything about one revision of a container.",
+    epilog=examples(
+        ("rezup inspect foo", "the newest ready revision of foo"),
+        ("rezup inspect foo 1700000000.5", "that revision"),
+        ("rezup inspect foo --json", "as JSON"),
+    ),
+)
 @click.argument("name", shell_complete=complete_containers)
-@click.argument("revision", required=False, metavar="[REVISION]",
-                shell_complete=complete_revisions)
+@click.argument("revision", required=False, metavar="[REVISION]", shell_complete=complete_revisions)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def inspect(ctx: click.Context, name: str, revision: Optional[str], as_json: bool) -> None:

@@ -122,7 +122,7 @@ def shorten(text: str, limit: int = 80) -> str:
     if len(text) <= limit:
         return text
     head = (limit - 5) * 2 // 3
-    return f"{text[:head]} ... {text[len(text) - (limit - 5 - head):]}"
+    return f"{text[:head]} ... {text[len(text) - (limit - 5 - head) :]}"
 
 
 def quoted(value: object, limit: int = 60) -> str:
@@ -133,8 +133,7 @@ def quoted(value: object, limit: int = 60) -> str:
 def one_line(exc: BaseException) -> str:
     """Any error as the one line rezup prints: an OSError with its path, else its message;
     on one line, and cut to a readable length."""
-    text = describe_os_error(exc) if isinstance(exc, OSError) else \
-        (str(exc) or type(exc).__name__)
+    text = describe_os_error(exc) if isinstance(exc, OSError) else (str(exc) or type(exc).__name__)
     return message_line(text)
 
 
@@ -155,8 +154,15 @@ def step(what: str, path: Optional[Union[str, object]] = None) -> Iterator[None]
 
 def describe_type(value: object) -> str:
     """How an error message names the type of a value read from TOML or JSON."""
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "an array", dict: "a table", type(None): "nothing"}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+        type(None): "nothing",
+    }
     for kind, name in names.items():  # bool before int: True is an int too
         if isinstance(value, kind):
             return name

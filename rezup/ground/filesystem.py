@@ -146,8 +146,7 @@ def stale_staging(folder: Path) -> list[Path]:
             alive = int(pid_text) == os.getpid() or hosts.process_alive(int(pid_text))
         else:  # another host's, or named by an older rezup: judged by its age
             try:
-                alive = time.time() - entry.stat(follow_symlinks=False).st_mtime < \
-                    STALE_STAGING_AGE
+                alive = time.time() - entry.stat(follow_symlinks=False).st_mtime < STALE_STAGING_AGE
             except OSError:
                 continue
         if not alive:

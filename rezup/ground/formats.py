@@ -235,17 +235,20 @@ class Changes(TypedDict):
 
 
 # "from" is a Python keyword: the functional form
-DiffDocument = TypedDict("DiffDocument", {
-    "format": int,  # DIFF_FORMAT
-    "container": str,
-    "from": str,  # a revision
-    "to": str,
-    "recipe": list[str],  # unified diff lines of rezup.toml
-    "python": dict[str, list[Optional[str]]],  # venv: [old, new], only where it changed
-    "venvs": dict[str, Changes],  # venv: its pins' changes
-    "env": Changes,
-    "dotenv": Changes,
-})
+DiffDocument = TypedDict(
+    "DiffDocument",
+    {
+        "format": int,  # DIFF_FORMAT
+        "container": str,
+        "from": str,  # a revision
+        "to": str,
+        "recipe": list[str],  # unified diff lines of rezup.toml
+        "python": dict[str, list[Optional[str]]],  # venv: [old, new], only where it changed
+        "venvs": dict[str, Changes],  # venv: its pins' changes
+        "env": Changes,
+        "dotenv": Changes,
+    },
+)
 DiffDocument.__doc__ = "``rezup diff NAME [REV_A [REV_B]] --json``."
 
 __all__ = [

@@ -22,8 +22,11 @@ def identity() -> "tuple[str, str, str]":
     """(host name, boot id, PID namespace) of this process; '' for what cannot be read."""
     global _identity
     if _identity is None:
-        _identity = (hostname(), _read("/proc/sys/kernel/random/boot_id"),
-                     _readlink("/proc/self/ns/pid"))
+        _identity = (
+            hostname(),
+            _read("/proc/sys/kernel/random/boot_id"),
+            _readlink("/proc/self/ns/pid"),
+        )
     return _identity
 
 

@@ -127,9 +127,11 @@ class Lease:
     def _record(self) -> bytes:
         host, boot, namespace = hosts.identity()
         pid = os.getpid()
-        return (f"{FORMAT}\nhost={host}\nboot={boot}\npidns={namespace}\npid={pid}\n"
-                f"start={hosts.start_ticks(pid)}\ntoken={self.token}\n"
-                f"duration={self.duration:g}\nbeat={self._beat:0{_BEAT_WIDTH}d}\n").encode()
+        return (
+            f"{FORMAT}\nhost={host}\nboot={boot}\npidns={namespace}\npid={pid}\n"
+            f"start={hosts.start_ticks(pid)}\ntoken={self.token}\n"
+            f"duration={self.duration:g}\nbeat={self._beat:0{_BEAT_WIDTH}d}\n"
+        ).encode()
 
     def _create(self) -> bool:
         try:
@@ -178,8 +180,7 @@ class Lease:
         import threading
 
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._heartbeat, name="rezup-lease",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._heartbeat, name="rezup-lease", daemon=True)
         self._thread.start()
 
     def _stop_heartbeat(self) -> None:
@@ -237,7 +238,7 @@ def parse(record: bytes) -> dict[str, str]:
 
 
 def describe(fields: dict[str, str]) -> str:
-    """"PID 123 on host foo" for a record's fields."""
+    """ "PID 123 on host foo" for a record's fields."""
     if not fields.get("host"):
         return "an unreadable lease record"
     return f"PID {fields.get('pid', '?')} on host {fields['host']}"
@@ -253,8 +254,9 @@ def _duration_of(fields: dict[str, str], default: float) -> float:
 
 def holder_gone(fields: dict[str, str]) -> bool:
     """Whether the record names a process of this host that has ended (no need to wait)."""
-    if not hosts.is_this_host(fields.get("host", ""), fields.get("boot", ""),
-                              fields.get("pidns", "")):
+    if not hosts.is_this_host(
+        fields.get("host", ""), fields.get("boot", ""), fields.get("pidns", "")
+    ):
         return False
     try:
         pid = int(fields.get("pid", ""))

@@ -22,11 +22,33 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 1800.0  # seconds; a cold build of a large recipe takes minutes, not hours
 DEFAULT_LEASE = 60.0  # seconds a build lease lives unrefreshed on a network filesystem
 KIND_FILENAME = "kind"  # in a container's .locks/: the lock kind every process there uses
-NETWORK_FILESYSTEMS = frozenset({
-    "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "afs", "ncpfs", "lustre", "gpfs",
-    "ceph", "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.cephfs", "beegfs", "9p",
-    "fuse.s3fs", "fuse.gcsfuse", "panfs", "wekafs", "vxfs",
-})
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb",
+        "smb2",
+        "smb3",
+        "smbfs",
+        "afs",
+        "ncpfs",
+        "lustre",
+        "gpfs",
+        "ceph",
+        "glusterfs",
+        "fuse.glusterfs",
+        "fuse.sshfs",
+        "fuse.cephfs",
+        "beegfs",
+        "9p",
+        "fuse.s3fs",
+        "fuse.gcsfuse",
+        "panfs",
+        "wekafs",
+        "vxfs",
+    }
+)
 
 
 def lock_timeout() -> float:
@@ -306,9 +328,11 @@ class _Expired(Exception):
 def _blocking_wait(fd: int, timeout: float, interruptible: bool) -> Optional[bool]:
     """A blocking shared ``flock`` ended by ``SIGALRM``; None where that cannot be used."""
     signals = _signals()
-    if not hasattr(signals, "setitimer") or \
-            signals.getitimer(signals.ITIMER_REAL) != (0.0, 0.0) or \
-            signals.getsignal(signals.SIGALRM) not in (signals.SIG_DFL, signals.SIG_IGN, None):
+    if (
+        not hasattr(signals, "setitimer")
+        or signals.getitimer(signals.ITIMER_REAL) != (0.0, 0.0)
+        or signals.getsignal(signals.SIGALRM) not in (signals.SIG_DFL, signals.SIG_IGN, None)
+    ):
         return None
     import fcntl
 

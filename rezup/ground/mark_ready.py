@@ -34,8 +34,9 @@ def write_metadata(revision_dir: str, metadata: "RevisionMetadata") -> None:
             _write_marshal(revision_dir, text)
     write_atomic(Path(revision_dir, paths.METADATA_FILENAME), text)
     parent = os.path.dirname(os.path.abspath(revision_dir))
-    if os.path.basename(parent) == paths.REVISIONS_DIRNAME and \
-            paths.is_timestamp(os.path.basename(os.path.abspath(revision_dir))):
+    if os.path.basename(parent) == paths.REVISIONS_DIRNAME and paths.is_timestamp(
+        os.path.basename(os.path.abspath(revision_dir))
+    ):
         newest.refresh_newest(parent)
 
 
@@ -46,8 +47,11 @@ def _write_marshal(revision_dir: str, text: str) -> None:
     import json
     import marshal
 
-    raw = text.encode("utf-8") if os.linesep == "\n" else \
-        text.replace("\n", os.linesep).encode("utf-8")  # as a text-mode write leaves it
+    raw = (
+        text.encode("utf-8")
+        if os.linesep == "\n"
+        else text.replace("\n", os.linesep).encode("utf-8")
+    )  # as a text-mode write leaves it
     data = (revision_json.MARSHAL_TAG, raw, json.loads(text))  # exactly what a JSON reader gets
     path = os.path.join(revision_dir, paths.METADATA_MARSHAL_FILENAME)
     tmp = os.path.join(revision_dir, f".{paths.METADATA_MARSHAL_FILENAME}.{os.getpid()}.tmp")

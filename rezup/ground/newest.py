@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 
-
 # -- which revision `rezup use` enters ------------------------------------------------------------
 
 
@@ -26,8 +25,9 @@ def newest_ready(revisions: str) -> "Optional[str]":
     return None
 
 
-def newest_usable(revisions: str, warn: "Optional[Callable[[str], None]]" = None
-                  ) -> "tuple[Optional[str], Optional[dict[str, Any]]]":
+def newest_usable(
+    revisions: str, warn: "Optional[Callable[[str], None]]" = None
+) -> "tuple[Optional[str], Optional[dict[str, Any]]]":
     """The newest *usable* revision in ``revisions`` and its metadata: ready, and its
     ``revision.json`` readable and well-formed. Each broken one on the way is skipped, with
     ``warn(why)``: one broken revision never stops the use of an older one."""
@@ -91,9 +91,14 @@ def _trusted_head(revisions: str) -> "Optional[tuple[str, ...]]":
     except Exception:
         return None
     _, inode, mtime_ns, stamp_ns, head = data
-    if inode != folder.st_ino or mtime_ns != folder.st_mtime_ns or \
-            type(stamp_ns) is not int or stamp_ns <= mtime_ns or type(head) is not tuple or \
-            not all(type(name) is str and paths.is_timestamp(name) for name in head):
+    if (
+        inode != folder.st_ino
+        or mtime_ns != folder.st_mtime_ns
+        or type(stamp_ns) is not int
+        or stamp_ns <= mtime_ns
+        or type(head) is not tuple
+        or not all(type(name) is str and paths.is_timestamp(name) for name in head)
+    ):
         return None
     return head
 
@@ -185,9 +190,13 @@ def _write_newest(revisions: str, container: str) -> bool:
                     break
             except ValueError:
                 continue
-        os.write(fd, marshal.dumps(
-            (_NEWEST_TAG, folder.st_ino, folder.st_mtime_ns, stamp_ns, tuple(head)),
-            revision_json.MARSHAL_VERSION))
+        os.write(
+            fd,
+            marshal.dumps(
+                (_NEWEST_TAG, folder.st_ino, folder.st_mtime_ns, stamp_ns, tuple(head)),
+                revision_json.MARSHAL_VERSION,
+            ),
+        )
     except BaseException:
         os.close(fd)
         _remove(tmp)
@@ -233,8 +242,9 @@ def choose_revision(
     return name, False, metadata
 
 
-def _newest_local(local_revisions: str, warn: "Optional[Callable[[str], None]]"
-                  ) -> "tuple[Optional[str], Optional[dict[str, Any]]]":
+def _newest_local(
+    local_revisions: str, warn: "Optional[Callable[[str], None]]"
+) -> "tuple[Optional[str], Optional[dict[str, Any]]]":
     """``newest_usable`` of the local root within ``remote_timeout``: a local root may be on
     a share too (a shared root), and a job must not hang with it. There is nothing to fall
     back to: past the deadline it is a ContainerError."""
@@ -245,8 +255,10 @@ def _newest_local(local_revisions: str, warn: "Optional[Callable[[str], None]]"
         from rezup.ground.errors import ContainerError
 
         root = os.path.dirname(os.path.dirname(local_revisions))
-        raise ContainerError(f"the root {root} did not answer within {seconds:g}s "
-                             "(REZUP_REMOTE_TIMEOUT): is its file server down?") from None
+        raise ContainerError(
+            f"the root {root} did not answer within {seconds:g}s "
+            "(REZUP_REMOTE_TIMEOUT): is its file server down?"
+        ) from None
 
 
 # -- a remote root that does not answer ----------------------------------------------------------
@@ -279,8 +291,10 @@ def _newest_remote(local_revisions: str, remote_revisions: str) -> "Optional[str
     if since is not None:
         from rezup.ground.errors import RemoteRootError
 
-        raise RemoteRootError(f"the remote root {root} did not answer within {seconds:g}s "
-                              f"({since:.0f}s ago); not asked again yet (REZUP_PULL_RETRY)")
+        raise RemoteRootError(
+            f"the remote root {root} did not answer within {seconds:g}s "
+            f"({since:.0f}s ago); not asked again yet (REZUP_PULL_RETRY)"
+        )
     try:
         return bounded(newest_ready, remote_revisions, seconds=seconds)
     except TimeoutError:
@@ -290,13 +304,15 @@ def _newest_remote(local_revisions: str, remote_revisions: str) -> "Optional[str
                 stream.write(f"{root}\n")
         except OSError:  # a local root that cannot be written: later jobs wait again
             pass
-        raise RemoteRootError(f"the remote root {root} did not answer within {seconds:g}s "
-                              "(REZUP_REMOTE_TIMEOUT)") from None
+        raise RemoteRootError(
+            f"the remote root {root} did not answer within {seconds:g}s (REZUP_REMOTE_TIMEOUT)"
+        ) from None
     except OSError as exc:
         from rezup.ground.errors import RemoteRootError
 
-        raise RemoteRootError(f"cannot read the remote root {root}: {exc.strerror or exc}") \
-            from None
+        raise RemoteRootError(
+            f"cannot read the remote root {root}: {exc.strerror or exc}"
+        ) from None
 
 
 def _recent_unanswered(record: str) -> "Optional[float]":

@@ -70,9 +70,12 @@ def check_container_name(name: str) -> str:
     if not is_valid_container_name(name):
         from rezup.ground.errors import UsageError, quoted
 
-        raise UsageError(f"invalid container name {quoted(name)}: use letters, digits, '.', "
-                         "'_', '-' and '+' only")
+        raise UsageError(
+            f"invalid container name {quoted(name)}: use letters, digits, '.', "
+            "'_', '-' and '+' only"
+        )
     return name
+
 
 # -- folders of a container ----------------------------------------------------------------------
 
@@ -140,8 +143,10 @@ def production_bin_relpath(venv_name: str) -> str:
 def is_timestamp(name: str) -> bool:
     """A revision folder name: digits with an optional fraction (not "nan", "1e9", "1_0")."""
     whole, _, fraction = name.partition(".")
-    return whole.isdigit() and whole.isascii() and (
-        not fraction or (fraction.isdigit() and fraction.isascii())
+    return (
+        whole.isdigit()
+        and whole.isascii()
+        and (not fraction or (fraction.isdigit() and fraction.isascii()))
     )
 
 

@@ -46,7 +46,6 @@ def step(text: str, done: str = "") -> Iterator[Step]:
     try:
         yield current
     except BaseException:
-        log.info("%s: failed (%.1fs)", text, current.elapsed(),
-                 extra={"event": ("fail", current)})
+        log.info("%s: failed (%.1fs)", text, current.elapsed(), extra={"event": ("fail", current)})
         raise
     log.info("%s (%.1fs)", done or text, current.elapsed(), extra={"event": ("end", current)})

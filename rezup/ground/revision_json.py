@@ -77,8 +77,10 @@ def _known_format(data: "dict[str, Any]") -> "dict[str, Any]":
     if version is None or (type(version) is int and 1 <= version <= METADATA_FORMAT):
         return data
     if type(version) is int and version > METADATA_FORMAT:
-        raise ValueError(f"{paths.METADATA_FILENAME} of format {version}, newer than this rezup "
-                         f"reads ({METADATA_FORMAT}): upgrade rezup")
+        raise ValueError(
+            f"{paths.METADATA_FILENAME} of format {version}, newer than this rezup "
+            f"reads ({METADATA_FORMAT}): upgrade rezup"
+        )
     raise ValueError(f"broken {paths.METADATA_FILENAME}: format {version!r} is not a version")
 
 
@@ -97,8 +99,14 @@ def _marshalled_metadata(revision_dir: str, raw: bytes) -> "Optional[dict[str, A
             data = marshal.loads(stream.read())
     except Exception:  # any failure only means: read the JSON
         return None
-    if type(data) is tuple and len(data) == 3 and data[0] == MARSHAL_TAG and \
-            type(data[1]) is bytes and data[1] == raw and type(data[2]) is dict:
+    if (
+        type(data) is tuple
+        and len(data) == 3
+        and data[0] == MARSHAL_TAG
+        and type(data[1]) is bytes
+        and data[1] == raw
+        and type(data[2]) is dict
+    ):
         return data[2]
     return None
 

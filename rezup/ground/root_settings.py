@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 
-
 _recipe_dir_override: "Optional[str]" = None  # set by ContainerRecipe.RECIPES_DIR (2.x API)
 
 
@@ -44,7 +43,7 @@ def container_of_recipe(filename: str) -> "Optional[str]":
     if filename == paths.RECIPE_FILENAME:
         return paths.DEFAULT_CONTAINER
     if filename.startswith("rezup.") and filename.endswith(".toml"):
-        name = filename[len("rezup."):-len(".toml")]
+        name = filename[len("rezup.") : -len(".toml")]
         if paths.is_valid_container_name(name):
             return name
     return None
@@ -68,9 +67,9 @@ def site_init_script() -> "Optional[str]":
     if not isinstance(script, str):
         from rezup.ground.errors import RecipeError, describe_type
 
-        raise RecipeError(f"{path}: [init] script: must be a string, got "
-                          f"{describe_type(script)}")
+        raise RecipeError(f"{path}: [init] script: must be a string, got {describe_type(script)}")
     return anchor_path(script, os.path.dirname(path))
+
 
 # -- roots ---------------------------------------------------------------------------------------
 
@@ -124,8 +123,9 @@ def parse_toml(text: str, label: str, parse_float: "Any" = float) -> "dict[str, 
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{label}: invalid TOML: {exc}") from None
     except RecursionError:
-        raise RecipeError(f"{label}: invalid TOML: tables or arrays are nested too deeply") \
-            from None
+        raise RecipeError(
+            f"{label}: invalid TOML: tables or arrays are nested too deeply"
+        ) from None
 
 
 def read_root_settings(recipe_path: str) -> "tuple[str, str]":
@@ -144,8 +144,10 @@ def read_root_settings(recipe_path: str) -> "tuple[str, str]":
     if not isinstance(root, dict):
         raise RecipeError(f"{recipe_path}: [root] must be a table")
     base_dir = os.path.dirname(recipe_path)
-    return (root_setting(root.get("local"), "local", recipe_path, base_dir),
-            root_setting(root.get("remote"), "remote", recipe_path, base_dir))
+    return (
+        root_setting(root.get("local"), "local", recipe_path, base_dir),
+        root_setting(root.get("remote"), "remote", recipe_path, base_dir),
+    )
 
 
 def root_setting(value: "Any", key: str, label: str, base_dir: str) -> str:

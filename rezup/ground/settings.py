@@ -33,8 +33,9 @@ def parse_duration(text: str, what: str = "duration") -> float:
     except ValueError:
         seconds = float("nan")
     if not number or not 0 <= seconds < float("inf"):
-        raise UsageError(f"{what}: not a duration (write e.g. 90, 45s, 10m, 12h, 30d or 2w): "
-                         f"{text[:40]!r}")
+        raise UsageError(
+            f"{what}: not a duration (write e.g. 90, 45s, 10m, 12h, 30d or 2w): {text[:40]!r}"
+        )
     return seconds
 
 

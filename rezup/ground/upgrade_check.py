@@ -1,5 +1,4 @@
-"""When ``rezup use`` looks for a newer rezup (auto-upgrade): the pause between two checks.
-"""
+"""When ``rezup use`` looks for a newer rezup (auto-upgrade): the pause between two checks."""
 
 import os
 
@@ -43,11 +42,16 @@ def upgrade_check_due(own_args: "list[str]") -> bool:
     """Whether this launch should look for a newer rezup: not disabled, not just upgraded,
     not inside a session, not for -V/-h, and the last check older than the pause. Costs a
     ``stat`` when no check is due."""
-    if os.environ.get("REZUP_NO_UPGRADE") or os.environ.get("REZUP_UPGRADED") or \
-            os.environ.get("REZUP_CONTAINER"):
+    if (
+        os.environ.get("REZUP_NO_UPGRADE")
+        or os.environ.get("REZUP_UPGRADED")
+        or os.environ.get("REZUP_CONTAINER")
+    ):
         return False
-    if any(arg in ("--no-upgrade", "-V", "--version", "-h", "--help", "-L", "--latest")
-           for arg in own_args):
+    if any(
+        arg in ("--no-upgrade", "-V", "--version", "-h", "--help", "-L", "--latest")
+        for arg in own_args
+    ):
         return False
     try:
         checked = os.stat(upgrade_state_file()).st_mtime

@@ -79,24 +79,32 @@ def with_python(recipe: Recipe, python: str) -> Recipe:
     if not python.strip():
         raise UsageError("--python needs a version or a path")
     python = python_request(python, os.getcwd())
-    extensions = tuple(replace(ext, python=ext.python or python) if ext.isolation else ext
-                       for ext in recipe.extensions)
+    extensions = tuple(
+        replace(ext, python=ext.python or python) if ext.isolation else ext
+        for ext in recipe.extensions
+    )
     return replace(recipe, rez=replace(recipe.rez, python=python), extensions=extensions)
 
 
-def publish_revision(container: ContainerDir, recipe: Recipe, *, wheels: bool = False
-                     ) -> RevisionDir:
+def publish_revision(
+    container: ContainerDir, recipe: Recipe, *, wheels: bool = False
+) -> RevisionDir:
     """Resolve ``recipe`` and publish it as a new revision of the remote ``container``."""
     plan = _resolve(recipe, container.name())
     revision = container.revision(container.new_revision_name())
     publish(plan.with_wheels(wheels), recipe.text, revision.path())
-    log.info("remote revision %s of %s published in %s", revision.dirname(), container.name(),
-             container.root())
+    log.info(
+        "remote revision %s of %s published in %s",
+        revision.dirname(),
+        container.name(),
+        container.root(),
+    )
     return revision
 
 
-def local_container(name: str, recipe_file: Optional[Union[str, os.PathLike]] = None
-                    ) -> ContainerDir:
+def local_container(
+    name: str, recipe_file: Optional[Union[str, os.PathLike]] = None
+) -> ContainerDir:
     """The local container ``name`` as its recipe (or ``recipe_file``) places it."""
     local, _ = root_settings.container_roots(name, str(recipe_file) if recipe_file else None)
     return ContainerDir(local, name)
@@ -112,15 +120,23 @@ def build_new_local_revision(container: ContainerDir, recipe: Recipe) -> Revisio
     revision = container.revision(container.new_revision_name())
     dirname = revision.dirname()
     started = time.monotonic()
-    with building_under_lock(revision.lock_file(),
-                             f"building revision {dirname} of {container.name()}") as held:
+    with building_under_lock(
+        revision.lock_file(), f"building revision {dirname} of {container.name()}"
+    ) as held:
         revive(container)
         clear_incomplete(container, keep=dirname)
         log.info("building revision %s of %s in %s", dirname, container.name(), container.root())
-        plan, metadata = plan_and_build(recipe, container.name(), revision.path(),
-                                        container_dir=container.path(), held=held)
-    log.info("revision %s of %s is ready (%.1fs%s): %s", dirname, container.name(),
-             time.monotonic() - started, cloned_note(metadata), describe(plan))
+        plan, metadata = plan_and_build(
+            recipe, container.name(), revision.path(), container_dir=container.path(), held=held
+        )
+    log.info(
+        "revision %s of %s is ready (%.1fs%s): %s",
+        dirname,
+        container.name(),
+        time.monotonic() - started,
+        cloned_note(metadata),
+        describe(plan),
+    )
     clean_after_build(container)
     return revision
 
@@ -140,4 +156,3 @@ def first_revision(name: str) -> RevisionDir:
         revision = add(name)
         assert isinstance(revision, RevisionDir)
         return revision
-

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 DIFF_FORMAT = 1
 
 
-def diff(name: str, rev_a: Optional[str] = None, rev_b: Optional[str] = None
-         ) -> DiffDocument:
+def diff(name: str, rev_a: Optional[str] = None, rev_b: Optional[str] = None) -> DiffDocument:
     """Compare two revisions of ``name``: ``rev_a`` against ``rev_b``.
 
     Defaults: the previous ready revision against the newest; with only ``rev_a``, it against
@@ -35,8 +34,9 @@ def diff(name: str, rev_a: Optional[str] = None, rev_b: Optional[str] = None
     if rev_a is None:
         ready = ready_revisions(name)
         if len(ready) < 2:
-            raise ContainerError(f"container {name!r} has {plural(len(ready), 'ready revision')}: "
-                                 "nothing to compare")
+            raise ContainerError(
+                f"container {name!r} has {plural(len(ready), 'ready revision')}: nothing to compare"
+            )
         old, new = ready[1], ready[0]
     else:
         old = find_revision(name, rev_a)
@@ -53,14 +53,24 @@ def compare(old: RevisionDir, new: RevisionDir) -> DiffDocument:
         "container": new.container().name(),
         "from": old.dirname(),
         "to": new.dirname(),
-        "recipe": list(difflib.unified_diff(
-            _recipe(old).splitlines(), _recipe(new).splitlines(),
-            f"{old.dirname()}/rezup.toml", f"{new.dirname()}/rezup.toml", lineterm="")),
-        "python": {venv: [old_python.get(venv), new_python.get(venv)]
-                   for venv in _union(old_python, new_python)
-                   if old_python.get(venv) != new_python.get(venv)},
-        "venvs": {venv: changes(old_pins.get(venv, {}), new_pins.get(venv, {}))
-                  for venv in _union(old_pins, new_pins)},
+        "recipe": list(
+            difflib.unified_diff(
+                _recipe(old).splitlines(),
+                _recipe(new).splitlines(),
+                f"{old.dirname()}/rezup.toml",
+                f"{new.dirname()}/rezup.toml",
+                lineterm="",
+            )
+        ),
+        "python": {
+            venv: [old_python.get(venv), new_python.get(venv)]
+            for venv in _union(old_python, new_python)
+            if old_python.get(venv) != new_python.get(venv)
+        },
+        "venvs": {
+            venv: changes(old_pins.get(venv, {}), new_pins.get(venv, {}))
+            for venv in _union(old_pins, new_pins)
+        },
         "env": changes(old_env["env"], new_env["env"]),
         "dotenv": changes(_dotenv_values(old_env), _dotenv_values(new_env)),
     }
@@ -89,8 +99,9 @@ def changes(old: dict[str, str], new: dict[str, str]) -> Changes:
     return {
         "added": {key: new[key] for key in new if key not in old},
         "removed": {key: old[key] for key in old if key not in new},
-        "changed": {key: [old[key], new[key]] for key in new
-                    if key in old and old[key] != new[key]},
+        "changed": {
+            key: [old[key], new[key]] for key in new if key in old and old[key] != new[key]
+        },
     }
 
 

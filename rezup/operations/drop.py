@@ -43,8 +43,11 @@ def drop_container(container: ContainerDir) -> DropResult:
         return result
     keys = set()
     if container.locks().is_dir():
-        keys = {entry.name.rsplit(".", 1)[0] for entry in container.locks().iterdir()
-                if entry.name.endswith((".lock", ".lease", ".softlock"))}
+        keys = {
+            entry.name.rsplit(".", 1)[0]
+            for entry in container.locks().iterdir()
+            if entry.name.endswith((".lock", ".lease", ".softlock"))
+        }
     doomed = None
     with contextlib.ExitStack() as stack:
         for key in sorted(keys):
@@ -76,8 +79,9 @@ def drop_revision(container: ContainerDir, stamp: str) -> Removal:
     if paths.is_timestamp(stamp):
         revision = container.get_revision_by_time(float(stamp), only_ready=False)
     if revision is None:
-        raise ContainerError(f"no revision {stamp} in container {container.name()!r} "
-                             f"({container.revisions()})")
+        raise ContainerError(
+            f"no revision {stamp} in container {container.name()!r} ({container.revisions()})"
+        )
     finish_pending(container.root())
     removal = remove_revision(revision)
     if not removal.removed and removal.why_not != "being built":

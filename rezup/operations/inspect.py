@@ -211,8 +211,12 @@ def render(info: InspectDocument) -> str:
         lines.append(f"  python    {version} (venv {venv})")
     for venv, packages in info["pins"].items():
         lines.append(f"  venv {venv}: {len(packages)} packages")
-        lines.extend(f"    {package}=={version}" if not version.startswith(("editable", "file:"))
-                     else f"    {package} ({version})" for package, version in packages.items())
+        lines.extend(
+            f"    {package}=={version}"
+            if not version.startswith(("editable", "file:"))
+            else f"    {package} ({version})"
+            for package, version in packages.items()
+        )
     env = info["environment"]
     if env["env"]:
         lines.append("  [env]")

@@ -53,8 +53,9 @@ def prune(
             finish_pending(root)
     for container in containers:
         if container.is_exists():
-            results.append(prune_container(container, keep=keep, older_than=older_than,
-                                           dry_run=dry_run))
+            results.append(
+                prune_container(container, keep=keep, older_than=older_than, dry_run=dry_run)
+            )
     return results
 
 
@@ -84,8 +85,9 @@ def prune_container(
     return result
 
 
-def doomed_revisions(container: ContainerDir, *, keep: int, cutoff: Optional[float]
-                     ) -> list[RevisionDir]:
+def doomed_revisions(
+    container: ContainerDir, *, keep: int, cutoff: Optional[float]
+) -> list[RevisionDir]:
     """The revisions ``prune_container`` removes, newest first (before checking use)."""
     protected = set()
     with_remote = _entered_revision(container)
@@ -139,17 +141,23 @@ def describe(results: list[PruneResult], dry_run: bool) -> list[str]:
     lines = []
     for result in results:
         if result.removed:
-            lines.append(f"{result.container}: {verb} "
-                         + ", ".join(removal.describe() for removal in result.removed))
+            lines.append(
+                f"{result.container}: {verb} "
+                + ", ".join(removal.describe() for removal in result.removed)
+            )
         if result.kept:
-            lines.append(f"{result.container}: kept " +
-                         ", ".join(removal.describe() for removal in result.kept)
-                         + "; a later prune removes them once free")
+            lines.append(
+                f"{result.container}: kept "
+                + ", ".join(removal.describe() for removal in result.kept)
+                + "; a later prune removes them once free"
+            )
     total = sum(result.freed for result in results)
     count = sum(len(result.removed) for result in results)
     if not count:
         lines.append("nothing to remove")
     else:
-        lines.append(f"{verb} {plural(count, 'revision')}, "
-                     f"{'would free' if dry_run else 'freed'} {format_size(total)}")
+        lines.append(
+            f"{verb} {plural(count, 'revision')}, "
+            f"{'would free' if dry_run else 'freed'} {format_size(total)}"
+        )
     return lines

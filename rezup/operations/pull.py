@@ -35,8 +35,9 @@ def pull_retry_after() -> float:
 
 def _failure_file(revision: RevisionDir) -> Path:
     container = revision.container()
-    return Path(paths.pull_failure_file(str(container.root()), container.name(),
-                                         revision.dirname()))
+    return Path(
+        paths.pull_failure_file(str(container.root()), container.name(), revision.dirname())
+    )
 
 
 def recent_pull_failure(revision: RevisionDir) -> Optional[str]:
@@ -48,8 +49,10 @@ def recent_pull_failure(revision: RevisionDir) -> Optional[str]:
     failure = pull_failure(revision)
     if failure is None:
         return None
-    return (f"{failure['reason']} (failed less than {pull_retry_after():.0f}s ago; not tried "
-            "again before then)")
+    return (
+        f"{failure['reason']} (failed less than {pull_retry_after():.0f}s ago; not tried "
+        "again before then)"
+    )
 
 
 def pull_failure(revision: RevisionDir) -> Optional[PullFailureRecord]:
@@ -89,9 +92,12 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
         raise
     except (RezupError, OSError) as exc:
         if revision.is_usable():  # another host built it meanwhile: this one lost its lease
-            log.warning("this build of revision %s lost its lock to another builder, which "
-                        "made it ready meanwhile (%s); using that one", revision.dirname(),
-                        one_line(exc))
+            log.warning(
+                "this build of revision %s lost its lock to another builder, which "
+                "made it ready meanwhile (%s); using that one",
+                revision.dirname(),
+                one_line(exc),
+            )
             return revision
         reason = one_line(exc)
         with contextlib.suppress(OSError):  # a full disk may refuse the record too
@@ -106,12 +112,14 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
     return revision
 
 
-def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
-                     revision: RevisionDir) -> None:
+def _pull_under_lock(
+    remote_revision: RevisionDir, local: ContainerDir, revision: RevisionDir
+) -> None:
     dirname = remote_revision.dirname()
     finish_pending(local.root())
-    with building_under_lock(revision.lock_file(),
-                             f"pulling revision {dirname} of {local.name()}") as held:
+    with building_under_lock(
+        revision.lock_file(), f"pulling revision {dirname} of {local.name()}"
+    ) as held:
         if revision.is_usable():
             return
         failure = recent_pull_failure(revision)
@@ -119,15 +127,20 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
             raise RecentPullFailure(failure)
         revive(local)
         if revision.path().exists():
-            log.info("clearing incomplete revision %s (an earlier build was interrupted)",
-                     dirname)
+            log.info("clearing incomplete revision %s (an earlier build was interrupted)", dirname)
             cleared = remove_revision(revision, build_lock_held=True)
             if not cleared.removed:  # dropped while in use, and still in use
-                raise ContainerError(f"revision {dirname} of {local.name()} was dropped and is "
-                                     f"still {cleared.why_not}; pull it again once it is free")
+                raise ContainerError(
+                    f"revision {dirname} of {local.name()} was dropped and is "
+                    f"still {cleared.why_not}; pull it again once it is free"
+                )
         started = time.monotonic()
-        log.info("pulling revision %s of %s from %s", dirname, local.name(),
-                 remote_revision.container().root())
+        log.info(
+            "pulling revision %s of %s from %s",
+            dirname,
+            local.name(),
+            remote_revision.container().root(),
+        )
         source = {"pulled_from": str(remote_revision.path())}
         if not remote_revision.plan_path().exists():  # published by rezup 2.x: no pins
             metadata = _pull_by_resolving(remote_revision, revision, source, held)
@@ -142,25 +155,37 @@ def _pull_under_lock(remote_revision: RevisionDir, local: ContainerDir,
                 extra_metadata=source,
                 held=held,
             )
-        log.info("revision %s of %s is ready (%.1fs%s)", dirname, local.name(),
-                 time.monotonic() - started, cloned_note(metadata))
+        log.info(
+            "revision %s of %s is ready (%.1fs%s)",
+            dirname,
+            local.name(),
+            time.monotonic() - started,
+            cloned_note(metadata),
+        )
 
 
-def _pull_by_resolving(remote_revision: RevisionDir, revision: RevisionDir,
-                       source: dict[str, str], held: Held) -> RevisionMetadata:
+def _pull_by_resolving(
+    remote_revision: RevisionDir, revision: RevisionDir, source: dict[str, str], held: Held
+) -> RevisionMetadata:
     """Build a remote revision published by rezup 2.x, which holds a recipe and no plan: its
     recipe is resolved now, as rezup 2.x did on every machine."""
     from rezup.stages.build import plan_and_build
     from rezup.stages.recipe_loading import parse_recipe
 
-    log.info("revision %s was published by rezup 2.x: resolving its recipe",
-             remote_revision.dirname())
+    log.info(
+        "revision %s was published by rezup 2.x: resolving its recipe", remote_revision.dirname()
+    )
     recipe_file = remote_revision.path() / paths.RECIPE_FILENAME
     recipe = parse_recipe(remote_revision.recipe_text(), source=recipe_file)
     local = revision.container()
-    _, metadata = plan_and_build(recipe, local.name(), revision.path(),
-                                 container_dir=local.path(), extra_metadata=source,
-                                 held=held)
+    _, metadata = plan_and_build(
+        recipe,
+        local.name(),
+        revision.path(),
+        container_dir=local.path(),
+        extra_metadata=source,
+        held=held,
+    )
     return metadata
 
 
@@ -177,7 +202,6 @@ def last_pulled(local: ContainerDir, remote: ContainerDir) -> Optional[RevisionD
         source = revision_json.pulled_from(metadata)
         if source and Path(source).parent == remote.revisions():
             return revision
-        if "session" not in metadata and \
-                os.path.isdir(remote.revisions() / revision.dirname()):
+        if "session" not in metadata and os.path.isdir(remote.revisions() / revision.dirname()):
             return revision
     return None

@@ -52,8 +52,10 @@ def collect(name: Optional[str] = None) -> list[ContainerStatus]:
         info = _status_or_error(paths.check_container_name(name))
         if not info["exists"] and info["recipe"] is None:
             where = " or ".join(filter(None, (info["local_root"], info["remote_root"])))
-            raise ContainerError(f"no container named {name!r}: no recipe "
-                                 f"{root_settings.recipe_file(name)} and no folder in {where}")
+            raise ContainerError(
+                f"no container named {name!r}: no recipe "
+                f"{root_settings.recipe_file(name)} and no folder in {where}"
+            )
         return [info]
     roots = [root_settings.local_root()]
     remote = root_settings.remote_root()
@@ -69,9 +71,15 @@ def as_json(statuses: list[ContainerStatus]) -> StatusDocument:
         "format": STATUS_FORMAT,
         "containers": [info for info in statuses if info["exists"]],
         "recipes_without_container": [
-            {"name": info["name"], "recipe": info["recipe"],
-             "recipe_error": info["recipe_error"], "description": info.get("description", "")}
-            for info in statuses if not info["exists"]],
+            {
+                "name": info["name"],
+                "recipe": info["recipe"],
+                "recipe_error": info["recipe_error"],
+                "description": info.get("description", ""),
+            }
+            for info in statuses
+            if not info["exists"]
+        ],
     }
 
 
@@ -80,12 +88,26 @@ def _status_or_error(name: str) -> ContainerStatus:
     try:
         return container_status(name)
     except Exception as exc:  # the status of the others still shows
-        return {"name": name, "exists": True, "recipe": None, "recipe_error": None,
-                "description": "", "local_root": None, "remote_root": None,
-                "local_path": None, "remote_path": None, "dropped": False, "size": 0,
-                "revisions": [], "errors": [f"cannot read container {name}: {one_line(exc)}"],
-                "warnings": [], "latest_ready": None, "use_enters": None, "use": None,
-                "stale_publishes": []}
+        return {
+            "name": name,
+            "exists": True,
+            "recipe": None,
+            "recipe_error": None,
+            "description": "",
+            "local_root": None,
+            "remote_root": None,
+            "local_path": None,
+            "remote_path": None,
+            "dropped": False,
+            "size": 0,
+            "revisions": [],
+            "errors": [f"cannot read container {name}: {one_line(exc)}"],
+            "warnings": [],
+            "latest_ready": None,
+            "use_enters": None,
+            "use": None,
+            "stale_publishes": [],
+        }
 
 
 def container_status(name: str) -> ContainerStatus:
@@ -115,8 +137,7 @@ def container_status(name: str) -> ContainerStatus:
     info["exists"] = local.is_exists() or (remote is not None and _exists(remote))
     info["dropped"] = is_dropped(local)
     info["warnings"] = []
-    info["stale_publishes"] = [p.name for p in stale_staging(remote.revisions())] \
-        if remote else []
+    info["stale_publishes"] = [p.name for p in stale_staging(remote.revisions())] if remote else []
 
     rows: dict[str, dict[str, Any]] = {}
     for side, container in (("local", local), ("remote", remote)):
@@ -125,8 +146,9 @@ def container_status(name: str) -> ContainerStatus:
         try:
             revisions = list(container.iter_revision(validate=False))
         except OSError as exc:
-            info["errors"].append(f"cannot read the {side} root {container.root()}: "
-                                  f"{one_line(exc)}")
+            info["errors"].append(
+                f"cannot read the {side} root {container.root()}: {one_line(exc)}"
+            )
             continue
         for revision in revisions:
             row = rows.setdefault(revision.dirname(), {"revision": revision.dirname()})
@@ -143,9 +165,7 @@ def container_status(name: str) -> ContainerStatus:
         row["date"] = paths.format_revision_time(row["revision"])
     info["revisions"] = ordered
     info["size"] = sum(row.get("size", 0) for row in ordered)
-    info["latest_ready"] = next(
-        (r["revision"] for r in ordered if r.get("local") == "ready"), None
-    )
+    info["latest_ready"] = next((r["revision"] for r in ordered if r.get("local") == "ready"), None)
     # what `rezup use NAME` enters here: the same rule as `use`, without pulling anything
     info["use"] = _forecast(name, info) if info["recipe_error"] is None else None
     info["use_enters"] = info["use"]["revision"] if info["use"] else info["latest_ready"]
@@ -174,7 +194,8 @@ def _forecast(name: str, info: dict[str, Any]) -> Optional[UseForecast]:
         info["warnings"].append(
             f"the pull of revision {failure['revision']} failed at "
             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(failure['time']))}: "
-            f"{failure['reason']} (tried again in {failure['retry_in']:.0f}s)")
+            f"{failure['reason']} (tried again in {failure['retry_in']:.0f}s)"
+        )
     return use
 
 
@@ -218,8 +239,10 @@ def render(statuses: list[ContainerStatus]) -> str:
         lines.extend(f"  error: {error}" for error in info.get("errors", ()))
         lines.extend(f"  warning: {warning}" for warning in info.get("warnings", ()))
         if info.get("stale_publishes"):
-            lines.append(f"  {len(info['stale_publishes'])} interrupted publish(es) in the "
-                         "remote root: the next `add --remote` removes them")
+            lines.append(
+                f"  {len(info['stale_publishes'])} interrupted publish(es) in the "
+                "remote root: the next `add --remote` removes them"
+            )
         if info["recipe_error"]:
             lines.append(f"  recipe error: {info['recipe_error']}")
         lines.extend(_revision_table(info) if info["revisions"] else ["  no revisions"])
@@ -247,8 +270,12 @@ def _revision_table(info: ContainerStatus) -> list[str]:
         cells = [row["revision"], row["date"], row.get("local") or "-"]
         if has_remote:
             cells.append(row.get("remote") or "-")
-        cells += [row.get("rez_version") or "?", row.get("python") or "?",
-                  _in_use(row), format_size(row["size"]) if "size" in row else "-"]
+        cells += [
+            row.get("rez_version") or "?",
+            row.get("python") or "?",
+            _in_use(row),
+            format_size(row["size"]) if "size" in row else "-",
+        ]
         table.append(cells)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = []
@@ -256,8 +283,10 @@ def _revision_table(info: ContainerStatus) -> list[str]:
         mark = "*" if index and cells[0] == info["use_enters"] else " "
         lines.append(" " + mark + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
     count = len(info["revisions"])
-    total = (f"  {plural(count, 'revision')}, "
-             f"{format_size(info['size'])} of {'its' if count == 1 else 'their'} own")
+    total = (
+        f"  {plural(count, 'revision')}, "
+        f"{format_size(info['size'])} of {'its' if count == 1 else 'their'} own"
+    )
     return [*lines, total]
 
 

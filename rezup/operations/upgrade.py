@@ -140,7 +140,7 @@ def available_version(source: Optional[str] = None) -> tuple[Version, str]:
     return _version_on_index()
 
 
-_VERSION_LINE = re.compile(r'''^__version__\s*=\s*["']([^"']+)["']''', re.M)
+_VERSION_LINE = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.M)
 
 
 def _version_in_source(source: Path) -> tuple[Version, str]:
@@ -153,11 +153,12 @@ def _version_in_source(source: Path) -> tuple[Version, str]:
             return _parse(found.group(1), str(init)), str(source)
         wheels = [w for w in source.glob("rezup-*.whl")] if source.is_dir() else []
     except OSError as exc:
-        raise UpgradeError(f"cannot read REZUP_UPGRADE_SOURCE {source}: {one_line(exc)}") \
-            from None
+        raise UpgradeError(f"cannot read REZUP_UPGRADE_SOURCE {source}: {one_line(exc)}") from None
     if not wheels:
-        raise UpgradeError(f"REZUP_UPGRADE_SOURCE {source} is neither a rezup checkout nor a "
-                           "folder with rezup wheels")
+        raise UpgradeError(
+            f"REZUP_UPGRADE_SOURCE {source} is neither a rezup checkout nor a "
+            "folder with rezup wheels"
+        )
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
     versions = []
@@ -175,12 +176,25 @@ def _version_on_index() -> tuple[Version, str]:
 
     options, env = _index_settings()
     try:
-        out = uv_process.run(["pip", "compile", "-", "--no-deps", "--quiet", "--no-header",
-                      "--no-annotate", "--python", sys.executable, "--no-python-downloads",
-                      *options],
-                     env={**env, "UV_HTTP_TIMEOUT": str(int(CHECK_TIMEOUT) or 1)},
-                     input_text="rezup\n", what="looking for a newer rezup",
-                     timeout=CHECK_TIMEOUT * 3)
+        out = uv_process.run(
+            [
+                "pip",
+                "compile",
+                "-",
+                "--no-deps",
+                "--quiet",
+                "--no-header",
+                "--no-annotate",
+                "--python",
+                sys.executable,
+                "--no-python-downloads",
+                *options,
+            ],
+            env={**env, "UV_HTTP_TIMEOUT": str(int(CHECK_TIMEOUT) or 1)},
+            input_text="rezup\n",
+            what="looking for a newer rezup",
+            timeout=CHECK_TIMEOUT * 3,
+        )
     except RezupError as exc:
         raise UpgradeError(str(exc)) from None
     found = re.search(r"^rezup==(\S+)", out, re.M)
@@ -196,8 +210,9 @@ def _index_settings() -> tuple[list[str], dict[str, str]]:
     from rezup.tools import uv_options
 
     try:
-        options, env = installer_settings(ContainerRecipe(paths.DEFAULT_CONTAINER).load(),
-                                          warn=False)
+        options, env = installer_settings(
+            ContainerRecipe(paths.DEFAULT_CONTAINER).load(), warn=False
+        )
     except RezupError:
         return [], {}
     index, _ = uv_options.split_index_options(options)
@@ -232,8 +247,10 @@ def upgrade_at_launch(argv: list[str]) -> None:
             upgraded = _check_and_install()
     except Exception as exc:  # never fail a job for this
         _record(failure=one_line(exc), failed=time.time())
-        sys.stderr.write(f"rezup: warning: auto-upgrade failed ({one_line(exc)}); running "
-                         f"rezup {__version__}; set REZUP_NO_UPGRADE=1 to stop checking\n")
+        sys.stderr.write(
+            f"rezup: warning: auto-upgrade failed ({one_line(exc)}); running "
+            f"rezup {__version__}; set REZUP_NO_UPGRADE=1 to stop checking\n"
+        )
         return
     if upgraded is not None:
         restart(argv, upgraded)
@@ -247,9 +264,11 @@ def _check_and_install() -> Optional[Version]:
         return None
     if latest.major != current.major:
         _record(newer_major=str(latest))
-        sys.stderr.write(f"rezup: rezup {latest} is out; major versions are not upgraded "
-                         "automatically (upgrade by hand when your recipes and scripts are "
-                         "ready)\n")
+        sys.stderr.write(
+            f"rezup: rezup {latest} is out; major versions are not upgraded "
+            "automatically (upgrade by hand when your recipes and scripts are "
+            "ready)\n"
+        )
         return None
     sys.stderr.write(f"rezup: upgrading rezup {current} to {latest}\n")
     install(install_from)
@@ -263,9 +282,22 @@ def install(requirement: str) -> None:
 
     options, env = _index_settings() if requirement.startswith("rezup==") else ([], {})
     with _running_launcher_moved_aside():
-        uv_process.run(["pip", "install", "--quiet", "--python", sys.executable,
-                        "--compile-bytecode", "--reinstall-package", "rezup", requirement,
-                        *options], env=env, what="upgrading rezup")
+        uv_process.run(
+            [
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                sys.executable,
+                "--compile-bytecode",
+                "--reinstall-package",
+                "rezup",
+                requirement,
+                *options,
+            ],
+            env=env,
+            what="upgrading rezup",
+        )
 
 
 @contextlib.contextmanager
@@ -310,6 +342,9 @@ def latest_message() -> str:
     current = current_version()
     if latest <= current:
         return f"{latest} (rezup {current} is up to date)"
-    note = " (a new major version: not upgraded automatically)" \
-        if latest.major != current.major else ""
+    note = (
+        " (a new major version: not upgraded automatically)"
+        if latest.major != current.major
+        else ""
+    )
     return f"{latest}{note}"

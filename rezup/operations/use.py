@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rezup")
 
 
-def containers_of(name: str, *, local_only: bool = False
-                  ) -> tuple[ContainerDir, Optional[ContainerDir]]:
+def containers_of(
+    name: str, *, local_only: bool = False
+) -> tuple[ContainerDir, Optional[ContainerDir]]:
     """The local container ``name`` and its remote twin (None without a remote root)."""
     local_root, remote_root = root_settings.container_roots(name)
     local = ContainerDir(local_root, name)
@@ -32,8 +33,9 @@ def containers_of(name: str, *, local_only: bool = False
     return local, ContainerDir(remote_root, name, remote=True)
 
 
-def revision_for_use(name: str, *, local_only: bool = False, revision: Optional[str] = None
-                     ) -> tuple[Optional[RevisionDir], bool]:
+def revision_for_use(
+    name: str, *, local_only: bool = False, revision: Optional[str] = None
+) -> tuple[Optional[RevisionDir], bool]:
     """The revision ``rezup use NAME`` enters, and whether it came from the remote.
 
     A remote revision is pulled if it is not ready here. If that fails, or the remote root
@@ -46,7 +48,8 @@ def revision_for_use(name: str, *, local_only: bool = False, revision: Optional[
         return _given_revision(local, remote, revision)
     try:
         stamp, from_remote, _ = newest.choose_revision(
-            str(local.revisions()), str(remote.revisions()) if remote else None, log.warning)
+            str(local.revisions()), str(remote.revisions()) if remote else None, log.warning
+        )
     except RemoteRootError as exc:
         assert remote is not None
         return _fall_back(local, remote, str(exc)), True
@@ -72,16 +75,28 @@ def forecast(name: str) -> UseForecast:
     warnings: list[str] = []
     try:
         stamp, from_remote, _ = newest.choose_revision(
-            str(local.revisions()), str(remote.revisions()) if remote else None,
-            warnings.append)
+            str(local.revisions()), str(remote.revisions()) if remote else None, warnings.append
+        )
     except RemoteRootError as exc:
         fallback = last_pulled(local, remote) if remote else None
-        return {"revision": fallback.dirname() if fallback else None, "pull": None,
-                "failure": None, "warning": str(exc)}
-    result: UseForecast = {"revision": stamp, "pull": None, "failure": None,
-                              "warning": "; ".join(warnings) or None}
-    if from_remote and remote is not None and stamp is not None and \
-            not local.revision(stamp).is_usable():
+        return {
+            "revision": fallback.dirname() if fallback else None,
+            "pull": None,
+            "failure": None,
+            "warning": str(exc),
+        }
+    result: UseForecast = {
+        "revision": stamp,
+        "pull": None,
+        "failure": None,
+        "warning": "; ".join(warnings) or None,
+    }
+    if (
+        from_remote
+        and remote is not None
+        and stamp is not None
+        and not local.revision(stamp).is_usable()
+    ):
         failure = pull_failure(local.revision(stamp))
         fallback = last_pulled(local, remote)
         result["revision"] = fallback.dirname() if fallback else None
@@ -92,8 +107,9 @@ def forecast(name: str) -> UseForecast:
     return result
 
 
-def _given_revision(local: ContainerDir, remote: Optional[ContainerDir], stamp: str
-                    ) -> tuple[RevisionDir, bool]:
+def _given_revision(
+    local: ContainerDir, remote: Optional[ContainerDir], stamp: str
+) -> tuple[RevisionDir, bool]:
     wanted = float(stamp) if paths.is_timestamp(stamp) else None
     if wanted is not None:
         found = local.get_revision_by_time(wanted)
@@ -106,13 +122,13 @@ def _given_revision(local: ContainerDir, remote: Optional[ContainerDir], stamp: 
             try:
                 published = remote.get_revision_by_time(wanted)
             except OSError as exc:
-                raise ContainerError(f"cannot read the remote root {remote.root()}: {exc}") \
-                    from None
+                raise ContainerError(
+                    f"cannot read the remote root {remote.root()}: {exc}"
+                ) from None
             if published is not None:
                 return pull(published, local), True
     where = " or ".join(str(c.root()) for c in (local, remote) if c is not None)
-    raise ContainerError(f"no revision {stamp} of container {local.name()!r} is ready in "
-                         f"{where}")
+    raise ContainerError(f"no revision {stamp} of container {local.name()!r} is ready in {where}")
 
 
 def _fall_back(local: ContainerDir, remote: ContainerDir, why: str) -> RevisionDir:
@@ -133,6 +149,11 @@ def enter(
 ) -> int:
     """Run ``command``, or ``script`` through the shell, or a shell, in ``revision``."""
     return session.run(
-        str(revision.path()), revision.session_metadata(), revision.container().name(),
-        using_remote, command=command, script=script, wait=wait,
+        str(revision.path()),
+        revision.session_metadata(),
+        revision.container().name(),
+        using_remote,
+        command=command,
+        script=script,
+        wait=wait,
     )

@@ -28,7 +28,7 @@ def split_command(argv: "list[str]") -> "tuple[list[str], list[str]]":
     """Split ``argv`` at the first ``--``: rezup's own arguments, and the user's command."""
     if "--" in argv:
         index = argv.index("--")
-        return argv[:index], argv[index + 1:]
+        return argv[:index], argv[index + 1 :]
     return argv, []
 
 
@@ -74,7 +74,7 @@ def expand_vars(value: str, env: "Mapping[str, str]") -> str:
         if end < 0:  # not an expansion: look again from the next character
             start = value.find("${", start + 1)
             continue
-        name, _, default = value[start + 2:end].partition(":-")
+        name, _, default = value[start + 2 : end].partition(":-")
         parts.append(value[done:start])
         parts.append(env.get(name) or default)
         done = end + 1
@@ -175,8 +175,9 @@ def _leave_outer_environments(env: "dict[str, str]") -> None:
         del env["VIRTUAL_ENV"]
         leaving.add(os.path.join(own_venv, paths.BIN_DIRNAME))
     if leaving and "PATH" in env:
-        env["PATH"] = os.pathsep.join(entry for entry in env["PATH"].split(os.pathsep)
-                                      if entry not in leaving)
+        env["PATH"] = os.pathsep.join(
+            entry for entry in env["PATH"].split(os.pathsep) if entry not in leaving
+        )
 
 
 # -- the in-use claim ----------------------------------------------------------------------------
@@ -270,8 +271,9 @@ def _gone(revision_dir: str) -> None:
 # -- launching -----------------------------------------------------------------------------------
 
 
-def launch(argv: "Sequence[str]", env: "dict[str, str]", wait: bool = True,
-           keep_fd: "Optional[int]" = None) -> int:
+def launch(
+    argv: "Sequence[str]", env: "dict[str, str]", wait: bool = True, keep_fd: "Optional[int]" = None
+) -> int:
     """Run ``argv`` in ``env``. On POSIX, when waiting, rezup *becomes* the command (exec):
     nothing of rezup stays in memory and the exit code is the command's own. ``keep_fd``
     (the claim) is passed on to a command started without waiting."""
@@ -292,8 +294,12 @@ def launch(argv: "Sequence[str]", env: "dict[str, str]", wait: bool = True,
         argv = [shutil.which(argv[0], path=env.get("PATH")) or argv[0], *argv[1:]]
     try:
         if not wait:
-            subprocess.Popen(argv, env=env, start_new_session=os.name != "nt",
-                             pass_fds=(keep_fd,) if keep_fd is not None else ())
+            subprocess.Popen(
+                argv,
+                env=env,
+                start_new_session=os.name != "nt",
+                pass_fds=(keep_fd,) if keep_fd is not None else (),
+            )
             return 0
         return subprocess.call(argv, env=env)
     except OSError as exc:
@@ -352,8 +358,9 @@ def spawn(
             os.close(held)
 
 
-def _shell_command(container: str, using_remote: bool, script: "Optional[str]",
-                   env: "dict[str, str]") -> "list[str]":
+def _shell_command(
+    container: str, using_remote: bool, script: "Optional[str]", env: "dict[str, str]"
+) -> "list[str]":
     """The shell that runs ``script``, or (none) an interactive one with rezup's prompt."""
     from rezup.runtime import shell as shells
 
@@ -379,6 +386,5 @@ def run(
     a claim on the revision (see ``claim``) for as long as they run."""
     env = session_environ(metadata, revision_dir, container, using_remote)
     held = claim(revision_dir)
-    argv = list(command) if command else \
-        _shell_command(container, using_remote, script, env)
+    argv = list(command) if command else _shell_command(container, using_remote, script, env)
     return launch(argv, env, wait=wait, keep_fd=held)

@@ -14,8 +14,20 @@ from typing import Optional
 
 IS_WINDOWS = os.name == "nt"
 LAUNCH_DIR = Path(__file__).parent.parent / "launch"  # rezup/launch/
-KNOWN_SHELLS = ("bash", "zsh", "sh", "dash", "ksh", "mksh", "csh", "tcsh", "fish",
-                "pwsh", "powershell", "cmd")
+KNOWN_SHELLS = (
+    "bash",
+    "zsh",
+    "sh",
+    "dash",
+    "ksh",
+    "mksh",
+    "csh",
+    "tcsh",
+    "fish",
+    "pwsh",
+    "powershell",
+    "cmd",
+)
 
 
 @dataclass(frozen=True)
@@ -35,8 +47,11 @@ def detect_shell() -> Shell:
     if found is not None:
         return found
     if IS_WINDOWS:
-        return _shell_from(shutil.which("pwsh") or shutil.which("powershell") or
-                           os.environ.get("COMSPEC", "cmd.exe"))
+        return _shell_from(
+            shutil.which("pwsh")
+            or shutil.which("powershell")
+            or os.environ.get("COMSPEC", "cmd.exe")
+        )
     return _shell_from(os.environ.get("SHELL") or "/bin/sh")
 
 
@@ -75,10 +90,11 @@ def check_shell(shell: Shell) -> None:
         return
     from rezup.ground.errors import UsageError
 
-    chosen = "REZUP_DEFAULT_SHELL names" if os.environ.get("REZUP_DEFAULT_SHELL") else \
-        "rezup found"
-    raise UsageError(f"cannot start the shell {shell.executable!r} ({chosen} it): not found; "
-                     "set REZUP_DEFAULT_SHELL to a shell that is installed")
+    chosen = "REZUP_DEFAULT_SHELL names" if os.environ.get("REZUP_DEFAULT_SHELL") else "rezup found"
+    raise UsageError(
+        f"cannot start the shell {shell.executable!r} ({chosen} it): not found; "
+        "set REZUP_DEFAULT_SHELL to a shell that is installed"
+    )
 
 
 def default_prompt(container: str, using_remote: bool) -> str:
@@ -105,9 +121,11 @@ def interactive_command(shell: Shell, env: dict[str, str]) -> list[str]:
         env["HOME"] = str(LAUNCH_DIR / "csh")
         return [exe, "-i"]
     if name == "fish":
-        init = ("functions -q fish_prompt; and functions -c fish_prompt _rezup_prompt; "
-                "function fish_prompt; printf '%s' \"$REZUP_PROMPT\"; "
-                "functions -q _rezup_prompt; and _rezup_prompt; end")
+        init = (
+            "functions -q fish_prompt; and functions -c fish_prompt _rezup_prompt; "
+            "function fish_prompt; printf '%s' \"$REZUP_PROMPT\"; "
+            "functions -q _rezup_prompt; and _rezup_prompt; end"
+        )
         return [exe, "-i", "--init-command", init]
     if name == "cmd":
         return [exe, "/Q", "/K", str(LAUNCH_DIR / "up.bat")]

@@ -53,8 +53,11 @@ def main():
                 outcome = reuse(source, os.path.join(donor, relative), mode_name, made)
             if outcome is None and kind == b"m" and not os.path.isdir(site):
                 return  # the revision is being removed: nothing to compile any more
-            if outcome is None and kind != b"c" and (kind == b"r" or os.path.exists(
-                    importlib.util.cache_from_source(source))):
+            if (
+                outcome is None
+                and kind != b"c"
+                and (kind == b"r" or os.path.exists(importlib.util.cache_from_source(source)))
+            ):
                 outcome = LEFT
             elif outcome is None:
                 ok = compileall.compile_file(source, quiet=2, **options)
@@ -77,7 +80,7 @@ def batches(stream):
             if end < 0:
                 break
             yield pending[:end].split(b"\0")
-            pending = pending[end + 2:]
+            pending = pending[end + 2 :]
 
 
 def reuse(source, donor_source, mode_name, made):
@@ -122,14 +125,18 @@ def reuse(source, donor_source, mode_name, made):
 
 def stamp(stat):
     """The second half of a timestamp pyc's header: the source's mtime and size."""
-    return ((int(stat.st_mtime) & MASK).to_bytes(4, "little")
-            + (stat.st_size & MASK).to_bytes(4, "little"))
+    return (int(stat.st_mtime) & MASK).to_bytes(4, "little") + (stat.st_size & MASK).to_bytes(
+        4, "little"
+    )
 
 
 def valid(header, mode_name, recorded):
-    return (len(header) == 16 and header[:4] == importlib.util.MAGIC_NUMBER
-            and int.from_bytes(header[4:8], "little") == FLAGS[mode_name]
-            and header[8:16] == recorded)
+    return (
+        len(header) == 16
+        and header[:4] == importlib.util.MAGIC_NUMBER
+        and int.from_bytes(header[4:8], "little") == FLAGS[mode_name]
+        and header[8:16] == recorded
+    )
 
 
 def read_header(path):

@@ -75,14 +75,21 @@ def plan_and_build(
         made = []
         for spec in specs:
             python, version = pythons[spec.python_request]
-            made.append(pool.submit(  # the plan pins the seeds: no --seed
-                create_venv, spec.name, version, venv_folder(work, spec.name), python,
-                options, env, seed=False,
-            ))
+            made.append(
+                pool.submit(  # the plan pins the seeds: no --seed
+                    create_venv,
+                    spec.name,
+                    version,
+                    venv_folder(work, spec.name),
+                    python,
+                    options,
+                    env,
+                    seed=False,
+                )
+            )
         return made
 
-    with step(f"building revision {revision_dir.name}", revision_dir), \
-            site.folder() as work:
+    with step(f"building revision {revision_dir.name}", revision_dir), site.folder() as work:
         # a fenced build makes its venvs in a folder that moves: no clone, whose files
         # would name that folder in places the move does not rewrite
         guess = None if site.fenced else clone_donors.likely_donor(recipe.text, revision_dir)
@@ -91,8 +98,9 @@ def plan_and_build(
             if guess is not None:
                 with contextlib.suppress(CloneError):  # being removed: no guess
                     claim.enter_context(clone_donors.claimed(guess.donor))
-                    cloning = pool.submit(_clone_into, guess.donor, work,
-                                          [spec.name for spec in specs], claim=False)
+                    cloning = pool.submit(
+                        _clone_into, guess.donor, work, [spec.name for spec in specs], claim=False
+                    )
             created = create_venvs(pool) if cloning is None else []
             with progress.step("resolving", "resolved") as resolving:
                 plan = make_plan(recipe, container, pythons=pythons, on_line=resolving.note)
@@ -101,16 +109,28 @@ def plan_and_build(
                 assert guess is not None
                 cloned = cloning.result() and _same_plan(guess, plan)
                 if cloned:
-                    metadata = _finish_clone(plan, recipe.text, site, guess.donor,
-                                             started=started, extra_metadata=extra_metadata)
+                    metadata = _finish_clone(
+                        plan,
+                        recipe.text,
+                        site,
+                        guess.donor,
+                        started=started,
+                        extra_metadata=extra_metadata,
+                    )
                 else:
                     remove_tree(work / paths.VENV_DIRNAME)
                     created = create_venvs(pool)
             for future in created:
                 future.result()
         if not cloned:
-            metadata = _fill_revision(plan, recipe.text, site, container_dir=container_dir,
-                                      started=started, extra_metadata=extra_metadata)
+            metadata = _fill_revision(
+                plan,
+                recipe.text,
+                site,
+                container_dir=container_dir,
+                started=started,
+                extra_metadata=extra_metadata,
+            )
     if not site.fenced:  # see venv_install.compile_venv
         compile_seeds_later(plan, revision_dir)
     return plan, metadata
@@ -133,29 +153,49 @@ def build_revision(
     (an offline pull). On any failure the folder is removed.
     """
     started = time.monotonic()
-    pythons = {venv.name: planned_python(venv.python, venv.python_request, venv.python_version,
-                                         venv.name) for venv in plan.venvs}
+    pythons = {
+        venv.name: planned_python(venv.python, venv.python_request, venv.python_version, venv.name)
+        for venv in plan.venvs
+    }
     site = BuildSite(revision_dir, held)
 
     def create(venv: VenvPlan) -> None:
-        create_venv(venv.name, venv.python_version, venv_folder(site.work, venv.name),
-                    pythons[venv.name], install_options(plan, find_links), dict(plan.uv_env),
-                    seed=not plan.pinned_seeds)
+        create_venv(
+            venv.name,
+            venv.python_version,
+            venv_folder(site.work, venv.name),
+            pythons[venv.name],
+            install_options(plan, find_links),
+            dict(plan.uv_env),
+            seed=not plan.pinned_seeds,
+        )
 
-    with step(f"building revision {revision_dir.name}", revision_dir), \
-            site.folder() as work:
-        donor = None if site.fenced else clone_donors.identical_revision(
-            revision_dir.parent, plan.digest, plan=plan, target=revision_dir)
-        if donor is not None and _clone_into(donor, work, [venv.name for venv in plan.venvs],
-                                             claim=True):
-            metadata = _finish_clone(plan, recipe_text, site, donor, started=started,
-                                     extra_metadata=extra_metadata)
+    with step(f"building revision {revision_dir.name}", revision_dir), site.folder() as work:
+        donor = (
+            None
+            if site.fenced
+            else clone_donors.identical_revision(
+                revision_dir.parent, plan.digest, plan=plan, target=revision_dir
+            )
+        )
+        if donor is not None and _clone_into(
+            donor, work, [venv.name for venv in plan.venvs], claim=True
+        ):
+            metadata = _finish_clone(
+                plan, recipe_text, site, donor, started=started, extra_metadata=extra_metadata
+            )
         else:
             with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
                 list(pool.map(create, plan.venvs))
-            metadata = _fill_revision(plan, recipe_text, site, container_dir=container_dir,
-                                      find_links=find_links, extra_metadata=extra_metadata,
-                                      started=started)
+            metadata = _fill_revision(
+                plan,
+                recipe_text,
+                site,
+                container_dir=container_dir,
+                find_links=find_links,
+                extra_metadata=extra_metadata,
+                started=started,
+            )
     if not site.fenced:  # see venv_install.compile_venv
         compile_seeds_later(plan, revision_dir)
     return metadata
@@ -184,27 +224,46 @@ def _fill_revision(
         shared_dir = ensure_shared_lib(plan, container_dir, options, env, revision_dir)
 
     def install(venv: VenvPlan) -> Optional[str]:
-        return install_venv(venv, revision_dir, options, env, shared_dir,
-                            seeds_now=site.fenced)
+        return install_venv(venv, revision_dir, options, env, shared_dir, seeds_now=site.fenced)
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
         rez_versions = list(pool.map(install, plan.venvs))
-    return _make_ready(plan, None, site, started=started,
-                       extra_metadata=extra_metadata, rez_version=rez_versions[0])
+    return _make_ready(
+        plan,
+        None,
+        site,
+        started=started,
+        extra_metadata=extra_metadata,
+        rez_version=rez_versions[0],
+    )
 
 
-def _make_ready(plan: Plan, recipe_text: Optional[str], site: BuildSite, *, started: float,
-                extra_metadata: Optional[dict[str, Any]], python: Optional[str] = None,
-                rez_version: Optional[str] = None, **more: Any) -> RevisionMetadata:
+def _make_ready(
+    plan: Plan,
+    recipe_text: Optional[str],
+    site: BuildSite,
+    *,
+    started: float,
+    extra_metadata: Optional[dict[str, Any]],
+    python: Optional[str] = None,
+    rez_version: Optional[str] = None,
+    **more: Any,
+) -> RevisionMetadata:
     """Write the recipe and the plan (unless ``recipe_text`` is None: written already) and,
     last, the ready marker (see ``revision_record.revision_metadata``, with the build's time);
     return the metadata."""
     if recipe_text is not None:
         with step("writing the recipe and the plan", site.work):
             write_recipe_and_plan(site.work, recipe_text, plan)
-    made = revision_metadata(site.final, plan, python=python, rez_version=rez_version,
-                             build_seconds=round(time.monotonic() - started, 3), **more,
-                             **(extra_metadata or {}))
+    made = revision_metadata(
+        site.final,
+        plan,
+        python=python,
+        rez_version=rez_version,
+        build_seconds=round(time.monotonic() - started, 3),
+        **more,
+        **(extra_metadata or {}),
+    )
     site.commit(made)
     return made
 
@@ -213,7 +272,7 @@ def _make_ready(plan: Plan, recipe_text: Optional[str], site: BuildSite, *, star
 
 
 def cloned_note(metadata: RevisionMetadata) -> str:
-    """", cloned from revision X" for a revision made as a clone (see ``_finish_clone``)."""
+    """ ", cloned from revision X" for a revision made as a clone (see ``_finish_clone``)."""
     donor = metadata.get("cloned_from")
     return f", cloned from revision {donor}" if donor else ""
 
@@ -223,9 +282,13 @@ def _clone_into(donor: Path, revision_dir: Path, venv_names: list[str], *, claim
     meanwhile if ``claim``: else the caller holds one); False (and no venv made) if it cannot
     be done with certainty."""
     try:
-        with clone_donors.claimed(donor) if claim else contextlib.nullcontext(), \
-                progress.step(f"cloning the venvs of revision {donor.name} (same recipe)",
-                              f"cloned the venvs of revision {donor.name}"):
+        with (
+            clone_donors.claimed(donor) if claim else contextlib.nullcontext(),
+            progress.step(
+                f"cloning the venvs of revision {donor.name} (same recipe)",
+                f"cloned the venvs of revision {donor.name}",
+            ),
+        ):
             clone.clone_venvs(donor, revision_dir, venv_names)
     except CloneError as exc:
         log.info("revision %s cannot be cloned (%s): building the revision", donor.name, exc)
@@ -238,24 +301,43 @@ def _same_plan(guess: clone_donors.DonorGuess, plan: Plan) -> bool:
     """Whether the resolve gave the plan of the revision cloned beside it."""
     if plan.digest == guess.plan_digest:
         return True
-    log.info("the recipe resolves to another plan than revision %s's (new versions on the "
-             "index): building the revision", guess.donor.name)
+    log.info(
+        "the recipe resolves to another plan than revision %s's (new versions on the "
+        "index): building the revision",
+        guess.donor.name,
+    )
     return False
 
 
-def _finish_clone(plan: Plan, recipe_text: str, site: BuildSite, donor: Path, *,
-                  started: float, extra_metadata: Optional[dict[str, Any]]) -> RevisionMetadata:
+def _finish_clone(
+    plan: Plan,
+    recipe_text: str,
+    site: BuildSite,
+    donor: Path,
+    *,
+    started: float,
+    extra_metadata: Optional[dict[str, Any]],
+) -> RevisionMetadata:
     """Make ready a revision whose venvs were cloned from ``donor``: the donor's rez and
     Python, ``cloned_from`` naming it."""
     try:
         donor_metadata = revision_json.read_metadata(str(donor)) or {}
     except ValueError:
         donor_metadata = {}
-    metadata = _make_ready(plan, recipe_text, site, started=started,
-                           extra_metadata=extra_metadata,
-                           python=donor_metadata.get("python"),
-                           rez_version=donor_metadata.get("rez_version"),
-                           cloned_from=donor.name)
-    log.info("the plan is that of revision %s: revision %s is its clone (its venvs hard-linked, "
-             "nothing installed)", donor.name, site.final.name)
+    metadata = _make_ready(
+        plan,
+        recipe_text,
+        site,
+        started=started,
+        extra_metadata=extra_metadata,
+        python=donor_metadata.get("python"),
+        rez_version=donor_metadata.get("rez_version"),
+        cloned_from=donor.name,
+    )
+    log.info(
+        "the plan is that of revision %s: revision %s is its clone (its venvs hard-linked, "
+        "nothing installed)",
+        donor.name,
+        site.final.name,
+    )
     return metadata

@@ -70,8 +70,10 @@ class BuildSite:
                 yield work
         except OSError:
             if self.held is not None and revision_json.is_ready(str(self.final)):
-                raise LockError(f"revision {self.final.name} was made ready by another "
-                                "builder meanwhile; this build publishes nothing") from None
+                raise LockError(
+                    f"revision {self.final.name} was made ready by another "
+                    "builder meanwhile; this build publishes nothing"
+                ) from None
             raise
         finally:
             self.work = self.final
@@ -90,9 +92,11 @@ class BuildSite:
             flush_filesystem(self.work)
             lost = self.held.lost() if self.held is not None else None
             if lost:
-                raise LockError(f"this build of revision {self.final.name} lost its lock: "
-                                f"{lost}; it publishes nothing (this host was cut off or "
-                                "too slow: REZUP_LOCK_LEASE)")
+                raise LockError(
+                    f"this build of revision {self.final.name} lost its lock: "
+                    f"{lost}; it publishes nothing (this host was cut off or "
+                    "too slow: REZUP_LOCK_LEASE)"
+                )
             mark_ready.write_metadata(str(self.work), metadata)
 
 
@@ -102,13 +106,17 @@ def _clear_abandoned(final: Path) -> None:
     at once; a later build or prune clears it."""
     prefix = f"{STAGING_PREFIX}{final.name}-"
     try:
-        folders = [entry.path for entry in os.scandir(final.parent)
-                   if entry.name.startswith(prefix)]
+        folders = [
+            entry.path for entry in os.scandir(final.parent) if entry.name.startswith(prefix)
+        ]
     except OSError:
         return
     for folder in folders:
-        log.info("removing %s, left by a builder of revision %s that died or lost its lock",
-                 os.path.basename(folder), final.name)
+        log.info(
+            "removing %s, left by a builder of revision %s that died or lost its lock",
+            os.path.basename(folder),
+            final.name,
+        )
         with contextlib.suppress(OSError):
             discard(Path(folder))
 

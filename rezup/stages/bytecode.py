@@ -74,8 +74,7 @@ def invalidation_mode(env: Mapping[str, str]) -> str:
     value = env.get("PYC_INVALIDATION_MODE", "")
     if value:
         if value not in MODES:
-            raise BuildError(f"PYC_INVALIDATION_MODE={value!r} is not one of "
-                             f"{', '.join(MODES)}")
+            raise BuildError(f"PYC_INVALIDATION_MODE={value!r} is not one of {', '.join(MODES)}")
         return value
     return "CHECKED_HASH" if env.get("SOURCE_DATE_EPOCH") else "TIMESTAMP"
 
@@ -121,8 +120,11 @@ def python_sources(site: Path) -> list[str]:
     for folder, dirs, files in os.walk(site):
         dirs[:] = [name for name in dirs if name != "__pycache__"]
         base = os.path.relpath(folder, site)
-        found.extend(name if base == "." else os.path.join(base, name)
-                     for name in files if name.endswith(".py"))
+        found.extend(
+            name if base == "." else os.path.join(base, name)
+            for name in files
+            if name.endswith(".py")
+        )
     found.sort()
     return found
 
@@ -138,8 +140,10 @@ def sources_of(site: Path, distributions: Collection[str]) -> list[str]:
         name = record.parent.name[: -len(".dist-info")].rpartition("-")[0]
         if name.replace("-", "_").replace(".", "_").lower() not in wanted:
             continue
-        with contextlib.suppress(OSError, csv.Error, UnicodeDecodeError), \
-                open(record, newline="", encoding="utf-8") as stream:
+        with (
+            contextlib.suppress(OSError, csv.Error, UnicodeDecodeError),
+            open(record, newline="", encoding="utf-8") as stream,
+        ):
             for row in csv.reader(stream):
                 path = os.path.normpath(row[0]) if row else ""
                 if path.endswith(".py") and not path.startswith(("..", os.sep)):
@@ -147,8 +151,9 @@ def sources_of(site: Path, distributions: Collection[str]) -> list[str]:
     return sorted(found)
 
 
-def compile_venv(venv: Path, donor: Optional[Path], env: Mapping[str, str], *,
-                 later: Collection[str] = ()) -> Bytecode:
+def compile_venv(
+    venv: Path, donor: Optional[Path], env: Mapping[str, str], *, later: Collection[str] = ()
+) -> Bytecode:
     """Give every source of ``venv``'s site-packages its pyc, from ``donor`` (a venv of an
     earlier revision, see ``donor_venv``) where valid, else compiled. ``env`` is laid over the
     process environment, for the workers (``PYC_INVALIDATION_MODE``, ...). The sources in
@@ -194,19 +199,26 @@ class _Batches:
             self.next += len(batch)
         if not batch:
             return None
-        return b"".join((b"r" if path in self.reuse_only else b"c") + os.fsencode(path) + b"\0"
-                        for path in batch) + b"\0"
+        return (
+            b"".join(
+                (b"r" if path in self.reuse_only else b"c") + os.fsencode(path) + b"\0"
+                for path in batch
+            )
+            + b"\0"
+        )
 
 
 @contextlib.contextmanager
-def _worker(command: list[str], env: Mapping[str, str]
-            ) -> Iterator[tuple[subprocess.Popen, IO[bytes]]]:
+def _worker(
+    command: list[str], env: Mapping[str, str]
+) -> Iterator[tuple[subprocess.Popen, IO[bytes]]]:
     """A worker process, and the file its stderr goes to (a worker that has much to say
     never blocks on a full pipe)."""
     with tempfile.TemporaryFile() as errors:
         try:
-            starting = uv_process.helper_process(command, env=env, stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=errors)
+            starting = uv_process.helper_process(
+                command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors
+            )
             process = starting.__enter__()
         except OSError as exc:
             raise BuildError(f"cannot run {command[0]} to compile bytecode: {exc}") from None
@@ -244,7 +256,8 @@ def _drive(worker: tuple[subprocess.Popen, IO[bytes]], queue: _Batches) -> list[
     process.wait()
     errors.seek(0)
     lines = errors.read().decode(errors="replace").strip().splitlines() or [
-        f"it exited with {process.returncode}"]
+        f"it exited with {process.returncode}"
+    ]
     program = process.args[0] if isinstance(process.args, (list, tuple)) else process.args
     assert isinstance(program, (str, bytes, os.PathLike))
     raise BuildError(f"compiling bytecode with {os.fsdecode(program)} failed: {lines[-1]}")
@@ -272,8 +285,14 @@ def compile_later(venv: Path, sources: Collection[str], env: Mapping[str, str]) 
     payload = b"".join(b"m" + os.fsencode(path) + b"\0" for path in sources) + b"\0"
     full_env = {**os.environ, **env}
     full_env.pop("VIRTUAL_ENV", None)
-    command = [str(venv_python(venv)), "-I", "-S", str(WORKER), invalidation_mode(full_env),
-               str(site)]
+    command = [
+        str(venv_python(venv)),
+        "-I",
+        "-S",
+        str(WORKER),
+        invalidation_mode(full_env),
+        str(site),
+    ]
     lock_path = venv.parent.parent / f"{paths.COMPILING_PREFIX}{venv.name}"
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -286,8 +305,13 @@ def compile_later(venv: Path, sources: Collection[str], env: Mapping[str, str]) 
             stdin.write(payload)
             stdin.seek(0)
             process = subprocess.Popen(
-                command, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                cwd=tempfile.gettempdir(), env=full_env, start_new_session=True,
+                command,
+                stdin=stdin,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=tempfile.gettempdir(),
+                env=full_env,
+                start_new_session=True,
                 pass_fds=(fd,),
             )
         os.ftruncate(fd, 0)
@@ -326,8 +350,11 @@ def stop_compiling(revision_dir: Path, timeout: float = 5.0) -> None:
     import time
 
     try:
-        locks = [entry.path for entry in os.scandir(revision_dir)
-                 if entry.name.startswith(paths.COMPILING_PREFIX)]
+        locks = [
+            entry.path
+            for entry in os.scandir(revision_dir)
+            if entry.name.startswith(paths.COMPILING_PREFIX)
+        ]
     except OSError:
         return
     for path in locks:
@@ -393,6 +420,8 @@ def _cpus(env: Mapping[str, str]) -> int:
 
 def describe(result: Bytecode, venv_name: str, seconds: float) -> str:
     """One debug line about a venv's bytecode."""
-    return (f"venv {venv_name!r}: {result.linked} pycs linked and {result.copied} copied from "
-            f"{result.donor or 'no earlier revision'}, {result.compiled} compiled, "
-            f"{result.failed} not compilable, {result.left} left for later ({seconds:.2f}s)")
+    return (
+        f"venv {venv_name!r}: {result.linked} pycs linked and {result.copied} copied from "
+        f"{result.donor or 'no earlier revision'}, {result.compiled} compiled, "
+        f"{result.failed} not compilable, {result.left} left for later ({seconds:.2f}s)"
+    )

@@ -88,8 +88,9 @@ def remove_revision(
     return removal
 
 
-def _set_aside_unless_busy(revision: RevisionDir, dry_run: bool, build_lock_held: bool
-                           ) -> tuple[Removal, Optional[Path]]:
+def _set_aside_unless_busy(
+    revision: RevisionDir, dry_run: bool, build_lock_held: bool
+) -> tuple[Removal, Optional[Path]]:
     """The checks of ``remove_revision`` and, if they pass, the revision renamed out of the
     way (its new name), all while the claim is held."""
     path = revision.path()
@@ -102,14 +103,20 @@ def _set_aside_unless_busy(revision: RevisionDir, dry_run: bool, build_lock_held
             if not claims.trusted(path):
                 records = stack.enter_context(claims.removing(path))
                 if records is None:
-                    return Removal(revision.dirname(), False, why_not="cannot tell who uses "
-                                   "it on a network filesystem (made by an older rezup)"), None
+                    return Removal(
+                        revision.dirname(),
+                        False,
+                        why_not="cannot tell who uses "
+                        "it on a network filesystem (made by an older rezup)",
+                    ), None
                 if records:
-                    return Removal(revision.dirname(), False,
-                                   why_not=f"in use ({_describe_records(records)})"), None
+                    return Removal(
+                        revision.dirname(), False, why_not=f"in use ({_describe_records(records)})"
+                    ), None
             if not stack.enter_context(claims.exclusive(path)):
-                return Removal(revision.dirname(), False, why_not="in use",
-                               pids=claims.holders(path)), None
+                return Removal(
+                    revision.dirname(), False, why_not="in use", pids=claims.holders(path)
+                ), None
             return _discard(revision, dry_run)
 
 
@@ -132,8 +139,9 @@ def _discard(revision: RevisionDir, dry_run: bool) -> tuple[Removal, Optional[Pa
 
 def never_ready(revision: RevisionDir) -> bool:
     """Whether the revision was never ready: neither ready now, nor retired after use."""
-    return not revision.is_ready() and \
-        not (revision.path() / paths.RETIRED_METADATA_FILENAME).exists()
+    return (
+        not revision.is_ready() and not (revision.path() / paths.RETIRED_METADATA_FILENAME).exists()
+    )
 
 
 def retire(revision: RevisionDir) -> None:
@@ -154,8 +162,9 @@ def clear_incomplete(container: ContainerDir, keep: str = "") -> list[Removal]:
             continue
         result = remove_revision(revision)
         if result.removed:
-            log.info("removing incomplete revision %s (its build was interrupted)",
-                     revision.dirname())
+            log.info(
+                "removing incomplete revision %s (its build was interrupted)", revision.dirname()
+            )
         removed.append(result)
     for folder in stale_staging(container.revisions()):  # fenced builds (leases) of dead
         log.info("removing %s, left by a build that was interrupted", folder.name)
@@ -190,8 +199,11 @@ def remove_dropped(container: ContainerDir) -> Optional[list[Removal]]:
     if any(revision.is_ready() for revision in container.iter_revision(validate=False)):
         revive(container)
         return []
-    left = [r for r in (remove_revision(rev) for rev in container.iter_revision(validate=False))
-            if not r.removed]
+    left = [
+        r
+        for r in (remove_revision(rev) for rev in container.iter_revision(validate=False))
+        if not r.removed
+    ]
     if left:
         return left
     discard(container.path())
@@ -209,13 +221,15 @@ def finish_pending(root: Path) -> None:
         if entry.name.startswith("."):
             continue
         container_dir = Path(entry.path)
-        if (container_dir / paths.DROPPED_MARKER).is_file() and \
-                paths.is_valid_container_name(entry.name):
+        if (container_dir / paths.DROPPED_MARKER).is_file() and paths.is_valid_container_name(
+            entry.name
+        ):
             container = ContainerDir(root, entry.name)
             try:
                 if remove_dropped(container) is None:
-                    log.info("removed dropped container %s (its last session has ended)",
-                             entry.name)
+                    log.info(
+                        "removed dropped container %s (its last session has ended)", entry.name
+                    )
             except OSError as exc:
                 log.warning("cannot finish removing dropped container %s: %s", entry.name, exc)
     clear_discarded(root)

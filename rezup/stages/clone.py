@@ -65,6 +65,7 @@ class _Stats:
     rewritten: list[str] = field(default_factory=list)
     dropped_bytecode: int = 0
 
+
 def clone_venvs(source_revision: Path, target_revision: Path, venv_names: Sequence[str]) -> None:
     """Make the venvs ``venv_names`` of the revision folder ``target_revision`` from those of
     ``source_revision``.
@@ -115,10 +116,17 @@ def clone_venvs(source_revision: Path, target_revision: Path, venv_names: Sequen
         if isinstance(exc, CloneError) or not isinstance(exc, Exception):
             raise
         raise CloneError(f"cloning revision {source.name}: {one_line(exc)}") from exc
-    log.debug("cloned venvs %s of revision %s: %d files linked, %d copied, %d rewritten (%s), "
-              "%d compiled files left out", ", ".join(venv_names), source.name, stats.linked,
-              stats.copied, len(stats.rewritten), ", ".join(stats.rewritten),
-              stats.dropped_bytecode)
+    log.debug(
+        "cloned venvs %s of revision %s: %d files linked, %d copied, %d rewritten (%s), "
+        "%d compiled files left out",
+        ", ".join(venv_names),
+        source.name,
+        stats.linked,
+        stats.copied,
+        len(stats.rewritten),
+        ", ".join(stats.rewritten),
+        stats.dropped_bytecode,
+    )
 
 
 def _undo(made: list[Path], venvs_folder: Optional[Path]) -> None:
@@ -149,8 +157,9 @@ class _Cloner:
         for path, mode in reversed(self.modes):  # a read-only folder only once it is filled
             os.chmod(path, mode)
 
-    def folder(self, src: str, dst: str, info: os.stat_result,
-               sources: Optional[tuple[set[str], set[str]]]) -> None:
+    def folder(
+        self, src: str, dst: str, info: os.stat_result, sources: Optional[tuple[set[str], set[str]]]
+    ) -> None:
         """``sources``: for a ``__pycache__`` folder, the module names beside it that have a
         source file, and those whose source was rewritten."""
         os.mkdir(dst, 0o700)
@@ -184,16 +193,18 @@ class _Cloner:
                 raise CloneError(f"{entry.path} is not a file, a folder or a symbolic link")
         for entry in folders:
             inner = (modules, rewritten) if entry.name == "__pycache__" else None
-            self.folder(entry.path, os.path.join(dst, entry.name),
-                        entry.stat(follow_symlinks=False), inner)
+            self.folder(
+                entry.path, os.path.join(dst, entry.name), entry.stat(follow_symlinks=False), inner
+            )
 
     def symlink(self, src: str, dst: str) -> None:
         link = os.readlink(src)
         if os.path.isabs(link):
             new = self.rewriter.rewrite(os.fsencode(link), src)
             link = os.fsdecode(new)
-        elif not inside(os.path.normpath(os.path.join(os.path.dirname(src), link)),
-                         self.source_revision):
+        elif not inside(
+            os.path.normpath(os.path.join(os.path.dirname(src), link)), self.source_revision
+        ):
             raise CloneError(f"{src} points outside its revision by a relative path")
         os.symlink(link, dst)
 
@@ -218,8 +229,9 @@ class _Cloner:
         self.link(src, dst, info, data)
         return False
 
-    def link(self, src: str, dst: str, info: Optional[os.stat_result],
-             data: Optional[bytes] = None) -> None:
+    def link(
+        self, src: str, dst: str, info: Optional[os.stat_result], data: Optional[bytes] = None
+    ) -> None:
         """Hard-link ``src`` (read as ``info`` and ``data``, if it was read) to ``dst``."""
         try:
             os.link(src, dst, follow_symlinks=False)
@@ -252,6 +264,7 @@ def _shebang_length(data: bytes) -> int:
         return 0
     return len(data.split(b"\n", 1)[0].rstrip(b"\r"))
 
+
 # -- the check -----------------------------------------------------------------------------------
 
 # Run by each cloned venv's Python (-I: no environment, no user site, no current folder).
@@ -275,10 +288,20 @@ def _check_venvs(revision: Path, venv_names: Sequence[str]) -> None:
     for name in venv_names:
         venv = paths.venv_dir(str(revision), name)
         python = paths.venv_python(venv)
-        running.append((name, venv, subprocess.Popen(
-            [python, "-I", "-B", "-c", _PROBE], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=str(revision), text=True,
-        )))
+        running.append(
+            (
+                name,
+                venv,
+                subprocess.Popen(
+                    [python, "-I", "-B", "-c", _PROBE],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                    cwd=str(revision),
+                    text=True,
+                ),
+            )
+        )
     problems = []
     for name, venv, process in running:
         try:

@@ -104,8 +104,9 @@ def _device(path: Path) -> int:
     raise FileNotFoundError(errno.ENOENT, "no such folder", str(path))
 
 
-def _unfit(revision: Path, plan_digest: str, plan: Optional[Plan], device: int,
-           allow_editables: bool) -> Optional[str]:
+def _unfit(
+    revision: Path, plan_digest: str, plan: Optional[Plan], device: int, allow_editables: bool
+) -> Optional[str]:
     """Why ``revision`` cannot be the donor of a revision of ``plan_digest``; None if it can."""
     from rezup.stages.plan import Plan
 
@@ -135,11 +136,13 @@ def _unfit(revision: Path, plan_digest: str, plan: Optional[Plan], device: int,
     if metadata.get("venvs") != [venv.name for venv in plan.venvs]:
         return "its venvs are not the plan's"
     for venv in plan.venvs:
-        if (venv.editables or any(_unhashed_local(line) for line in venv.requirements)) \
-                and not allow_editables:
+        if (
+            venv.editables or any(_unhashed_local(line) for line in venv.requirements)
+        ) and not allow_editables:
             return f"venv {venv.name!r} installs local sources that may have changed since"
-        why_not = _venv_unfit(Path(paths.venv_dir(str(revision), venv.name)), venv.python,
-                              venv.python_version, device)
+        why_not = _venv_unfit(
+            Path(paths.venv_dir(str(revision), venv.name)), venv.python, venv.python_version, device
+        )
         if why_not is not None:
             return f"venv {venv.name!r}: {why_not}"
     return None
@@ -217,12 +220,10 @@ def likely_donor(recipe_text: str, revision_dir: Path) -> Optional[DonorGuess]:
         if looked_at > _LIKELY_DONORS:
             break
         try:
-            same = (candidate / paths.RECIPE_FILENAME).read_text(encoding="utf-8") == \
-                recipe_text
+            same = (candidate / paths.RECIPE_FILENAME).read_text(encoding="utf-8") == recipe_text
             digest = (revision_json.read_metadata(str(candidate)) or {}).get("plan_digest")
         except (OSError, UnicodeDecodeError, ValueError):
             continue
-        if same and isinstance(digest, str) and \
-                can_clone(candidate, digest, target=revision_dir):
+        if same and isinstance(digest, str) and can_clone(candidate, digest, target=revision_dir):
             return DonorGuess(candidate, digest)
     return None

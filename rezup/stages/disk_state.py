@@ -31,8 +31,10 @@ class ContainerDir:
         self._path = self._root / self._name
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(name={self._name!r}, remote={self._remote}, "
-                f"path={str(self._path)!r})")
+        return (
+            f"{type(self).__name__}(name={self._name!r}, remote={self._remote}, "
+            f"path={str(self._path)!r})"
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ContainerDir) and self._path == other._path
@@ -122,8 +124,10 @@ class RevisionDir:
         self._metadata: Optional[dict[str, Any]] = None
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(container={self._container.name()!r}, "
-                f"dirname={self._dirname!r}, ready={self.is_ready()}, remote={self.is_remote()})")
+        return (
+            f"{type(self).__name__}(container={self._container.name()!r}, "
+            f"dirname={self._dirname!r}, ready={self.is_ready()}, remote={self.is_remote()})"
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RevisionDir) and other._path == self._path
@@ -151,8 +155,7 @@ class RevisionDir:
 
     def is_valid(self) -> bool:
         """A folder named by a timestamp that holds a recipe (rezup 2.x meaning)."""
-        return paths.is_timestamp(self._dirname) and \
-            (self._path / paths.RECIPE_FILENAME).is_file()
+        return paths.is_timestamp(self._dirname) and (self._path / paths.RECIPE_FILENAME).is_file()
 
     def is_ready(self) -> bool:
         return revision_json.is_ready(str(self._path))
@@ -245,8 +248,10 @@ class RevisionDir:
             text = self.recipe_text()
         except OSError:
             text = ""
-        return {"bin_dirs": revision_json.session_bin_dirs(metadata),
-                **session_of_recipe(text, self._path / paths.RECIPE_FILENAME)}
+        return {
+            "bin_dirs": revision_json.session_bin_dirs(metadata),
+            **session_of_recipe(text, self._path / paths.RECIPE_FILENAME),
+        }
 
     def session_metadata(self) -> dict[str, Any]:
         """``metadata()`` with its ``session`` always there (see ``session``)."""
@@ -291,8 +296,12 @@ def container_names(roots: list[str]) -> set[str]:
             entries = os.listdir(root)
         except OSError:
             continue
-        names.update(entry for entry in entries if paths.is_valid_container_name(entry)
-                     and os.path.isdir(paths.revisions_dir(root, entry)))
+        names.update(
+            entry
+            for entry in entries
+            if paths.is_valid_container_name(entry)
+            and os.path.isdir(paths.revisions_dir(root, entry))
+        )
     return names
 
 

@@ -38,10 +38,14 @@ def installer_settings(recipe: Recipe, warn: bool = True) -> tuple[list[str], di
     env = {**pip_env.env, **pip_options.env, **dict(recipe.uv_env)}
     studio_options, studio_env = _studio_settings(uv_options.setting_names(options, env), warn)
     if warn and (pip_options.dropped or pip_env.dropped):
-        log.warning("[pip] settings that uv does not use were dropped: %s",
-                    _redact(", ".join([*pip_options.dropped, *pip_env.dropped])))
-    return (uv_options.anchor_option_paths([*studio_options, *options], base_dir),
-            {**studio_env, **env})
+        log.warning(
+            "[pip] settings that uv does not use were dropped: %s",
+            _redact(", ".join([*pip_options.dropped, *pip_env.dropped])),
+        )
+    return (
+        uv_options.anchor_option_paths([*studio_options, *options], base_dir),
+        {**studio_env, **env},
+    )
 
 
 def _studio_settings(recipe_sets: set[str], warn: bool) -> tuple[list[str], dict[str, str]]:
@@ -53,19 +57,29 @@ def _studio_settings(recipe_sets: set[str], warn: bool) -> tuple[list[str], dict
     settings = read_pip_settings()
     if not settings:
         return [], {}
-    translated = uv_options.translate_pip_config({key: s.value for key, s in settings.items()},
-                                         os.getcwd(), check_locations=True)
-    options = [token for name, tokens in uv_options.iter_options(translated.options)
-               if not uv_options.setting_names(tokens, ()) & recipe_sets for token in tokens]
-    env = uv_options.not_set_in(uv_options.without_settings(translated.env, recipe_sets),
-                                os.environ)
+    translated = uv_options.translate_pip_config(
+        {key: s.value for key, s in settings.items()}, os.getcwd(), check_locations=True
+    )
+    options = [
+        token
+        for name, tokens in uv_options.iter_options(translated.options)
+        if not uv_options.setting_names(tokens, ()) & recipe_sets
+        for token in tokens
+    ]
+    env = uv_options.not_set_in(
+        uv_options.without_settings(translated.env, recipe_sets), os.environ
+    )
     if warn:
         _report_studio(settings, translated, options, env)
     return options, env
 
 
-def _report_studio(settings: Mapping[str, Setting], translated: Translation,
-                   options: list[str], env: dict[str, str]) -> None:
+def _report_studio(
+    settings: Mapping[str, Setting],
+    translated: Translation,
+    options: list[str],
+    env: dict[str, str],
+) -> None:
     """One warning line for what uv cannot use, one for missing locations, and one info
     line naming the settings in use and where they come from (names only, never values)."""
     from rezup.tools import uv_options
@@ -74,17 +88,23 @@ def _report_studio(settings: Mapping[str, Setting], translated: Translation,
         return f"{key} ({settings[key].source})"
 
     def used(key: str) -> bool:
-        alone = uv_options.translate_pip_config({key: settings[key].value}, os.getcwd(),
-                                        check_locations=True)
+        alone = uv_options.translate_pip_config(
+            {key: settings[key].value}, os.getcwd(), check_locations=True
+        )
         return bool(set(alone.env) & set(env) or set(alone.options) & set(options))
 
     if translated.dropped:
-        log.warning("pip settings that uv cannot use were ignored: %s",
-                    _redact(", ".join(where(key) for key in translated.dropped)))
+        log.warning(
+            "pip settings that uv cannot use were ignored: %s",
+            _redact(", ".join(where(key) for key in translated.dropped)),
+        )
     if translated.missing:
-        log.warning("pip locations that do not exist were ignored: %s",
-                    _redact(", ".join(f"{location} ({where(key)})"
-                                      for key, location in translated.missing)))
+        log.warning(
+            "pip locations that do not exist were ignored: %s",
+            _redact(
+                ", ".join(f"{location} ({where(key)})" for key, location in translated.missing)
+            ),
+        )
     in_use = [where(key) for key in settings if used(key)]
     if in_use:
         log.info("pip settings of this machine used (translated for uv): %s", ", ".join(in_use))

@@ -30,12 +30,15 @@ class PathRewriter:
 
     def __init__(self, source: Path, target: Path) -> None:
         pairs: dict[str, str] = {}
-        for old, new in ((str(source), str(target)),
-                         (os.path.realpath(source), os.path.realpath(target))):
+        for old, new in (
+            (str(source), str(target)),
+            (os.path.realpath(source), os.path.realpath(target)),
+        ):
             for path in (old, new):
                 if not set(path) <= _PLAIN_PATH_CHARS:
-                    raise CloneError(f"the path {path!r} has characters that files may hold "
-                                     "in another form")
+                    raise CloneError(
+                        f"the path {path!r} has characters that files may hold in another form"
+                    )
             if inside(new, old) or inside(old, new):
                 raise CloneError(f"cannot clone {old} into {new}: one is inside the other")
             pairs[old] = new

@@ -118,8 +118,14 @@ class Plan:
         try:
             data = tomllib.loads(text)
             return cls.from_dict(data)
-        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError,
-                RecursionError) as exc:
+        except (
+            tomllib.TOMLDecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            RecursionError,
+        ) as exc:
             raise BuildError(f"{label}: not a valid rezup plan ({exc})") from None
 
     @classmethod
@@ -247,6 +253,5 @@ def describe(plan: Plan) -> str:
     parts = []
     for venv in plan.venvs:
         count = len(venv.requirements) + len(venv.editables)
-        parts.append(f"venv {venv.name}: Python {venv.python_version}, "
-                     f"{plural(count, 'package')}")
+        parts.append(f"venv {venv.name}: Python {venv.python_version}, {plural(count, 'package')}")
     return "; ".join(parts)

@@ -1,5 +1,4 @@
-"""The recipe files of containers and revisions as dicts (the rezup 2.x API's classes).
-"""
+"""The recipe files of containers and revisions as dicts (the rezup 2.x API's classes)."""
 
 from __future__ import annotations
 
@@ -36,8 +35,7 @@ class BaseRecipe(MutableMapping):
     DEFAULT_RECIPE = recipe_loading.DEFAULT_RECIPE_FILE
 
     def __init__(self, name: Optional[str] = None) -> None:
-        self._name = paths.check_container_name(
-            paths.DEFAULT_CONTAINER if name is None else name)
+        self._name = paths.check_container_name(paths.DEFAULT_CONTAINER if name is None else name)
         self._data: Optional[dict[str, Any]] = None
 
     def __repr__(self) -> str:
@@ -62,7 +60,8 @@ class BaseRecipe(MutableMapping):
         if self._data is None:
             text = root_settings.read_recipe_text(str(self.path())) or ""
             self._data = recipe_loading.deep_merge(
-                recipe_loading.default_data(), recipe_loading.parse_toml(text, str(self.path())))
+                recipe_loading.default_data(), recipe_loading.parse_toml(text, str(self.path()))
+            )
         return self._data
 
     def _write(self, data: Mapping[str, Any]) -> None:
@@ -120,11 +119,14 @@ class ContainerRecipe(BaseRecipe, metaclass=_RecipesDir):
     # rezup.toml -> .main, rezup.NAME.toml -> NAME (anchored, unlike rezup 2.x's pattern)
     REGEX = re.compile(r"^rezup(?:\.(.+))?\.toml$")
 
-    RECIPES_DIR = property(lambda self: type(self).RECIPES_DIR,
-                           doc="The folder recipes are looked for in (the home folder).")
+    RECIPES_DIR = property(
+        lambda self: type(self).RECIPES_DIR,
+        doc="The folder recipes are looked for in (the home folder).",
+    )
 
-    def __init__(self, name: Optional[str] = None,
-                 path: Union[str, os.PathLike, None] = None) -> None:
+    def __init__(
+        self, name: Optional[str] = None, path: Union[str, os.PathLike, None] = None
+    ) -> None:
         super().__init__(name)
         if path is not None and not str(path):
             raise UsageError("the recipe file name is empty")
@@ -168,8 +170,8 @@ class ContainerRecipe(BaseRecipe, metaclass=_RecipesDir):
     def provisional_recipes(cls, path: Union[str, os.PathLike]) -> Iterator[None]:
         """Look for recipes in ``path`` while inside (rezup 2.x API)::
 
-            with ContainerRecipe.provisional_recipes("/to/other/recipes"):
-                revision = util.get_revision()
+        with ContainerRecipe.provisional_recipes("/to/other/recipes"):
+            revision = util.get_revision()
         """
         saved = root_settings._recipe_dir_override
         root_settings.set_recipe_dir(os.fspath(path))

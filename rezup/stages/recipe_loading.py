@@ -35,8 +35,9 @@ def parse_recipe(text: str, source: Optional[Path]) -> Recipe:
     try:
         data = deep_merge(default_data(), user_data)
         base_dir = source.parent if source else Path.cwd()
-        return RecipeValidator(label, base_dir).recipe(data, text if source else default_text(),
-                                                  source)
+        return RecipeValidator(label, base_dir).recipe(
+            data, text if source else default_text(), source
+        )
     except RecursionError:
         raise RecipeError(f"{label}: tables or arrays are nested too deeply") from None
 
@@ -98,8 +99,10 @@ def session_of_recipe(text: str, source: Path) -> dict[str, Any]:
         common, per_platform = validator.dotenv(data.get("dotenv", {}))
     except RecipeError:
         common, per_platform = (), ()
-    return {"env": [list(item) for item in env],
-            "dotenv": dotenv_load_order(common, per_platform, platform_name())}
+    return {
+        "env": [list(item) for item in env],
+        "dotenv": dotenv_load_order(common, per_platform, platform_name()),
+    }
 
 
 def deep_update(dict1: dict[str, Any], dict2: Mapping[str, Any]) -> None:

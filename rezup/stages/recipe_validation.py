@@ -81,8 +81,19 @@ class RecipeValidator:
         self.check_keys(
             "top level",
             data,
-            {"description", "schema", "root", "rez", "extension", "shared", "env", "dotenv",
-             "pip", "uv", "init"},
+            {
+                "description",
+                "schema",
+                "root",
+                "rez",
+                "extension",
+                "shared",
+                "env",
+                "dotenv",
+                "pip",
+                "uv",
+                "init",
+            },
         )
         description = self.string("description", data.get("description", ""))
         if "schema" in data:  # written by rezup 2.x's default recipe; accepted and ignored
@@ -162,8 +173,9 @@ class RecipeValidator:
         if isinstance(value, Mapping):  # a single [extension] table instead of [[extension]]
             value = [value]
         if not isinstance(value, list):
-            raise self.fail("[[extension]]",
-                            f"must be an array of tables, got {describe_type(value)}")
+            raise self.fail(
+                "[[extension]]", f"must be an array of tables, got {describe_type(value)}"
+            )
         tools: list[Tool] = []
         seen = {"rez"}
         for index, item in enumerate(value):
@@ -205,8 +217,7 @@ class RecipeValidator:
                         f"[dotenv.{key}]", f"unknown platform (allowed: {', '.join(PLATFORMS)})"
                     )
                 files = [
-                    (k, self.path(self.string(f"[dotenv.{key}] {k}", v)))
-                    for k, v in item.items()
+                    (k, self.path(self.string(f"[dotenv.{key}] {k}", v))) for k, v in item.items()
                 ]
                 per_platform.append((key, tuple(f for _, f in sorted(files))))
             else:

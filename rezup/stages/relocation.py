@@ -37,8 +37,12 @@ def relocate(folder: Path, final: Path) -> list[str]:
                 candidates.extend(bin_dir.rglob("*"))
         with contextlib.suppress(BuildError):
             packages = site_packages(venv)
-            for pattern in ("*.pth", "*.egg-link", "*.dist-info/RECORD",
-                            "*.dist-info/direct_url.json"):
+            for pattern in (
+                "*.pth",
+                "*.egg-link",
+                "*.dist-info/RECORD",
+                "*.dist-info/direct_url.json",
+            ):
                 candidates.extend(packages.glob(pattern))
         changed = [path for path in candidates if _relocate_one(path, rewriter, folder, final)]
         rewritten += [str(path.relative_to(folder)) for path in changed]
@@ -77,7 +81,7 @@ def _relocate_one(path: Path, rewriter: PathRewriter, folder: Path, final: Path)
         if not inside(target, str(folder)):
             return False
         path.unlink()
-        os.symlink(str(final) + target[len(str(folder)):], path)
+        os.symlink(str(final) + target[len(str(folder)) :], path)
         return True
     if not path.is_file():
         return False

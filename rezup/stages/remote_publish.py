@@ -31,15 +31,16 @@ def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
         log.info("removing %s, left by a publish that was interrupted", leftover.name)
         with contextlib.suppress(OSError):
             remove_tree(leftover)
-    with step(f"publishing revision {revision_dir.name}", revision_dir.parent), \
-            new_folder(revision_dir, staged=True) as staging:
+    with (
+        step(f"publishing revision {revision_dir.name}", revision_dir.parent),
+        new_folder(revision_dir, staged=True) as staging,
+    ):
         if plan.wheels:
             from rezup.stages.wheelhouse import collect_wheels
 
             plan = collect_wheels(plan, staging / paths.WHEELS_DIRNAME)
         write_recipe_and_plan(staging, recipe_text, plan)
-        mark_ready.write_metadata(str(staging),
-                                  revision_metadata(revision_dir, plan, remote=True))
+        mark_ready.write_metadata(str(staging), revision_metadata(revision_dir, plan, remote=True))
     newest.refresh_newest(str(revision_dir.parent))  # after the rename: see newest.newest_first
     return plan
 

@@ -93,8 +93,12 @@ def make_plan(
         # the seeds are resolved with the rest: a recipe that pins pip itself wins
         inputs = [*spec.inputs, *seed_packages(version)]
         compiled = uv_commands.pip_compile(
-            "\n".join(inputs) + "\n", python, options=options, env=env,
-            what=f"resolving venv {spec.name!r}", on_line=_named(on_line, spec.name),
+            "\n".join(inputs) + "\n",
+            python,
+            options=options,
+            env=env,
+            what=f"resolving venv {spec.name!r}",
+            on_line=_named(on_line, spec.name),
         )
         return VenvPlan(
             name=spec.name,
@@ -114,8 +118,12 @@ def make_plan(
     if recipe.shared:
         python = venvs[0].python
         compiled = uv_commands.pip_compile(
-            "\n".join(recipe.shared.requires) + "\n", python, options=options, env=env,
-            what="resolving [shared]", on_line=_named(on_line, "[shared]"),
+            "\n".join(recipe.shared.requires) + "\n",
+            python,
+            options=options,
+            env=env,
+            what="resolving [shared]",
+            on_line=_named(on_line, "[shared]"),
         )
         shared = SharedPlan(recipe.shared.name, python, tuple(parse_compiled(compiled)))
 
@@ -133,8 +141,7 @@ def make_plan(
     )
 
 
-def _named(on_line: Optional[Callable[[str], None]], name: str
-           ) -> Optional[Callable[[str], None]]:
+def _named(on_line: Optional[Callable[[str], None]], name: str) -> Optional[Callable[[str], None]]:
     if on_line is None:
         return None
     return lambda line: on_line(f"{name}: {line}")
@@ -154,8 +161,10 @@ def recipe_pythons(recipe: Recipe) -> dict[str, tuple[str, str]]:
                 raise RecipeError(f"editable source folder not found: {path}")
     for tool in recipe.tools:
         if os.path.isabs(tool.url) and not os.path.exists(tool.url):
-            raise RecipeError(f"[{'rez' if tool is recipe.rez else 'extension'}] "
-                              f"{tool.name}: local path not found: {tool.url}")
+            raise RecipeError(
+                f"[{'rez' if tool is recipe.rez else 'extension'}] "
+                f"{tool.name}: local path not found: {tool.url}"
+            )
     return find_pythons(spec.python_request for spec in specs)
 
 

@@ -32,12 +32,21 @@ from rezup.tools.production import (
 log = logging.getLogger("rezup")
 
 
-def create_venv(name: str, version: str, path: Path, python: str, options: list[str],
-                 env: dict[str, str], *, seed: bool) -> None:
+def create_venv(
+    name: str,
+    version: str,
+    path: Path,
+    python: str,
+    options: list[str],
+    env: dict[str, str],
+    *,
+    seed: bool,
+) -> None:
     """``seed``: seed the venv from the index, for a plan that does not pin the seeds (one
     written by an earlier rezup)."""
-    with progress.step(f"creating venv {name!r} (Python {version})",
-                       f"created venv {name!r} (Python {version})"):
+    with progress.step(
+        f"creating venv {name!r} (Python {version})", f"created venv {name!r} (Python {version})"
+    ):
         uv_commands.create_venv(path, python, seed=seed, options=options, env=env)
 
 
@@ -68,11 +77,20 @@ def install_venv(
     count = len(venv.requirements) + len(venv.editables)
     packages = plural(count, "package")
     try:
-        with progress.step(f"installing {packages} into venv {venv.name!r}, compiling them",
-                           f"installed {packages} into venv {venv.name!r}") as installing:
-            uv_commands.pip_install(venv_python(venv_path), requirements, options=options, env=env,
-                           what=f"installing venv {venv.name!r}", on_line=installing.note,
-                           compile_bytecode=False, cache_first=_only_index_pins(venv))
+        with progress.step(
+            f"installing {packages} into venv {venv.name!r}, compiling them",
+            f"installed {packages} into venv {venv.name!r}",
+        ) as installing:
+            uv_commands.pip_install(
+                venv_python(venv_path),
+                requirements,
+                options=options,
+                env=env,
+                what=f"installing venv {venv.name!r}",
+                on_line=installing.note,
+                compile_bytecode=False,
+                cache_first=_only_index_pins(venv),
+            )
             _compile_venv(venv, venv_path, revision_dir, env, installing, seeds_now)
     finally:
         requirements.unlink()
@@ -83,16 +101,20 @@ def install_venv(
         rez = None
     if rez is None and venv.name == paths.REZ_VENV:
         raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
-    with step(f"writing the production scripts of venv {venv.name!r}",
-              production_bin_dir(venv_path)), \
-            progress.step(f"production scripts of venv {venv.name!r}",
-                          f"wrote the production scripts of venv {venv.name!r}"):
+    with (
+        step(
+            f"writing the production scripts of venv {venv.name!r}", production_bin_dir(venv_path)
+        ),
+        progress.step(
+            f"production scripts of venv {venv.name!r}",
+            f"wrote the production scripts of venv {venv.name!r}",
+        ),
+    ):
         if rez is not None:
             remove_installer_scripts(venv_path, "rez")
             write_production_marker(venv_path, rez.version)
         for tool in venv.tools:
-            write_production_scripts(venv_path, tool.package, tool.flags,
-                                     editable=tool.editable)
+            write_production_scripts(venv_path, tool.package, tool.flags, editable=tool.editable)
         production_bin_dir(venv_path).mkdir(parents=True, exist_ok=True)
         if venv.link_shared and shared_dir is not None:
             (site_packages(venv_path) / "_rezup_shared.pth").write_text(
@@ -107,8 +129,14 @@ def _only_index_pins(venv: VenvPlan) -> bool:
     return not venv.editables and all(" @ " not in line for line in venv.requirements)
 
 
-def _compile_venv(venv: VenvPlan, venv_path: Path, revision_dir: Path, env: dict[str, str],
-                  installing: progress.Step, seeds_now: bool = False) -> None:
+def _compile_venv(
+    venv: VenvPlan,
+    venv_path: Path,
+    revision_dir: Path,
+    env: dict[str, str],
+    installing: progress.Step,
+    seeds_now: bool = False,
+) -> None:
     """Bytecode for every source of the venv: an earlier revision's where valid, else new.
 
     The seed packages (pip, setuptools, wheel) take an earlier revision's bytecode but are not
@@ -124,7 +152,8 @@ def _compile_venv(venv: VenvPlan, venv_path: Path, revision_dir: Path, env: dict
     seeds = _seed_sources(venv, venv_path) if os.name != "nt" and not seeds_now else []
     with step(f"compiling the bytecode of venv {venv.name!r}", venv_path):
         result = bytecode.compile_venv(
-            venv_path, bytecode.donor_venv(revision_dir, venv.name), env, later=seeds)
+            venv_path, bytecode.donor_venv(revision_dir, venv.name), env, later=seeds
+        )
     log.debug("%s", bytecode.describe(result, venv.name, time.monotonic() - started))
     installing.note(result.summary())
 
@@ -166,8 +195,12 @@ def ensure_shared_lib(
         try:
             with new_folder(target, staged=False):
                 uv_commands.pip_install(
-                    Path(plan.shared.python), requirements, options=options, env=env,
-                    target=target, what=f"installing shared libs {plan.shared.name!r}",
+                    Path(plan.shared.python),
+                    requirements,
+                    options=options,
+                    env=env,
+                    target=target,
+                    what=f"installing shared libs {plan.shared.name!r}",
                 )
                 write_json_atomic(ready, {"requirements": list(plan.shared.requirements)})
         finally:

@@ -54,10 +54,15 @@ def collect_wheels(plan: Plan, target: Path) -> Plan:
     downloader = downloader_for(plan)
     venvs = list(plan.venvs)
     if plan.shared:  # [shared] installs from the same wheelhouse, with the rez venv's Python
-        venvs.append(VenvPlan(
-            name="[shared]", python=plan.shared.python, python_request="",
-            python_version=plan.venvs[0].python_version, requirements=plan.shared.requirements,
-        ))
+        venvs.append(
+            VenvPlan(
+                name="[shared]",
+                python=plan.shared.python,
+                python_request="",
+                python_version=plan.venvs[0].python_version,
+                requirements=plan.shared.requirements,
+            )
+        )
     for venv in venvs:
         for package in _locked_packages(plan, venv):
             path, was_built = _store_package(package, venv, target, plan, downloader)
@@ -88,10 +93,10 @@ def with_extra_hashes(plan: Plan, hashes: Mapping[tuple[str, str], Iterable[str]
     def update(lines: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(_add_hashes(line, wanted) for line in lines)
 
-    venvs = tuple(replace(venv, requirements=update(venv.requirements))
-                  for venv in plan.venvs)
-    shared = (replace(plan.shared, requirements=update(plan.shared.requirements))
-              if plan.shared else None)
+    venvs = tuple(replace(venv, requirements=update(venv.requirements)) for venv in plan.venvs)
+    shared = (
+        replace(plan.shared, requirements=update(plan.shared.requirements)) if plan.shared else None
+    )
     updated = replace(plan, venvs=venvs, shared=shared)
     return plan if updated == plan else updated
 
@@ -101,12 +106,16 @@ def _add_hashes(line: str, wanted: Mapping[tuple[str, str], list[str]]) -> str:
     if pin is None:
         return line
     name, version = pin
-    digests = [digest for (want_name, want_version), found in wanted.items()
-               if want_name == name and _same_version(want_version, version)
-               for digest in found]
+    digests = [
+        digest
+        for (want_name, want_version), found in wanted.items()
+        if want_name == name and _same_version(want_version, version)
+        for digest in found
+    ]
     present = set(line.split())
-    extra = [f"--hash=sha256:{digest}" for digest in digests
-             if f"--hash=sha256:{digest}" not in present]
+    extra = [
+        f"--hash=sha256:{digest}" for digest in digests if f"--hash=sha256:{digest}" not in present
+    ]
     return " ".join([line.rstrip(), *extra]) if extra else line
 
 
@@ -135,7 +144,10 @@ def _locked_packages(plan: Plan, venv: VenvPlan) -> list[dict[str, Any]]:
     if not plan.pinned_seeds:  # an earlier plan: the pull seeds its venvs from the wheelhouse
         pins.extend(seed_packages(venv.python_version))
     text = uv_commands.compile_pylock(
-        "\n".join(pins) + "\n", venv.python, options=plan.uv_options, env=dict(plan.uv_env),
+        "\n".join(pins) + "\n",
+        venv.python,
+        options=plan.uv_options,
+        env=dict(plan.uv_env),
         what=f"locating wheels of venv {venv.name!r}",
     )
     return tomllib.loads(text).get("packages", [])
@@ -152,8 +164,12 @@ def downloader_for(plan: Plan) -> Downloader:
     options = list(plan.uv_options)
     keyring = uv_options.option_values(options, env, "UV_KEYRING_PROVIDER")[:1] == ["subprocess"]
     finder = CredentialFinder(uv_options.index_locations(options, env), env, keyring=keyring)
-    return Downloader(finder, env, uv_options.option_values(options, env, "UV_INSECURE_HOST"),
-                      timeout=http_timeout(env))
+    return Downloader(
+        finder,
+        env,
+        uv_options.option_values(options, env, "UV_INSECURE_HOST"),
+        timeout=http_timeout(env),
+    )
 
 
 def _without_hashes(line: str) -> str:
@@ -197,8 +213,9 @@ def _file_name(entry: dict[str, Any]) -> str:
     return unquote(urlparse(location).path).rsplit("/", 1)[-1]
 
 
-def _store_package(package: dict[str, Any], venv: VenvPlan, target: Path, plan: Plan,
-                   downloader: Downloader) -> tuple[Path, bool]:
+def _store_package(
+    package: dict[str, Any], venv: VenvPlan, target: Path, plan: Plan, downloader: Downloader
+) -> tuple[Path, bool]:
     """Store the wheel of one pylock package; return its path and whether rezup built it."""
     name = f"{package.get('name')}=={package.get('version')}"
     wheel = pick_wheel(package.get("wheels", []), venv.python_version)
@@ -209,8 +226,10 @@ def _store_package(package: dict[str, Any], venv: VenvPlan, target: Path, plan: 
         return destination, False
     sdist = package.get("sdist")
     if not sdist:
-        raise BuildError(f"no wheel of {name} fits Python {venv.python_version} and it has no "
-                         "sdist to build one from")
+        raise BuildError(
+            f"no wheel of {name} fits Python {venv.python_version} and it has no "
+            "sdist to build one from"
+        )
     return _build_from_sdist(sdist, venv, target, plan, name, downloader), True
 
 
@@ -238,8 +257,10 @@ def _fetch(entry: dict[str, Any], destination: Path, name: str, downloader: Down
         if expected:
             actual = _sha256(partial)
             if actual != expected:
-                raise BuildError(f"{name}: hash mismatch for {redact(location)} "
-                                 f"(expected {expected}, got {actual})")
+                raise BuildError(
+                    f"{name}: hash mismatch for {redact(location)} "
+                    f"(expected {expected}, got {actual})"
+                )
         partial.replace(destination)
     except OSError as exc:
         raise BuildError(f"cannot fetch {name} from {redact(location)}: {exc}") from None
@@ -248,16 +269,23 @@ def _fetch(entry: dict[str, Any], destination: Path, name: str, downloader: Down
             partial.unlink()
 
 
-def _build_from_sdist(sdist: dict[str, Any], venv: VenvPlan, target: Path, plan: Plan,
-                      name: str, downloader: Downloader) -> Path:
+def _build_from_sdist(
+    sdist: dict[str, Any],
+    venv: VenvPlan,
+    target: Path,
+    plan: Plan,
+    name: str,
+    downloader: Downloader,
+) -> Path:
     from rezup.tools import uv_commands
 
     with tempfile.TemporaryDirectory(prefix="rezup-sdist-") as scratch:
         archive = Path(scratch) / _file_name(sdist)
         _fetch(sdist, archive, name, downloader)
         out = Path(scratch) / "dist"
-        uv_commands.build_wheel(archive, venv.python, out, env=dict(plan.uv_env),
-                       what=f"building a wheel of {name}")
+        uv_commands.build_wheel(
+            archive, venv.python, out, env=dict(plan.uv_env), what=f"building a wheel of {name}"
+        )
         built = sorted(out.glob("*.whl"))
         if not built:
             raise BuildError(f"building {name} from its sdist gave no wheel")

@@ -39,9 +39,22 @@ from rezup.ground.lock_policy import (  # re-exported: the kinds are decided the
 )
 
 __all__ = [
-    "DEFAULT_LEASE", "DEFAULT_TIMEOUT", "KIND_FILENAME", "NETWORK_FILESYSTEMS", "Held", "adopt",
-    "agreed_lock_kind", "filesystem_type", "hold", "is_held", "lease_file", "lease_seconds",
-    "lock_kind", "lock_timeout", "note_waiting", "try_hold",
+    "DEFAULT_LEASE",
+    "DEFAULT_TIMEOUT",
+    "KIND_FILENAME",
+    "NETWORK_FILESYSTEMS",
+    "Held",
+    "adopt",
+    "agreed_lock_kind",
+    "filesystem_type",
+    "hold",
+    "is_held",
+    "lease_file",
+    "lease_seconds",
+    "lock_kind",
+    "lock_timeout",
+    "note_waiting",
+    "try_hold",
 ]
 
 log = logging.getLogger("rezup")
@@ -131,18 +144,21 @@ def hold(lock_file: Path, what: str, timeout: Optional[float] = None) -> Iterato
     if adopted is not None:
         held = Held(_Adopted(str(lock_file), adopted))
     else:
-        lease = Lease(str(lease_file(lock_file)), lease_seconds()) \
-            if _uses_lease(lock_file) else None
+        lease = (
+            Lease(str(lease_file(lock_file)), lease_seconds()) if _uses_lease(lock_file) else None
+        )
         shown = lease.path if lease is not None else str(lock_file)
         try:
             held = _acquire(lease, lock_file, what, timeout, waited_since)
         except (filelock.Timeout, LeaseTimeout):
             raise LockError(
                 f"gave up after {timeout:.0f}s waiting for the lock {shown} ({what}); "
-                + (f"its holder, {_holder(lease)}, is alive and still refreshes it "
-                   "(a build that long? REZUP_LOCK_TIMEOUT)"
-                   if lease is not None else
-                   f"if no rezup process on this machine is building it, remove {shown}")
+                + (
+                    f"its holder, {_holder(lease)}, is alive and still refreshes it "
+                    "(a build that long? REZUP_LOCK_TIMEOUT)"
+                    if lease is not None
+                    else f"if no rezup process on this machine is building it, remove {shown}"
+                )
             ) from None
         except (LockError, KeyboardInterrupt):
             raise
@@ -166,8 +182,13 @@ def _say_waiting(what: str, path: object) -> None:
     sys.stderr.flush()
 
 
-def _acquire(lease: Optional[Lease], lock_file: Path, what: str, timeout: float,
-             waited_since: Optional[float] = None) -> Held:
+def _acquire(
+    lease: Optional[Lease],
+    lock_file: Path,
+    what: str,
+    timeout: float,
+    waited_since: Optional[float] = None,
+) -> Held:
     """Take the lease (if any), then the native lock; ``waited_since``: this process has been
     waiting for it since then (and said so)."""
     import filelock
@@ -183,9 +204,13 @@ def _acquire(lease: Optional[Lease], lock_file: Path, what: str, timeout: float,
     if lease is not None:
         lease.acquire(max(0.0, timeout - (time.monotonic() - started)), on_wait)
         if lease.took_over:
-            log.warning("took over the lock %s of %s, which had not refreshed it for %.0fs "
-                        "(a host that died or was cut off)", lease.path, lease.took_over,
-                        lease.duration)
+            log.warning(
+                "took over the lock %s of %s, which had not refreshed it for %.0fs "
+                "(a host that died or was cut off)",
+                lease.path,
+                lease.took_over,
+                lease.duration,
+            )
     native = filelock.FileLock(str(lock_file))
     try:  # free unless the uv children of a build whose owner died still run: wait for them
         while True:
@@ -236,8 +261,9 @@ def try_hold(lock_file: Path) -> Iterator[bool]:
     """Take the lock at ``lock_file`` if it is free right now (a lease of a dead process of
     this host counts as free); yield whether it was taken."""
     try:
-        lease = Lease(str(lease_file(lock_file)), lease_seconds()) \
-            if _uses_lease(lock_file) else None
+        lease = (
+            Lease(str(lease_file(lock_file)), lease_seconds()) if _uses_lease(lock_file) else None
+        )
         held = _acquire(lease, lock_file, "", timeout=0)
     except Exception:  # held, or a lock that cannot be taken: not free
         yield False

@@ -141,8 +141,10 @@ class CredentialFinder:
         if holding:
             return max(holding, key=lambda index: len(urlsplit(index.url).path))
         realm = Realm.of(url)
-        return next((index for index in self.indexes
-                     if index.username and Realm.of(index.url) == realm), None)
+        return next(
+            (index for index in self.indexes if index.username and Realm.of(index.url) == realm),
+            None,
+        )
 
     def username_for(self, url: str) -> Optional[str]:
         _, username, _ = split_userinfo(url)
@@ -155,23 +157,35 @@ class CredentialFinder:
         if username and password is not None:
             return basic(username, password, "the URL")
         index = self.index_for(url)
-        if index and index.username and index.password is not None and (
-                not username or username == index.username):
+        if (
+            index
+            and index.username
+            and index.password is not None
+            and (not username or username == index.username)
+        ):
             return basic(index.username, index.password, index.source)
         return None
 
     def after_refusal(self, url: str) -> Optional[Credentials]:
         """Credentials to try once the server refused ``url``: netrc, uv's store, keyring."""
         username = self.username_for(url)
-        return (self._from_netrc(url, username) or self._from_store(url, username)
-                or self._from_keyring(url, username))
+        return (
+            self._from_netrc(url, username)
+            or self._from_store(url, username)
+            or self._from_keyring(url, username)
+        )
 
     def sources(self) -> str:
         """The sources looked at, for an error message."""
-        keyring = ("the keyring command (when a username is known)" if self.keyring
-                   else "keyring (off: UV_KEYRING_PROVIDER is not subprocess)")
-        return (f"the URL, the index URLs, UV_INDEX_<NAME>_USERNAME/PASSWORD, netrc "
-                f"({self.netrc_path()}), uv's credentials store ({self.store_path()}), {keyring}")
+        keyring = (
+            "the keyring command (when a username is known)"
+            if self.keyring
+            else "keyring (off: UV_KEYRING_PROVIDER is not subprocess)"
+        )
+        return (
+            f"the URL, the index URLs, UV_INDEX_<NAME>_USERNAME/PASSWORD, netrc "
+            f"({self.netrc_path()}), uv's credentials store ({self.store_path()}), {keyring}"
+        )
 
     # -- netrc ---------------------------------------------------------------------------------
 
@@ -233,8 +247,14 @@ class CredentialFinder:
 def _keyring_get(service: str, username: str, env: Mapping[str, str]) -> Optional[str]:
     """The password ``keyring get SERVICE USERNAME`` prints, or None."""
     try:
-        out = subprocess.run(["keyring", "get", service, username], capture_output=True,
-                             text=True, timeout=60, env=dict(env), stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            ["keyring", "get", service, username],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     password = out.stdout.rstrip("\r\n") if out.returncode == 0 else ""
@@ -256,8 +276,11 @@ def uv_credentials_dir(env: Mapping[str, str], platform: str = sys.platform) -> 
         if not os.path.isabs(data_home):
             data_home = os.path.join(home, ".local", "share")
         current = os.path.join(data_home, "uv")
-        legacy = (os.path.join(home, "Library", "Application Support", "uv")
-                  if platform == "darwin" else current)
+        legacy = (
+            os.path.join(home, "Library", "Application Support", "uv")
+            if platform == "darwin"
+            else current
+        )
     return os.path.join(legacy if os.path.exists(legacy) else current, "credentials")
 
 
@@ -325,17 +348,22 @@ class Downloader:
             exc.close()
             raise self._refused(url, exc, found) from None
 
-    def _refused(self, url: str, exc: urllib.error.HTTPError,
-                 credentials: Optional[Credentials]) -> Exception:
+    def _refused(
+        self, url: str, exc: urllib.error.HTTPError, credentials: Optional[Credentials]
+    ) -> Exception:
         host = urlsplit(url).netloc.rpartition("@")[2]
         if exc.code not in (401, 403):
             return OSError(f"HTTP {exc.code} {exc.reason}")
         if credentials is None:
-            return BuildError(f"{host} asks for credentials (HTTP {exc.code}) for "
-                              f"{redact(split_userinfo(url)[0])} and none were found; tried "
-                              f"{self.finder.sources()}")
-        return BuildError(f"{host} refused the credentials from {credentials.source} "
-                          f"(HTTP {exc.code}) for {redact(split_userinfo(url)[0])}")
+            return BuildError(
+                f"{host} asks for credentials (HTTP {exc.code}) for "
+                f"{redact(split_userinfo(url)[0])} and none were found; tried "
+                f"{self.finder.sources()}"
+            )
+        return BuildError(
+            f"{host} refused the credentials from {credentials.source} "
+            f"(HTTP {exc.code}) for {redact(split_userinfo(url)[0])}"
+        )
 
     def _request(self, url: str, credentials: Optional[Credentials]) -> IO[bytes]:
         import urllib.request
@@ -353,8 +381,12 @@ class Downloader:
     def _proxies(self) -> dict[str, str]:
         proxies = {}
         for scheme in ("http", "https"):
-            value = (self.env.get(f"{scheme}_proxy") or self.env.get(f"{scheme.upper()}_PROXY")
-                     or self.env.get("all_proxy") or self.env.get("ALL_PROXY"))
+            value = (
+                self.env.get(f"{scheme}_proxy")
+                or self.env.get(f"{scheme.upper()}_PROXY")
+                or self.env.get("all_proxy")
+                or self.env.get("ALL_PROXY")
+            )
             if value:
                 proxies[scheme] = value
         return proxies
@@ -369,8 +401,10 @@ class Downloader:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             return context
-        context = ssl.create_default_context(cafile=self.env.get("SSL_CERT_FILE") or None,
-                                             capath=self.env.get("SSL_CERT_DIR") or None)
+        context = ssl.create_default_context(
+            cafile=self.env.get("SSL_CERT_FILE") or None,
+            capath=self.env.get("SSL_CERT_DIR") or None,
+        )
         client = self.env.get("SSL_CLIENT_CERT")
         if client:
             context.load_cert_chain(client)

@@ -67,10 +67,16 @@ def read_pip_settings(env: Optional[Mapping[str, str]] = None) -> dict[str, Sett
         merged.update(_read_file(path))
     settings: dict[str, Setting] = {}
     for section in _SECTIONS:
-        settings.update({key: setting for (where, key), setting in merged.items()
-                         if where == section and setting.value.strip()})
-    settings.update({key: setting for key, setting in _from_environment(env).items()
-                     if setting.value.strip()})
+        settings.update(
+            {
+                key: setting
+                for (where, key), setting in merged.items()
+                if where == section and setting.value.strip()
+            }
+        )
+    settings.update(
+        {key: setting for key, setting in _from_environment(env).items() if setting.value.strip()}
+    )
     return settings
 
 
@@ -156,7 +162,7 @@ def _from_environment(env: Mapping[str, str]) -> dict[str, Setting]:
     for name, value in env.items():
         if not name.startswith("PIP_"):
             continue
-        key = normalise_key(name[len("PIP_"):])
+        key = normalise_key(name[len("PIP_") :])
         if key and key not in _NOT_SETTINGS:
             settings[key] = Setting(value, name)
     return settings

@@ -127,8 +127,10 @@ def find_distribution(venv: Path, name: str) -> Distribution:
         dist_name, _, version = stem.rpartition("-")
         if canonicalize_name(dist_name) == wanted:
             return Distribution(dist_name, version, dist_info)
-    raise BuildError(f"package {name!r} is not installed in venv {venv.name} "
-                     "(is 'name' in the recipe the package's real name?)")
+    raise BuildError(
+        f"package {name!r} is not installed in venv {venv.name} "
+        "(is 'name' in the recipe the package's real name?)"
+    )
 
 
 def write_production_scripts(
@@ -215,7 +217,7 @@ def _entry_point_body(entry: str) -> str:
     return (
         "import sys\n"
         f"from {module.strip()} import {attr}\n"
-        "if __name__ == \"__main__\":\n"
+        'if __name__ == "__main__":\n'
         f"    sys.exit({qualname.strip()}())\n"
     )
 

@@ -51,15 +51,18 @@ def find_python(request: str) -> str:
     if found is not None:
         return found
     searched = ", ".join(str(root) for root in install_roots())
-    raise BuildError(f"no Python interpreter for python = {request!r}: uv says {uv_said!r}, "
-                     f"and there is none in {searched}; give the interpreter's path instead")
+    raise BuildError(
+        f"no Python interpreter for python = {request!r}: uv says {uv_said!r}, "
+        f"and there is none in {searched}; give the interpreter's path instead"
+    )
 
 
 def uv_find_python(request: str, *, env: Optional[Mapping[str, str]] = None) -> str:
     """Absolute path of the interpreter uv picks for ``request`` (version or path)."""
     out = uv_process.run(
         ["python", "find", "--no-project", "--no-python-downloads", request],
-        env=env, what=f"finding Python {request}",
+        env=env,
+        what=f"finding Python {request}",
     )
     return out.strip()
 
@@ -71,8 +74,10 @@ def default_python() -> str:
         candidates = (
             [Path(sys.base_prefix) / "python.exe"]
             if os.name == "nt"
-            else [Path(sys.base_prefix) / "bin" / f"python{version}",
-                  Path(sys.base_prefix) / "bin" / "python3"]
+            else [
+                Path(sys.base_prefix) / "bin" / f"python{version}",
+                Path(sys.base_prefix) / "bin" / "python3",
+            ]
         )
         for candidate in candidates:
             if candidate.is_file():
@@ -126,7 +131,10 @@ def python_version_of(interpreter: str) -> str:
     try:
         out = subprocess.run(
             [interpreter, "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
-            capture_output=True, text=True, check=True, timeout=60,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError) as exc:
         raise UvError(f"cannot run Python interpreter {interpreter}: {exc}") from None
@@ -136,8 +144,9 @@ def python_version_of(interpreter: str) -> str:
 def path_without_shims(path: Optional[str] = None) -> str:
     """PATH without the shim folders of pyenv and asdf."""
     entries = (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep)
-    return os.pathsep.join(entry for entry in entries
-                           if os.path.basename(entry.rstrip("/\\")) != "shims")
+    return os.pathsep.join(
+        entry for entry in entries if os.path.basename(entry.rstrip("/\\")) != "shims"
+    )
 
 
 def find_installed(request: str) -> Optional[str]:

@@ -58,9 +58,15 @@ def pip_install(
     reuses an earlier revision's bytecode).
     """
     args = [
-        "pip", "install", *_quiet_unless(on_line), "--no-deps",
+        "pip",
+        "install",
+        *_quiet_unless(on_line),
+        "--no-deps",
         "--compile-bytecode" if compile_bytecode else "--no-compile-bytecode",
-        "--python", str(python), "-r", str(requirements_file),
+        "--python",
+        str(python),
+        "-r",
+        str(requirements_file),
     ]
     if target is not None:
         args += ["--target", str(target)]
@@ -68,8 +74,9 @@ def pip_install(
     unset = () if compile_bytecode else ("UV_COMPILE_BYTECODE",)
     if cache_first and not {"--offline", "--no-index"} & set(options):
         try:
-            uv_process.run([*args, *options, "--offline"], env=env, what=what, on_line=on_line,
-                unset=unset)
+            uv_process.run(
+                [*args, *options, "--offline"], env=env, what=what, on_line=on_line, unset=unset
+            )
             return
         except UvError as exc:
             log.debug("%s: not everything is in uv's cache (%s); asking the index", what, exc)
@@ -87,11 +94,20 @@ def pip_compile(
 ) -> str:
     """``uv pip compile`` the requirements text for ``python``; return the pinned text."""
     args = [
-        "pip", "compile", "-", *_quiet_unless(on_line), "--no-header", "--no-annotate",
-        "--generate-hashes", "--python", python, "--no-python-downloads",
+        "pip",
+        "compile",
+        "-",
+        *_quiet_unless(on_line),
+        "--no-header",
+        "--no-annotate",
+        "--generate-hashes",
+        "--python",
+        python,
+        "--no-python-downloads",
     ]
-    return uv_process.run([*args, *options], env=env, input_text=requirements, what=what,
-               on_line=on_line)
+    return uv_process.run(
+        [*args, *options], env=env, input_text=requirements, what=what, on_line=on_line
+    )
 
 
 def _quiet_unless(on_line: Optional[Callable[[str], None]]) -> list[str]:
@@ -103,12 +119,34 @@ def compile_pylock(
     requirements: str, python: str, *, options: Sequence[str] = (), env=None, what: str
 ) -> str:
     """``uv pip compile`` to a PEP 751 ``pylock.toml``: every file's URL and hash."""
-    args = ["pip", "compile", "-", "--quiet", "--no-header", "--format", "pylock.toml",
-            "--python", python, "--no-python-downloads"]
+    args = [
+        "pip",
+        "compile",
+        "-",
+        "--quiet",
+        "--no-header",
+        "--format",
+        "pylock.toml",
+        "--python",
+        python,
+        "--no-python-downloads",
+    ]
     return uv_process.run([*args, *options], env=env, input_text=requirements, what=what)
 
 
 def build_wheel(source: Path, python: str, out_dir: Path, *, env=None, what: str) -> None:
     """``uv build --wheel`` of an sdist or a source folder into ``out_dir``."""
-    uv_process.run(["build", "--wheel", "--python", python, "--no-python-downloads",
-         "--out-dir", str(out_dir), str(source)], env=env, what=what)
+    uv_process.run(
+        [
+            "build",
+            "--wheel",
+            "--python",
+            python,
+            "--no-python-downloads",
+            "--out-dir",
+            str(out_dir),
+            str(source),
+        ],
+        env=env,
+        what=what,
+    )

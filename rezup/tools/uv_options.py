@@ -47,20 +47,22 @@ class _Option(NamedTuple):
 _OPTIONS: dict[str, _Option] = {
     "-i": _Option(True, "--index-url", _INDEX, ("UV_INDEX_URL",)),
     "--index-url": _Option(True, "--index-url", _INDEX, ("UV_INDEX_URL",)),
-    "--extra-index-url": _Option(True, "--extra-index-url", _INDEX, ("UV_EXTRA_INDEX_URL",),
-                                 "list"),
+    "--extra-index-url": _Option(
+        True, "--extra-index-url", _INDEX, ("UV_EXTRA_INDEX_URL",), "list"
+    ),
     "--default-index": _Option(True, "--default-index", _INDEX | _UV, ("UV_DEFAULT_INDEX",)),
     "--index": _Option(True, "--index", _INDEX | _UV, ("UV_INDEX",), "list"),
     "-f": _Option(True, "--find-links", _INDEX | _PATH, ("UV_FIND_LINKS",), "list,"),
     "--find-links": _Option(True, "--find-links", _INDEX | _PATH, ("UV_FIND_LINKS",), "list,"),
     "--no-index": _Option(False, "--no-index", _INDEX, (), "option"),
-    "--trusted-host": _Option(True, "--allow-insecure-host", _INDEX, ("UV_INSECURE_HOST",),
-                              "list"),
-    "--allow-insecure-host": _Option(True, "--allow-insecure-host", _INDEX | _UV,
-                                     ("UV_INSECURE_HOST",), "list"),
+    "--trusted-host": _Option(True, "--allow-insecure-host", _INDEX, ("UV_INSECURE_HOST",), "list"),
+    "--allow-insecure-host": _Option(
+        True, "--allow-insecure-host", _INDEX | _UV, ("UV_INSECURE_HOST",), "list"
+    ),
     "--index-strategy": _Option(True, "--index-strategy", _INDEX | _UV, ("UV_INDEX_STRATEGY",)),
-    "--keyring-provider": _Option(True, "--keyring-provider", _INDEX, ("UV_KEYRING_PROVIDER",),
-                                  "keyring"),
+    "--keyring-provider": _Option(
+        True, "--keyring-provider", _INDEX, ("UV_KEYRING_PROVIDER",), "keyring"
+    ),
     "--pre": _Option(False, "--prerelease=allow", _NONE, ("UV_PRERELEASE",), "pre"),
     "--prerelease": _Option(True, "--prerelease", _UV, ("UV_PRERELEASE",)),
     "-c": _Option(True, "--constraint", _PATH, ("UV_CONSTRAINT",), "list"),
@@ -70,8 +72,9 @@ _OPTIONS: dict[str, _Option] = {
     "--requirement": _Option(True, "--requirement", _PATH),
     "--no-binary": _Option(True, "--no-binary"),
     "--only-binary": _Option(True, "--only-binary"),
-    "--no-build-isolation": _Option(False, "--no-build-isolation", _NONE,
-                                    ("UV_NO_BUILD_ISOLATION",), "flag"),
+    "--no-build-isolation": _Option(
+        False, "--no-build-isolation", _NONE, ("UV_NO_BUILD_ISOLATION",), "flag"
+    ),
     "--no-cache-dir": _Option(False, "--no-cache", _NONE, ("UV_NO_CACHE",), "flag"),
     # settings uv takes from variables only
     "--timeout": _Option(True, None, _NONE, ("UV_HTTP_TIMEOUT",)),
@@ -158,8 +161,11 @@ def translate_pip_options(options: Sequence[str], base_dir: Optional[str] = None
                 result.dropped.append(tokens[0])
                 continue
             value = tokens[1]
-        if known is None or (known.uv is None and not known.env) or (
-                known.form == "keyring" and _convert(value or "", known, None) is None):
+        if (
+            known is None
+            or (known.uv is None and not known.env)
+            or (known.form == "keyring" and _convert(value or "", known, None) is None)
+        ):
             result.dropped.append(" ".join(tokens))
         elif known.uv is None:  # uv takes it from variables only
             result.env.update(dict.fromkeys(known.env, _anchored(value or "", known, base_dir)))
@@ -177,12 +183,15 @@ def translate_pip_env(env: Mapping[str, str], base_dir: Optional[str] = None) ->
     of the ``PIP_*`` variables uv cannot use (cosmetic ones included).
     """
     passed = {key: value for key, value in env.items() if not key.startswith("PIP_")}
-    names = {key[len("PIP_"):].lower().replace("_", "-"): key
-             for key in env if key.startswith("PIP_")}
-    result = translate_pip_config({key: env[name] for key, name in names.items()}, base_dir,
-                                  quiet=False)
-    return Translation(result.options, {**passed, **result.env},
-                       [names[key] for key in result.dropped])
+    names = {
+        key[len("PIP_") :].lower().replace("_", "-"): key for key in env if key.startswith("PIP_")
+    }
+    result = translate_pip_config(
+        {key: env[name] for key, name in names.items()}, base_dir, quiet=False
+    )
+    return Translation(
+        result.options, {**passed, **result.env}, [names[key] for key in result.dropped]
+    )
 
 
 def translate_pip_config(
@@ -258,8 +267,9 @@ def _is_url(value: str) -> bool:
     return len(scheme) > 1 and "://" in value  # "C:\\wheels" is a path
 
 
-def _existing_locations(value: str, known: _Option, base_dir: Optional[str]
-                        ) -> tuple[str, list[str]]:
+def _existing_locations(
+    value: str, known: _Option, base_dir: Optional[str]
+) -> tuple[str, list[str]]:
     """``value`` without the local locations that do not exist, and those left out."""
     kept: list[str] = []
     gone: list[str] = []
@@ -319,8 +329,13 @@ def _setting_of(variable: str) -> str:
 
 
 # uv's variables that name indexes or find-links locations, and how each separates them
-_LOCATION_VARIABLES = {"UV_INDEX_URL": None, "UV_DEFAULT_INDEX": None,
-                       "UV_EXTRA_INDEX_URL": " ", "UV_INDEX": " ", "UV_FIND_LINKS": ","}
+_LOCATION_VARIABLES = {
+    "UV_INDEX_URL": None,
+    "UV_DEFAULT_INDEX": None,
+    "UV_EXTRA_INDEX_URL": " ",
+    "UV_INDEX": " ",
+    "UV_FIND_LINKS": ",",
+}
 
 
 def index_locations(options: Sequence[str], env: Mapping[str, str]) -> list[str]:
@@ -329,13 +344,23 @@ def index_locations(options: Sequence[str], env: Mapping[str, str]) -> list[str]
     found: list[str] = []
     for name, tokens in iter_options(options):
         known = _OPTIONS.get(name)
-        if known and "index" in known.kinds and known.takes_value and known.env and (
-                known.env[0] in _LOCATION_VARIABLES):
+        if (
+            known
+            and "index" in known.kinds
+            and known.takes_value
+            and known.env
+            and (known.env[0] in _LOCATION_VARIABLES)
+        ):
             found.append(tokens[0].partition("=")[2] if "=" in tokens[0] else tokens[-1])
     for variable, separator in _LOCATION_VARIABLES.items():
         value = env.get(variable, "")
-        found.extend([value] if separator is None else
-                     value.split() if separator == " " else value.split(separator))
+        found.extend(
+            [value]
+            if separator is None
+            else value.split()
+            if separator == " "
+            else value.split(separator)
+        )
     return [location.strip() for location in found if location.strip()]
 
 
@@ -346,10 +371,10 @@ def option_values(options: Sequence[str], env: Mapping[str, str], variable: str)
     for name, tokens in iter_options(options):
         known = _OPTIONS.get(name)
         if known and known.uv and variable in known.env and known.takes_value:
-            found.extend((tokens[0].partition("=")[2] if "=" in tokens[0]
-                          else tokens[-1]).split())
+            found.extend((tokens[0].partition("=")[2] if "=" in tokens[0] else tokens[-1]).split())
     found.extend(env.get(variable, "").split())
     return found
+
 
 def split_index_options(options: Sequence[str]) -> tuple[list[str], list[str]]:
     """Split uv options into (index options, all others), keeping values with their option."""

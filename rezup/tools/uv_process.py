@@ -1,5 +1,4 @@
-"""Finding the uv binary and running it: one UvError that carries uv's own message.
-"""
+"""Finding the uv binary and running it: one UvError that carries uv's own message."""
 
 from __future__ import annotations
 
@@ -142,8 +141,7 @@ def run(
         _running.discard(process)
         if streamed is not None:
             streamed.close()
-    log.debug("%s: uv exited %d after %.2fs", what, process.returncode,
-              time.monotonic() - started)
+    log.debug("%s: uv exited %d after %.2fs", what, process.returncode, time.monotonic() - started)
     if stderr and log.isEnabledFor(logging.DEBUG):
         sys.stderr.write(stderr)
     if process.returncode != 0:
@@ -196,8 +194,9 @@ class _StderrLines:
 
 
 @contextlib.contextmanager
-def helper_process(args: Sequence[str], *, env: Optional[Mapping[str, str]] = None,
-                   **popen: Any) -> Iterator[subprocess.Popen]:
+def helper_process(
+    args: Sequence[str], *, env: Optional[Mapping[str, str]] = None, **popen: Any
+) -> Iterator[subprocess.Popen]:
     """A process that works for a build beside uv (a bytecode compiler), treated as uv's own:
     it holds the build lock's descriptor as uv does (``inheriting_fd``), ``stop_running``
     stops it, and it is killed if the block is left by an exception."""
@@ -206,7 +205,9 @@ def helper_process(args: Sequence[str], *, env: Optional[Mapping[str, str]] = No
     if env:
         full_env.update(env)
     process = subprocess.Popen(
-        list(args), env=full_env, cwd=tempfile.gettempdir(),
+        list(args),
+        env=full_env,
+        cwd=tempfile.gettempdir(),
         pass_fds=tuple(sorted(_inherited_fds)) if os.name != "nt" else (),
         **popen,
     )

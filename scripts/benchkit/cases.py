@@ -31,16 +31,46 @@ SIX_FIRST, SIX_SECOND = "six==1.16.0", "six==1.17.0"
 # 40 distinct top-level names for `[rez] lib` (all wheels for CPython 3.11 on the index,
 # checked with `uv pip compile --only-binary :all:`); pinned so the case stays the same build.
 FORTY_LIBS = (
-    "requests==2.34.2", "numpy==2.4.6", "pandas==3.1.1", "cryptography==50.0.2",
-    "lxml==6.1.3", "pillow==13.0.0", "pydantic==2.14.3", "pyyaml==6.0.3", "six==1.17.0",
-    "colorama==0.4.6", "click==8.5.1", "attrs==26.1.0", "jinja2==3.1.6",
-    "markupsafe==3.0.4", "packaging==26.3", "python-dateutil==4.0.0", "pytz==2026.6",
-    "certifi==2026.10.18", "idna==3.20", "urllib3==2.8.0", "charset-normalizer==3.5.2",
-    "tqdm==4.70.1", "rich==15.0.0", "pygments==2.21.0", "psutil==7.2.2", "toml==0.10.2",
-    "tomli==2.5.0", "typing-extensions==4.16.0", "filelock==4.2.11", "platformdirs==4.14.7",
-    "jsonschema==4.26.0", "msgpack==1.2.4", "cffi==2.1.1", "pycparser==3.12",
-    "wrapt==2.5.2", "decorator==5.3.1", "docutils==0.23", "sqlalchemy==2.1.9",
-    "networkx==3.6.1", "simplejson==4.3.0",
+    "requests==2.34.2",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "cryptography==50.0.2",
+    "lxml==6.1.3",
+    "pillow==13.0.0",
+    "pydantic==2.14.3",
+    "pyyaml==6.0.3",
+    "six==1.17.0",
+    "colorama==0.4.6",
+    "click==8.5.1",
+    "attrs==26.1.0",
+    "jinja2==3.1.6",
+    "markupsafe==3.0.4",
+    "packaging==26.3",
+    "python-dateutil==4.0.0",
+    "pytz==2026.6",
+    "certifi==2026.10.18",
+    "idna==3.20",
+    "urllib3==2.8.0",
+    "charset-normalizer==3.5.2",
+    "tqdm==4.70.1",
+    "rich==15.0.0",
+    "pygments==2.21.0",
+    "psutil==7.2.2",
+    "toml==0.10.2",
+    "tomli==2.5.0",
+    "typing-extensions==4.16.0",
+    "filelock==4.2.11",
+    "platformdirs==4.14.7",
+    "jsonschema==4.26.0",
+    "msgpack==1.2.4",
+    "cffi==2.1.1",
+    "pycparser==3.12",
+    "wrapt==2.5.2",
+    "decorator==5.3.1",
+    "docutils==0.23",
+    "sqlalchemy==2.1.9",
+    "networkx==3.6.1",
+    "simplejson==4.3.0",
 )
 FARM_JOBS = 64  # processes pulling one remote revision at once in farm64/sixty-four
 # The launcher floor: a python started with -I -S that execs the command (os.execv).
@@ -175,8 +205,11 @@ def add_fake_revisions(real: Path, count: int) -> str:
     Fast enough for 10,000: the files are hard-linked (copied where links fail), and each
     revision.json is written with one ``os.write``. Returns the oldest one's name."""
     metadata = json.loads((real / "revision.json").read_text(encoding="utf-8"))
-    shared = [entry for entry in real.iterdir() if entry.is_file()
-              and not entry.name.startswith(".") and entry.name != "revision.json"]
+    shared = [
+        entry
+        for entry in real.iterdir()
+        if entry.is_file() and not entry.name.startswith(".") and entry.name != "revision.json"
+    ]
     oldest = float(real.name) - 86400.0
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for index in range(count):
@@ -236,8 +269,11 @@ def count_ready(container: Path) -> tuple[int, list[str]]:
     ready, other = 0, []
     revisions = container / "revisions"
     for entry in revisions.iterdir() if revisions.is_dir() else ():
-        if entry.is_dir() and not entry.name.startswith(".") \
-                and (entry / "revision.json").is_file():
+        if (
+            entry.is_dir()
+            and not entry.name.startswith(".")
+            and (entry / "revision.json").is_file()
+        ):
             ready += 1
         else:
             other.append(entry.name)
@@ -304,8 +340,11 @@ class Setup:
             "remote-second": self._setup_remote_second,
         }
         for count in FAKE_REVISION_COUNTS:  # use-1 is part of "use"
-            steps[f"use-{count}"] = (lambda count=count: self._setup_use_container(count)) \
-                if count != 1 else (lambda: self.ensure("use"))
+            steps[f"use-{count}"] = (
+                (lambda count=count: self._setup_use_container(count))
+                if count != 1
+                else (lambda: self.ensure("use"))
+            )
         try:
             steps[need]()
         except Blocked as exc:
@@ -326,8 +365,10 @@ class Setup:
         done = quiet_run([str(self.ws.rezup), "add", "--dry-run"], env, home)
         match = re.search(r'^python = (".*")$', done.stdout, re.MULTILINE)
         if done.returncode != 0 or not match:
-            raise Blocked("`rezup add --dry-run` gave no plan: "
-                          + self.ws.short(last_words(done.stderr or done.stdout)))
+            raise Blocked(
+                "`rezup add --dry-run` gave no plan: "
+                + self.ws.short(last_words(done.stderr or done.stdout))
+            )
         self.python = json.loads(match.group(1))
 
     def _setup_orig(self) -> None:
@@ -337,20 +378,31 @@ class Setup:
         env = ws.cache_env(ws.base_env(ws.misc_home), True, ws.misc_home)
         steps = [
             [ws.uv, "venv", "--quiet", "--no-project", "--python", str(self.python), str(venv)],
-            [ws.uv, "pip", "install", "--quiet", "--python", str(venv_python(venv)),
-             *ORIG_REQUIREMENTS],
+            [
+                ws.uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv_python(venv)),
+                *ORIG_REQUIREMENTS,
+            ],
         ]
         for step in steps:
             done = quiet_run(step, env, ws.tmp)
             if done.returncode != 0:
-                raise Blocked(f"cannot install {' '.join(ORIG_REQUIREMENTS)}: "
-                              + ws.short(last_words(done.stderr)))
+                raise Blocked(
+                    f"cannot install {' '.join(ORIG_REQUIREMENTS)}: "
+                    + ws.short(last_words(done.stderr))
+                )
         rezup = venv_rezup(venv)
         add_help = quiet_run([str(rezup), "add", "--help"], env, ws.tmp)
         use_help = quiet_run([str(rezup), "use", "--help"], env, ws.tmp)
         if "--skip-use" not in add_help.stdout:
-            raise Blocked("the original `rezup add` has no --skip-use: "
-                          + last_words(add_help.stdout + add_help.stderr))
+            raise Blocked(
+                "the original `rezup add` has no --skip-use: "
+                + last_words(add_help.stdout + add_help.stderr)
+            )
         if not re.search(r"\[-- |\s-- [\[{A-Za-z]", use_help.stdout):
             raise Blocked("the original `rezup use` takes no `-- command`")
         version = quiet_run([str(rezup), "--version"], env, ws.tmp)
@@ -358,8 +410,9 @@ class Setup:
         self.orig_rezup = rezup
         log(f"  original tool: {' + '.join(ORIG_REQUIREMENTS)}: {self.orig_version}")
 
-    def _rezup_add(self, home: Path, root: Path, *extra: str,
-                   env_extra: Optional[dict[str, str]] = None) -> None:
+    def _rezup_add(
+        self, home: Path, root: Path, *extra: str, env_extra: Optional[dict[str, str]] = None
+    ) -> None:
         env = self.ws.add_env(home, root)
         env.update(env_extra or {})
         done = quiet_run([str(self.ws.rezup), "add", "--skip-use", *extra], env, home)
@@ -393,38 +446,56 @@ class Setup:
             # it after any change of its revisions (its head of the listing, .newest, is up
             # to date), not one whose folder changed behind rezup's back.
             oldest = add_fake_revisions(newest, count)
-            done = quiet_run([str(self.ws.rezup), "drop", ".main", "--revision", oldest],
-                             self.ws.add_env(self.use_home, root), self.use_home)
+            done = quiet_run(
+                [str(self.ws.rezup), "drop", ".main", "--revision", oldest],
+                self.ws.add_env(self.use_home, root),
+                self.use_home,
+            )
             if done.returncode != 0:
-                raise self.failed(f"`rezup drop .main --revision` of a fake revision "
-                                  f"({count} revisions)", done)
+                raise self.failed(
+                    f"`rezup drop .main --revision` of a fake revision ({count} revisions)", done
+                )
             ready, _ = count_ready(root / ".main")
             if ready != count:
                 raise Blocked(f"{ready} ready revisions after the drop, expected {count}")
         python = self.use_python or str(venv_python(newest / "venv" / "rez"))
         done = quiet_run(
-            [str(self.ws.rezup), "use", "--", python, "-c",
-             "import os; print(os.environ.get('REZUP_REVISION', ''))"],
-            self.ws.use_env(self.use_home, root), self.use_home,
+            [
+                str(self.ws.rezup),
+                "use",
+                "--",
+                python,
+                "-c",
+                "import os; print(os.environ.get('REZUP_REVISION', ''))",
+            ],
+            self.ws.use_env(self.use_home, root),
+            self.use_home,
         )
         entered = done.stdout.strip()
         if done.returncode != 0:
-            raise Blocked(f"`rezup use` failed with {count} revisions: "
-                          + self.ws.short(last_words(done.stderr)))
+            raise Blocked(
+                f"`rezup use` failed with {count} revisions: "
+                + self.ws.short(last_words(done.stderr))
+            )
         if entered and entered != newest.name:
-            raise Blocked(f"with {count} revisions rezup entered {entered}, "
-                          f"not the newest real revision {newest.name}")
+            raise Blocked(
+                f"with {count} revisions rezup entered {entered}, "
+                f"not the newest real revision {newest.name}"
+            )
         self.use_roots[count] = root
 
     def _write_init_home(self) -> None:
         """A home whose ~/rezup.toml runs the seeds' site script (python-dotenv on a .env)."""
-        self.ws.make_home(self.init_home, self.recipes["minimal"] +
-                          '\n[init]\nscript = "~/site/init.py"\n')
+        self.ws.make_home(
+            self.init_home, self.recipes["minimal"] + '\n[init]\nscript = "~/site/init.py"\n'
+        )
         site = self.init_home / "site"
         site.mkdir(exist_ok=True)
         (site / "init.py").write_text(
             "import os\nfrom dotenv import load_dotenv\n"
-            "load_dotenv(os.path.splitext(__file__)[0] + '.env')\n", encoding="utf-8")
+            "load_dotenv(os.path.splitext(__file__)[0] + '.env')\n",
+            encoding="utf-8",
+        )
         (site / "init.env").write_text("STUDIO=north\n", encoding="utf-8")
 
     def _setup_use_orig(self) -> None:
@@ -441,8 +512,12 @@ class Setup:
         self.ensure("python")
         tmp = self.ws.tmp
         home = self.ws.make_home(tmp / "pull" / "publisher-home", self.recipes["minimal"])
-        self._rezup_add(home, tmp / "pull" / "publisher-local", "--remote",
-                        env_extra={"REZUP_ROOT_REMOTE": str(self.remote_root)})
+        self._rezup_add(
+            home,
+            tmp / "pull" / "publisher-local",
+            "--remote",
+            env_extra={"REZUP_ROOT_REMOTE": str(self.remote_root)},
+        )
         newest_revision(self.remote_root / ".main", self.ws.short)
 
     def _setup_remote_second(self) -> None:
@@ -452,18 +527,26 @@ class Setup:
         self.ensure("python")
         base = self.ws.tmp / "pull-second"
         home_a = self.ws.make_home(base / "publisher-a", self.recipes["six-first"])
-        self._rezup_add(home_a, base / "publisher-local", "--remote",
-                        env_extra={"REZUP_ROOT_REMOTE": str(self.remote_first)})
+        self._rezup_add(
+            home_a,
+            base / "publisher-local",
+            "--remote",
+            env_extra={"REZUP_ROOT_REMOTE": str(self.remote_first)},
+        )
         first = newest_revision(self.remote_first / ".main", self.ws.short)
-        shutil.copytree(self.remote_first / ".main" / "revisions",
-                        self.remote_both / ".main" / "revisions")
+        shutil.copytree(
+            self.remote_first / ".main" / "revisions", self.remote_both / ".main" / "revisions"
+        )
         home_b = self.ws.make_home(base / "publisher-b", self.recipes["six-second"])
-        self._rezup_add(home_b, base / "publisher-local", "--remote",
-                        env_extra={"REZUP_ROOT_REMOTE": str(self.remote_both)})
+        self._rezup_add(
+            home_b,
+            base / "publisher-local",
+            "--remote",
+            env_extra={"REZUP_ROOT_REMOTE": str(self.remote_both)},
+        )
         second = newest_revision(self.remote_both / ".main", self.ws.short)
         if float(second.name) <= float(first.name):
-            raise Blocked(f"remote revision B ({second.name}) is not newer than A "
-                          f"({first.name})")
+            raise Blocked(f"remote revision B ({second.name}) is not newer than A ({first.name})")
         log(f"  remote-second: A = {first.name}, B = {second.name}")
 
 
@@ -481,46 +564,128 @@ class CaseBuilder:
 
     def all_cases(self, rounds: int, use_runs: int) -> list[Case]:
         def use_case(label: str, build: Build, needs: tuple[str, ...]) -> Case:
-            return Case(f"use/{label}", "use", label, use_runs, build, needs, warmup=True,
-                        reuse_run_dir=True)
+            return Case(
+                f"use/{label}",
+                "use",
+                label,
+                use_runs,
+                build,
+                needs,
+                warmup=True,
+                reuse_run_dir=True,
+            )
 
-        cases = [use_case("python", self._build_use_python, ("use",)),
-                 use_case("floor", self._build_use_floor, ("use",))]
+        cases = [
+            use_case("python", self._build_use_python, ("use",)),
+            use_case("floor", self._build_use_floor, ("use",)),
+        ]
         for count in FAKE_REVISION_COUNTS:
-            cases.append(use_case(f"rezup-{count}", self._build_use_rezup(count),
-                                  ("use", f"use-{count}")))
+            cases.append(
+                use_case(f"rezup-{count}", self._build_use_rezup(count), ("use", f"use-{count}"))
+            )
         cases.append(use_case("init", self._build_use_init, ("use",)))
         cases.append(use_case("orig", self._build_use_orig, ("use", "use-orig")))
         if self.ws.baseline:
-            cases.append(use_case("baseline-1", self._build_use_rezup(1, self.ws.baseline),
-                                  ("use",)))
+            cases.append(
+                use_case("baseline-1", self._build_use_rezup(1, self.ws.baseline), ("use",))
+            )
 
-        cases.append(Case("pull/pull", "pull", "pull", rounds, self._build_pull,
-                          ("python", "remote"), warmup=True))
-        cases.append(Case("pull/add", "pull", "add", rounds, self._build_add("minimal", True),
-                          ("python",), warmup=True))
+        cases.append(
+            Case(
+                "pull/pull",
+                "pull",
+                "pull",
+                rounds,
+                self._build_pull,
+                ("python", "remote"),
+                warmup=True,
+            )
+        )
+        cases.append(
+            Case(
+                "pull/add",
+                "pull",
+                "add",
+                rounds,
+                self._build_add("minimal", True),
+                ("python",),
+                warmup=True,
+            )
+        )
 
         for recipe in ("minimal", "studio"):
             for cache in ("warm", "cold"):
                 group = f"add-{recipe}-{cache}"
                 warm = cache == "warm"
-                cases.append(Case(f"{group}/rezup", group, "rezup", rounds,
-                                  self._build_add(recipe, warm), ("python",), warmup=warm))
-                cases.append(Case(f"{group}/uv", group, "uv", rounds,
-                                  self._build_floor(recipe, warm), ("python",), warmup=warm))
-                cases.append(Case(f"{group}/orig", group, "orig", rounds,
-                                  self._build_add(recipe, warm, original=True),
-                                  ("python", "orig"), warmup=warm))
+                cases.append(
+                    Case(
+                        f"{group}/rezup",
+                        group,
+                        "rezup",
+                        rounds,
+                        self._build_add(recipe, warm),
+                        ("python",),
+                        warmup=warm,
+                    )
+                )
+                cases.append(
+                    Case(
+                        f"{group}/uv",
+                        group,
+                        "uv",
+                        rounds,
+                        self._build_floor(recipe, warm),
+                        ("python",),
+                        warmup=warm,
+                    )
+                )
+                cases.append(
+                    Case(
+                        f"{group}/orig",
+                        group,
+                        "orig",
+                        rounds,
+                        self._build_add(recipe, warm, original=True),
+                        ("python", "orig"),
+                        warmup=warm,
+                    )
+                )
                 if self.ws.baseline and recipe == "minimal":
-                    cases.append(Case(f"{group}/baseline", group, "baseline", rounds,
-                                      self._build_add(recipe, warm, rezup=self.ws.baseline),
-                                      ("python",), warmup=warm))
+                    cases.append(
+                        Case(
+                            f"{group}/baseline",
+                            group,
+                            "baseline",
+                            rounds,
+                            self._build_add(recipe, warm, rezup=self.ws.baseline),
+                            ("python",),
+                            warmup=warm,
+                        )
+                    )
         cases += self._second_revision_cases(rounds)
         cases += self._pull_second_cases(rounds)
-        cases.append(Case("add-forty/rezup", "add-forty", "rezup", rounds,
-                          self._build_add("forty", True), ("python",), warmup=True))
-        cases.append(Case("add-forty/uv", "add-forty", "uv", rounds,
-                          self._build_floor("forty", True), ("python",), warmup=True))
+        cases.append(
+            Case(
+                "add-forty/rezup",
+                "add-forty",
+                "rezup",
+                rounds,
+                self._build_add("forty", True),
+                ("python",),
+                warmup=True,
+            )
+        )
+        cases.append(
+            Case(
+                "add-forty/uv",
+                "add-forty",
+                "uv",
+                rounds,
+                self._build_floor("forty", True),
+                ("python",),
+                warmup=True,
+            )
+        )
         cases += self._farm_cases(rounds)
         return cases
 
@@ -533,17 +698,33 @@ class CaseBuilder:
             for label in ("rezup", "orig"):
                 original = label == "orig"
                 tool = "the original rezup" if original else "rezup"
-                cases.append(Case(
-                    f"{group}/{label}", group, label, rounds,
-                    self._build_add(second, True, original=original),
-                    ("python", "orig") if original else ("python",), warmup=True,
-                    prepare=self._prepare_first_revision(second, original),
-                    verify=self._expect_ready(2),
-                    setup_note=f"untimed: {tool} add --skip-use of rez + {SIX_FIRST}, "
-                               f"then the recipe of rez + {self._six(second)}; timed: "))
+                cases.append(
+                    Case(
+                        f"{group}/{label}",
+                        group,
+                        label,
+                        rounds,
+                        self._build_add(second, True, original=original),
+                        ("python", "orig") if original else ("python",),
+                        warmup=True,
+                        prepare=self._prepare_first_revision(second, original),
+                        verify=self._expect_ready(2),
+                        setup_note=f"untimed: {tool} add --skip-use of rez + {SIX_FIRST}, "
+                        f"then the recipe of rez + {self._six(second)}; timed: ",
+                    )
+                )
             if group == "add-second":
-                cases.append(Case(f"{group}/uv", group, "uv", rounds,
-                                  self._build_floor(second, True), ("python",), warmup=True))
+                cases.append(
+                    Case(
+                        f"{group}/uv",
+                        group,
+                        "uv",
+                        rounds,
+                        self._build_floor(second, True),
+                        ("python",),
+                        warmup=True,
+                    )
+                )
         return cases
 
     def _six(self, recipe: str) -> str:
@@ -552,6 +733,7 @@ class CaseBuilder:
     def _prepare_first_revision(self, second: str, original: bool) -> Prepare:
         """In a run's folder: HOME with the first recipe, a first revision built by the tool
         (untimed), then the recipe of the timed ``add`` (``second``) in its place."""
+
         def prepare(run_dir: Path) -> None:
             home = self.ws.make_home(run_dir / "home", self.setup.recipes["six-first"])
             env = self.ws.add_env(home, run_dir / "root", True, run_dir)
@@ -562,6 +744,7 @@ class CaseBuilder:
             newest_revision(run_dir / "root" / ".main", self.ws.short)
             self.ws.make_home(home, self.setup.recipes[second])
             sync_disk()
+
         return prepare
 
     def _pull_second_cases(self, rounds: int) -> list[Case]:
@@ -570,25 +753,44 @@ class CaseBuilder:
         remote root holding only A) and on a fresh node (empty local root); warm cache."""
         needs = ("python", "remote-second")
         return [
-            Case("pull-second/node-with-previous", "pull-second", "node-with-previous",
-                 rounds, self._build_pull_second, needs, warmup=True,
-                 prepare=self._prepare_pull_first, verify=self._expect_ready(2),
-                 setup_note="untimed: rezup use -- PYTHON -c pass from a remote with only A; "
-                            "timed: "),
-            Case("pull-second/fresh-node", "pull-second", "fresh-node", rounds,
-                 self._build_pull_second, needs, warmup=True, verify=self._expect_ready(1)),
+            Case(
+                "pull-second/node-with-previous",
+                "pull-second",
+                "node-with-previous",
+                rounds,
+                self._build_pull_second,
+                needs,
+                warmup=True,
+                prepare=self._prepare_pull_first,
+                verify=self._expect_ready(2),
+                setup_note="untimed: rezup use -- PYTHON -c pass from a remote with only A; "
+                "timed: ",
+            ),
+            Case(
+                "pull-second/fresh-node",
+                "pull-second",
+                "fresh-node",
+                rounds,
+                self._build_pull_second,
+                needs,
+                warmup=True,
+                verify=self._expect_ready(1),
+            ),
         ]
 
     @staticmethod
     def _expect_ready(count: int) -> Verify:
         """A check that the run's local root holds ``count`` ready revisions after the run
         (a second revision was really made, not a failure hidden behind a zero exit)."""
+
         def verify(run_dir: Path, _output: str) -> Optional[str]:
             ready, other = count_ready(run_dir / "root" / ".main")
             if ready != count or other:
-                return (f"{ready} ready revision(s) in the local root, expected {count}"
-                        + (f"; also {', '.join(sorted(other))}" if other else ""))
+                return f"{ready} ready revision(s) in the local root, expected {count}" + (
+                    f"; also {', '.join(sorted(other))}" if other else ""
+                )
             return None
+
         return verify
 
     def _pull_env(self, run_dir: Path, remote: Path) -> dict[str, str]:
@@ -620,13 +822,34 @@ class CaseBuilder:
         time until the last exits); every process must succeed and one revision be built."""
         cases = []
         for label, jobs in (("one", 1), ("sixty-four", FARM_JOBS)):
-            cases.append(Case(f"farm64/{label}", "farm64", label, rounds,
-                              self._build_farm(jobs), ("python", "remote"), warmup=True,
-                              verify=self._verify_farm, light=True))
-        cases.append(Case("farm64/sixty-four-ready", "farm64", "sixty-four-ready", rounds,
-                          self._build_farm(FARM_JOBS), ("python", "remote"), warmup=True,
-                          prepare=self._prepare_farm_ready, verify=self._expect_ready(1),
-                          light=True, setup_note="untimed: one pull of the revision; timed: "))
+            cases.append(
+                Case(
+                    f"farm64/{label}",
+                    "farm64",
+                    label,
+                    rounds,
+                    self._build_farm(jobs),
+                    ("python", "remote"),
+                    warmup=True,
+                    verify=self._verify_farm,
+                    light=True,
+                )
+            )
+        cases.append(
+            Case(
+                "farm64/sixty-four-ready",
+                "farm64",
+                "sixty-four-ready",
+                rounds,
+                self._build_farm(FARM_JOBS),
+                ("python", "remote"),
+                warmup=True,
+                prepare=self._prepare_farm_ready,
+                verify=self._expect_ready(1),
+                light=True,
+                setup_note="untimed: one pull of the revision; timed: ",
+            )
+        )
         return cases
 
     def _prepare_farm_ready(self, run_dir: Path) -> None:
@@ -641,6 +864,7 @@ class CaseBuilder:
         def build(run_dir: Path):
             env = self._pull_env(run_dir, self.setup.remote_root)
             return [[self.pull_command()] for _ in range(jobs)], env
+
         return build
 
     @classmethod
@@ -649,8 +873,7 @@ class CaseBuilder:
         problem = cls._expect_ready(1)(run_dir, output)
         if problem:
             return problem
-        builds = len(re.findall(r"^rezup: (?:\[[\d:]+\] )?pulling revision ", output,
-                                re.MULTILINE))
+        builds = len(re.findall(r"^rezup: (?:\[[\d:]+\] )?pulling revision ", output, re.MULTILINE))
         if builds > 1:
             return f"{builds} processes pulled the revision, expected 1"
         return None
@@ -668,31 +891,45 @@ class CaseBuilder:
             (ISOLATED_NAME, [ISOLATED_PIN, REZ_PIN]),
         ]
 
-    def _build_add(self, recipe: str, warm: bool, original: bool = False,
-                   rezup: Optional[Path] = None) -> Build:
+    def _build_add(
+        self, recipe: str, warm: bool, original: bool = False, rezup: Optional[Path] = None
+    ) -> Build:
         """``rezup add --skip-use`` (this repo's, the ``original`` tool's, or ``rezup``) in a
         fresh HOME and local root."""
+
         def build(run_dir: Path):
             home = self.ws.make_home(run_dir / "home", self.setup.recipes[recipe])
             env = self.ws.add_env(home, run_dir / "root", warm, run_dir)
             command = self.setup.orig_rezup if original else (rezup or self.ws.rezup)
             return [[[str(command), "add", "--skip-use"]]], env
+
         return build
 
     def _build_floor(self, recipe: str, warm: bool) -> Build:
         """The same venvs made by bare uv: one lane a venv, lanes in parallel."""
+
         def build(run_dir: Path):
             home = self.ws.make_home(run_dir / "home", self.setup.recipes[recipe])
             env = self.ws.cache_env(self.ws.base_env(home), warm, run_dir)
             uv, lanes = self.ws.uv, []
             for name, requirements in self.floor_venvs(recipe):
                 venv = run_dir / "root" / "venv" / name
-                lanes.append([
-                    [uv, "venv", "--seed", "--python", str(self.setup.python), str(venv)],
-                    [uv, "pip", "install", "--compile-bytecode",
-                     "--python", str(venv_python(venv)), *requirements],
-                ])
+                lanes.append(
+                    [
+                        [uv, "venv", "--seed", "--python", str(self.setup.python), str(venv)],
+                        [
+                            uv,
+                            "pip",
+                            "install",
+                            "--compile-bytecode",
+                            "--python",
+                            str(venv_python(venv)),
+                            *requirements,
+                        ],
+                    ]
+                )
             return lanes, env
+
         return build
 
     def use_command(self) -> list[str]:
@@ -705,14 +942,14 @@ class CaseBuilder:
     def _build_use_floor(self, _run_dir: Path):
         """The floor of any Python launcher: python -I -S (rezup's own python), exec PY."""
         env = self.ws.use_env(self.setup.use_home, self.setup.use_roots[1])
-        command = [str(self.ws.rezup_python), "-I", "-S", "-c", LAUNCH_FLOOR,
-                   *self.use_command()]
+        command = [str(self.ws.rezup_python), "-I", "-S", "-c", LAUNCH_FLOOR, *self.use_command()]
         return [[command]], env
 
     def _build_use_rezup(self, count: int, rezup: Optional[Path] = None) -> Build:
         def build(_run_dir: Path):
             env = self.ws.use_env(self.setup.use_home, self.setup.use_roots[count])
             return [[[str(rezup or self.ws.rezup), "use", "--", *self.use_command()]]], env
+
         return build
 
     def _build_use_init(self, _run_dir: Path):
@@ -738,7 +975,8 @@ class CaseBuilder:
             setup.use_python = setup.use_python or "PY"
             setup.orig_rezup = setup.orig_rezup or Path("ORIG/bin/rezup")
             setup.use_roots = setup.use_roots or {
-                n: Path(f"ROOT-{n}") for n in FAKE_REVISION_COUNTS}
+                n: Path(f"ROOT-{n}") for n in FAKE_REVISION_COUNTS
+            }
             lanes, _ = case.build(self.ws.tmp / "RUN")
         except Exception as exc:  # only a listing
             return f"({exc})"
@@ -755,8 +993,19 @@ class CaseBuilder:
     def importtime_report(self) -> None:
         """Which imports ``rezup use`` spends its start-up on (``python -X importtime``)."""
         env = self.ws.use_env(self.setup.use_home, self.setup.use_roots[1])
-        done = quiet_run([str(self.ws.rezup_python), "-X", "importtime", str(self.ws.rezup),
-                          "use", "--", *self.use_command()], env, self.setup.use_home)
+        done = quiet_run(
+            [
+                str(self.ws.rezup_python),
+                "-X",
+                "importtime",
+                str(self.ws.rezup),
+                "use",
+                "--",
+                *self.use_command(),
+            ],
+            env,
+            self.setup.use_home,
+        )
         rows = []
         for line in done.stderr.splitlines():
             parts = line.split("|")
@@ -772,9 +1021,12 @@ class CaseBuilder:
 
 
 def _matches(case: Case, token: str) -> bool:
-    return (case.id == token or case.group == token
-            or case.id.startswith((token + "-", token + "/"))
-            or fnmatch.fnmatch(case.id, token))
+    return (
+        case.id == token
+        or case.group == token
+        or case.id.startswith((token + "-", token + "/"))
+        or fnmatch.fnmatch(case.id, token)
+    )
 
 
 def select(cases: list[Case], only: Optional[str]) -> list[Case]:
@@ -786,8 +1038,7 @@ def select(cases: list[Case], only: Optional[str]) -> list[Case]:
     chosen = [case for case in cases if any(_matches(case, token) for token in tokens)]
     unknown = [t for t in tokens if not any(_matches(c, t) for c in cases)]
     if unknown:
-        raise SystemExit(f"bench: --only: no case matches {', '.join(unknown)} "
-                         "(see --list)")
+        raise SystemExit(f"bench: --only: no case matches {', '.join(unknown)} (see --list)")
     if any(c.group == "use" for c in chosen) and not any(c.id == "use/python" for c in chosen):
         chosen.insert(0, next(c for c in cases if c.id == "use/python"))
     return chosen

@@ -38,11 +38,11 @@ GROUP_TITLES = {
     "add-second": "add of a second revision, one pin changed (six 1.16.0 -> 1.17.0), warm",
     "add-same": "add of a second revision, recipe unchanged (identical plan), warm",
     "pull-second": "pull of a newer remote revision B (one pin changed): node with A vs "
-                   "fresh node, warm",
+    "fresh node, warm",
     "add-forty": "add, rez + 40 packages in [rez] lib, online, warm cache",
     "farm64": f"pull of one new remote revision into a fresh local root: 1 process vs "
-              f"{FARM_JOBS} at once (wall time until the last exits), and {FARM_JOBS} jobs "
-              "once it is pulled, warm",
+    f"{FARM_JOBS} at once (wall time until the last exits), and {FARM_JOBS} jobs "
+    "once it is pulled, warm",
 }
 
 GROUP_SHORT = {
@@ -113,8 +113,7 @@ def group_rows(group: str, cases: list[Case]) -> tuple[str, list[Row]]:
     by_label = {c.label: c for c in cases}
     reference = REFERENCES.get(group, "rezup")
     ref_median = by_label[reference].median() if reference in by_label else None
-    floor_median = by_label["floor"].median() if group == "use" and "floor" in by_label \
-        else None
+    floor_median = by_label["floor"].median() if group == "use" and "floor" in by_label else None
     rows = []
     for case in cases:
         times = case.times()
@@ -125,8 +124,17 @@ def group_rows(group: str, cases: list[Case]) -> tuple[str, list[Row]]:
         median = case.median()
         if median is None:
             reason = case.failure_summary() or case.warmup_error
-            rows.append(Row(case, LABELS.get(case.label, case.label), runs,
-                            f"failed: {reason}" if reason else "not run", "", rss, ""))
+            rows.append(
+                Row(
+                    case,
+                    LABELS.get(case.label, case.label),
+                    runs,
+                    f"failed: {reason}" if reason else "not run",
+                    "",
+                    rss,
+                    "",
+                )
+            )
             continue
         span = f"{fmt_seconds(min(times), unit)}-{fmt_seconds(max(times), unit)}"
         compare = ""
@@ -138,8 +146,17 @@ def group_rows(group: str, cases: list[Case]) -> tuple[str, list[Row]]:
                     compare += f", {(median - floor_median) * 1000:+.1f} ms vs floor"
             else:
                 compare = f"{median / ref_median:.2f}x {reference}"
-        rows.append(Row(case, LABELS.get(case.label, case.label), runs,
-                        f"{fmt_seconds(median, unit)} {unit}", f"{span} {unit}", rss, compare))
+        rows.append(
+            Row(
+                case,
+                LABELS.get(case.label, case.label),
+                runs,
+                f"{fmt_seconds(median, unit)} {unit}",
+                f"{span} {unit}",
+                rss,
+                compare,
+            )
+        )
     return unit, rows
 
 
@@ -154,64 +171,83 @@ def goals(cases: list[Case]) -> list[Goal]:
 
     results: list[Goal] = []
 
-    def judge(goal: str, needs: tuple[str, ...],
-              measured: Optional[tuple[str, bool]]) -> None:
+    def judge(goal: str, needs: tuple[str, ...], measured: Optional[tuple[str, bool]]) -> None:
         if not any(case_id in by_id for case_id in needs):
             return  # none of its cases was selected
         results.append((goal, *measured) if measured else (goal, "n/a", None))
 
     def faster(what: str, group: str, goal: float) -> None:
         new, orig = med(f"{group}/rezup"), med(f"{group}/orig")
-        judge(f"{what} >= {goal:g}x faster than the original",
-              (f"{group}/rezup", f"{group}/orig"),
-              (f"{orig / new:.2f}x faster", orig / new >= goal) if new and orig else None)
+        judge(
+            f"{what} >= {goal:g}x faster than the original",
+            (f"{group}/rezup", f"{group}/orig"),
+            (f"{orig / new:.2f}x faster", orig / new >= goal) if new and orig else None,
+        )
 
     def at_most(what: str, group: str, goal: float) -> None:
         new, floor = med(f"{group}/rezup"), med(f"{group}/uv")
-        judge(f"{what} <= {goal:g}x the bare-uv floor", (f"{group}/rezup", f"{group}/uv"),
-              (f"{new / floor:.2f}x", new / floor <= goal) if new and floor else None)
+        judge(
+            f"{what} <= {goal:g}x the bare-uv floor",
+            (f"{group}/rezup", f"{group}/uv"),
+            (f"{new / floor:.2f}x", new / floor <= goal) if new and floor else None,
+        )
 
     faster("add minimal warm", "add-minimal-warm", GOAL_ADD_VS_ORIG)
     at_most("add minimal warm", "add-minimal-warm", GOAL_ADD_VS_FLOOR)
     python, one, floor = med("use/python"), med("use/rezup-1"), med("use/floor")
     overhead = (one - python) * 1000 if python is not None and one is not None else None
-    judge(f"use overhead <= {GOAL_USE_OVERHEAD_MS:g} ms over bare python",
-          ("use/rezup-1",),
-          (f"{overhead:+.1f} ms", overhead <= GOAL_USE_OVERHEAD_MS)
-          if overhead is not None else None)
+    judge(
+        f"use overhead <= {GOAL_USE_OVERHEAD_MS:g} ms over bare python",
+        ("use/rezup-1",),
+        (f"{overhead:+.1f} ms", overhead <= GOAL_USE_OVERHEAD_MS) if overhead is not None else None,
+    )
     over_floor = (one - floor) * 1000 if floor is not None and one is not None else None
-    judge(f"use within {GOAL_USE_VS_FLOOR_MS:g} ms of the launcher floor",
-          ("use/floor",),
-          (f"{over_floor:+.1f} ms", over_floor <= GOAL_USE_VS_FLOOR_MS)
-          if over_floor is not None else None)
+    judge(
+        f"use within {GOAL_USE_VS_FLOOR_MS:g} ms of the launcher floor",
+        ("use/floor",),
+        (f"{over_floor:+.1f} ms", over_floor <= GOAL_USE_VS_FLOOR_MS)
+        if over_floor is not None
+        else None,
+    )
     # over the counts that were run
-    many = [(n, med(f"use/rezup-{n}")) for n in FAKE_REVISION_COUNTS[1:]
-            if f"use/rezup-{n}" in by_id]
+    many = [
+        (n, med(f"use/rezup-{n}")) for n in FAKE_REVISION_COUNTS[1:] if f"use/rezup-{n}" in by_id
+    ]
     flat = None
     if one is not None and many and all(m is not None for _, m in many):
         deltas = [((m or 0.0) - one) * 1000 for _, m in many]
         measured = ", ".join(f"{n}: {d:+.1f} ms" for (n, _), d in zip(many, deltas))
         flat = (measured, all(abs(d) <= GOAL_USE_FLAT_MS for d in deltas))
     most = max([n for n, _ in many], default=FAKE_REVISION_COUNTS[-1])
-    judge(f"use flat (+-{GOAL_USE_FLAT_MS:g} ms) from 1 to {most:,} revisions",
-          tuple(f"use/rezup-{n}" for n in FAKE_REVISION_COUNTS[1:]), flat)
+    judge(
+        f"use flat (+-{GOAL_USE_FLAT_MS:g} ms) from 1 to {most:,} revisions",
+        tuple(f"use/rezup-{n}" for n in FAKE_REVISION_COUNTS[1:]),
+        flat,
+    )
     most = FAKE_REVISION_COUNTS[-1]
     top = med(f"use/rezup-{most}")
     extra = (top - one) * 1000 if top is not None and one is not None else None
-    judge(f"use with {most:,} revisions within {GOAL_USE_MANY_MS:g} ms of use with one",
-          (f"use/rezup-{most}",),
-          (f"{extra:+.1f} ms", extra <= GOAL_USE_MANY_MS) if extra is not None else None)
+    judge(
+        f"use with {most:,} revisions within {GOAL_USE_MANY_MS:g} ms of use with one",
+        (f"use/rezup-{most}",),
+        (f"{extra:+.1f} ms", extra <= GOAL_USE_MANY_MS) if extra is not None else None,
+    )
     pull, add = med("pull/pull"), med("pull/add")
-    judge(f"pull <= {GOAL_PULL_VS_ADD:g}x a local add", ("pull/pull", "pull/add"),
-          (f"{pull / add:.2f}x", pull / add <= GOAL_PULL_VS_ADD) if pull and add else None)
+    judge(
+        f"pull <= {GOAL_PULL_VS_ADD:g}x a local add",
+        ("pull/pull", "pull/add"),
+        (f"{pull / add:.2f}x", pull / add <= GOAL_PULL_VS_ADD) if pull and add else None,
+    )
     faster("add of a second revision (one pin changed)", "add-second", GOAL_SECOND_VS_ORIG)
     faster("add of an unchanged recipe", "add-same", GOAL_SAME_VS_ORIG)
     at_most("add with 40 libs (online)", "add-forty", GOAL_FORTY_VS_FLOOR)
     alone, farm = med("farm64/one"), med("farm64/sixty-four")
-    judge(f"{FARM_JOBS} jobs pulling one revision at once within {GOAL_FARM_VS_ONE:g}x "
-          "one pull alone", ("farm64/one", "farm64/sixty-four"),
-          (f"{farm / alone:.2f}x", farm / alone <= GOAL_FARM_VS_ONE)
-          if alone and farm else None)
+    judge(
+        f"{FARM_JOBS} jobs pulling one revision at once within {GOAL_FARM_VS_ONE:g}x "
+        "one pull alone",
+        ("farm64/one", "farm64/sixty-four"),
+        (f"{farm / alone:.2f}x", farm / alone <= GOAL_FARM_VS_ONE) if alone and farm else None,
+    )
     return results
 
 
@@ -239,17 +275,26 @@ def ratios(cases: list[Case]) -> list[tuple[str, str]]:
     for group in ("add-second", "add-same", "add-forty", "add-minimal-warm"):
         ratio(f"{group}: orig / rezup", f"{group}/orig", f"{group}/rezup")
         ratio(f"{group}: rezup / uv", f"{group}/rezup", f"{group}/uv")
-    ratio("add-second/rezup / add-minimal-warm/rezup (second vs first revision)",
-          "add-second/rezup", "add-minimal-warm/rezup")
-    ratio("pull-second: node-with-previous / fresh-node",
-          "pull-second/node-with-previous", "pull-second/fresh-node")
+    ratio(
+        "add-second/rezup / add-minimal-warm/rezup (second vs first revision)",
+        "add-second/rezup",
+        "add-minimal-warm/rezup",
+    )
+    ratio(
+        "pull-second: node-with-previous / fresh-node",
+        "pull-second/node-with-previous",
+        "pull-second/fresh-node",
+    )
     diff_ms("use: rezup-1 - floor", "use/rezup-1", "use/floor")
     diff_ms("use: floor - python", "use/floor", "use/python")
     for count in FAKE_REVISION_COUNTS[1:]:
         diff_ms(f"use: rezup-{count} - rezup-1", f"use/rezup-{count}", "use/rezup-1")
     ratio(f"farm64: {FARM_JOBS} at once / one", "farm64/sixty-four", "farm64/one")
-    diff_ms(f"farm64: {FARM_JOBS} pulling - {FARM_JOBS} on the ready revision",
-            "farm64/sixty-four", "farm64/sixty-four-ready")
+    diff_ms(
+        f"farm64: {FARM_JOBS} pulling - {FARM_JOBS} on the ready revision",
+        "farm64/sixty-four",
+        "farm64/sixty-four-ready",
+    )
     return found
 
 
@@ -271,8 +316,16 @@ def _text_table(unit: str, rows: list[Row]) -> list[str]:
         if not row.span:
             table.append((row.label, row.runs, row.median, "", row.rss, ""))
         else:
-            table.append((row.label, row.runs, row.median.split()[0],
-                          row.span.rsplit(" ", 1)[0], row.rss, row.compare))
+            table.append(
+                (
+                    row.label,
+                    row.runs,
+                    row.median.split()[0],
+                    row.span.rsplit(" ", 1)[0],
+                    row.rss,
+                    row.compare,
+                )
+            )
     plain = [r for r, row in zip(table, [None, *rows]) if row is None or row.span]
     widths = [max(len(r[i]) for r in (plain if i >= 2 else table)) for i in range(6)]
     lines = []
@@ -280,9 +333,13 @@ def _text_table(unit: str, rows: list[Row]) -> list[str]:
         if source is not None and not source.span:
             lines.append(f"  {row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]}")
         else:
-            lines.append("  " + "  ".join(
-                f"{cell:<{widths[i]}}" if i in (0, 5) else f"{cell:>{widths[i]}}"
-                for i, cell in enumerate(row)).rstrip())
+            lines.append(
+                "  "
+                + "  ".join(
+                    f"{cell:<{widths[i]}}" if i in (0, 5) else f"{cell:>{widths[i]}}"
+                    for i, cell in enumerate(row)
+                ).rstrip()
+            )
     return lines
 
 
@@ -301,9 +358,11 @@ def _text_failures(cases: list[Case], short: Callable[[str], str]) -> list[str]:
         first = next((o for o in case.failures() if o.command), None)
         command = short(subprocess.list2cmdline(first.command)) if first else ""
         runs = len(case.outcomes)
-        lines.append(f"  {case.id}: {sum(errors.values())}/{runs} timed runs failed"
-                     + (" (and the warm-up)" if case.warmup_error else "")
-                     + (f"; command: {command}" if command else ""))
+        lines.append(
+            f"  {case.id}: {sum(errors.values())}/{runs} timed runs failed"
+            + (" (and the warm-up)" if case.warmup_error else "")
+            + (f"; command: {command}" if command else "")
+        )
         for error, count in errors.most_common():
             lines.append(f"      {count}x {error}")
     return lines
@@ -330,24 +389,42 @@ def text_report(cases: list[Case], short: Callable[[str], str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_report(cases: list[Case], machine: list[tuple[str, str]], settings: str,
-                    orig_version: str) -> str:
+def markdown_report(
+    cases: list[Case], machine: list[tuple[str, str]], settings: str, orig_version: str
+) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
     lines = ["## rezup benchmark", "", settings, "", "| Machine | |", "|---|---|"]
     lines += [f"| {cell(k)} | {cell(v)} |" for k, v in machine if k != "temp folder"]
     if orig_version:
-        lines.append(f"| original tool | {cell(' + '.join(ORIG_REQUIREMENTS))}: "
-                     f"{cell(orig_version)} |")
-    lines += ["", "| Scenario | Tool | Runs | Median | Min-max | Max RSS | Compared |",
-              "|---|---|---:|---:|---:|---:|---|"]
+        lines.append(
+            f"| original tool | {cell(' + '.join(ORIG_REQUIREMENTS))}: {cell(orig_version)} |"
+        )
+    lines += [
+        "",
+        "| Scenario | Tool | Runs | Median | Min-max | Max RSS | Compared |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for group, members in groups_in_order(cases):
         _, rows = group_rows(group, members)
         for row in rows:
-            lines.append("| " + " | ".join(cell(x) for x in (
-                GROUP_SHORT.get(group, group), row.label, row.runs, row.median, row.span,
-                row.rss, row.compare)) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    cell(x)
+                    for x in (
+                        GROUP_SHORT.get(group, group),
+                        row.label,
+                        row.runs,
+                        row.median,
+                        row.span,
+                        row.rss,
+                        row.compare,
+                    )
+                )
+                + " |"
+            )
     found = ratios(cases)
     if found:
         lines += ["", "| Ratio (medians) | Measured |", "|---|---:|"]
@@ -379,7 +456,7 @@ def _memory() -> str:
     except OSError:
         try:
             pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-            return f"{pages / 1024 ** 3:.1f} GiB"
+            return f"{pages / 1024**3:.1f} GiB"
         except (ValueError, OSError, AttributeError):
             pass
     return "?"
@@ -395,8 +472,9 @@ def machine_info(ws: Workspace) -> list[tuple[str, str]]:
     env = ws.base_env(ws.misc_home)
     uv_version = quiet_run([ws.uv, "--version"], env, ws.tmp).stdout.strip()
     rezup_version = quiet_run([str(ws.rezup), "--version"], env, ws.tmp)
-    rezup_python = quiet_run([str(ws.rezup_python), "-c",
-                              "import sys; print(sys.version.split()[0])"], env, ws.tmp)
+    rezup_python = quiet_run(
+        [str(ws.rezup_python), "-c", "import sys; print(sys.version.split()[0])"], env, ws.tmp
+    )
     return [
         ("CPU", _cpu()),
         ("cores", cores),
@@ -405,13 +483,19 @@ def machine_info(ws: Workspace) -> list[tuple[str, str]]:
         ("Python (harness)", f"{platform.python_version()} ({sys.executable})"),
         ("Python (rezup)", f"{rezup_python.stdout.strip()} ({ws.rezup_python})"),
         ("uv", f"{uv_version or '?'} ({ws.uv})"),
-        ("rezup", f"{(rezup_version.stdout or rezup_version.stderr).strip()} "
-                  f"({ws.rezup})"),
+        ("rezup", f"{(rezup_version.stdout or rezup_version.stderr).strip()} ({ws.rezup})"),
         ("temp folder", str(ws.tmp)),
-        ("environment", "each run: fresh HOME, no REZUP_*/VIRTUAL_ENV/XDG_*/PYTHON*"
-                        " variables, bytecode writing on"),
-        ("max RSS", "GNU time %M of each command, max over a case's commands (largest "
-                    "single process; times include its ~1 ms)" if ws.gnu_time else
-                    "getrusage(RUSAGE_CHILDREN).ru_maxrss in a fresh wrapper per run "
-                    "(largest single process; floor: the wrapper's own size)"),
+        (
+            "environment",
+            "each run: fresh HOME, no REZUP_*/VIRTUAL_ENV/XDG_*/PYTHON*"
+            " variables, bytecode writing on",
+        ),
+        (
+            "max RSS",
+            "GNU time %M of each command, max over a case's commands (largest "
+            "single process; times include its ~1 ms)"
+            if ws.gnu_time
+            else "getrusage(RUSAGE_CHILDREN).ru_maxrss in a fresh wrapper per run "
+            "(largest single process; floor: the wrapper's own size)",
+        ),
     ]

@@ -22,7 +22,7 @@ STOP_AFTER_FAILURES = 2  # a case that failed this often and never worked is not
 
 # Runs one measured command (or several "lanes" of sequential commands, lanes in parallel) and
 # prints one JSON line: wall seconds, max RSS of the child tree, the first failure.
-WRAPPER = r'''
+WRAPPER = r"""
 import json, subprocess, sys, time
 try:
     import resource
@@ -88,7 +88,7 @@ elif resource is not None:
 results = [(-1, None) if r is None else r for r in results]
 failed = next((r for r in results if r[0] != 0), (0, None))
 print(json.dumps({"seconds": seconds, "rss_kb": rss, "code": failed[0], "command": failed[1]}))
-'''
+"""
 
 
 class Runner:
@@ -159,25 +159,42 @@ class Runner:
             if path.exists() and path.stat().st_size == 0:
                 path.unlink()
         self._logs = []
-        log(f"removed {len(folders)} run folders after the runs "
-            f"({time.monotonic() - started:.1f}s)")
+        log(
+            f"removed {len(folders)} run folders after the runs ({time.monotonic() - started:.1f}s)"
+        )
 
-    def _run(self, lanes: Lanes, env: dict[str, str], work: Path, stdout: Path,
-             stderr: Path, light: bool = False) -> Outcome:
+    def _run(
+        self,
+        lanes: Lanes,
+        env: dict[str, str],
+        work: Path,
+        stdout: Path,
+        stderr: Path,
+        light: bool = False,
+    ) -> Outcome:
         """Run ``lanes`` under the wrapper and read what it reports."""
-        spec = {"lanes": lanes, "cwd": str(work), "stdout": str(stdout),
-                "stderr": str(stderr), "gnu_time": None if light else self.ws.gnu_time}
+        spec = {
+            "lanes": lanes,
+            "cwd": str(work),
+            "stdout": str(stdout),
+            "stderr": str(stderr),
+            "gnu_time": None if light else self.ws.gnu_time,
+        }
         process = subprocess.Popen(
             [sys.executable, "-I", "-S", str(self.wrapper), json.dumps(spec)],
-            env=env, cwd=str(work), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, text=True, start_new_session=not IS_WINDOWS,
+            env=env,
+            cwd=str(work),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=not IS_WINDOWS,
         )
         try:
             out, err = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             self._kill(process)
-            return Outcome(None, error=f"timed out after {self.timeout:.0f}s",
-                           command=lanes[0][0])
+            return Outcome(None, error=f"timed out after {self.timeout:.0f}s", command=lanes[0][0])
         except BaseException:  # Ctrl-C: the run is in its own session, end it too
             self._kill(process)
             raise
@@ -243,14 +260,21 @@ def schedule(runner: Runner, cases: list[Case], verbose: bool) -> None:
                 case.failed += 1
                 if not case.worked and case.failed >= STOP_AFTER_FAILURES:
                     case.stopped = True
-                    log(f"  {case.id}: failed {case.failed} times and never worked, "
-                        f"not run again: {outcome.error}")
+                    log(
+                        f"  {case.id}: failed {case.failed} times and never worked, "
+                        f"not run again: {outcome.error}"
+                    )
             else:
                 case.worked = True
             if verbose:
-                shown = f"{outcome.seconds:.3f}s" if outcome.error is None \
+                shown = (
+                    f"{outcome.seconds:.3f}s"
+                    if outcome.error is None
                     else f"FAILED ({outcome.error})"
+                )
                 log(f"    {case.id}: {shown}, {outcome.rss_kb / 1024:.0f} MB")
         what = ", ".join(f"{n} {kind}" for kind, n in ran.items()) or "nothing"
-        log(f"round {index + 1}/{total}: {what} ({time.monotonic() - round_started:.1f}s, "
-            f"{time.monotonic() - started:.0f}s in all)")
+        log(
+            f"round {index + 1}/{total}: {what} ({time.monotonic() - round_started:.1f}s, "
+            f"{time.monotonic() - started:.0f}s in all)"
+        )

@@ -44,12 +44,21 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
-def quiet_run(command: list[str], env: dict[str, str], cwd: Path,
-              timeout: float = 600) -> subprocess.CompletedProcess:
+def quiet_run(
+    command: list[str], env: dict[str, str], cwd: Path, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run an untimed helper command; never raises for a non-zero exit."""
     try:
-        return subprocess.run(command, env=env, cwd=str(cwd), capture_output=True, text=True,
-                              timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            command,
+            env=env,
+            cwd=str(cwd),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return subprocess.CompletedProcess(command, 127, "", f"error: {exc}")
 

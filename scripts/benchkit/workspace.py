@@ -15,13 +15,25 @@ from .util import IS_WINDOWS, REPO, quiet_run, venv_rezup
 # Variables that would make a run depend on the user's own setup rather than on the fresh
 # HOME and caches each run gets.
 _DROPPED_ENV = {
-    "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP",
-    "UV_CACHE_DIR", "UV_PROJECT_ENVIRONMENT", "PIP_CACHE_DIR", "PIP_REQUIRE_VIRTUALENV",
-    "VIRTUALENV_OVERRIDE_APP_DATA", "VIRTUALENV_APP_DATA",
-    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "UV_CACHE_DIR",
+    "UV_PROJECT_ENVIRONMENT",
+    "PIP_CACHE_DIR",
+    "PIP_REQUIRE_VIRTUALENV",
+    "VIRTUALENV_OVERRIDE_APP_DATA",
+    "VIRTUALENV_APP_DATA",
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
     # Without cached bytecode every start of rezup (and of the original tool, and of pip in
     # it) would compile its modules again: not what an installed tool does.
-    "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONPYCACHEPREFIX",
 }
 
 
@@ -34,8 +46,10 @@ def find_rezup(explicit: Optional[str]) -> Path:
     found = shutil.which("rezup")
     if found and not explicit:
         return Path(found)
-    raise SystemExit(f"bench: cannot find the rezup command (tried {candidates[0]}); "
-                     "run `uv sync` in the repository or pass --rezup PATH")
+    raise SystemExit(
+        f"bench: cannot find the rezup command (tried {candidates[0]}); "
+        "run `uv sync` in the repository or pass --rezup PATH"
+    )
 
 
 def rezup_venv_python(rezup: Path) -> Path:
@@ -54,8 +68,9 @@ class Workspace:
     ``keep``), the commands it measures, and the environment every run starts from: a
     fresh HOME, none of the user's REZUP_*/VIRTUAL_ENV/XDG_*/PYTHON* variables."""
 
-    def __init__(self, rezup: Optional[str], keep: bool, rusage: bool,
-                 baseline: Optional[str] = None) -> None:
+    def __init__(
+        self, rezup: Optional[str], keep: bool, rusage: bool, baseline: Optional[str] = None
+    ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="rezup-bench-"))
         self.keep = keep
         self.rezup = find_rezup(rezup)
@@ -85,8 +100,11 @@ class Workspace:
     # -- environment -------------------------------------------------------------------------
 
     def base_env(self, home: Path) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in _DROPPED_ENV and not k.startswith("REZUP_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in _DROPPED_ENV and not k.startswith("REZUP_")
+        }
         env["HOME"] = str(home)
         if IS_WINDOWS:
             env["USERPROFILE"] = str(home)
@@ -121,8 +139,9 @@ class Workspace:
         env["REZUP_UPGRADE_PAUSE"] = str(10 * 365 * 86400)
         return env
 
-    def add_env(self, home: Path, root: Path, warm: bool = True,
-                run_dir: Optional[Path] = None) -> dict[str, str]:
+    def add_env(
+        self, home: Path, root: Path, warm: bool = True, run_dir: Optional[Path] = None
+    ) -> dict[str, str]:
         """The environment of a command building into the local root ``root``, with the
         caches of ``cache_env`` (cold ones in ``run_dir``)."""
         env = self.cache_env(self.base_env(home), warm, run_dir or home)
@@ -148,8 +167,11 @@ class Workspace:
     def _find_uv(self) -> str:
         if os.environ.get("UV"):
             return os.environ["UV"]
-        done = quiet_run([str(self.rezup_python), "-c", "import uv; print(uv.find_uv_bin())"],
-                         self.base_env(self.misc_home), self.tmp)
+        done = quiet_run(
+            [str(self.rezup_python), "-c", "import uv; print(uv.find_uv_bin())"],
+            self.base_env(self.misc_home),
+            self.tmp,
+        )
         found = done.stdout.strip()
         if done.returncode == 0 and found and Path(found).exists():
             return found

@@ -36,8 +36,9 @@ def recipes(home, tmp_path, monkeypatch):
 
 
 def write_recipe(name: str, description: str, **extra) -> None:
-    ContainerRecipe(name).create({"description": description,
-                                  "rez": {"name": "rez", "url": REZ_PIN}, **extra})
+    ContainerRecipe(name).create(
+        {"description": description, "rez": {"name": "rez", "url": REZ_PIN}, **extra}
+    )
 
 
 def test_create_a_container_and_a_revision(recipes):
@@ -88,8 +89,7 @@ RXT_PACKAGES = ("foo",)
 
 def test_get_revision_and_resolve_environ(recipes, tmp_path):
     repo = make_rez_repository(tmp_path / "packages")
-    write_recipe(".main", "resolving", env={"REZ_PACKAGES_PATH": str(repo),
-                                            "STUDIO": "north"})
+    write_recipe(".main", "resolving", env={"REZ_PACKAGES_PATH": str(repo), "STUDIO": "north"})
     with pytest.raises(Exception, match="no ready revision"):
         util.get_revision()
     revision = util.get_revision(create=True)  # made on first use
@@ -101,9 +101,12 @@ def test_get_revision_and_resolve_environ(recipes, tmp_path):
     assert util.resolve_environ(revision, "foo bar-2")["REZ_BAR_VERSION"] == "2.1"
     # an .rxt file written by the revision's own rez-env
     rxt = tmp_path / "context.rxt"
-    done = subprocess.run([sys.executable, "-m", "rezup", "use", "--", "rez-env", "foo",
-                           "--output", str(rxt)], env=dict(os.environ), capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "rezup", "use", "--", "rez-env", "foo", "--output", str(rxt)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert util.resolve_environ(revision, str(rxt))["FOO_LOADED"] == "yes"
     with pytest.raises(util.ResolveError, match="nosuchpackage") as info:
@@ -115,12 +118,15 @@ def test_get_revision_and_resolve_environ(recipes, tmp_path):
 def test_util_env_applies_a_containers_env(recipes):
     write_recipe("dev", "env", env={"FROM_DEV": "${HOME}/dev"})
     Container.create("dev").new_revision()
-    code = ("import os\nfrom rezup import ContainerRecipe\n"
-            f"ContainerRecipe.RECIPES_DIR = {str(recipes)!r}\n"
-            "from rezup.util_env import dev\n"
-            "print(os.environ['FROM_DEV'], dev['REZUP_CONTAINER'])\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ))
+    code = (
+        "import os\nfrom rezup import ContainerRecipe\n"
+        f"ContainerRecipe.RECIPES_DIR = {str(recipes)!r}\n"
+        "from rezup.util_env import dev\n"
+        "print(os.environ['FROM_DEV'], dev['REZUP_CONTAINER'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [f"{os.environ['HOME']}/dev", "dev"]
 
@@ -135,12 +141,26 @@ def rezup26(tmp_path_factory) -> Path:
     from rezup.tools.uv_process import find_uv
 
     venv = tmp_path_factory.mktemp("rezup26") / "venv"
-    made = subprocess.run([find_uv(), "venv", "-q", "--python", sys.executable, str(venv)],
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        [find_uv(), "venv", "-q", "--python", sys.executable, str(venv)],
+        capture_output=True,
+        text=True,
+    )
     if made.returncode == 0:
-        made = subprocess.run([find_uv(), "pip", "install", "-q", "--python",
-                               str(venv / "bin" / "python"), "rezup-api==2.6.0",
-                               "rezup==2.1.1"], capture_output=True, text=True)
+        made = subprocess.run(
+            [
+                find_uv(),
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(venv / "bin" / "python"),
+                "rezup-api==2.6.0",
+                "rezup==2.1.1",
+            ],
+            capture_output=True,
+            text=True,
+        )
     if made.returncode != 0:
         pytest.skip(f"cannot install rezup 2.6 from the index: {made.stderr.strip()[-300:]}")
     return venv / "bin" / "rezup"
@@ -151,8 +171,14 @@ def test_a_root_built_by_rezup_2_6_is_used_as_it_is(rezup26: Path, tmp_path: Pat
     box.write_recipe(rez_recipe('\n[env]\nFROM_2X = "yes"\n'))
     old = {**box.env, "PATH": f"{rezup26.parent}{os.pathsep}{box.env['PATH']}"}
     local_env = {k: v for k, v in old.items() if k != "REZUP_ROOT_REMOTE"}
-    built = subprocess.run([str(rezup26), "add", "--skip-use"], env=local_env,
-                           capture_output=True, text=True, cwd=str(box.base), timeout=600)
+    built = subprocess.run(
+        [str(rezup26), "add", "--skip-use"],
+        env=local_env,
+        capture_output=True,
+        text=True,
+        cwd=str(box.base),
+        timeout=600,
+    )
     if built.returncode != 0 and "pypi" in built.stderr.lower():
         pytest.skip(f"rezup 2.6 could not reach the index: {built.stderr[-300:]}")
     assert built.returncode == 0, built.stderr
@@ -160,24 +186,37 @@ def test_a_root_built_by_rezup_2_6_is_used_as_it_is(rezup26: Path, tmp_path: Pat
     assert "session" not in json.loads((revision / "revision.json").read_text())
 
     local_only = {"REZUP_ROOT_REMOTE": ""}
-    used = box.rezup("use", "--", "sh", "-c", 'echo "from-2x=$FROM_2X"; rez --version',
-                     env=local_only, check=True)
+    used = box.rezup(
+        "use",
+        "--",
+        "sh",
+        "-c",
+        'echo "from-2x=$FROM_2X"; rez --version',
+        env=local_only,
+        check=True,
+    )
     assert "from-2x=yes" in used.stdout and "Rez 3.4.0" in used.stdout
     assert "Pip-based" not in used.stderr
-    status = json.loads(box.rezup("status", ".main", "--json", env=local_only,
-                                  check=True).stdout)
+    status = json.loads(box.rezup("status", ".main", "--json", env=local_only, check=True).stdout)
     [row] = status["containers"][0]["revisions"]
     assert row["rez_version"] == "3.4.0" and row["python"]
     assert "3.4.0" in box.rezup("status", ".main", env=local_only, check=True).stdout
 
     # a remote revision rezup 2.6 published (a recipe, no plan) is pulled the 2.x way
-    published = subprocess.run([str(rezup26), "add", "--remote", "--skip-use"], env=old,
-                               capture_output=True, text=True, cwd=str(box.base), timeout=600)
+    published = subprocess.run(
+        [str(rezup26), "add", "--remote", "--skip-use"],
+        env=old,
+        capture_output=True,
+        text=True,
+        cwd=str(box.base),
+        timeout=600,
+    )
     assert published.returncode == 0, published.stderr
     [remote] = box.ready_revisions(remote=True)
     assert not (remote / "plan.lock").exists()
-    pulled = box.rezup("use", "--", "sh", "-c", 'echo "$FROM_2X $REZUP_USING_REMOTE"; '
-                       "rez --version", check=True)
+    pulled = box.rezup(
+        "use", "--", "sh", "-c", 'echo "$FROM_2X $REZUP_USING_REMOTE"; rez --version', check=True
+    )
     assert "yes yes" in pulled.stdout and "Rez 3.4.0" in pulled.stdout
     assert "published by rezup 2.x" in pulled.stderr
     assert (box.local_root / ".main" / "revisions" / remote.name / "revision.json").is_file()
@@ -187,12 +226,31 @@ def test_the_lean_use_path_loads_none_of_the_api(sandbox: Sandbox):
     sandbox.write_recipe(REZ_RECIPE)
     sandbox.rezup("add", "--skip-use", check=True)
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c",
-         "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-         "from rezup.entry import main; main()"],
-        env=sandbox.env, capture_output=True, text=True, check=True)
-    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
-                if line.startswith("import time:")}
-    for api in ("rezup.container", "rezup.util", "rezup.util_env", "rezup.recipe",
-                "rezup.exceptions", "rezup.stages.disk_state", "rezup.operations"):
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
+            "from rezup.entry import main; main()",
+        ],
+        env=sandbox.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    for api in (
+        "rezup.container",
+        "rezup.util",
+        "rezup.util_env",
+        "rezup.recipe",
+        "rezup.exceptions",
+        "rezup.stages.disk_state",
+        "rezup.operations",
+    ):
         assert api not in imported, api

@@ -74,8 +74,9 @@ def stale_pycs(site_dir: Path) -> list[str]:
             continue
         stat = source.stat()
         if head != importlib.util.MAGIC_NUMBER + bytes(4) + (
-                (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
-                + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")):
+            (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+            + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+        ):
             bad.append(f"{relative}: stale")
     return bad
 
@@ -83,17 +84,27 @@ def stale_pycs(site_dir: Path) -> list[str]:
 def import_report(revision: Path, *flags: str) -> subprocess.CompletedProcess:
     python = revision / "venv" / "rez" / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    result = subprocess.run([str(python), *flags, "-v", "-c", IMPORTS], capture_output=True,
-                            text=True, timeout=120, env=env, cwd=str(revision))
+    result = subprocess.run(
+        [str(python), *flags, "-v", "-c", IMPORTS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=str(revision),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
 def from_source(report: str, site_dir: Path) -> list[str]:
     """Modules of ``site_dir`` that Python compiled from source instead of loading a pyc."""
-    return [line for line in report.splitlines()
-            if line.startswith("# code object from") and str(site_dir) in line
-            and not line.rstrip("'").endswith(".pyc")]
+    return [
+        line
+        for line in report.splitlines()
+        if line.startswith("# code object from")
+        and str(site_dir) in line
+        and not line.rstrip("'").endswith(".pyc")
+    ]
 
 
 @pytest.fixture
@@ -105,7 +116,8 @@ def links(tmp_path: Path) -> Path:
 
 
 def test_a_second_revision_reuses_the_bytecode_and_outlives_its_donor(
-        sandbox: Sandbox, links: Path, tmp_path: Path):
+    sandbox: Sandbox, links: Path, tmp_path: Path
+):
     first, output = add(sandbox, "1.0", links)
     first_reused, first_compiled = reuse_counts(output)
     assert first_reused == 0 and first_compiled > 400  # rez and tinypkg
@@ -126,8 +138,9 @@ def test_a_second_revision_reuses_the_bytecode_and_outlives_its_donor(
     # unchanged sources: the same inode in both revisions, and so is their pyc
     for relative in ("rez/__init__.py", "rez/resolved_context.py", "pip/__init__.py"):
         assert (site(second) / relative).stat().st_ino == (site(first) / relative).stat().st_ino
-        assert pyc(site(second) / relative).stat().st_ino == \
-            pyc(site(first) / relative).stat().st_ino
+        assert (
+            pyc(site(second) / relative).stat().st_ino == pyc(site(first) / relative).stat().st_ino
+        )
     # the changed one: a new file, compiled afresh
     new_tiny, old_tiny = pyc(site(second) / "tinypkg.py"), pyc(site(first) / "tinypkg.py")
     assert new_tiny.stat().st_ino != old_tiny.stat().st_ino
@@ -149,13 +162,22 @@ def test_a_second_revision_reuses_the_bytecode_and_outlives_its_donor(
     repo = make_rez_repository(tmp_path / "packages")
     env = {"REZ_PACKAGES_PATH": str(repo), "REZ_LOCAL_PACKAGES_PATH": str(repo)}
     probe = "echo foo=$REZ_FOO_VERSION bar=$REZ_BAR_VERSION; rez-env bar -- rez --version"
-    result = sandbox.rezup("use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env,
-                           check=True)
+    result = sandbox.rezup(
+        "use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env, check=True
+    )
     assert "foo=1.0 bar=2.1" in result.stdout
     assert "Rez 3.4.0" in result.stdout
-    tiny = subprocess.run([str(second / "venv" / "rez" / "bin" / "python"), "-c",
-                           "import tinypkg; print(tinypkg.VERSION, tinypkg.NEW)"],
-                          capture_output=True, text=True, timeout=60, check=True)
+    tiny = subprocess.run(
+        [
+            str(second / "venv" / "rez" / "bin" / "python"),
+            "-c",
+            "import tinypkg; print(tinypkg.VERSION, tinypkg.NEW)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert tiny.stdout.split() == ["2.0", "True"]
 
 
@@ -189,33 +211,38 @@ def test_copy_link_mode_copies_the_pycs_with_their_new_headers(sandbox: Sandbox,
     assert reused > 1000 and compiled == 1
     source = site(second) / "rez" / "resolved_context.py"
     assert source.stat().st_ino != (site(first) / "rez" / "resolved_context.py").stat().st_ino
-    assert pyc(source).stat().st_ino != pyc(site(first) / "rez" / "resolved_context.py"
-                                           ).stat().st_ino
+    assert (
+        pyc(source).stat().st_ino != pyc(site(first) / "rez" / "resolved_context.py").stat().st_ino
+    )
     assert stale_pycs(site(second)) == []
     report = import_report(second, "-B").stderr
     assert "bytecode is stale" not in report
     assert from_source(report, site(second)) == []
 
 
-def test_an_editable_extension_works_in_a_revision_built_with_reuse(sandbox: Sandbox,
-                                                                     tmp_path: Path):
+def test_an_editable_extension_works_in_a_revision_built_with_reuse(
+    sandbox: Sandbox, tmp_path: Path
+):
     """An editable's sources live outside the revision: nothing of them is reused or
     compiled, and the revision runs them after its donor is gone."""
     editable = copy_package("hello_ext", tmp_path / "editable")
-    sandbox.write_recipe(rez_recipe(f"""
+    sandbox.write_recipe(
+        rez_recipe(f"""
         [[extension]]
         name = "hello-ext"
         url = "{editable}"
         edit = true
         flags = []
-    """))
+    """)
+    )
     sandbox.rezup("add", "--skip-use", check=True)
     result = sandbox.rezup("-v", "add", "--skip-use", check=True)
     assert reuse_counts(result.stderr)[1] == 0
     first, second = sandbox.ready_revisions()
     sandbox.rezup("drop", ".main", "--revision", first.name, check=True)
     (editable / "hello_ext" / "__init__.py").write_text(
-        (editable / "hello_ext" / "__init__.py").read_text()
+        (editable / "hello_ext" / "__init__.py")
+        .read_text()
         .replace('GREETING = "hello"', 'GREETING = "edited"')
     )
     result = sandbox.rezup("use", "--", "hello-ext", check=True)
@@ -224,8 +251,7 @@ def test_an_editable_extension_works_in_a_revision_built_with_reuse(sandbox: San
     assert stale_pycs(site(second)) == []
 
 
-def test_the_seeds_are_compiled_after_the_first_revision_is_ready(sandbox: Sandbox,
-                                                                   links: Path):
+def test_the_seeds_are_compiled_after_the_first_revision_is_ready(sandbox: Sandbox, links: Path):
     """No earlier revision to take pip's bytecode from: the revision is ready first, and its
     seed packages are compiled just after, valid pycs that Python loads."""
     first, output = add(sandbox, "1.0", links)
@@ -233,15 +259,19 @@ def test_the_seeds_are_compiled_after_the_first_revision_is_ready(sandbox: Sandb
     wait_for_seed_bytecode(first)
     assert stale_pycs(site(first)) == []
     python = first / "venv" / "rez" / "bin" / "python"
-    result = subprocess.run([str(python), "-B", "-v", "-c", "import pip._internal.cli.main"],
-                            capture_output=True, text=True, timeout=120, cwd=str(first))
+    result = subprocess.run(
+        [str(python), "-B", "-v", "-c", "import pip._internal.cli.main"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(first),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "pip/_internal/cli/__pycache__/main." in result.stderr
     assert from_source(result.stderr, site(first)) == []
 
 
-def test_a_revision_dropped_while_its_seeds_are_compiled_goes_whole(sandbox: Sandbox,
-                                                                     links: Path):
+def test_a_revision_dropped_while_its_seeds_are_compiled_goes_whole(sandbox: Sandbox, links: Path):
     """drop stops the compiler working in a revision (just after it was built) before it
     removes the revision: it does not wait for it, and nothing is left behind."""
     first, _ = add(sandbox, "1.0", links)
@@ -251,9 +281,11 @@ def test_a_revision_dropped_while_its_seeds_are_compiled_goes_whole(sandbox: San
     assert not first.exists()
     assert compilers_in(first) == [], "drop returns once the compiler is gone"
     time.sleep(1)
-    leftovers = [path.name for path in sandbox.local_root.rglob("*")
-                 if "__pycache__" in path.parts and ".main" in path.parts
-                 and "revisions" in path.parts]
+    leftovers = [
+        path.name
+        for path in sandbox.local_root.rglob("*")
+        if "__pycache__" in path.parts and ".main" in path.parts and "revisions" in path.parts
+    ]
     assert leftovers == []
     assert sandbox.revisions() == []
 

@@ -14,9 +14,15 @@ from tests.helpers import REZ_RECIPE, Sandbox, find_pyenv_python
 
 def spawn(box: Sandbox, *args: str):
     pexpect = pytest.importorskip("pexpect")
-    return pexpect.spawn(sys.executable, ["-m", "rezup", *args], env=box.env,
-                         encoding="utf-8", timeout=120, cwd=str(box.base),
-                         dimensions=(24, 160))
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "rezup", *args],
+        env=box.env,
+        encoding="utf-8",
+        timeout=120,
+        cwd=str(box.base),
+        dimensions=(24, 160),
+    )
 
 
 def test_progress_on_a_terminal(sandbox: Sandbox):
@@ -33,8 +39,11 @@ def test_progress_on_a_terminal(sandbox: Sandbox):
     assert re.search(r"[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] (resolving|creating venv 'rez'|installing).*\d+\.\ds", screen)
     assert "\r\x1b[2K" in screen
     # finished steps stay, with their time
-    for done in (r"✓ resolved \(\d+\.\ds\)", r"✓ created venv 'rez' \(Python [\d.]+\) \(\d+\.\ds\)",
-                 r"✓ installed \d+ packages? into venv 'rez' \(\d+\.\ds\)"):
+    for done in (
+        r"✓ resolved \(\d+\.\ds\)",
+        r"✓ created venv 'rez' \(Python [\d.]+\) \(\d+\.\ds\)",
+        r"✓ installed \d+ packages? into venv 'rez' \(\d+\.\ds\)",
+    ):
         assert re.search(done, screen), done
 
 
@@ -42,9 +51,13 @@ def test_progress_in_a_log_and_with_quiet(sandbox: Sandbox):
     sandbox.write_recipe(REZ_RECIPE)
     logged = sandbox.rezup("add", "--skip-use", check=True)  # stderr is a pipe: a log
     stamp = r"rezup: \[\d\d:\d\d:\d\d\] "
-    for line in ("resolving", r"resolved \(\d+\.\ds\)", "creating venv 'rez'",
-                 r"installed \d+ packages? into venv 'rez' \(\d+\.\ds\)",
-                 r"revision [\d.]+ of \.main is ready"):
+    for line in (
+        "resolving",
+        r"resolved \(\d+\.\ds\)",
+        "creating venv 'rez'",
+        r"installed \d+ packages? into venv 'rez' \(\d+\.\ds\)",
+        r"revision [\d.]+ of \.main is ready",
+    ):
         assert re.search(stamp + line, logged.stderr), line
     quiet = sandbox.rezup("add", "--skip-use", "-q", check=True)  # a clone: quiet too
     assert quiet.stderr == ""
@@ -82,8 +95,7 @@ def test_add_python_overrides_the_recipe_and_finds_pyenv_installs(sandbox: Sandb
     planned = sandbox.rezup("add", "--python", version, "--dry-run", check=True)
     assert f'python_version = "{version}.' in planned.stdout
     sandbox.write_recipe(REZ_RECIPE + f'python = "{version}"\n')  # the same from the recipe
-    assert f'python_version = "{version}.' in sandbox.rezup("add", "--dry-run",
-                                                            check=True).stdout
+    assert f'python_version = "{version}.' in sandbox.rezup("add", "--dry-run", check=True).stdout
     missing = sandbox.rezup("add", "--python", "3.99", "--dry-run")
     assert missing.returncode == 1
     [line] = [x for x in missing.stderr.splitlines() if x.startswith("rezup: error:")]

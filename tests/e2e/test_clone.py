@@ -27,8 +27,12 @@ def files_naming(folder: Path, text: str) -> list[str]:
     needle = text.encode()
     found = []
     for path in folder.rglob("*"):
-        if path.is_file() and not path.is_symlink() and path.suffix != ".pyc" \
-                and needle in path.read_bytes():
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and path.suffix != ".pyc"
+            and needle in path.read_bytes()
+        ):
             found.append(str(path.relative_to(folder)))
     return found
 
@@ -60,15 +64,22 @@ def test_an_unchanged_recipe_is_cloned_and_outlives_its_donor(sandbox: Sandbox, 
     assert str(second) in result.stdout.replace("\n", "")
     repo = make_rez_repository(tmp_path / "packages")
     env = {"REZ_PACKAGES_PATH": str(repo), "REZ_LOCAL_PACKAGES_PATH": str(repo)}
-    probe = ("echo foo=$REZ_FOO_VERSION loaded=$FOO_LOADED; "
-             "rez-env bar -- sh -c 'echo bar=$REZ_BAR_VERSION; rez --version'")
-    result = sandbox.rezup("use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env,
-                           check=True)
+    probe = (
+        "echo foo=$REZ_FOO_VERSION loaded=$FOO_LOADED; "
+        "rez-env bar -- sh -c 'echo bar=$REZ_BAR_VERSION; rez --version'"
+    )
+    result = sandbox.rezup(
+        "use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env, check=True
+    )
     assert "foo=1.0 loaded=yes" in result.stdout
     assert "bar=2.1" in result.stdout
     assert "Rez 3.4.0" in result.stdout
-    pip = subprocess.run([str(second / "venv" / "rez" / "bin" / "pip"), "--version"],
-                         capture_output=True, text=True, timeout=120)
+    pip = subprocess.run(
+        [str(second / "venv" / "rez" / "bin" / "pip"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert pip.returncode == 0, pip.stderr
     assert str(second) in pip.stdout
 
@@ -110,14 +121,16 @@ def test_a_donor_that_cannot_be_cloned_is_built_from_scratch(sandbox: Sandbox):
     assert "Rez 3.4.0" in result.stdout
 
 
-def test_a_recipe_that_resolves_to_new_versions_is_built_not_cloned(sandbox: Sandbox,
-                                                                       tmp_path: Path):
+def test_a_recipe_that_resolves_to_new_versions_is_built_not_cloned(
+    sandbox: Sandbox, tmp_path: Path
+):
     """The same recipe text, but the index has a newer version of what it leaves unpinned:
     the clone made beside the resolve is thrown away and the new plan is built."""
     links = tmp_path / "links"
     make_wheel(links, "tinypkg", "1.0")
-    sandbox.write_recipe(REZ_RECIPE + f'lib = ["tinypkg"]\n\n[pip]\noptions = ["--find-links", '
-                                  f'"{links}"]\n')
+    sandbox.write_recipe(
+        REZ_RECIPE + f'lib = ["tinypkg"]\n\n[pip]\noptions = ["--find-links", "{links}"]\n'
+    )
     sandbox.rezup("add", "--skip-use", check=True)
     [first] = sandbox.ready_revisions()
     assert installed_version(first, "tinypkg") == "1.0"
@@ -129,7 +142,14 @@ def test_a_recipe_that_resolves_to_new_versions_is_built_not_cloned(sandbox: San
     assert "cloned_from" not in metadata(second)
     assert installed_version(second, "tinypkg") == "2.0"
     assert installed_version(first, "tinypkg") == "1.0"
-    check = subprocess.run([str(second / "venv" / "rez" / "bin" / "python"), "-c",
-                            "import tinypkg, rez; print(tinypkg.VERSION)"],
-                           capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [
+            str(second / "venv" / "rez" / "bin" / "python"),
+            "-c",
+            "import tinypkg, rez; print(tinypkg.VERSION)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert check.stdout.strip() == "2.0", check.stderr

@@ -65,8 +65,11 @@ def cloned(tmp_path_factory) -> Cloned:
     plan = Plan.read(source / paths.PLAN_FILENAME)
     assert identical_revision(revisions, plan.digest, plan=plan, target=target) == source
     site = site_of(source / "venv" / "rez")
-    inodes = {str(path.relative_to(source)): path.stat().st_ino
-              for path in (site / "rez").glob("*.py") if path.stat().st_nlink > 1}
+    inodes = {
+        str(path.relative_to(source)): path.stat().st_ino
+        for path in (site / "rez").glob("*.py")
+        if path.stat().st_nlink > 1
+    }
     clone_revision(source, target)
     shutil.rmtree(source)
     return Cloned(box, source, target, inodes)
@@ -76,14 +79,14 @@ def test_clone_runs_rez_after_its_source_is_deleted(cloned):
     box, source, target = cloned.box, cloned.source, cloned.target
     assert not source.exists()
     rez = target / "venv" / "rez" / "bin" / "rez" / "rez"
-    result = subprocess.run([str(rez), "--version"], env=box.env, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [str(rez), "--version"], env=box.env, capture_output=True, text=True, check=True
+    )
     assert "Rez 3.4.0" in result.stdout
     assert str(target) in result.stdout.replace("\n", "")  # rez wraps long lines
     assert "Pip-based rez installation" not in result.stderr
 
-    result = box.rezup("use", "--", "sh", "-c", "echo $REZUP_REVISION; rez --version",
-                       check=True)
+    result = box.rezup("use", "--", "sh", "-c", "echo $REZUP_REVISION; rez --version", check=True)
     assert result.stdout.split()[:3] == [target.name, "Rez", "3.4.0"]
 
 
@@ -92,10 +95,11 @@ def test_clone_nests_rez_env_with_a_real_resolve(cloned, tmp_path):
     repo = make_rez_repository(tmp_path / "packages")
     env = {"REZ_PACKAGES_PATH": str(repo), "REZ_LOCAL_PACKAGES_PATH": str(repo)}
     inner = "echo inner=$REZ_BAR_VERSION"
-    probe = (f"echo foo=$REZ_FOO_VERSION loaded=$FOO_LOADED; command -v rez-env; "
-             f"rez-env bar -- sh -c '{inner}'")
-    result = box.rezup("use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env,
-                       check=True)
+    probe = (
+        f"echo foo=$REZ_FOO_VERSION loaded=$FOO_LOADED; command -v rez-env; "
+        f"rez-env bar -- sh -c '{inner}'"
+    )
+    result = box.rezup("use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env, check=True)
     assert "foo=1.0 loaded=yes" in result.stdout
     assert str(target / "venv" / "rez" / "bin" / "rez" / "rez-env") in result.stdout
     assert "inner=2.1" in result.stdout
@@ -106,19 +110,30 @@ def test_clone_imports_rez_from_itself_with_the_linked_bytecode(cloned):
     box, source, target = cloned.box, cloned.source, cloned.target
     python = target / "venv" / "rez" / "bin" / "python"
     site = next((target / "venv" / "rez" / "lib").glob("python*/site-packages"))
-    result = subprocess.run([str(python), "-c", "import rez; print(rez.__file__)"],
-                            env=box.env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [str(python), "-c", "import rez; print(rez.__file__)"],
+        env=box.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.strip() == str(site / "rez" / "__init__.py")
 
     # the .pyc, hard-linked from the deleted source, is used as is (no recompile: -B writes
     # none and -v says it matched), and its code names the clone in a traceback
     code = "from rez.version import Version\nVersion('1..x!')\n"
-    result = subprocess.run([str(python), "-v", "-B", "-c", code], env=box.env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(python), "-v", "-B", "-c", code], env=box.env, capture_output=True, text=True
+    )
     assert result.returncode == 1
     module = site / "rez" / "version" / "_version.py"
-    bytecode = site / "rez" / "version" / "__pycache__" / \
-        f"_version.cpython-{sys.version_info[0]}{sys.version_info[1]}.pyc"
+    bytecode = (
+        site
+        / "rez"
+        / "version"
+        / "__pycache__"
+        / f"_version.cpython-{sys.version_info[0]}{sys.version_info[1]}.pyc"
+    )
     assert f"# {bytecode} matches {module}" in result.stderr
     assert f'File "{module}", line' in result.stderr
     assert str(source) not in result.stderr
@@ -132,8 +147,9 @@ def test_clone_names_no_file_of_its_source(cloned):
     for path, inode in cloned.inodes.items():  # still the inode uv's cache holds
         assert (target / path).stat().st_ino == inode, path
         assert (target / path).stat().st_nlink >= 2, path
-    assert (target / "venv" / "rez" / "bin" / "rez" / ".rez_production_install") \
-        .read_text().strip() == "3.4.0"
+    assert (
+        target / "venv" / "rez" / "bin" / "rez" / ".rez_production_install"
+    ).read_text().strip() == "3.4.0"
     activate = (target / "venv" / "rez" / "bin" / "activate").read_text()
     assert str(target / "venv" / "rez") in activate
 

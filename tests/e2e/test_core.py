@@ -41,7 +41,7 @@ def interpreter_line(script: Path) -> str:
     shebang, or (when the path is too long for the kernel) a /bin/sh line that execs it."""
     lines = script.read_text().splitlines()
     if lines[0] == "#!/bin/sh":
-        return lines[1].removeprefix("\'\'\'exec\' ").replace(' "$0" "$@"', "")
+        return lines[1].removeprefix("'''exec' ").replace(' "$0" "$@"', "")
     return lines[0].removeprefix("#!")
 
 
@@ -65,8 +65,9 @@ def test_add_makes_one_ready_production_revision(built: Sandbox):
         assert str(venv / "bin" / "python") in shebang
         assert not (venv / "bin" / name).is_file(), f"installer's {name} should be gone"
     assert (venv / "bin" / "pip").exists(), "venvs are seeded with pip so rez-pip works"
-    assert list((venv / "lib").glob("python*/site-packages/rez/__pycache__/*.pyc")), \
+    assert list((venv / "lib").glob("python*/site-packages/rez/__pycache__/*.pyc")), (
         "bytecode is compiled at install time"
+    )
 
     metadata = json.loads((revision / "revision.json").read_text())
     assert metadata["rez_version"] == "3.4.0"
@@ -104,15 +105,17 @@ def test_nested_rez_env_finds_rez_tools(built: Sandbox, tmp_path: Path):
 
     # a real resolve against the tiny repository, and rez's own tools inside the context
     probe = "echo foo=$REZ_FOO_VERSION bar=$REZ_BAR_VERSION loaded=$FOO_LOADED; command -v rez-env"
-    result = built.rezup("use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env,
-                         check=True)
+    result = built.rezup(
+        "use", "--", "rez-env", "foo", "--", "sh", "-c", probe, env=env, check=True
+    )
     assert "foo=1.0 bar=2.1 loaded=yes" in result.stdout
     assert str(rez_venv(built.revisions()[0]) / "bin" / "rez" / "rez-env") in result.stdout
 
 
 def test_command_exit_code_and_environment(built: Sandbox):
-    result = built.rezup("use", "--", "sh", "-c",
-                         'echo "$REZUP_CONTAINER|$REZUP_USING_REMOTE|$PATH"; exit 3')
+    result = built.rezup(
+        "use", "--", "sh", "-c", 'echo "$REZUP_CONTAINER|$REZUP_USING_REMOTE|$PATH"; exit 3'
+    )
     assert result.returncode == 3
     container, using_remote, path = result.stdout.strip().split("|", 2)
     assert container == ".main"
@@ -135,8 +138,9 @@ def test_do_runs_quoted_command_and_script(built: Sandbox, tmp_path: Path):
 def test_no_wait_returns_at_once(built: Sandbox, tmp_path: Path):
     marker = tmp_path / "done"
     started = time.monotonic()
-    result = built.rezup("use", "--no-wait", "--", "sh", "-c",
-                         f"exec >/dev/null 2>&1; sleep 2; echo ok > {marker}")
+    result = built.rezup(
+        "use", "--no-wait", "--", "sh", "-c", f"exec >/dev/null 2>&1; sleep 2; echo ok > {marker}"
+    )
     assert result.returncode == 0
     assert time.monotonic() - started < 2
     assert not marker.exists()
@@ -159,8 +163,19 @@ def test_session_refuses_to_nest(built: Sandbox):
     result = built.rezup("use", "--", sys.executable, "-m", "rezup", "use")
     assert result.returncode == 2
     assert "already inside a rezup session of container '.main'" in result.stderr
-    nested = built.rezup("use", "--", sys.executable, "-m", "rezup", "use", "--", "sh", "-c",
-                         'echo "$REZUP_CONTAINER $PATH"', check=True)
+    nested = built.rezup(
+        "use",
+        "--",
+        sys.executable,
+        "-m",
+        "rezup",
+        "use",
+        "--",
+        "sh",
+        "-c",
+        'echo "$REZUP_CONTAINER $PATH"',
+        check=True,
+    )
     container, path = nested.stdout.strip().split(" ", 1)
     bin_dir = str(rez_venv(built.revisions()[0]) / "bin" / "rez")
     assert container == ".main"
@@ -172,9 +187,15 @@ def test_interactive_shell_through_a_pty(built: Sandbox):
     if not shutil.which("bash"):
         pytest.skip("bash is not installed")
     env = {**built.env, "REZUP_DEFAULT_SHELL": "bash", "TERM": "dumb", "PS1": "$ "}
-    (built.home / ".bashrc").write_text('export FROM_USER_BASHRC=yes\n')
-    child = pexpect.spawn(sys.executable, ["-m", "rezup", "use"], env=env, encoding="utf-8",
-                          timeout=60, cwd=str(built.base))
+    (built.home / ".bashrc").write_text("export FROM_USER_BASHRC=yes\n")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "rezup", "use"],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        cwd=str(built.base),
+    )
     try:
         child.expect_exact("rezup (.main/local) ")
         child.sendline('echo "in=$REZUP_CONTAINER rc=$FROM_USER_BASHRC"; command -v rez-env')
@@ -242,11 +263,13 @@ def test_isolated_and_editable_extensions(sandbox: Sandbox, tmp_path: Path):
     source = copy_package("hello_ext", tmp_path)
     editable = copy_package("hello_ext", tmp_path / "editable")
     (editable / "pyproject.toml").write_text(
-        (editable / "pyproject.toml").read_text()
+        (editable / "pyproject.toml")
+        .read_text()
         .replace('name = "hello-ext"', 'name = "hello-dev"')
         .replace('hello-ext = "hello_ext:main"', 'hello-dev = "hello_ext:main"')
     )
-    sandbox.write_recipe(rez_recipe(f"""
+    sandbox.write_recipe(
+        rez_recipe(f"""
         [[extension]]
         name = "hello-ext"
         url = "{source}"
@@ -259,7 +282,8 @@ def test_isolated_and_editable_extensions(sandbox: Sandbox, tmp_path: Path):
         url = "{editable}"
         edit = true
         flags = []
-    """))
+    """)
+    )
     sandbox.rezup("add", "--skip-use", check=True)
     revision = sandbox.ready_revisions()[0]
     ext_venv = revision / "venv" / "hello-ext"
@@ -276,7 +300,8 @@ def test_isolated_and_editable_extensions(sandbox: Sandbox, tmp_path: Path):
     dev_script = rez_venv(revision) / "bin" / "rez" / "hello-dev"
     assert interpreter_line(dev_script) == str(rez_venv(revision) / "bin" / "python")
     (editable / "hello_ext" / "__init__.py").write_text(
-        (editable / "hello_ext" / "__init__.py").read_text()
+        (editable / "hello_ext" / "__init__.py")
+        .read_text()
         .replace('GREETING = "hello"', 'GREETING = "edited"')
     )
     result = sandbox.rezup("use", "--", "hello-dev", check=True)
@@ -285,11 +310,13 @@ def test_isolated_and_editable_extensions(sandbox: Sandbox, tmp_path: Path):
 
 def test_failed_install_leaves_no_revision(sandbox: Sandbox, tmp_path: Path):
     broken = copy_package("broken_build", tmp_path)
-    sandbox.write_recipe(rez_recipe(f"""
+    sandbox.write_recipe(
+        rez_recipe(f"""
         [[extension]]
         name = "broken-build"
         url = "{broken}"
-    """))
+    """)
+    )
     result = sandbox.rezup("add", "--skip-use")
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("rezup: error:")]
@@ -336,11 +363,13 @@ def test_drop_removes_container(sandbox: Sandbox):
 
 
 def test_shared_libs_installed_once_and_linked(sandbox: Sandbox):
-    sandbox.write_recipe(rez_recipe("""
+    sandbox.write_recipe(
+        rez_recipe("""
         [shared]
         name = "production"
         requires = ["six==1.17.0"]
-    """))
+    """)
+    )
     first = sandbox.rezup("add", "--skip-use", check=True)
     assert "[shared] is deprecated" in first.stderr
     sandbox.rezup("add", "--skip-use", check=True)
@@ -350,8 +379,12 @@ def test_shared_libs_installed_once_and_linked(sandbox: Sandbox):
         python = rez_venv(revision) / "bin" / "python"
         import subprocess
 
-        out = subprocess.run([str(python), "-c", "import six; print(six.__file__)"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [str(python), "-c", "import six; print(six.__file__)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert out.strip() == str(libs / "six.py")
 
 
@@ -363,14 +396,18 @@ def test_fast_path_and_full_cli_give_the_same_session(built: Sandbox, tmp_path: 
     dotenv = tmp_path / "site.env"
     dotenv.write_text('FROM_DOTENV="dot:${REZUP_TEST_BASE}"\n')
     recipe = built.home / "rezup.dev.toml"
-    recipe.write_text(rez_recipe('\n[env]\nFROM_ENV = "env:${FROM_DOTENV}"\n\n'
-                                 f'[dotenv]\n1 = "{dotenv}"\n'))
+    recipe.write_text(
+        rez_recipe(f'\n[env]\nFROM_ENV = "env:${{FROM_DOTENV}}"\n\n[dotenv]\n1 = "{dotenv}"\n')
+    )
     try:
         built.rezup("add", "dev", "--skip-use", check=True)
         env = {"REZUP_TEST_BASE": "base"}
-        dump = [sys.executable, "-c",
-                "import os, sys; sys.stdout.write('\\0'.join(f'{k}={v}' for k, v in "
-                "sorted(os.environ.items())))"]
+        dump = [
+            sys.executable,
+            "-c",
+            "import os, sys; sys.stdout.write('\\0'.join(f'{k}={v}' for k, v in "
+            "sorted(os.environ.items())))",
+        ]
         fast = built.rezup("use", "dev", "--", *dump, env=env, check=True)
         full = built.rezup("--debug", "use", "dev", "--", *dump, env=env, check=True)
     finally:
@@ -386,22 +423,52 @@ def test_use_start_up_path_stays_lean(built: Sandbox):
     import subprocess
 
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c",
-         "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-         "from rezup.entry import main; main()"],
-        env=built.env, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
+            "from rezup.entry import main; main()",
+        ],
+        env=built.env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "rezup.entry" in imported
     package = {name for name in imported if name == "rezup" or name.startswith("rezup.")}
-    assert package == {"rezup", "rezup.entry", "rezup.ground", "rezup.ground.paths",
-                       "rezup.ground.root_settings", "rezup.ground.revision_json",
-                       "rezup.ground.newest", "rezup.ground.upgrade_check", "rezup.runtime",
-                       "rezup.runtime.session"}
-    for heavy in ("click", "logging", "pathlib", "typing", "subprocess", "filelock",
-                  "packaging", "dotenv", "rezup.cli", "rezup.stages.build", "rezup.stages.plan",
-                  "tomllib"):
+    assert package == {
+        "rezup",
+        "rezup.entry",
+        "rezup.ground",
+        "rezup.ground.paths",
+        "rezup.ground.root_settings",
+        "rezup.ground.revision_json",
+        "rezup.ground.newest",
+        "rezup.ground.upgrade_check",
+        "rezup.runtime",
+        "rezup.runtime.session",
+    }
+    for heavy in (
+        "click",
+        "logging",
+        "pathlib",
+        "typing",
+        "subprocess",
+        "filelock",
+        "packaging",
+        "dotenv",
+        "rezup.cli",
+        "rezup.stages.build",
+        "rezup.stages.plan",
+        "tomllib",
+    ):
         assert heavy not in imported, heavy
 
 
@@ -413,9 +480,23 @@ def test_editable_rez_from_source_in_production(built: Sandbox, tmp_path: Path):
 
     # fetch rez's sdist with the seeded pip of an existing revision (real index, no mock)
     pip = rez_venv(built.revisions()[0]) / "bin" / "pip"
-    subprocess.run([str(pip), "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                    "--disable-pip-version-check", "-d", str(tmp_path), REZ_PIN],
-                   check=True, env=built.env, capture_output=True)
+    subprocess.run(
+        [
+            str(pip),
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--disable-pip-version-check",
+            "-d",
+            str(tmp_path),
+            REZ_PIN,
+        ],
+        check=True,
+        env=built.env,
+        capture_output=True,
+    )
     [sdist] = tmp_path.glob("rez-3.4.0.tar.gz")
     with tarfile.open(sdist) as archive:
         safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
@@ -439,8 +520,7 @@ def test_editable_rez_from_source_in_production(built: Sandbox, tmp_path: Path):
     env = {"REZ_PACKAGES_PATH": str(repo)}
     plain = box.rezup("use", "--", *probe, env=env, check=True)
     assert plain.stdout.strip() == "missing"  # editable rez is not a production install ...
-    prod = box.rezup("use", "--", *probe, env={**env, "REZUP_EDIT_IN_PRODUCTION": "1"},
-                     check=True)
+    prod = box.rezup("use", "--", *probe, env={**env, "REZUP_EDIT_IN_PRODUCTION": "1"}, check=True)
     # ... unless asked: then the nested context gets rez's production bin folder
     assert prod.stdout.strip() == str(rez_venv(revision) / "bin" / "rez" / "rez-env")
 
@@ -450,8 +530,17 @@ def test_add_with_file_enters_the_revision_it_built(sandbox: Sandbox, tmp_path: 
     elsewhere = tmp_path / "elsewhere"
     recipe = tmp_path / "team.toml"
     recipe.write_text(f'[root]\nlocal = "{elsewhere}"\n\n{REZ_RECIPE}')
-    result = sandbox.rezup("add", "team", "--file", str(recipe), "--", "sh", "-c",
-                           'echo "$REZUP_CONTAINER $REZUP_REVISION"', check=True)
+    result = sandbox.rezup(
+        "add",
+        "team",
+        "--file",
+        str(recipe),
+        "--",
+        "sh",
+        "-c",
+        'echo "$REZUP_CONTAINER $REZUP_REVISION"',
+        check=True,
+    )
     [revision] = (elsewhere / "team" / "revisions").iterdir()
     assert result.stdout.strip() == f"team {revision.name}"
     assert not sandbox.local_root.exists()
@@ -464,14 +553,21 @@ def test_relative_recipe_file_and_root(sandbox: Sandbox, tmp_path: Path):
     (work / "my.toml").write_text(
         rez_recipe('\n[[extension]]\nname = "hello-ext"\nurl = "./hello_ext"\nedit = true\n')
     )
-    result = sandbox.rezup("add", "--file", "work/my.toml", "--skip-use", check=True,
-                           env={"REZUP_ROOT_LOCAL": "relroot"})
+    result = sandbox.rezup(
+        "add",
+        "--file",
+        "work/my.toml",
+        "--skip-use",
+        check=True,
+        env={"REZUP_ROOT_LOCAL": "relroot"},
+    )
     [revision] = (sandbox.base / "relroot" / ".main" / "revisions").iterdir()
     assert (revision / "revision.json").is_file(), result.stderr
     script = revision / "venv" / "rez" / "bin" / "rez" / "hello-ext"
     assert interpreter_line(script).startswith(str(sandbox.base / "relroot"))
-    out = sandbox.rezup("use", "--", "hello-ext", check=True,
-                        env={"REZUP_ROOT_LOCAL": "relroot"}).stdout
+    out = sandbox.rezup(
+        "use", "--", "hello-ext", check=True, env={"REZUP_ROOT_LOCAL": "relroot"}
+    ).stdout
     assert "hello from hello-ext" in out
 
 
@@ -479,9 +575,17 @@ def test_many_first_runs_at_once_make_one_revision(sandbox: Sandbox):
     import subprocess
 
     sandbox.write_recipe(REZ_RECIPE)
-    procs = [subprocess.Popen([sys.executable, "-m", "rezup", "--", "rez", "--version"],
-                              env=sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, cwd=str(sandbox.base)) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rezup", "--", "rez", "--version"],
+            env=sandbox.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=str(sandbox.base),
+        )
+        for _ in range(4)
+    ]
     results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0] * 4, results
     assert all("Rez 3.4.0" in out for _, out, _ in results)
@@ -492,10 +596,14 @@ def test_killed_add_is_cleared_by_the_next_add(sandbox: Sandbox):
     import subprocess
 
     sandbox.write_recipe(REZ_RECIPE, name="k")
-    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
-                              env=sandbox.env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True,
-                              cwd=str(sandbox.base))
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
+        env=sandbox.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=str(sandbox.base),
+    )
     deadline = time.monotonic() + 60
     while not list((sandbox.local_root / "k" / "revisions").glob("*/venv/rez/bin/python")):
         assert victim.poll() is None and time.monotonic() < deadline
@@ -512,10 +620,15 @@ def test_killed_add_is_cleared_by_the_next_add(sandbox: Sandbox):
     assert len(sandbox.ready_revisions("k")) == 1
 
 
-@pytest.mark.parametrize("args", [
-    ("status", "--", "true"), ("drop", "x", "--", "true"),
-    ("add", "--skip-use", "--", "true"), ("add", "--dry-run", "--", "true"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", "--", "true"),
+        ("drop", "x", "--", "true"),
+        ("add", "--skip-use", "--", "true"),
+        ("add", "--dry-run", "--", "true"),
+    ],
+)
 def test_a_command_where_none_runs_is_a_usage_error(sandbox: Sandbox, args):
     result = sandbox.rezup(*args)
     assert result.returncode == 2

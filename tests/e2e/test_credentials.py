@@ -45,8 +45,9 @@ def netrc_file(folder: Path, password: str = PASSWORD) -> Path:
     return path
 
 
-def download(index_locations: list[str], env: dict[str, str], url: str,
-             keyring: bool = False) -> bytes:
+def download(
+    index_locations: list[str], env: dict[str, str], url: str, keyring: bool = False
+) -> bytes:
     finder = CredentialFinder(index_locations, {"HOME": "/nonexistent", **env}, keyring=keyring)
     with Downloader(finder, finder.env, timeout=30).open(url) as response:
         return response.read()
@@ -57,25 +58,38 @@ def uv_resolves(index_url: str, env: dict[str, str], tmp_path: Path) -> subproce
     full_env = {**os.environ, "UV_NO_CACHE": "1", "HOME": str(tmp_path), **env}
     if "NETRC" not in env:
         full_env.pop("NETRC", None)
-    return subprocess.run([find_uv(), "pip", "compile", "-", "--quiet", "--no-header",
-                           "--default-index", index_url], input="studiopkg\n", env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [find_uv(), "pip", "compile", "-", "--quiet", "--no-header", "--default-index", index_url],
+        input="studiopkg\n",
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Downloads from the private index
 
 
-def test_without_credentials_the_error_names_the_host_and_the_sources(private_index,
-                                                                      tmp_path: Path):
+def test_without_credentials_the_error_names_the_host_and_the_sources(
+    private_index, tmp_path: Path
+):
     with pytest.raises(BuildError) as info:
         download([private_index.url], {"NETRC": str(tmp_path / "none")}, wheel_url(private_index))
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith(f"127.0.0.1:{private_index.base.rsplit(':', 1)[1]} asks for "
-                              "credentials (HTTP 401)")
-    for source in ("the index URLs", "UV_INDEX_<NAME>_USERNAME/PASSWORD", "netrc",
-                   str(tmp_path / "none"), "uv's credentials store", "keyring"):
+    assert message.startswith(
+        f"127.0.0.1:{private_index.base.rsplit(':', 1)[1]} asks for credentials (HTTP 401)"
+    )
+    for source in (
+        "the index URLs",
+        "UV_INDEX_<NAME>_USERNAME/PASSWORD",
+        "netrc",
+        str(tmp_path / "none"),
+        "uv's credentials store",
+        "keyring",
+    ):
         assert source in message
     # uv fails against it too
     result = uv_resolves(private_index.url, {"NETRC": str(tmp_path / "none")}, tmp_path)
@@ -96,12 +110,26 @@ def test_credentials_in_the_file_url(private_index):
 
 def test_credentials_of_a_named_index(private_index, tmp_path: Path):
     env = {"UV_INDEX_STUDIO_USERNAME": USER, "UV_INDEX_STUDIO_PASSWORD": PASSWORD}
-    assert download([f"studio={private_index.url}"], env,
-                    wheel_url(private_index)).startswith(b"PK")
+    assert download([f"studio={private_index.url}"], env, wheel_url(private_index)).startswith(
+        b"PK"
+    )
     result = subprocess.run(
-        [find_uv(), "pip", "compile", "-", "--quiet", "--no-header", "--default-index",
-         f"studio={private_index.url}"], input="studiopkg\n", capture_output=True, text=True,
-        env={**os.environ, "UV_NO_CACHE": "1", **env}, timeout=120)
+        [
+            find_uv(),
+            "pip",
+            "compile",
+            "-",
+            "--quiet",
+            "--no-header",
+            "--default-index",
+            f"studio={private_index.url}",
+        ],
+        input="studiopkg\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_NO_CACHE": "1", **env},
+        timeout=120,
+    )
     assert result.stdout.startswith("studiopkg==1.0"), result.stderr
 
 
@@ -129,7 +157,9 @@ def test_credentials_from_uvs_credentials_store(private_index, tmp_path: Path):
     store.mkdir()
     (store / "credentials.toml").write_text(
         f'[[credential]]\nservice = "{private_index.base}"\nusername = "{USER}"\n'
-        f'password = "{PASSWORD}"\n', encoding="utf-8")
+        f'password = "{PASSWORD}"\n',
+        encoding="utf-8",
+    )
     env = {"UV_CREDENTIALS_DIR": str(store)}
     assert download([private_index.url], env, wheel_url(private_index)).startswith(b"PK")
     assert uv_resolves(private_index.url, env, tmp_path).stdout.startswith("studiopkg==1.0")
@@ -141,12 +171,16 @@ def test_credentials_from_the_keyring_command(private_index, tmp_path: Path):
     bin_dir.mkdir()
     log = tmp_path / "keyring.log"
     script = bin_dir / "keyring"
-    script.write_text(f'#!/bin/sh\necho "$@" >> {log}\n'
-                      f'[ "$1 $3" = "get {USER}" ] && echo {PASSWORD} && exit 0\nexit 1\n',
-                      encoding="utf-8")
+    script.write_text(
+        f'#!/bin/sh\necho "$@" >> {log}\n'
+        f'[ "$1 $3" = "get {USER}" ] && echo {PASSWORD} && exit 0\nexit 1\n',
+        encoding="utf-8",
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "UV_KEYRING_PROVIDER": "subprocess"}
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "UV_KEYRING_PROVIDER": "subprocess",
+    }
     index_url = private_index.url.replace("http://", f"http://{USER}@")  # uv needs a username
     assert download([index_url], env, wheel_url(private_index), keyring=True).startswith(b"PK")
     assert f"get {private_index.url} {USER}" in log.read_text(encoding="utf-8")
@@ -162,8 +196,14 @@ def test_credentials_from_the_keyring_command(private_index, tmp_path: Path):
 
 def publish(box: Sandbox, index_url: str, env: dict[str, str]):
     box.write_recipe(rez_recipe('lib = ["studiopkg"]\n', name=False))
-    return box.rezup("add", "--remote", "--wheels", "--skip-use", timeout=900,
-                     env={"PIP_EXTRA_INDEX_URL": index_url, **env})
+    return box.rezup(
+        "add",
+        "--remote",
+        "--wheels",
+        "--skip-use",
+        timeout=900,
+        env={"PIP_EXTRA_INDEX_URL": index_url, **env},
+    )
 
 
 def test_publish_with_wheels_and_netrc(remote_sandbox: Sandbox, private_index, tmp_path: Path):
@@ -175,8 +215,9 @@ def test_publish_with_wheels_and_netrc(remote_sandbox: Sandbox, private_index, t
     assert private_index.saw("/files/studiopkg-1.0", authorized=True)  # rezup's download
 
 
-def test_publish_with_wheels_and_credentials_in_the_index_url(remote_sandbox: Sandbox,
-                                                               private_index):
+def test_publish_with_wheels_and_credentials_in_the_index_url(
+    remote_sandbox: Sandbox, private_index
+):
     result = publish(remote_sandbox, private_index.url_with(USER, PASSWORD), {})
     assert result.returncode == 0, result.stderr
     [remote] = remote_sandbox.ready_revisions(remote=True)

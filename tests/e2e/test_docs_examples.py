@@ -24,7 +24,9 @@ def make_packages(root: Path) -> Path:
         folder.mkdir(parents=True)
         (folder / "package.py").write_text(
             f'name = "{name}"\nversion = "1.0"\n'
-            f"def commands():\n    env.{name.upper()}_LOADED = 'yes'\n", encoding="utf-8")
+            f"def commands():\n    env.{name.upper()}_LOADED = 'yes'\n",
+            encoding="utf-8",
+        )
     return root
 
 
@@ -52,7 +54,12 @@ def test_a_docs_example_runs(box: Sandbox, index: int):
         "new_revision": "assert exit_code == 0",
     }
     check = next(line for word, line in checks.items() if word in code)
-    done = subprocess.run([sys.executable, "-c", f"import os\n{code}\n{check}\n"],
-                          env=box.env, cwd=str(box.base), capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", f"import os\n{code}\n{check}\n"],
+        env=box.env,
+        cwd=str(box.base),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, f"example {index}:\n{code}\n{done.stderr}"

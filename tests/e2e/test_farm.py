@@ -35,16 +35,22 @@ def test_remote_add_pull_and_local(remote_sandbox: Sandbox):
     box.write_recipe(REZ_RECIPE, name="farm")
     box.rezup("add", "farm", "--remote", "--skip-use", check=True)
     [remote] = box.ready_revisions("farm", remote=True)
-    assert sorted(p.name for p in remote.iterdir()) == ["plan.lock", "revision.json",
-                                                        "rezup.toml"]
+    assert sorted(p.name for p in remote.iterdir()) == ["plan.lock", "revision.json", "rezup.toml"]
     assert not (box.local_root / "farm").exists()
 
     # --local ignores the remote: nothing local yet
     local_only = box.rezup("use", "farm", "--local", "--", "true")
     assert local_only.returncode == 1 and "no ready revision" in local_only.stderr
 
-    result = box.rezup("use", "farm", "--", "sh", "-c",
-                       'echo "$REZUP_USING_REMOTE|$REZUP_REVISION"; rez --version', check=True)
+    result = box.rezup(
+        "use",
+        "farm",
+        "--",
+        "sh",
+        "-c",
+        'echo "$REZUP_USING_REMOTE|$REZUP_REVISION"; rez --version',
+        check=True,
+    )
     assert result.stdout.splitlines()[0] == f"yes|{remote.name}"
     assert "Rez 3.4.0" in result.stdout
     [local] = box.ready_revisions("farm")
@@ -60,8 +66,16 @@ def test_remote_add_pull_and_local(remote_sandbox: Sandbox):
     box.rezup("add", "farm", "--skip-use", check=True, env={"REZUP_ROOT_REMOTE": ""})
     newest_local = box.ready_revisions("farm")[-1]
     assert newest_local.name != remote.name
-    out = box.rezup("use", "farm", "--local", "--", "sh", "-c",
-                    'echo "$REZUP_USING_REMOTE|$REZUP_REVISION"', check=True).stdout
+    out = box.rezup(
+        "use",
+        "farm",
+        "--local",
+        "--",
+        "sh",
+        "-c",
+        'echo "$REZUP_USING_REMOTE|$REZUP_REVISION"',
+        check=True,
+    ).stdout
     assert out.strip() == f"|{newest_local.name}"
     out = box.rezup("use", "farm", "--", "sh", "-c", 'echo "$REZUP_REVISION"', check=True).stdout
     assert out.strip() == remote.name
@@ -69,11 +83,13 @@ def test_remote_add_pull_and_local(remote_sandbox: Sandbox):
 
 def test_add_remote_without_skip_use_enters_the_pulled_revision(remote_sandbox: Sandbox):
     remote_sandbox.write_recipe(REZ_RECIPE)
-    result = remote_sandbox.rezup("add", "--remote", "--", "sh", "-c", "echo $REZUP_USING_REMOTE",
-                                  check=True)
+    result = remote_sandbox.rezup(
+        "add", "--remote", "--", "sh", "-c", "echo $REZUP_USING_REMOTE", check=True
+    )
     assert result.stdout.strip() == "yes"
-    assert [p.name for p in remote_sandbox.ready_revisions()] == \
-        [p.name for p in remote_sandbox.ready_revisions(remote=True)]
+    assert [p.name for p in remote_sandbox.ready_revisions()] == [
+        p.name for p in remote_sandbox.ready_revisions(remote=True)
+    ]
 
 
 def test_remote_add_without_remote_root_is_an_error(sandbox: Sandbox):
@@ -103,17 +119,24 @@ def test_concurrent_pulls_build_once(remote_sandbox: Sandbox):
     remote_sandbox.write_recipe(REZ_RECIPE)
     remote_sandbox.rezup("add", "--remote", "--skip-use", check=True)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "rezup", "use", "--", "rez", "--version"],
-                         env=remote_sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, cwd=str(remote_sandbox.base))
+        subprocess.Popen(
+            [sys.executable, "-m", "rezup", "use", "--", "rez", "--version"],
+            env=remote_sandbox.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=str(remote_sandbox.base),
+        )
         for _ in range(8)
     ]
     results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0] * 8, results
     assert all("Rez 3.4.0" in out for _, out, _ in results)
-    builders = [err for _, _, err in results
-                if any(re.match(r"rezup: \[[\d:]+\] pulling revision", line)
-                       for line in err.splitlines())]
+    builders = [
+        err
+        for _, _, err in results
+        if any(re.match(r"rezup: \[[\d:]+\] pulling revision", line) for line in err.splitlines())
+    ]
     assert len(builders) == 1, [err for _, _, err in results]
     waiters = [err for _, _, err in results if "waiting for another process" in err]
     assert all(err.count("waiting for another process") == 1 for err in waiters)
@@ -138,9 +161,14 @@ def test_killed_pull_is_cleared_and_rebuilt(remote_sandbox: Sandbox, lock_kind: 
             return final
         return next(iter(revisions.glob(f".incoming-{remote.name}-*")), None)
 
-    victim = subprocess.Popen([sys.executable, "-m", "rezup", "use", "--", "true"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True, cwd=str(box.base))
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "rezup", "use", "--", "true"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=str(box.base),
+    )
     deadline = time.monotonic() + 60
     while True:
         folder = partial()
@@ -158,11 +186,13 @@ def test_killed_pull_is_cleared_and_rebuilt(remote_sandbox: Sandbox, lock_kind: 
     [row] = status["containers"][0]["revisions"]
     assert row["local"] == ("incomplete" if lock_kind == "native" else None)  # not pulled
 
-    result = box.rezup("use", "--", "rez", "--version", env={"REZUP_LOCK": lock_kind},
-                       timeout=300)
+    result = box.rezup("use", "--", "rez", "--version", env={"REZUP_LOCK": lock_kind}, timeout=300)
     assert result.returncode == 0, result.stderr
-    cleared = "clearing incomplete revision" if lock_kind == "native" else \
-        f"left by a builder of revision {remote.name} that died or lost its lock"
+    cleared = (
+        "clearing incomplete revision"
+        if lock_kind == "native"
+        else f"left by a builder of revision {remote.name} that died or lost its lock"
+    )
     assert cleared in result.stderr
     assert "Rez 3.4.0" in result.stdout
     assert (final / "revision.json").is_file()
@@ -170,8 +200,7 @@ def test_killed_pull_is_cleared_and_rebuilt(remote_sandbox: Sandbox, lock_kind: 
     assert not folder.exists() or lock_kind == "native"
 
 
-def test_failed_pull_falls_back_to_earlier_pulled_revision(remote_sandbox: Sandbox,
-                                                            tmp_path: Path):
+def test_failed_pull_falls_back_to_earlier_pulled_revision(remote_sandbox: Sandbox, tmp_path: Path):
     box = remote_sandbox
     links = tmp_path / "links"
     box.write_recipe(REZ_RECIPE)
@@ -232,8 +261,12 @@ with hold(Path(sys.argv[1]), "testing"):
 
 
 def _hold_lock(lock_file: Path, env: dict) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock_file)], env=env,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock_file)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     return holder
 
@@ -313,6 +346,9 @@ def test_status_marks_the_revision_use_enters(remote_sandbox: Sandbox):
     assert data["use_enters"] == pulled.name
     used = box.rezup("use", "--", "sh", "-c", "echo $REZUP_REVISION", check=True).stdout
     assert used.strip() == pulled.name
-    marked = [line for line in box.rezup("status", check=True).stdout.splitlines()
-              if line.startswith(" *")]
+    marked = [
+        line
+        for line in box.rezup("status", check=True).stdout.splitlines()
+        if line.startswith(" *")
+    ]
     assert len(marked) == 1 and pulled.name in marked[0] and local_only.name not in marked[0]

@@ -88,8 +88,9 @@ def test_pids_repeat_across_hosts(farm):
         assert "READY" in comm  # PID 1 is the harness's init, not the machine's
         seen.append(pids)
     assert len(seen[0] & seen[1]) >= 2
-    shell = a.popen(["sh", "-c", "echo $$; read _"], stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, text=True)
+    shell = a.popen(
+        ["sh", "-c", "echo $$; read _"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     inside = int(shell.stdout.readline())  # what the command itself sees
     outside = shell.inner_pid()  # the machine's number for it
     assert outside is not None and outside != inside and ns_pid(outside) == inside
@@ -133,8 +134,9 @@ def test_o_excl_create_is_exclusive_across_hosts(farm):
         "    except OSError as error:\n"
         "        print(n, error.errno)\n"
     )
-    racers = [host.popen([PY, "-c", script], stdout=subprocess.PIPE, text=True)
-              for host in farm.hosts]
+    racers = [
+        host.popen([PY, "-c", script], stdout=subprocess.PIPE, text=True) for host in farm.hosts
+    ]
     outcomes: dict[int, list[str]] = {}
     for racer in racers:
         out, _ = racer.communicate(timeout=30)
@@ -156,18 +158,22 @@ def test_flock_is_not_exclusive_across_hosts(farm):
     rely on flock to keep two hosts apart."""
     a, b = farm.hosts
     lock_file = farm.mount_point / "flocked"
-    hold = ("import fcntl, sys, time\n"
-            f"f = open('{lock_file}', 'w')\n"
-            "fcntl.flock(f, fcntl.LOCK_EX)\n"
-            "print('held', flush=True)\n"
-            "sys.stdin.read()\n")
-    probe = ("import fcntl\n"
-             f"f = open('{lock_file}', 'w')\n"
-             "try:\n"
-             "    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-             "    print('got it')\n"
-             "except BlockingIOError:\n"
-             "    print('busy')\n")
+    hold = (
+        "import fcntl, sys, time\n"
+        f"f = open('{lock_file}', 'w')\n"
+        "fcntl.flock(f, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    probe = (
+        "import fcntl\n"
+        f"f = open('{lock_file}', 'w')\n"
+        "try:\n"
+        "    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "    print('got it')\n"
+        "except BlockingIOError:\n"
+        "    print('busy')\n"
+    )
     holder = a.popen([PY, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
@@ -206,8 +212,7 @@ def test_rename_and_hard_links_across_hosts(farm):
     assert (farm.share.export / "ren" / "g").stat().st_nlink == 2  # a real link on the server
     b.run(["sh", "-c", "echo via-b > ren/g2"], cwd=farm.mount_point, check=True)
     assert a.run(["cat", "ren/g"], cwd=farm.mount_point, check=True).stdout == "via-b\n"
-    assert b.run(["ls", "ren"], cwd=farm.mount_point).stdout.split() == ["empty", "full", "g",
-                                                                          "g2"]
+    assert b.run(["ls", "ren"], cwd=farm.mount_point).stdout.split() == ["empty", "full", "g", "g2"]
 
 
 def test_popen_env_cwd_and_signals(farm):

@@ -39,8 +39,11 @@ def tmpfs(tmp_path):
 
     def mount(path: Path, size: str = "1m") -> Path:
         path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=755", "tmpfs",
-                               str(path)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=755", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
         mounted.append(path)
@@ -64,10 +67,17 @@ def fill(path: Path) -> None:
             os.close(fd)
 
 
-def rezup(env: dict[str, str], *args: str, timeout: float = 120,
-          cwd: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rezup", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+def rezup(
+    env: dict[str, str], *args: str, timeout: float = 120, cwd: str | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rezup", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
 
 
 def one_error_line(stderr: str) -> str:
@@ -131,13 +141,18 @@ def test_a_killed_publish_is_cleared_by_the_next(remote_sandbox: Sandbox, lock_k
     box.write_recipe(REZ_RECIPE, name="farm")
     env = {**box.env, "REZUP_LOCK": lock_kind}
     revisions = box.remote_root / "farm" / "revisions"
-    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "farm", "--remote",
-                               "--wheels", "--skip-use"], env=env, cwd=str(box.base),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "rezup", "add", "farm", "--remote", "--wheels", "--skip-use"],
+        env=env,
+        cwd=str(box.base),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
-    while not (revisions.is_dir() and any(p.name.startswith(".incoming-")
-                                          for p in revisions.iterdir())):
+    while not (
+        revisions.is_dir() and any(p.name.startswith(".incoming-") for p in revisions.iterdir())
+    ):
         assert victim.poll() is None and time.monotonic() < deadline
         time.sleep(0.01)
     os.killpg(victim.pid, signal.SIGKILL)
@@ -174,9 +189,14 @@ def test_a_full_remote_root_names_the_step_and_the_path(remote_sandbox: Sandbox,
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_during_add_cleans_up(sandbox: Sandbox, signum):
     sandbox.write_recipe(REZ_RECIPE, name="k")
-    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
-                              env=sandbox.env, cwd=str(sandbox.base), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
+        env=sandbox.env,
+        cwd=str(sandbox.base),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     revisions = sandbox.local_root / "k" / "revisions"
     deadline = time.monotonic() + 60
     while not list(revisions.glob("*/venv/rez/bin/python")):
@@ -187,8 +207,9 @@ def test_a_signal_during_add_cleans_up(sandbox: Sandbox, signum):
     _, err = victim.communicate(timeout=60)
     assert victim.returncode == 128 + signum
     name = signal.Signals(signum).name
-    assert ("rezup: interrupted" if signum == signal.SIGINT
-            else f"rezup: interrupted by {name}") in err
+    assert (
+        "rezup: interrupted" if signum == signal.SIGINT else f"rezup: interrupted by {name}"
+    ) in err
     assert "Traceback" not in err
     assert not folder.exists(), "the half-built revision is removed"
     assert not any(str(folder) in _cmdline(pid) for pid in _pids()), "no uv is left running"
@@ -208,9 +229,14 @@ def _cmdline(pid: int) -> str:
 def test_killed_add_under_soft_locks_is_cleared_by_the_next_add(sandbox: Sandbox):
     sandbox.write_recipe(REZ_RECIPE, name="k")
     env = {**sandbox.env, "REZUP_LOCK": "soft"}
-    victim = subprocess.Popen([sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True, cwd=str(sandbox.base))
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "rezup", "add", "k", "--skip-use"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=str(sandbox.base),
+    )
     deadline = time.monotonic() + 60
     revisions = sandbox.local_root / "k" / "revisions"
     while not list(revisions.glob(".incoming-*/venv/rez/bin/python")):  # a fenced build

@@ -22,26 +22,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import farmhosts
 
 pytestmark = [
-    pytest.mark.skipif(farmhosts.unavailable_reason() is not None,
-                       reason=str(farmhosts.unavailable_reason())),
+    pytest.mark.skipif(
+        farmhosts.unavailable_reason() is not None, reason=str(farmhosts.unavailable_reason())
+    ),
 ]
 
 JOB = ["sh", "-c", 'echo "$REZUP_REVISION $(hostname)"; rez --version']
 
 
-def host_env(host: farmhosts.Host, *, local: Path, remote: Optional[Path] = None,
-             **extra: str) -> dict[str, str]:
+def host_env(
+    host: farmhosts.Host, *, local: Path, remote: Optional[Path] = None, **extra: str
+) -> dict[str, str]:
     """A farm machine's environment: its own HOME, uv cache and local root."""
     home = host.dir / "home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "rezup.toml").write_text(REZ_RECIPE, encoding="utf-8")
     env = isolated_env(host.dir, home, local, remote)
-    env.update({
-        "UV_CACHE_DIR": str(host.dir / "uv-cache"),  # each machine has its own
-        "UV_LINK_MODE": "copy",  # the cache and a root on the share are two filesystems
-        "UV_PYTHON_DOWNLOADS": "never",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    })
+    env.update(
+        {
+            "UV_CACHE_DIR": str(host.dir / "uv-cache"),  # each machine has its own
+            "UV_LINK_MODE": "copy",  # the cache and a root on the share are two filesystems
+            "UV_PYTHON_DOWNLOADS": "never",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -64,8 +68,11 @@ def check(result) -> str:
 def ready(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir()
-                  if not p.name.startswith(".") and (p / "revision.json").is_file())
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if not p.name.startswith(".") and (p / "revision.json").is_file()
+    )
 
 
 def record_hashes_hold(revision: Path) -> int:
@@ -114,8 +121,11 @@ def test_a_root_on_the_share_add_use_status_prune_drop(farm):
     assert out.splitlines()[1].startswith("Rez 3.4.0 from /")
     revision = served / ".main" / "revisions" / first
     assert record_hashes_hold(revision) > 100
-    staging = [str(p) for p in revision.rglob("*") if p.is_file() and p.suffix != ".pyc"
-               and b".incoming-" in p.read_bytes()]
+    staging = [
+        str(p)
+        for p in revision.rglob("*")
+        if p.is_file() and p.suffix != ".pyc" and b".incoming-" in p.read_bytes()
+    ]
     assert staging == [], "the move into place left paths of the builder's folder"
 
     adding = a.popen([sys.executable, "-m", "rezup", "add", "--skip-use"], env=env_a)
@@ -126,9 +136,23 @@ def test_a_root_on_the_share_add_use_status_prune_drop(farm):
     rows = status["containers"][0]["revisions"]
     assert [row["local"] for row in rows].count("ready") == 3
 
-    job = b.popen([sys.executable, "-m", "rezup", "use", "--revision", second, "--",
-                   "sh", "-c", "echo started; exec sleep 120"], env=env_b,
-                  stdout=farmhosts.subprocess.PIPE, text=True)
+    job = b.popen(
+        [
+            sys.executable,
+            "-m",
+            "rezup",
+            "use",
+            "--revision",
+            second,
+            "--",
+            "sh",
+            "-c",
+            "echo started; exec sleep 120",
+        ],
+        env=env_b,
+        stdout=farmhosts.subprocess.PIPE,
+        text=True,
+    )
     try:
         assert job.stdout.readline().strip() == "started"
         out = rezup(a, env_a, "prune", "--keep", "1")
@@ -151,8 +175,7 @@ def test_a_root_on_the_share_add_use_status_prune_drop(farm):
 def test_a_shared_local_root_makes_one_build_for_64_jobs_on_8_hosts(farm):
     admin = farm.hosts[0]
     root, remote = farm.mount_point / "root", farm.mount_point / "remote"
-    check(rezup(admin, host_env(admin, local=root, remote=remote), "add", "--remote",
-                "--skip-use"))
+    check(rezup(admin, host_env(admin, local=root, remote=remote), "add", "--remote", "--skip-use"))
     served = on_server(farm, root)
     [published] = ready(on_server(farm, remote) / ".main" / "revisions")
     results = run_jobs(farm.hosts, 8, lambda host: host_env(host, local=root, remote=remote))
@@ -173,8 +196,9 @@ def run_jobs(hosts, per_host: int, env_of) -> list:
         with lock:
             results.append(result)
 
-    threads = [threading.Thread(target=one, args=(host,)) for host in hosts
-               for _ in range(per_host)]
+    threads = [
+        threading.Thread(target=one, args=(host,)) for host in hosts for _ in range(per_host)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -197,23 +221,26 @@ def test_remote_root_on_the_share_8_hosts_while_3_revisions_are_published(farm):
         published = ready(on_server(farm, remote) / ".main" / "revisions")
         assert len(published) == wave + 1
         wave_results = run_jobs(
-            hosts, per_host, lambda host: host_env(host, local=host.dir / "local",
-                                                   remote=remote))
-        assert all(r.returncode == 0 for r in wave_results), \
-            [r.stderr for r in wave_results if r.returncode]
+            hosts, per_host, lambda host: host_env(host, local=host.dir / "local", remote=remote)
+        )
+        assert all(r.returncode == 0 for r in wave_results), [
+            r.stderr for r in wave_results if r.returncode
+        ]
         assert {r.stdout.split()[0] for r in wave_results} == {published[-1]}
         results += wave_results
     assert len(results) == 64
-    remote_plans = {name: (on_server(farm, remote) / ".main" / "revisions" / name /
-                           "plan.lock").read_text()
-                    for name in published}
+    remote_plans = {
+        name: (on_server(farm, remote) / ".main" / "revisions" / name / "plan.lock").read_text()
+        for name in published
+    }
     for host in hosts:
         local = host.dir / "local" / ".main" / "revisions"
         assert ready(local) == published
         for name in published:
             assert (local / name / "plan.lock").read_text() == remote_plans[name]
-            assert installed(local / name) == installed(hosts[0].dir / "local" / ".main" /
-                                                        "revisions" / name)
+            assert installed(local / name) == installed(
+                hosts[0].dir / "local" / ".main" / "revisions" / name
+            )
     for name in published:
         for host in hosts:
             mine = [r for r in results if r.stdout.split()[1] == host.name]
@@ -278,9 +305,13 @@ def test_a_cut_off_builder_publishes_nothing(farm):
     [stamp] = ready(on_server(farm, remote) / ".main" / "revisions")
     revisions = on_server(farm, root) / ".main" / "revisions"
 
-    builder = a.popen([sys.executable, "-m", "rezup", "use", "--", *JOB], env=env_a,
-                      stdout=farmhosts.subprocess.PIPE, stderr=farmhosts.subprocess.PIPE,
-                      text=True)
+    builder = a.popen(
+        [sys.executable, "-m", "rezup", "use", "--", *JOB],
+        env=env_a,
+        stdout=farmhosts.subprocess.PIPE,
+        stderr=farmhosts.subprocess.PIPE,
+        text=True,
+    )
     wait_for_build(revisions, stamp)
     a.freeze()
     try:
@@ -293,8 +324,11 @@ def test_a_cut_off_builder_publishes_nothing(farm):
     finally:
         a.thaw()
     _, stderr = builder.communicate(timeout=300)
-    lines = [line for line in stderr.splitlines() if "lost its lock" in line
-             or "made ready by another builder" in line]
+    lines = [
+        line
+        for line in stderr.splitlines()
+        if "lost its lock" in line or "made ready by another builder" in line
+    ]
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr
     assert ready(revisions) == [stamp]
@@ -308,8 +342,9 @@ def test_a_frozen_remote_share_never_hangs_a_job(farm):
     pulls as usual."""
     a, b = farm.hosts
     remote = farm.mount_point / "remote"
-    env_a = host_env(a, local=a.dir / "local", remote=remote, REZUP_REMOTE_TIMEOUT="2",
-                     REZUP_PULL_RETRY="20")
+    env_a = host_env(
+        a, local=a.dir / "local", remote=remote, REZUP_REMOTE_TIMEOUT="2", REZUP_PULL_RETRY="20"
+    )
     env_b = host_env(b, local=b.dir / "local", remote=remote)
     check(rezup(b, env_b, "add", "--remote", "--skip-use"))
     [first] = ready(on_server(farm, remote) / ".main" / "revisions")

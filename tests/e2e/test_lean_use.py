@@ -14,13 +14,24 @@ from tests.helpers import Sandbox, rez_recipe
 
 def _imports(env: dict[str, str]) -> set[str]:
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c",
-         "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-         "from rezup.entry import main; main()"],
-        env=env, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
+            "from rezup.entry import main; main()",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
-    return {line.split("|")[-1].strip() for line in done.stderr.splitlines()
-            if line.startswith("import time:")}
+    return {
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
 
 
 def test_use_of_a_revision_built_by_this_version_imports_no_json_nor_re(sandbox: Sandbox):
@@ -28,6 +39,13 @@ def test_use_of_a_revision_built_by_this_version_imports_no_json_nor_re(sandbox:
     sandbox.rezup("add", "--skip-use", check=True)
     imported = _imports(sandbox.env)
     assert "rezup.entry" in imported
-    for module in ("json", "re", "__future__", "typing", "warnings", "enum",
-                   "rezup.ground.lock_policy"):
+    for module in (
+        "json",
+        "re",
+        "__future__",
+        "typing",
+        "warnings",
+        "enum",
+        "rezup.ground.lock_policy",
+    ):
         assert module not in imported, module

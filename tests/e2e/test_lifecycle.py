@@ -31,9 +31,14 @@ def wait_for(path: Path, timeout: float = 60) -> None:
 
 
 def start(box: Sandbox, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rezup", *args], env=box.env,
-                            cwd=str(box.base), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rezup", *args],
+        env=box.env,
+        cwd=str(box.base),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 JOB = """
@@ -46,8 +51,9 @@ rez-env bar -- sh -c 'echo "nested bar=$REZ_BAR_VERSION"'
 """
 
 
-def test_a_running_job_keeps_its_revision_through_add_prune_and_drop(sandbox: Sandbox,
-                                                                     tmp_path: Path):
+def test_a_running_job_keeps_its_revision_through_add_prune_and_drop(
+    sandbox: Sandbox, tmp_path: Path
+):
     box = sandbox
     box.write_recipe(recipe("1.16.0", "one"), name="dev")
     box.rezup("add", "dev", "--skip-use", check=True)
@@ -58,8 +64,12 @@ def test_a_running_job_keeps_its_revision_through_add_prune_and_drop(sandbox: Sa
     repo = make_rez_repository(tmp_path / "packages")
     job = subprocess.Popen(
         [sys.executable, "-m", "rezup", "use", "dev", "--", "sh", "-c", JOB, "job", str(flags)],
-        env={**box.env, "REZ_PACKAGES_PATH": str(repo)}, cwd=str(box.base),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env={**box.env, "REZ_PACKAGES_PATH": str(repo)},
+        cwd=str(box.base),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _add_prune_and_drop_under(job, box, first, flags)
     finally:
@@ -68,8 +78,9 @@ def test_a_running_job_keeps_its_revision_through_add_prune_and_drop(sandbox: Sa
             job.communicate()
 
 
-def _add_prune_and_drop_under(job: subprocess.Popen, box: Sandbox, first: Path,
-                              flags: Path) -> None:
+def _add_prune_and_drop_under(
+    job: subprocess.Popen, box: Sandbox, first: Path, flags: Path
+) -> None:
     wait_for(flags / "started")
     box.write_recipe(recipe("1.17.0", "two"), name="dev")
     box.rezup("add", "dev", "--skip-use", check=True)
@@ -78,17 +89,26 @@ def _add_prune_and_drop_under(job: subprocess.Popen, box: Sandbox, first: Path,
     assert first_ == first
 
     # diff: a pinned package's version change and an [env] change
-    changes = json.loads(box.rezup("diff", "dev", first.name, second.name, "--json",
-                                   check=True).stdout)
+    changes = json.loads(
+        box.rezup("diff", "dev", first.name, second.name, "--json", check=True).stdout
+    )
     assert changes["venvs"]["rez"]["changed"]["six"] == ["1.16.0", "1.17.0"]
     assert changes["env"]["changed"]["STUDIO"] == ["one", "two"]
     text = box.rezup("diff", "dev", first.name, second.name, check=True).stdout
     assert "~ six==1.16.0 -> 1.17.0" in text and "~ STUDIO = one -> two" in text
 
     # rollback: use --revision enters the older revision (and claims it too)
-    rolled = box.rezup("use", "dev", "--revision", first.name, "--", "sh", "-c",
-                       'echo "$REZUP_REVISION $STUDIO"; rez-python -c "import six; '
-                       'print(six.__version__)"', check=True)
+    rolled = box.rezup(
+        "use",
+        "dev",
+        "--revision",
+        first.name,
+        "--",
+        "sh",
+        "-c",
+        'echo "$REZUP_REVISION $STUDIO"; rez-python -c "import six; print(six.__version__)"',
+        check=True,
+    )
     assert rolled.stdout.split() == [first.name, "one", "1.16.0"]
 
     # prune --keep 1: the job's revision is in use, the newest is kept: only the 2nd goes
@@ -129,9 +149,15 @@ def test_an_interactive_session_keeps_its_revision_through_drop(sandbox: Sandbox
     box.rezup("add", "dev", "--skip-use", check=True)
     [revision] = box.ready_revisions("dev")
     env = {**box.env, "REZUP_DEFAULT_SHELL": "bash", "TERM": "dumb", "PS1": "$ "}
-    child = pexpect.spawn(sys.executable, ["-m", "rezup", "use", "dev"], env=env,
-                          encoding="utf-8", timeout=60, cwd=str(box.base),
-                          dimensions=(24, 500))  # long prompts are not scrolled by readline
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "rezup", "use", "dev"],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        cwd=str(box.base),
+        dimensions=(24, 500),
+    )  # long prompts are not scrolled by readline
     try:
         child.expect_exact("rezup (dev/local) ")
         dropped = box.rezup("drop", "dev", check=True)

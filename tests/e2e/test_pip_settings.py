@@ -44,7 +44,7 @@ def dry_run(box: Sandbox, env: dict[str, str], recipe: str = DRY_RECIPE):
 
 
 def plan_of(stdout: str) -> Plan:
-    return Plan.from_text(stdout[stdout.index("# rezup plan:"):])
+    return Plan.from_text(stdout[stdout.index("# rezup plan:") :])
 
 
 def warnings(stderr: str) -> list[str]:
@@ -67,8 +67,11 @@ def test_pip_index_url_points_rezup_at_the_studio_index(sandbox: Sandbox, studio
 
 
 def test_pip_extra_index_url_adds_the_studio_index(sandbox: Sandbox, studio_index):
-    result = dry_run(sandbox, {"PIP_EXTRA_INDEX_URL": studio_index.url},
-                     recipe=rez_recipe('lib = ["studiopkg"]\n', name=False))
+    result = dry_run(
+        sandbox,
+        {"PIP_EXTRA_INDEX_URL": studio_index.url},
+        recipe=rez_recipe('lib = ["studiopkg"]\n', name=False),
+    )
     assert result.returncode == 0, result.stderr
     plan = plan_of(result.stdout)
     assert any(line.startswith("studiopkg==1.0") for line in plan.venvs[0].requirements)
@@ -76,9 +79,10 @@ def test_pip_extra_index_url_adds_the_studio_index(sandbox: Sandbox, studio_inde
 
 
 def test_pip_conf_named_by_pip_config_file(sandbox: Sandbox, studio_index, tmp_path: Path):
-    conf = write_pip_conf(tmp_path / "studio" / "pip.conf",
-                          f"[global]\ndisable-pip-version-check = true\n"
-                          f"[install]\nindex-url = {studio_index.url}\n")
+    conf = write_pip_conf(
+        tmp_path / "studio" / "pip.conf",
+        f"[global]\ndisable-pip-version-check = true\n[install]\nindex-url = {studio_index.url}\n",
+    )
     result = dry_run(sandbox, {"PIP_CONFIG_FILE": str(conf)})
     assert result.returncode == 0, result.stderr
     plan = plan_of(result.stdout)
@@ -91,9 +95,11 @@ def test_pip_conf_named_by_pip_config_file(sandbox: Sandbox, studio_index, tmp_p
 def test_the_recipe_wins_over_pip_conf(sandbox: Sandbox, studio_index, tmp_path: Path):
     unreachable = "http://127.0.0.1:9/simple"  # nothing listens there
     conf = write_pip_conf(tmp_path / "pip.conf", f"[global]\nindex-url = {unreachable}\n")
-    for section in (f'[pip]\noptions = ["--index-url", "{studio_index.url}"]\n',
-                    f'[pip.env]\nPIP_INDEX_URL = "{studio_index.url}"\n',
-                    f'[uv]\noptions = ["--default-index", "{studio_index.url}"]\n'):
+    for section in (
+        f'[pip]\noptions = ["--index-url", "{studio_index.url}"]\n',
+        f'[pip.env]\nPIP_INDEX_URL = "{studio_index.url}"\n',
+        f'[uv]\noptions = ["--default-index", "{studio_index.url}"]\n',
+    ):
         result = dry_run(sandbox, {"PIP_CONFIG_FILE": str(conf)}, DRY_RECIPE + section)
         assert result.returncode == 0, f"{section}\n{result.stderr}"
         plan = plan_of(result.stdout)
@@ -101,12 +107,13 @@ def test_the_recipe_wins_over_pip_conf(sandbox: Sandbox, studio_index, tmp_path:
         assert any(line.startswith("studiopkg==1.0") for line in plan.venvs[0].requirements)
 
 
-def test_what_uv_cannot_use_gives_one_warning_line(sandbox: Sandbox, studio_index,
-                                                   tmp_path: Path):
-    conf = write_pip_conf(tmp_path / "pip.conf",
-                          f"[global]\nindex-url = {studio_index.url}\nprefer-binary = yes\n"
-                          "use-feature = truststore\nkeyring-provider = auto\n"
-                          "no-warn-script-location = 1\nprogress-bar = off\n")
+def test_what_uv_cannot_use_gives_one_warning_line(sandbox: Sandbox, studio_index, tmp_path: Path):
+    conf = write_pip_conf(
+        tmp_path / "pip.conf",
+        f"[global]\nindex-url = {studio_index.url}\nprefer-binary = yes\n"
+        "use-feature = truststore\nkeyring-provider = auto\n"
+        "no-warn-script-location = 1\nprogress-bar = off\n",
+    )
     result = dry_run(sandbox, {"PIP_CONFIG_FILE": str(conf), "PIP_SRC": "/src"})
     assert result.returncode == 0, result.stderr
     [line] = warnings(result.stderr)
@@ -115,16 +122,22 @@ def test_what_uv_cannot_use_gives_one_warning_line(sandbox: Sandbox, studio_inde
     assert "progress-bar" not in line and "no-warn-script-location" not in line
 
 
-def test_a_missing_find_links_folder_is_dropped_with_a_warning(sandbox: Sandbox, studio_index,
-                                                               tmp_path: Path):
+def test_a_missing_find_links_folder_is_dropped_with_a_warning(
+    sandbox: Sandbox, studio_index, tmp_path: Path
+):
     links = tmp_path / "links"
     make_wheel(links, "otherpkg", "2.0")
-    conf = write_pip_conf(tmp_path / "pip.conf",
-                          f"[global]\nindex-url = {studio_index.url}\n"
-                          f"find-links =\n    {tmp_path / 'no-such-folder'}\n    {links}\n"
-                          "extra-index-url = file:///opt/no-such-index/simple\n")
-    result = dry_run(sandbox, {"PIP_CONFIG_FILE": str(conf)},
-                     DRY_RECIPE.replace('["studiopkg"]', '["studiopkg", "otherpkg"]'))
+    conf = write_pip_conf(
+        tmp_path / "pip.conf",
+        f"[global]\nindex-url = {studio_index.url}\n"
+        f"find-links =\n    {tmp_path / 'no-such-folder'}\n    {links}\n"
+        "extra-index-url = file:///opt/no-such-index/simple\n",
+    )
+    result = dry_run(
+        sandbox,
+        {"PIP_CONFIG_FILE": str(conf)},
+        DRY_RECIPE.replace('["studiopkg"]', '["studiopkg", "otherpkg"]'),
+    )
     assert result.returncode == 0, result.stderr  # uv alone fails on a missing find-links
     [line] = warnings(result.stderr)
     assert str(tmp_path / "no-such-folder") in line
@@ -135,18 +148,17 @@ def test_a_missing_find_links_folder_is_dropped_with_a_warning(sandbox: Sandbox,
     assert any(line.startswith("otherpkg==2.0") for line in plan.venvs[0].requirements)
 
 
-def test_a_pull_uses_the_recorded_index_without_the_settings(remote_sandbox: Sandbox,
-                                                             tmp_path: Path):
+def test_a_pull_uses_the_recorded_index_without_the_settings(
+    remote_sandbox: Sandbox, tmp_path: Path
+):
     box = remote_sandbox
     with LocalIndex(tmp_path / "index") as index:
         index.add("studiopkg", "1.0")
         conf = write_pip_conf(tmp_path / "pip.conf", f"[global]\nextra-index-url = {index.url}\n")
         box.write_recipe(rez_recipe('lib = ["studiopkg"]\n', name=False))
-        box.rezup("add", "--remote", "--skip-use", check=True,
-                  env={"PIP_CONFIG_FILE": str(conf)})
+        box.rezup("add", "--remote", "--skip-use", check=True, env={"PIP_CONFIG_FILE": str(conf)})
         [remote] = box.ready_revisions(remote=True)
-        assert dict(Plan.read(remote / PLAN_FILENAME).uv_env) == {
-            "UV_EXTRA_INDEX_URL": index.url}
+        assert dict(Plan.read(remote / PLAN_FILENAME).uv_env) == {"UV_EXTRA_INDEX_URL": index.url}
         index.add("studiopkg", "1.1")  # the index moves on: the pin holds
         pulls_before = len(index.requests)
 

@@ -36,7 +36,7 @@ def pins(plan: Plan, venv: int = 0) -> dict[str, str]:
 
 def dry_run_plan(box: Sandbox, *args: str) -> Plan:
     result = box.rezup("add", "--dry-run", *args, check=True)
-    return Plan.from_text(result.stdout[result.stdout.index("# rezup plan:"):])
+    return Plan.from_text(result.stdout[result.stdout.index("# rezup plan:") :])
 
 
 @pytest.mark.parametrize("version", ["3.11", "3.12"])
@@ -47,8 +47,9 @@ def test_the_seeds_are_what_uv_seeds(tmp_path: Path, version: str):
         pytest.skip(f"no CPython {version} installed")
     seeded = tmp_path / "seeded"
     uv_process.run(["venv", "--quiet", "--seed", "--python", python, str(seeded)])
-    names = {path.name.split("-")[0] for path in seeded.glob("lib/python*/site-packages/"
-                                                              "*.dist-info")}
+    names = {
+        path.name.split("-")[0] for path in seeded.glob("lib/python*/site-packages/*.dist-info")
+    }
     full_version = python_version_of(python)
     assert set(seed_packages(full_version)) == names - {"packaging"}  # wheel's dependency
 
@@ -73,15 +74,28 @@ def test_add_pins_the_seeds_and_installs_them_compiled(sandbox: Sandbox, tmp_pat
     # compiled once the revision is ready, by a process of its own, and valid
     wait_for_seed_bytecode(revision)
     python = venv / "bin" / "python"
-    imported = subprocess.run([str(python), "-B", "-v", "-c", "import pip._internal.cli.main"],
-                              capture_output=True, text=True, timeout=120, cwd=str(revision))
+    imported = subprocess.run(
+        [str(python), "-B", "-v", "-c", "import pip._internal.cli.main"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(revision),
+    )
     assert imported.returncode == 0, imported.stderr[-2000:]
-    loaded = [line for line in imported.stderr.splitlines()
-              if line.startswith("# code object from") and "/pip/" in line]
+    loaded = [
+        line
+        for line in imported.stderr.splitlines()
+        if line.startswith("# code object from") and "/pip/" in line
+    ]
     assert loaded and all(line.rstrip("'").endswith(".pyc") for line in loaded), loaded[:5]
     python = venv / "bin" / "python"
-    result = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True,
-                            text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [str(python), "-m", "pip", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert result.stdout.startswith(f"pip {versions['pip']} ")
 
     # rez-pip installs with that pip (a local wheel, no index)
@@ -89,8 +103,12 @@ def test_add_pins_the_seeds_and_installs_them_compiled(sandbox: Sandbox, tmp_pat
     make_wheel(links, "tinypkg", "1.0")
     packages = tmp_path / "rez-packages"
     packages.mkdir()
-    env = {"REZ_PACKAGES_PATH": str(packages), "REZ_LOCAL_PACKAGES_PATH": str(packages),
-           "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(links)}
+    env = {
+        "REZ_PACKAGES_PATH": str(packages),
+        "REZ_LOCAL_PACKAGES_PATH": str(packages),
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(links),
+    }
     sandbox.rezup("use", "--", "rez-pip", "--install", "tinypkg", env=env, check=True)
     assert (packages / "tinypkg" / "1.0" / "package.py").is_file()
 
@@ -115,8 +133,9 @@ def test_python_3_12_venvs_are_seeded_with_pip_only(sandbox: Sandbox):
 # -- plans of earlier rezup versions ------------------------------------------------------------
 
 
-def test_an_earlier_plan_pulls_as_before_with_seed_even_offline(remote_sandbox: Sandbox,
-                                                                 tmp_path: Path):
+def test_an_earlier_plan_pulls_as_before_with_seed_even_offline(
+    remote_sandbox: Sandbox, tmp_path: Path
+):
     """A remote revision published by an earlier rezup: its plan pins no seeds and its
     wheelhouse holds them beside the pins. A pull seeds the venvs from the wheelhouse with no
     index at all, as it always did."""
@@ -128,13 +147,27 @@ def test_an_earlier_plan_pulls_as_before_with_seed_even_offline(remote_sandbox: 
     current = add(".main", recipe_file=recipe, dry_run=True)
     assert isinstance(current, Plan)
     venv = current.venvs[0]
-    earlier = replace(current, pinned_seeds=False, venvs=(replace(venv, requirements=tuple(
-        line for line in venv.requirements
-        if pinned(line) is None or pinned(line)[0] not in SEEDS_AND_THEIR_DEPENDENCIES)),))
+    earlier = replace(
+        current,
+        pinned_seeds=False,
+        venvs=(
+            replace(
+                venv,
+                requirements=tuple(
+                    line
+                    for line in venv.requirements
+                    if pinned(line) is None or pinned(line)[0] not in SEEDS_AND_THEIR_DEPENDENCIES
+                ),
+            ),
+        ),
+    )
     assert set(pins(earlier)) == {"rez"}
     stamp = "1700000000.000001"
-    published = publish(earlier.with_wheels(True), recipe.read_text(),
-                        box.remote_root / ".main" / "revisions" / stamp)
+    published = publish(
+        earlier.with_wheels(True),
+        recipe.read_text(),
+        box.remote_root / ".main" / "revisions" / stamp,
+    )
     remote = box.remote_root / ".main" / "revisions" / stamp
     assert "pinned_seeds" not in (remote / PLAN_FILENAME).read_text()
     assert list((remote / "wheels").glob("pip-*.whl")), "the seeds are in the wheelhouse"
@@ -148,7 +181,10 @@ def test_an_earlier_plan_pulls_as_before_with_seed_even_offline(remote_sandbox: 
     assert installed_version(pulled, "pip"), "seeded by uv venv --seed"
     metadata = json.loads((pulled / "revision.json").read_text(encoding="utf-8"))
     assert metadata["plan_digest"] == published.digest
-    pip = subprocess.run([str(pulled / "venv" / "rez" / "bin" / "python"), "-m", "pip",
-                          "--version"], capture_output=True, text=True, timeout=120)
+    pip = subprocess.run(
+        [str(pulled / "venv" / "rez" / "bin" / "python"), "-m", "pip", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert pip.returncode == 0, pip.stderr
-

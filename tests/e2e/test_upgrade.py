@@ -25,16 +25,21 @@ CURRENT = Version(rezup.__version__)
 
 def copy_checkout(dest: Path, version: str) -> Path:
     """This checkout's tracked files, with ``version`` as ``rezup.__version__``."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=CHECKOUT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files:
         if name.startswith(("rezup/", "pyproject.toml", "README.md")):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(CHECKOUT / name, dest / name)
     init = dest / "rezup" / "__init__.py"
-    init.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"',
-                           init.read_text()))
+    init.write_text(
+        re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', init.read_text())
+    )
     return dest
 
 
@@ -47,9 +52,15 @@ def bumped(micro: int = 1, major: int = 0) -> str:
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("sources")
-    return {name: copy_checkout(base / name, version) for name, version in
-            (("current", str(CURRENT)), ("newer", bumped(1)), ("newest", bumped(2)),
-             ("major", bumped(major=1)))}
+    return {
+        name: copy_checkout(base / name, version)
+        for name, version in (
+            ("current", str(CURRENT)),
+            ("newer", bumped(1)),
+            ("newest", bumped(2)),
+            ("major", bumped(major=1)),
+        )
+    }
 
 
 @pytest.fixture
@@ -58,10 +69,19 @@ def install(tmp_path, sources):
     from rezup.tools.uv_process import find_uv
 
     venv = tmp_path / "venv"
-    subprocess.run([find_uv(), "venv", "-q", "--python", sys.executable, str(venv)],
-                   check=True)
-    subprocess.run([find_uv(), "pip", "install", "-q", "--python", str(venv / "bin/python"),
-                    str(sources["current"])], check=True)
+    subprocess.run([find_uv(), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run(
+        [
+            find_uv(),
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(venv / "bin/python"),
+            str(sources["current"]),
+        ],
+        check=True,
+    )
     return venv
 
 
@@ -75,8 +95,9 @@ def env(tmp_path) -> dict[str, str]:
 
 
 def version_of(venv: Path, env: dict[str, str]) -> str:
-    done = subprocess.run([str(venv / "bin" / "rezup"), "-V"], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [str(venv / "bin" / "rezup"), "-V"], env=env, capture_output=True, text=True, check=True
+    )
     return done.stdout.strip().split()[-1]
 
 
@@ -86,10 +107,12 @@ JOB = ["use", "--", "sh", "-c", 'echo "ran with $REZUP_UPGRADED"; exit 7']
 @pytest.mark.parametrize("entry", ["console script", "python -m rezup"])
 def test_use_upgrades_then_runs_the_command_once(install, env, sources, entry):
     env["REZUP_UPGRADE_SOURCE"] = str(sources["newer"])
-    launcher = [str(install / "bin" / "rezup")] if entry == "console script" else \
-        [str(install / "bin" / "python"), "-m", "rezup"]
-    result = subprocess.run([*launcher, *JOB], env=env, capture_output=True, text=True,
-                            timeout=300)
+    launcher = (
+        [str(install / "bin" / "rezup")]
+        if entry == "console script"
+        else [str(install / "bin" / "python"), "-m", "rezup"]
+    )
+    result = subprocess.run([*launcher, *JOB], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 7, result.stderr  # the command's own exit code
     assert result.stdout.splitlines() == [f"ran with {bumped(1)}"]  # once, by the new rezup
     assert f"upgrading rezup {CURRENT} to {bumped(1)}" in result.stderr
@@ -105,11 +128,14 @@ def test_use_upgrades_then_runs_the_command_once(install, env, sources, entry):
 def test_disabled_by_the_variable_and_the_option(install, env, sources):
     env["REZUP_UPGRADE_SOURCE"] = str(sources["newer"])
     rezup_command = str(install / "bin" / "rezup")
-    for extra_env, args in (({"REZUP_NO_UPGRADE": "1"}, JOB),
-                            ({}, ["--no-upgrade", *JOB]),
-                            ({"REZUP_CONTAINER": "outer"}, ["status"])):
-        result = subprocess.run([rezup_command, *args], env={**env, **extra_env},
-                                capture_output=True, text=True)
+    for extra_env, args in (
+        ({"REZUP_NO_UPGRADE": "1"}, JOB),
+        ({}, ["--no-upgrade", *JOB]),
+        ({"REZUP_CONTAINER": "outer"}, ["status"]),
+    ):
+        result = subprocess.run(
+            [rezup_command, *args], env={**env, **extra_env}, capture_output=True, text=True
+        )
         assert "upgrading" not in result.stderr, args
         assert not Path(env["XDG_STATE_HOME"], "rezup", "upgrade.json").exists()
     assert version_of(install, env) == str(CURRENT)
@@ -131,13 +157,15 @@ def test_a_broken_source_warns_once_and_runs_the_command(install, env, tmp_path)
 
 def test_major_versions_are_never_crossed(install, env, sources):
     env["REZUP_UPGRADE_SOURCE"] = str(sources["major"])
-    result = subprocess.run([str(install / "bin" / "rezup"), *JOB], env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(install / "bin" / "rezup"), *JOB], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 7
     [note] = [line for line in result.stderr.splitlines() if bumped(major=1) in line]
     assert "major versions are not upgraded automatically" in note
     assert version_of(install, env) == str(CURRENT)
-    latest = subprocess.run([str(install / "bin" / "rezup"), "-L"], env=env,
-                            capture_output=True, text=True, check=True)
+    latest = subprocess.run(
+        [str(install / "bin" / "rezup"), "-L"], env=env, capture_output=True, text=True, check=True
+    )
     assert latest.stdout.strip().startswith(bumped(major=1))
     assert "not upgraded automatically" in latest.stdout

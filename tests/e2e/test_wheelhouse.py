@@ -31,21 +31,28 @@ def _sha256(path: Path) -> str:
 
 
 def _hashes(line: str) -> set[str]:
-    return {part[len("--hash=sha256:"):] for part in line.split()
-            if part.startswith("--hash=sha256:")}
+    return {
+        part[len("--hash=sha256:") :] for part in line.split() if part.startswith("--hash=sha256:")
+    }
 
 
-def test_wheel_built_from_sdist_is_accepted_by_the_plan(remote_sandbox: Sandbox,
-                                                         tmp_path: Path):
+def test_wheel_built_from_sdist_is_accepted_by_the_plan(remote_sandbox: Sandbox, tmp_path: Path):
     box = remote_sandbox
     links = tmp_path / "links"
     source = shutil.copytree(PACKAGES_DIR / "hello_ext", tmp_path / "hello_ext")
-    subprocess.run([find_uv(), "build", "--sdist", "--out-dir", str(links), str(source)],
-                   env=box.env, check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [find_uv(), "build", "--sdist", "--out-dir", str(links), str(source)],
+        env=box.env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     [sdist] = links.glob("*.tar.gz")
     assert sdist.name == "hello_ext-1.0.tar.gz"
-    box.write_recipe(rez_recipe(f'lib = ["hello-ext"]\n\n'
-                                f'[pip]\noptions = ["--find-links", "{links}"]\n'))
+    box.write_recipe(
+        rez_recipe(f'lib = ["hello-ext"]\n\n[pip]\noptions = ["--find-links", "{links}"]\n')
+    )
     box.rezup("add", "--remote", "--wheels", "--skip-use", check=True)
 
     [remote] = box.ready_revisions(remote=True)
@@ -64,8 +71,12 @@ def test_wheel_built_from_sdist_is_accepted_by_the_plan(remote_sandbox: Sandbox,
     assert "Rez 3.4.0" in result.stdout
     [pulled] = box.ready_revisions()
     assert installed_version(pulled, "hello_ext") == "1.0"  # dist-info: hello_ext-1.0
-    imported = subprocess.run([str(pulled / "venv" / "rez" / "bin" / "python"), "-c",
-                               "import hello_ext"], capture_output=True, text=True, timeout=60)
+    imported = subprocess.run(
+        [str(pulled / "venv" / "rez" / "bin" / "python"), "-c", "import hello_ext"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert imported.returncode == 0, imported.stderr
     local_metadata = json.loads((pulled / "revision.json").read_text(encoding="utf-8"))
     assert local_metadata["plan_digest"] == plan.digest
@@ -75,17 +86,28 @@ def test_wheel_built_from_sdist_is_accepted_by_the_plan(remote_sandbox: Sandbox,
 
 
 def _venv(name: str, *requirements: str) -> VenvPlan:
-    return VenvPlan(name=name, python="/usr/bin/python3", python_request="",
-                    python_version="3.11.7", requirements=requirements)
+    return VenvPlan(
+        name=name,
+        python="/usr/bin/python3",
+        python_request="",
+        python_version="3.11.7",
+        requirements=requirements,
+    )
 
 
 def test_with_extra_hashes_adds_to_matching_lines_in_every_venv():
-    plan = Plan(container="main", venvs=(
-        _venv("rez", "rez==3.4.0 --hash=sha256:aa",
-              "Hello_Ext==1.0 ; python_version >= '3.8' --hash=sha256:bb --hash=sha256:cc",
-              "hello-extra==1.0 --hash=sha256:dd"),
-        _venv("tool", "hello.ext==1.0 --hash=sha256:bb", "other @ file:///src/other"),
-    ))
+    plan = Plan(
+        container="main",
+        venvs=(
+            _venv(
+                "rez",
+                "rez==3.4.0 --hash=sha256:aa",
+                "Hello_Ext==1.0 ; python_version >= '3.8' --hash=sha256:bb --hash=sha256:cc",
+                "hello-extra==1.0 --hash=sha256:dd",
+            ),
+            _venv("tool", "hello.ext==1.0 --hash=sha256:bb", "other @ file:///src/other"),
+        ),
+    )
     updated = with_extra_hashes(plan, {("hello-ext", "1.0"): {"ff", "ee"}})
 
     assert updated.venvs[0].requirements == (
@@ -104,9 +126,10 @@ def test_with_extra_hashes_adds_to_matching_lines_in_every_venv():
 
 
 def test_with_extra_hashes_leaves_other_versions_and_known_hashes_alone():
-    plan = Plan(container="main", venvs=(
-        _venv("rez", "hello-ext==2.0 --hash=sha256:bb", "pip==24.0 --hash=sha256:11"),
-    ))
+    plan = Plan(
+        container="main",
+        venvs=(_venv("rez", "hello-ext==2.0 --hash=sha256:bb", "pip==24.0 --hash=sha256:11"),),
+    )
     assert with_extra_hashes(plan, {("hello-ext", "1.0"): {"ff"}}) == plan
     assert with_extra_hashes(plan, {("pip", "24.0"): {"11"}}) == plan
     assert with_extra_hashes(plan, {}) is plan
@@ -118,8 +141,10 @@ def test_shared_packages_are_in_the_wheelhouse_too(remote_sandbox: Sandbox, tmp_
     links = tmp_path / "links"
     make_wheel(links, "sharedpkg", "2.0")
     box.write_recipe(
-        rez_recipe(f'\n[shared]\nname = "prod"\nrequires = ["sharedpkg"]\n\n'
-                   f'[pip]\noptions = ["--find-links", "{links}"]\n')
+        rez_recipe(
+            f'\n[shared]\nname = "prod"\nrequires = ["sharedpkg"]\n\n'
+            f'[pip]\noptions = ["--find-links", "{links}"]\n'
+        )
     )
     box.rezup("add", "--remote", "--wheels", "--skip-use", check=True)
     [remote] = box.ready_revisions(remote=True)

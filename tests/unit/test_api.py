@@ -20,8 +20,16 @@ from rezup.ground.errors import ContainerError
 from tests.helpers import fake_revision
 
 
-def make_revision(root: Path, name: str, stamp: str, *, env: dict | None = None,
-                  ready: bool = True, rezup2: bool = False, pulled_from: str = "") -> Path:
+def make_revision(
+    root: Path,
+    name: str,
+    stamp: str,
+    *,
+    env: dict | None = None,
+    ready: bool = True,
+    rezup2: bool = False,
+    pulled_from: str = "",
+) -> Path:
     """A revision folder: as this rezup writes it, or (``rezup2``) as rezup 2.x did, with a
     merged recipe, no session in revision.json and the version only in the marker."""
     env = env or {}
@@ -34,10 +42,19 @@ def make_revision(root: Path, name: str, stamp: str, *, env: dict | None = None,
     if pulled_from:
         metadata["pulled_from"] = pulled_from
     return fake_revision(
-        root, name, stamp, ready=ready, env=env, production=True, session=not rezup2,
-        recipe=('description = "x"\nschema = "rezup-recipe:2.0"\n[[extension]]\n\n'
-                if rezup2 else "") + f"[env]\n{recipe}",
-        **metadata)
+        root,
+        name,
+        stamp,
+        ready=ready,
+        env=env,
+        production=True,
+        session=not rezup2,
+        recipe=(
+            'description = "x"\nschema = "rezup-recipe:2.0"\n[[extension]]\n\n' if rezup2 else ""
+        )
+        + f"[env]\n{recipe}",
+        **metadata,
+    )
 
 
 @pytest.fixture
@@ -62,8 +79,15 @@ def test_the_public_names_of_rezup_2():
     import rezup.recipe
     import rezup.util_env
 
-    for name in ("Container", "Revision", "ContainerRecipe", "ContainerError",
-                 "iter_containers", "get_rezup_version", "__version__"):
+    for name in (
+        "Container",
+        "Revision",
+        "ContainerRecipe",
+        "ContainerError",
+        "iter_containers",
+        "get_rezup_version",
+        "__version__",
+    ):
         assert name in rezup.__all__ and getattr(rezup, name) is not None
     assert rezup.exceptions.ContainerError is rezup.ContainerError is ContainerError
     assert issubclass(ContainerError, Exception)
@@ -77,8 +101,9 @@ def test_the_public_names_of_rezup_2():
 
 
 def test_python_dash_m_rezup_is_rezup(home):
-    done = subprocess.run([sys.executable, "-m", "rezup", "--version"], capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "rezup", "--version"], capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == f"rezup {rezup.__version__}"
 
 
@@ -128,10 +153,17 @@ def test_deep_update_merges_tables_in_place():
     from rezup.recipe import deep_update
 
     base = {"rez": {"name": "rez", "url": "rez"}, "extension": [{}], "env": {}}
-    assert deep_update(base, {"rez": {"url": "rez==3.4.0"}, "extension": [{"name": "x"}],
-                              "env": {"A": "1"}}) is None
-    assert base == {"rez": {"name": "rez", "url": "rez==3.4.0"}, "extension": [{"name": "x"}],
-                    "env": {"A": "1"}}
+    assert (
+        deep_update(
+            base, {"rez": {"url": "rez==3.4.0"}, "extension": [{"name": "x"}], "env": {"A": "1"}}
+        )
+        is None
+    )
+    assert base == {
+        "rez": {"name": "rez", "url": "rez==3.4.0"},
+        "extension": [{"name": "x"}],
+        "env": {"A": "1"},
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,8 +188,11 @@ def test_revisions_of_a_container(local):
     make_revision(local, "dev", "200.0", env={"A": "new"})
     make_revision(local, "dev", "300.0", ready=False)
     assert [r.dirname() for r in container.iter_revision()] == ["300.0", "200.0", "100.0"]
-    assert [r.dirname() for r in container.iter_revision(latest_first=False)] == \
-        ["100.0", "200.0", "300.0"]
+    assert [r.dirname() for r in container.iter_revision(latest_first=False)] == [
+        "100.0",
+        "200.0",
+        "300.0",
+    ]
     latest = container.get_latest_revision()
     assert latest.dirname() == "200.0" and isinstance(latest, Revision)
     assert container.get_latest_revision(only_ready=False).dirname() == "300.0"
@@ -180,9 +215,13 @@ def test_recipe_env_is_what_the_revision_adds(local, tmp_path, monkeypatch):
     metadata["session"]["dotenv"] = [str(dotenv)]
     (path / "revision.json").write_text(json.dumps(metadata))
     env = Container("dev").get_latest_revision().recipe_env()
-    assert env == {"FROM_DOTENV": "dot", "STUDIO": f"{os.environ['HOME']}/studio",
-                   "REZUP_CONTAINER": "dev", "REZUP_USING_REMOTE": "",
-                   "REZUP_REVISION": "100.0"}
+    assert env == {
+        "FROM_DOTENV": "dot",
+        "STUDIO": f"{os.environ['HOME']}/studio",
+        "REZUP_CONTAINER": "dev",
+        "REZUP_USING_REMOTE": "",
+        "REZUP_REVISION": "100.0",
+    }
     assert "PATH" not in env
 
 
@@ -192,9 +231,16 @@ def test_purge_never_removes_what_is_in_use(local):
     kept = make_revision(local, "dev", "100.0")
     make_revision(local, "dev", "200.0")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from rezup.runtime import session; "
-         "session.claim(sys.argv[1]); print('claimed', flush=True); time.sleep(60)",
-         str(kept)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from rezup.runtime import session; "
+            "session.claim(sys.argv[1]); print('claimed', flush=True); time.sleep(60)",
+            str(kept),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "claimed"
         Container("dev").purge()
@@ -248,20 +294,27 @@ def test_util_env_applies_a_containers_environment(local, tmp_path):
     make_revision(local, "dev", "100.0", env={"FROM_DEV": "dev"})
     (Path.home() / "rezup.toml").write_text("")
     (Path.home() / "rezup.dev.toml").write_text("")
-    code = ("import os\n"
-            "from rezup.util_env import dot_main\n"
-            "from rezup import util_env\n"
-            "print(os.environ['FROM_MAIN'], dot_main['REZUP_CONTAINER'], sorted(dir(util_env)))\n"
-            "util_env.dev\n"
-            "print(os.environ['FROM_DEV'], os.environ['REZUP_CONTAINER'])\n"
-            "try:\n    util_env.nosuch\nexcept Exception as exc:\n"
-            "    print(type(exc).__name__)\n"
-            "print(hasattr(util_env, '__wrapped__'))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ))
+    code = (
+        "import os\n"
+        "from rezup.util_env import dot_main\n"
+        "from rezup import util_env\n"
+        "print(os.environ['FROM_MAIN'], dot_main['REZUP_CONTAINER'], sorted(dir(util_env)))\n"
+        "util_env.dev\n"
+        "print(os.environ['FROM_DEV'], os.environ['REZUP_CONTAINER'])\n"
+        "try:\n    util_env.nosuch\nexcept Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+        "print(hasattr(util_env, '__wrapped__'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["main .main ['dev', 'dot_main']", "dev dev",
-                                        "ContainerError", "False"]
+    assert done.stdout.splitlines() == [
+        "main .main ['dev', 'dot_main']",
+        "dev dev",
+        "ContainerError",
+        "False",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,13 +322,25 @@ def test_util_env_applies_a_containers_environment(local, tmp_path):
 
 
 def test_a_rezup_2_revision_is_used_as_it_was(local, capfd, tmp_path):
-    path = make_revision(local, "old", "1619780350.588625", env={"FROM_2X": "yes"},
-                         rezup2=True)
+    path = make_revision(local, "old", "1619780350.588625", env={"FROM_2X": "yes"}, rezup2=True)
     from rezup.cli import main
 
-    done = subprocess.run([sys.executable, "-m", "rezup", "use", "old", "--", "sh", "-c",
-                           'echo "$FROM_2X $REZUP_CONTAINER $PATH"'],
-                          capture_output=True, text=True, env=dict(os.environ))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rezup",
+            "use",
+            "old",
+            "--",
+            "sh",
+            "-c",
+            'echo "$FROM_2X $REZUP_CONTAINER $PATH"',
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr
     value, container, path_var = done.stdout.split(" ", 2)
     assert (value, container) == ("yes", "old")

@@ -30,8 +30,9 @@ MODULES = {
 IMPORTS = ["alpha", "pkg", "pkg.beta", "pkg.gamma"]
 
 
-def make_revision(container: Path, stamp: str, *, ready: bool = True,
-                  python: Optional[str] = None) -> Path:
+def make_revision(
+    container: Path, stamp: str, *, ready: bool = True, python: Optional[str] = None
+) -> Path:
     """A revision folder with an empty venv 'rez' made by ``uv venv`` (no index needed)."""
     revision = container / "revisions" / stamp
     uv_commands.create_venv(revision / "venv" / "rez", python or sys.executable, seed=False)
@@ -44,8 +45,7 @@ def venv(revision: Path) -> Path:
     return revision / "venv" / "rez"
 
 
-def install(revision: Path, cache: Path, how: str = "link", files: Optional[dict] = None
-            ) -> Path:
+def install(revision: Path, cache: Path, how: str = "link", files: Optional[dict] = None) -> Path:
     """Put the modules into the venv as uv does: hard links to a cache, or copies (with a
     later mtime, as a copy made now has)."""
     site = site_packages(venv(revision))
@@ -74,19 +74,28 @@ def loaded_from_pyc(revision: Path, modules: list[str] = IMPORTS) -> dict[str, s
     """How the venv's own interpreter loads each module: 'pyc' (its .pyc is valid and used),
     'stale', or 'source', as ``python -v`` tells. Nothing is written (``-B``)."""
     python = venv(revision) / "bin" / "python"
-    program = (f"import importlib.util, {', '.join(modules)}\n"
-               f"for name in {modules!r}:\n"
-               "    print(importlib.util.cache_from_source(__import__('sys').modules[name]"
-               ".__file__))\n")
-    result = subprocess.run([str(python), "-I", "-B", "-v", "-c", program],
-                            capture_output=True, text=True, timeout=60, cwd=str(revision))
+    program = (
+        f"import importlib.util, {', '.join(modules)}\n"
+        f"for name in {modules!r}:\n"
+        "    print(importlib.util.cache_from_source(__import__('sys').modules[name]"
+        ".__file__))\n"
+    )
+    result = subprocess.run(
+        [str(python), "-I", "-B", "-v", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(revision),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     found: dict[str, str] = {}
     for module, cached in zip(modules, result.stdout.split()):
         if f"bytecode is stale for '{module}'" in result.stderr:
             found[module] = "stale"
-        elif (f"code object from '{cached}'" in result.stderr
-              or f"code object from {cached}\n" in result.stderr):  # Python 3.7
+        elif (
+            f"code object from '{cached}'" in result.stderr
+            or f"code object from {cached}\n" in result.stderr
+        ):  # Python 3.7
             found[module] = "pyc"
         else:
             found[module] = "source"
@@ -163,8 +172,10 @@ def test_equal_copies_get_the_donors_pyc_with_their_own_mtime(container: Path, t
         assert new.stat().st_ino != old.stat().st_ino
         assert new.read_bytes()[16:] == old.read_bytes()[16:]  # the same code
         stat = (second_site / relative).stat()
-        assert header(new)[8:16] == ((int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
-                                     + stat.st_size.to_bytes(4, "little"))
+        assert header(new)[8:16] == (
+            (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+            + stat.st_size.to_bytes(4, "little")
+        )
     assert loaded_from_pyc(second) == dict.fromkeys(IMPORTS, "pyc")
 
 
@@ -183,9 +194,19 @@ def test_a_changed_source_is_compiled_fresh(container: Path, tmp_path: Path):
     # the other files are equal copies (another cache), so their pycs are reused
     assert (result.reused, result.compiled) == (3, 1)
     assert loaded_from_pyc(second) == dict.fromkeys(IMPORTS, "pyc")
-    out = subprocess.run([str(venv(second) / "bin" / "python"), "-I", "-B", "-c",
-                          "import pkg.beta; print(pkg.beta.VALUE)"],
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [
+            str(venv(second) / "bin" / "python"),
+            "-I",
+            "-B",
+            "-c",
+            "import pkg.beta; print(pkg.beta.VALUE)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == "betaGAMMA"
 
 
@@ -228,8 +249,9 @@ def test_a_pyc_the_wheel_shipped_is_left_to_the_compiler(container: Path, tmp_pa
 
 
 @pytest.mark.parametrize(("mode", "flags"), [("CHECKED_HASH", 3), ("UNCHECKED_HASH", 1)])
-def test_hash_based_pycs_are_reused_for_equal_bytes(container: Path, tmp_path: Path, mode: str,
-                                                   flags: int):
+def test_hash_based_pycs_are_reused_for_equal_bytes(
+    container: Path, tmp_path: Path, mode: str, flags: int
+):
     env = {"PYC_INVALIDATION_MODE": mode}
     first = make_revision(container, "1.0")
     install(first, tmp_path / "cache", how="copy")
@@ -252,8 +274,9 @@ def test_a_donor_of_another_mode_is_not_used(container: Path, tmp_path: Path):
     second = make_revision(container, "2.0", ready=False)
     second_site = install(second, tmp_path / "cache")
 
-    result = bytecode.compile_venv(venv(second), bytecode.donor_venv(second, "rez"),
-                                   {"SOURCE_DATE_EPOCH": "1600000000"})
+    result = bytecode.compile_venv(
+        venv(second), bytecode.donor_venv(second, "rez"), {"SOURCE_DATE_EPOCH": "1600000000"}
+    )
 
     assert (result.reused, result.compiled) == (0, 4)  # checked hashes, as py_compile does
     assert int.from_bytes(header(pyc(second_site, "alpha.py"))[4:8], "little") == 3
@@ -262,8 +285,12 @@ def test_a_donor_of_another_mode_is_not_used(container: Path, tmp_path: Path):
 def test_invalidation_mode_is_read_as_uv_reads_it():
     assert bytecode.invalidation_mode({}) == "TIMESTAMP"
     assert bytecode.invalidation_mode({"SOURCE_DATE_EPOCH": "1"}) == "CHECKED_HASH"
-    assert bytecode.invalidation_mode({"PYC_INVALIDATION_MODE": "UNCHECKED_HASH",
-                                       "SOURCE_DATE_EPOCH": "1"}) == "UNCHECKED_HASH"
+    assert (
+        bytecode.invalidation_mode(
+            {"PYC_INVALIDATION_MODE": "UNCHECKED_HASH", "SOURCE_DATE_EPOCH": "1"}
+        )
+        == "UNCHECKED_HASH"
+    )
     with pytest.raises(BuildError, match="PYC_INVALIDATION_MODE='timestamp' is not one of"):
         bytecode.invalidation_mode({"PYC_INVALIDATION_MODE": "timestamp"})
 
@@ -335,8 +362,11 @@ def test_a_broken_interpreter_is_a_clear_error(container: Path, tmp_path: Path):
     python.unlink()
     python.write_text("#!/bin/sh\necho 'this python is broken' >&2\nexit 3\n")
     python.chmod(0o755)
-    with pytest.raises(BuildError, match=r"compiling bytecode with .*python failed: this "
-                                         r"python is broken"):
+    with pytest.raises(
+        BuildError,
+        match=r"compiling bytecode with .*python failed: this "
+        r"python is broken",
+    ):
         bytecode.compile_venv(venv(revision), None, {})
 
 
@@ -369,9 +399,13 @@ def test_uv_compiles_nothing_itself_whatever_the_users_settings(tmp_path: Path, 
         config = tmp_path / "uv.toml"
         config.write_text("[pip]\ncompile-bytecode = true\n")
         env = {"UV_CONFIG_FILE": str(config)}
-    uv_commands.pip_install(target / "bin" / "python", requirements, env=env,
-                            compile_bytecode=False,
-                            options=["--no-index", "--find-links", str(links)])
+    uv_commands.pip_install(
+        target / "bin" / "python",
+        requirements,
+        env=env,
+        compile_bytecode=False,
+        options=["--no-index", "--find-links", str(links)],
+    )
     site = site_packages(target)
     assert (site / "tinypkg.py").is_file()
     assert not pyc(site, "tinypkg.py").exists()
@@ -384,8 +418,9 @@ def _compiler_holding(lock: Path, names: str) -> subprocess.Popen:
 
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                               pass_fds=(fd,))
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], pass_fds=(fd,)
+    )
     os.ftruncate(fd, 0)
     os.write(fd, names.format(pid=process.pid).encode())
     os.close(fd)

@@ -50,11 +50,21 @@ def make_ready_revision(root: Path, name: str, dirname: str = "1700000000.5") ->
     bin_dir = path / "venv" / "rez" / "bin" / "rez"
     bin_dir.mkdir(parents=True)
     (path / "rezup.toml").write_text("", encoding="utf-8")
-    (path / "revision.json").write_text(json.dumps({
-        "rez_version": "3.4.0", "python": "3.11.7", "venvs": ["rez"],
-        "session": {"bin_dirs": ["venv/rez/bin/rez"], "env": [["FROM_RECIPE", "${HOME}/x"]],
-                    "dotenv": []},
-    }), encoding="utf-8")
+    (path / "revision.json").write_text(
+        json.dumps(
+            {
+                "rez_version": "3.4.0",
+                "python": "3.11.7",
+                "venvs": ["rez"],
+                "session": {
+                    "bin_dirs": ["venv/rez/bin/rez"],
+                    "env": [["FROM_RECIPE", "${HOME}/x"]],
+                    "dotenv": [],
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -178,8 +188,9 @@ def test_add_with_broken_recipe(home, capsys):
 
 
 def test_add_with_missing_recipe_file(home, capsys, tmp_path):
-    code, _, err = run_main(["add", "dev", "-f", str(tmp_path / "missing.toml"), "--dry-run"],
-                            capsys)
+    code, _, err = run_main(
+        ["add", "dev", "-f", str(tmp_path / "missing.toml"), "--dry-run"], capsys
+    )
     assert code == 2
     assert "recipe file not found" in assert_one_error_line(err)
 
@@ -294,13 +305,22 @@ def test_status_text(home, capsys, tmp_path):
 def test_use_runs_command_with_its_exit_code(home, tmp_path):
     revision = make_ready_revision(tmp_path / "local", "dev")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REZUP_")}
-    env.update(HOME=str(home), REZUP_ROOT_LOCAL=str(tmp_path / "local"),
-               PYTHONPATH=str(Path(rezup.__file__).parents[1]))
-    script = 'printf "%s|%s|%s|%s\\n" "$REZUP_CONTAINER" "$REZUP_USING_REMOTE" ' \
-             '"$FROM_RECIPE" "${PATH%%:*}"; exit 7'
+    env.update(
+        HOME=str(home),
+        REZUP_ROOT_LOCAL=str(tmp_path / "local"),
+        PYTHONPATH=str(Path(rezup.__file__).parents[1]),
+    )
+    script = (
+        'printf "%s|%s|%s|%s\\n" "$REZUP_CONTAINER" "$REZUP_USING_REMOTE" '
+        '"$FROM_RECIPE" "${PATH%%:*}"; exit 7'
+    )
     completed = subprocess.run(
         [sys.executable, "-m", "rezup", "use", "dev", "--", "sh", "-c", script],
-        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert completed.returncode == 7, completed.stderr
     assert completed.stdout == f"dev||{home}/x|{revision / 'venv' / 'rez' / 'bin' / 'rez'}\n"
@@ -310,21 +330,36 @@ def test_use_runs_command_with_its_exit_code(home, tmp_path):
 def test_use_missing_command(home, tmp_path):
     make_ready_revision(tmp_path / "local", "dev")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REZUP_")}
-    env.update(HOME=str(home), REZUP_ROOT_LOCAL=str(tmp_path / "local"),
-               PYTHONPATH=str(Path(rezup.__file__).parents[1]))
+    env.update(
+        HOME=str(home),
+        REZUP_ROOT_LOCAL=str(tmp_path / "local"),
+        PYTHONPATH=str(Path(rezup.__file__).parents[1]),
+    )
     completed = subprocess.run(
         [sys.executable, "-m", "rezup", "use", "dev", "--", "no-such-command-xyz"],
-        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert completed.returncode == 127
     assert_one_error_line(completed.stderr)
 
 
-@pytest.mark.parametrize(("argv", "what"), [
-    (["status"], "status"), (["drop", "dev"], "drop"), (["prune"], "prune"),
-    (["diff", "dev"], "diff"), (["inspect", "dev"], "inspect"),
-    (["completion", "bash"], "completion"), (["add", "--skip-use"], "add --skip-use"),
-    (["add", "--dry-run"], "add --dry-run")])
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["status"], "status"),
+        (["drop", "dev"], "drop"),
+        (["prune"], "prune"),
+        (["diff", "dev"], "diff"),
+        (["inspect", "dev"], "inspect"),
+        (["completion", "bash"], "completion"),
+        (["add", "--skip-use"], "add --skip-use"),
+        (["add", "--dry-run"], "add --dry-run"),
+    ],
+)
 def test_a_command_that_runs_none_refuses_one(argv, what, home, capsys):
     """Every command but `use` and `add` (entering) refuses `-- CMD` instead of ignoring it:
     the rule lives in the commands' click class, not in each command."""

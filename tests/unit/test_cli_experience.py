@@ -23,22 +23,30 @@ pytestmark = pytest.mark.usefixtures("restore_logger")
 
 
 def rezup(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rezup", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "rezup", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # -q, -v, -D before or after the command
 
 
-@pytest.mark.parametrize(("own", "moved", "verbosity", "debug"), [
-    (["status", "-D"], ["-D", "status"], 0, True),
-    (["-q", "status"], ["-q", "status"], -1, False),
-    (["add", "dev", "-v", "--skip-use"], ["-v", "add", "dev", "--skip-use"], 1, False),
-    (["status", "-vv"], ["-vv", "status"], 2, False),
-    (["status", "--verbose", "--debug"], ["--verbose", "--debug", "status"], 1, True),
-    (["use", "dev", "--local"], ["use", "dev", "--local"], 0, False),
-])
+@pytest.mark.parametrize(
+    ("own", "moved", "verbosity", "debug"),
+    [
+        (["status", "-D"], ["-D", "status"], 0, True),
+        (["-q", "status"], ["-q", "status"], -1, False),
+        (["add", "dev", "-v", "--skip-use"], ["-v", "add", "dev", "--skip-use"], 1, False),
+        (["status", "-vv"], ["-vv", "status"], 2, False),
+        (["status", "--verbose", "--debug"], ["--verbose", "--debug", "status"], 1, True),
+        (["use", "dev", "--local"], ["use", "dev", "--local"], 0, False),
+    ],
+)
 def test_output_flags_anywhere(own, moved, verbosity, debug):
     assert global_flags(own) == (moved, verbosity, debug)
 
@@ -62,8 +70,9 @@ def test_lines_are_timestamped_without_a_terminal(home, tmp_path):
     fake_revision(tmp_path / "local", "dev")
     fake_revision(tmp_path / "local", "dev", "1700000100.5")
     result = rezup("prune", "dev")
-    assert re.search(r"^rezup: \[\d\d:\d\d:\d\d\] dev: removed 1700000000\.5", result.stderr,
-                     re.M), result.stderr
+    assert re.search(
+        r"^rezup: \[\d\d:\d\d:\d\d\] dev: removed 1700000000\.5", result.stderr, re.M
+    ), result.stderr
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,8 +99,11 @@ def test_completion_of_containers_and_revisions(home, tmp_path):
     (home / "rezup.farm.toml").write_text("")
 
     def complete(words: str) -> list[str]:
-        env = {"_REZUP_COMPLETE": "bash_complete", "COMP_WORDS": words,
-               "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
+        env = {
+            "_REZUP_COMPLETE": "bash_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+        }
         done = rezup(env=env)
         assert done.returncode == 0, done.stderr
         assert all("," in line for line in done.stdout.splitlines()), (words, repr(done.stdout))
@@ -138,16 +150,16 @@ def test_the_venv_rezup_runs_from_stays_out_of_sessions(home, tmp_path):
     revision = fake_revision(tmp_path / "local", "dev")
     own_bin = str(Path(sys.prefix) / "bin")
     env = {"VIRTUAL_ENV": sys.prefix, "PATH": f"{own_bin}{os.pathsep}{os.environ['PATH']}"}
-    result = rezup("use", "dev", "--", "sh", "-c", 'echo "${VIRTUAL_ENV-unset}|$PATH"',
-                   env=env)
+    result = rezup("use", "dev", "--", "sh", "-c", 'echo "${VIRTUAL_ENV-unset}|$PATH"', env=env)
     assert result.returncode == 0, result.stderr
     virtual_env, path = result.stdout.strip().split("|", 1)
     assert virtual_env == "unset"
     entries = path.split(os.pathsep)
     assert entries[0] == str(revision / "venv" / "rez" / "bin" / "rez")
     assert own_bin not in entries
-    other = rezup("use", "dev", "--", "sh", "-c", "echo $VIRTUAL_ENV",
-                  env={"VIRTUAL_ENV": "/some/other/venv"})
+    other = rezup(
+        "use", "dev", "--", "sh", "-c", "echo $VIRTUAL_ENV", env={"VIRTUAL_ENV": "/some/other/venv"}
+    )
     assert other.stdout.strip() == "/some/other/venv", "another venv is the user's business"
 
 

@@ -28,8 +28,19 @@ from tests.helpers import files_naming, find_pyenv_python, site_of
 
 def make_venv(path: Path, python: str = "") -> Path:
     """A real venv made by uv (unseeded: nothing is asked of any index)."""
-    subprocess.run(["uv", "venv", "--no-project", "--quiet", "--no-python-downloads",
-                    "--python", python or default_python(), str(path)], check=True)
+    subprocess.run(
+        [
+            "uv",
+            "venv",
+            "--no-project",
+            "--quiet",
+            "--no-python-downloads",
+            "--python",
+            python or default_python(),
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -56,8 +67,10 @@ def test_files_are_linked_and_paths_rewritten(source: Path):
     (site / "tool.pth").write_text(f"{site / 'extra'}\n")
     (site / "extra").mkdir()
     for module in ("plain", "names"):
-        subprocess.run([str(venv / "bin" / "python"), "-m", "py_compile",
-                        str(site / f"{module}.py")], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "py_compile", str(site / f"{module}.py")],
+            check=True,
+        )
     script = venv / "bin" / "tool"
     script.write_text(f"#!{venv / 'bin' / 'python'}\nprint('tool')\n")
     script.chmod(0o750)
@@ -68,11 +81,13 @@ def test_files_are_linked_and_paths_rewritten(source: Path):
     new_site = site_of(new_venv)
     tag = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
     assert os.path.samefile(new_site / "plain.py", site / "plain.py")
-    assert os.path.samefile(new_site / "__pycache__" / f"plain.{tag}.pyc",
-                            site / "__pycache__" / f"plain.{tag}.pyc")
+    assert os.path.samefile(
+        new_site / "__pycache__" / f"plain.{tag}.pyc", site / "__pycache__" / f"plain.{tag}.pyc"
+    )
     assert (new_site / "names.py").read_text() == f"HOME = {str(new_venv)!r}\n"
-    assert not (new_site / "__pycache__" / f"names.{tag}.pyc").exists(), \
+    assert not (new_site / "__pycache__" / f"names.{tag}.pyc").exists(), (
         "bytecode compiled from the old text is left out"
+    )
     assert (new_site / "tool.pth").read_text() == f"{new_site / 'extra'}\n"
     assert (new_site / "empty.txt").stat().st_ino != (site / "empty.txt").stat().st_ino
     assert (new_venv / "bin" / "tool").read_text().startswith(f"#!{new_venv / 'bin' / 'python'}\n")
@@ -81,12 +96,20 @@ def test_files_are_linked_and_paths_rewritten(source: Path):
     assert files_naming(target, source) == []
 
     shutil.rmtree(source)
-    result = subprocess.run([str(new_venv / "bin" / "tool")], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [str(new_venv / "bin" / "tool")], capture_output=True, text=True, check=True
+    )
     assert result.stdout == "tool\n"
-    result = subprocess.run([str(new_venv / "bin" / "python"), "-c",
-                             "import sys, names; print(sys.prefix); print(names.HOME)"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [
+            str(new_venv / "bin" / "python"),
+            "-c",
+            "import sys, names; print(sys.prefix); print(names.HOME)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.split() == [str(new_venv), str(new_venv)]
 
 
@@ -142,12 +165,15 @@ def test_symlinks_into_the_source_are_repointed(source: Path):
     assert (new_venv / "relative").read_text() == "data\n"
 
 
-@pytest.mark.parametrize(("case", "message"), [
-    ("binary", "binary file that names"),
-    ("lookalike", "names a path that begins like"),
-    ("escaping link", "points outside its revision"),
-    ("long shebang", "#! line too long"),
-])
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("binary", "binary file that names"),
+        ("lookalike", "names a path that begins like"),
+        ("escaping link", "points outside its revision"),
+        ("long shebang", "#! line too long"),
+    ],
+)
 def test_doubts_raise_and_leave_nothing(source: Path, case: str, message: str):
     venv = source / "venv" / "ext"
     target_name = "1700000001.000001"
@@ -203,7 +229,10 @@ def test_paths_with_characters_files_may_escape_are_refused(tmp_path: Path):
 def make_plan(python: str, *, editable: bool = False, version: str = "") -> Plan:
     version = version or ".".join(map(str, sys.version_info[:3]))
     venv = VenvPlan(
-        name="rez", python=python, python_request="", python_version=version,
+        name="rez",
+        python=python,
+        python_request="",
+        python_version=version,
         requirements=("rez==3.4.0 --hash=sha256:" + "0" * 64,),
         editables=("/src/rez",) if editable else (),
         tools=(ScriptTool("rez", ("-E",), editable),),
@@ -211,8 +240,9 @@ def make_plan(python: str, *, editable: bool = False, version: str = "") -> Plan
     return Plan(container=".main", venvs=(venv,))
 
 
-def make_revision(revisions: Path, name: str, plan: Plan, *, ready: bool = True,
-                  python: str = "") -> Path:
+def make_revision(
+    revisions: Path, name: str, plan: Plan, *, ready: bool = True, python: str = ""
+) -> Path:
     """A revision folder as a build leaves it: plan, venv, claim file, revision.json."""
     revision = revisions / name
     revision.mkdir(parents=True)
@@ -221,18 +251,29 @@ def make_revision(revisions: Path, name: str, plan: Plan, *, ready: bool = True,
     make_venv(revision / "venv" / "rez", python or plan.venvs[0].python)
     Path(paths.claim_file(str(revision))).touch()
     if ready:
-        mark_ready.write_metadata(str(revision), revision_json.make_metadata(
-            str(revision), plan_digest=plan.digest, venvs=["rez"],
-            python=plan.venvs[0].python_version, rez_version="3.4.0", session={},
-        ))
+        mark_ready.write_metadata(
+            str(revision),
+            revision_json.make_metadata(
+                str(revision),
+                plan_digest=plan.digest,
+                venvs=["rez"],
+                python=plan.venvs[0].python_version,
+                rez_version="3.4.0",
+                session={},
+            ),
+        )
     return revision
 
 
 def test_identical_revision_is_the_newest_ready_one_of_the_same_plan(tmp_path: Path):
     revisions = tmp_path / ".main" / "revisions"
     plan = make_plan(default_python())
-    other = make_plan(default_python(), version="3.11.0" if sys.version_info[:2] == (3, 11)
-                      else f"{sys.version_info[0]}.{sys.version_info[1]}.0")
+    other = make_plan(
+        default_python(),
+        version="3.11.0"
+        if sys.version_info[:2] == (3, 11)
+        else f"{sys.version_info[0]}.{sys.version_info[1]}.0",
+    )
     make_revision(revisions, "1700000001.000001", plan)
     donor = make_revision(revisions, "1700000002.000001", plan)
     make_revision(revisions, "1700000003.000001", other)  # another plan
@@ -251,8 +292,10 @@ def test_identical_revision_is_the_newest_ready_one_of_the_same_plan(tmp_path: P
     assert identical_revision(revisions, plan.digest, plan=plan, limit=4) == donor
     assert identical_revision(revisions, plan.digest, target=target) == donor  # plan.lock read
     assert identical_revision(revisions, "sha256:" + "1" * 64, plan=plan) is None
-    assert identical_revision(revisions, plan.digest, plan=plan, target=donor) == \
-        revisions / "1700000001.000001", "the target is never its own donor"
+    assert (
+        identical_revision(revisions, plan.digest, plan=plan, target=donor)
+        == revisions / "1700000001.000001"
+    ), "the target is never its own donor"
 
     (revisions.parent / paths.DROPPED_MARKER).write_text("dropped\n")
     assert identical_revision(revisions, plan.digest, plan=plan) is None
@@ -286,8 +329,15 @@ def test_identical_revision_needs_the_same_filesystem(tmp_path: Path):
     revisions = tmp_path / ".main" / "revisions"
     plan = make_plan(default_python())
     make_revision(revisions, "1700000001.000001", plan)
-    assert identical_revision(revisions, plan.digest, plan=plan,
-                              target=other / "rezup-test-target" / "1700000002.000001") is None
+    assert (
+        identical_revision(
+            revisions,
+            plan.digest,
+            plan=plan,
+            target=other / "rezup-test-target" / "1700000002.000001",
+        )
+        is None
+    )
 
 
 def test_claimed_keeps_prune_away_and_refuses_a_revision_that_is_not_ready(tmp_path: Path):

@@ -25,8 +25,9 @@ from rezup.recipe import ContainerRecipe
 from rezup.tools.build_lock import NETWORK_FILESYSTEMS, filesystem_type, lock_kind, lock_timeout
 
 
-def add_revision(container: Container, dirname: str, ready: bool = True,
-                 metadata: dict | None = None) -> Revision:
+def add_revision(
+    container: Container, dirname: str, ready: bool = True, metadata: dict | None = None
+) -> Revision:
     path = container.revisions() / dirname
     path.mkdir(parents=True)
     (path / "rezup.toml").write_text("", encoding="utf-8")
@@ -119,10 +120,20 @@ def test_revisions_ordered_by_number_not_text(home, tmp_path):
     for name in ("9.5", "10.0", "100", "1619780350.6", "1619780350.588625", "99.99"):
         add_revision(container, name)
     assert names(container.iter_revision()) == [
-        "1619780350.6", "1619780350.588625", "100", "99.99", "10.0", "9.5",
+        "1619780350.6",
+        "1619780350.588625",
+        "100",
+        "99.99",
+        "10.0",
+        "9.5",
     ]
     assert names(container.iter_revision(latest_first=False)) == [
-        "9.5", "10.0", "99.99", "100", "1619780350.588625", "1619780350.6",
+        "9.5",
+        "10.0",
+        "99.99",
+        "100",
+        "1619780350.588625",
+        "1619780350.6",
     ]
     assert container.get_latest_revision().dirname() == "1619780350.6"
 
@@ -131,8 +142,18 @@ def test_non_timestamp_folders_are_ignored(home, tmp_path):
     container = Container.at("dev", tmp_path)
     add_revision(container, "200.0")
     add_revision(container, "100.0")
-    for odd in ("latest", ".incoming-300.0-1234", "nan", "inf", "Infinity", "1e12", "1_000",
-                "-5", "300.0.bak", " 400.0"):
+    for odd in (
+        "latest",
+        ".incoming-300.0-1234",
+        "nan",
+        "inf",
+        "Infinity",
+        "1e12",
+        "1_000",
+        "-5",
+        "300.0.bak",
+        " 400.0",
+    ):
         add_revision(container, odd)
     assert names(container.iter_revision()) == ["200.0", "100.0"]
     assert container.get_latest_revision().dirname() == "200.0"
@@ -224,9 +245,13 @@ def test_new_revision_name_sorts_after_existing(home, tmp_path):
 def test_revision_accessors(home, tmp_path):
     container = Container.at("dev", tmp_path)
     revision = add_revision(
-        container, "1619780350.588625",
-        metadata={"rez_version": "3.4.0", "pulled_from": "/remote/dev/revisions/x",
-                  "session": {"bin_dirs": ["venv/rez/bin/rez", "venv/iso/bin/rez"]}},
+        container,
+        "1619780350.588625",
+        metadata={
+            "rez_version": "3.4.0",
+            "pulled_from": "/remote/dev/revisions/x",
+            "session": {"bin_dirs": ["venv/rez/bin/rez", "venv/iso/bin/rez"]},
+        },
     )
     assert revision.seconds() == 1619780350.588625
     assert revision.timestamp() == datetime.fromtimestamp(1619780350.588625)
@@ -234,8 +259,10 @@ def test_revision_accessors(home, tmp_path):
     assert revision.is_ready() and revision.is_valid()
     assert revision.is_pulled()
     assert revision.get_rez_version() == "3.4.0"
-    assert revision.production_bin_dirs() == [revision.path() / "venv/rez/bin/rez",
-                                              revision.path() / "venv/iso/bin/rez"]
+    assert revision.production_bin_dirs() == [
+        revision.path() / "venv/rez/bin/rez",
+        revision.path() / "venv/iso/bin/rez",
+    ]
     assert revision.venv_path() == revision.path() / "venv" / "rez"
     assert revision.venv_path("iso") == revision.path() / "venv" / "iso"
     assert revision.lock_file() == container.path() / ".locks" / "1619780350.588625.lock"
@@ -253,7 +280,8 @@ def test_iter_containers(home, tmp_path, monkeypatch):
     monkeypatch.delenv("REZUP_ROOT_REMOTE")
     (home / "rezup.toml").write_text("", encoding="utf-8")
     (home / "rezup.dev.toml").write_text(
-        f'[root]\nremote = "{tmp_path / "shared"}"\n', encoding="utf-8")
+        f'[root]\nremote = "{tmp_path / "shared"}"\n', encoding="utf-8"
+    )
     found = [(c.name(), c.is_remote()) for c in iter_containers()]
     assert found == [(".main", False), ("dev", True), ("dev", False)]
 
@@ -262,8 +290,10 @@ def test_iter_containers(home, tmp_path, monkeypatch):
 # Lock kinds
 
 
-@pytest.mark.parametrize(("value", "kind"), [("native", "native"), ("soft", "soft"),
-                                             ("NATIVE", "native"), (" soft ", "soft")])
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("native", "native"), ("soft", "soft"), ("NATIVE", "native"), (" soft ", "soft")],
+)
 def test_lock_kind_override(value, kind, tmp_path, monkeypatch):
     monkeypatch.setenv("REZUP_LOCK", value)
     assert lock_kind(tmp_path) == kind
@@ -380,8 +410,9 @@ def test_status_of_one_container_and_broken_metadata(home, tmp_path):
         status_mod.collect("../x")
 
 
-def test_unreadable_remote_root_falls_back_to_the_last_pulled_revision(home, tmp_path,
-                                                                       monkeypatch, caplog):
+def test_unreadable_remote_root_falls_back_to_the_last_pulled_revision(
+    home, tmp_path, monkeypatch, caplog
+):
     import errno
     import json as json_module
 

@@ -44,7 +44,8 @@ EXIT_CODES = DOCS / "reference" / "exit-codes.md"
 
 def _load_hook():
     spec = importlib.util.spec_from_file_location(
-        "rezup_docs_cli_reference", DOCS / "_hooks" / "cli_reference.py")
+        "rezup_docs_cli_reference", DOCS / "_hooks" / "cli_reference.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -125,7 +126,7 @@ _EAGER = {"-V", "--version", "-L", "--latest", "-h", "--help"}  # they print and
 @pytest.mark.parametrize(("where", "line"), rezup_lines(), ids=lambda v: v)
 def test_a_documented_command_line_is_one_rezup_accepts(where: str, line: str):
     words = _words(line)[1:]  # without "rezup"
-    own = words[:words.index("--")] if "--" in words else words
+    own = words[: words.index("--")] if "--" in words else words
     group_options = _option_names(CLI)
 
     positional = [w for w in own if not w.startswith(("-", "[-"))]
@@ -145,8 +146,9 @@ def test_a_documented_command_line_is_one_rezup_accepts(where: str, line: str):
     if _META.search(" ".join(own)) or _EAGER & {f for w in own for f in _expand_flags(w)}:
         return  # usage notation, or an option that prints and exits: names checked above
     # rezup moves its own output flags to the front, wherever they are written
-    flags = [w for w in own if w.startswith("-") and all(
-        f in group_options for f in _expand_flags(w))]
+    flags = [
+        w for w in own if w.startswith("-") and all(f in group_options for f in _expand_flags(w))
+    ]
     rest = [w for w in own if w not in flags]
     with CLI.make_context("rezup", list(flags)) as root:
         if rest:
@@ -186,13 +188,18 @@ def test_the_cli_reference_is_generated_for_every_command():
 
 
 def toml_examples() -> list[tuple[str, int, str]]:
-    return [(_name(path), index, block) for path in DOCUMENTS
-            for index, block in enumerate(fenced(path, "toml"))]
+    return [
+        (_name(path), index, block)
+        for path in DOCUMENTS
+        for index, block in enumerate(fenced(path, "toml"))
+    ]
 
 
-@pytest.mark.parametrize(("where", "index", "text"), toml_examples(),
-                         ids=lambda v: v if isinstance(v, (str, int)) and "\n" not in str(v)
-                         else "")
+@pytest.mark.parametrize(
+    ("where", "index", "text"),
+    toml_examples(),
+    ids=lambda v: v if isinstance(v, (str, int)) and "\n" not in str(v) else "",
+)
 def test_a_documented_recipe_is_valid(where: str, index: int, text: str, tmp_path: Path):
     recipe = parse_recipe(text, source=tmp_path / "rezup.toml")
     assert recipe.rez.name
@@ -202,8 +209,17 @@ def test_the_recipe_reference_names_every_section():
     page = (DOCS / "reference" / "recipe.md").read_text(encoding="utf-8")
     full = parse_recipe(next(fenced(DOCS / "reference" / "recipe.md", "toml")), source=None)
     assert full.extensions and full.shared and full.init_script and full.dotenv_platform
-    for section in ("[root]", "[rez]", "[[extension]]", "[env]", "[dotenv]", "[pip]", "[uv]",
-                    "[init]", "[shared]"):
+    for section in (
+        "[root]",
+        "[rez]",
+        "[[extension]]",
+        "[env]",
+        "[dotenv]",
+        "[pip]",
+        "[uv]",
+        "[init]",
+        "[shared]",
+    ):
         assert section in page
 
 
@@ -271,9 +287,23 @@ def test_the_site_builds_strictly(tmp_path: Path):
             pytest.skip(f"{module} is not installed (uv run --group docs pytest ...)")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
-         "--config-file", str(REPO / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
-        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--quiet",
+            "--config-file",
+            str(REPO / "mkdocs.yml"),
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        cwd=str(REPO),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()

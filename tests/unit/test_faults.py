@@ -43,8 +43,11 @@ def tmpfs(tmp_path):
 
     def mount(path: Path, size: str = "1m") -> Path:
         path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=755", "tmpfs",
-                               str(path)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=755", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
         mounted.append(path)
@@ -76,10 +79,17 @@ def fill(path: Path) -> None:
 make_revision = partial(fake_revision, claim=True, rez_version="3.4.0", python="3.11.7")
 
 
-def rezup(env: dict[str, str], *args: str, timeout: float = 120,
-          cwd: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rezup", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+def rezup(
+    env: dict[str, str], *args: str, timeout: float = 120, cwd: str | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rezup", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
 
 
 def one_error_line(stderr: str) -> str:
@@ -110,11 +120,20 @@ def remote(home, tmp_path) -> Path:
 # 1. An empty container name is an error everywhere (never the default container)
 
 
-@pytest.mark.parametrize("args", [
-    ["drop", ""], ["use", "", "--", "true"], ["use", ""], ["add", "", "--skip-use"],
-    ["status", ""], ["prune", ""], ["inspect", ""], ["diff", ""],
-    ["drop", "", "--revision", "1.0"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["drop", ""],
+        ["use", "", "--", "true"],
+        ["use", ""],
+        ["add", "", "--skip-use"],
+        ["status", ""],
+        ["prune", ""],
+        ["inspect", ""],
+        ["diff", ""],
+        ["drop", "", "--revision", "1.0"],
+    ],
+)
 def test_an_empty_container_name_is_an_error_everywhere(local, capsys, monkeypatch, args):
     monkeypatch.delenv("REZUP_ROOT_REMOTE")
     main_revision = make_revision(local, ".main", "100.0")
@@ -141,9 +160,16 @@ def test_an_empty_name_is_an_error_on_the_lean_path_and_in_the_api(local, env):
 
 
 CORRUPT = {
-    "truncated": b'{"rez_version": "3.4', "empty": b"", "invalid": b"{oops", "list": b"[]",
-    "null": b"null", "string": b'"revision"', "number": b"42", "binary": b"\xff\xfe\x00\x01",
-    "deep": b"[" * 100_000, "folder": None,
+    "truncated": b'{"rez_version": "3.4',
+    "empty": b"",
+    "invalid": b"{oops",
+    "list": b"[]",
+    "null": b"null",
+    "string": b'"revision"',
+    "number": b"42",
+    "binary": b"\xff\xfe\x00\x01",
+    "deep": b"[" * 100_000,
+    "folder": None,
 }
 
 
@@ -236,8 +262,12 @@ def test_a_dead_builders_soft_lock_is_kept_while_its_uv_runs(tmp_path, monkeypat
     fake_uv.chmod(0o755)
     lock_file = tmp_path / ".locks" / "1.lock"
     started = time.monotonic()
-    subprocess.run([sys.executable, "-c", SOFT_BUILDER, str(lock_file)],
-                   env={**os.environ, "UV": str(fake_uv)}, timeout=30, check=False)
+    subprocess.run(
+        [sys.executable, "-c", SOFT_BUILDER, str(lock_file)],
+        env={**os.environ, "UV": str(fake_uv)},
+        timeout=30,
+        check=False,
+    )
     assert lock_file.with_suffix(".lease").exists()
     assert is_held(lock_file), "its uv still writes: the lock is still held"
     with try_hold(lock_file) as taken:
@@ -252,8 +282,10 @@ def test_a_dead_builders_soft_lock_is_kept_while_its_uv_runs(tmp_path, monkeypat
 
 def _dead_soft_claim(lock_file: Path) -> None:
     """A soft lock (lease) left by a process of this host that died holding it (kill -9)."""
-    code = ("import os, sys; from pathlib import Path; from rezup.tools.build_lock import hold\n"
-            "with hold(Path(sys.argv[1]), 'x'):\n    os._exit(9)")
+    code = (
+        "import os, sys; from pathlib import Path; from rezup.tools.build_lock import hold\n"
+        "with hold(Path(sys.argv[1]), 'x'):\n    os._exit(9)"
+    )
     subprocess.run([sys.executable, "-c", code, str(lock_file)], check=False, timeout=30)
 
 
@@ -273,16 +305,21 @@ def _lease_record(host: str, pid: int, token: str = "0" * 32, beat: int = 0) -> 
     from rezup.ground import hosts
 
     _, boot, namespace = hosts.identity()
-    return (f"rezup-lease 1\nhost={host}\nboot={boot}\npidns={namespace}\npid={pid}\n"
-            f"start=\ntoken={token}\nduration=1\nbeat={beat:012d}\n")
+    return (
+        f"rezup-lease 1\nhost={host}\nboot={boot}\npidns={namespace}\npid={pid}\n"
+        f"start=\ntoken={token}\nduration=1\nbeat={beat:012d}\n"
+    )
 
 
-@pytest.mark.parametrize(("left", "taken_over"), [
-    ("lease of a dead local process", True),
-    ("lease of another host, not refreshed for the lease time", True),
-    ("damaged record, unchanged for the lease time", True),
-    ("live holder, refreshing", False),
-])
+@pytest.mark.parametrize(
+    ("left", "taken_over"),
+    [
+        ("lease of a dead local process", True),
+        ("lease of another host, not refreshed for the lease time", True),
+        ("damaged record, unchanged for the lease time", True),
+        ("live holder, refreshing", False),
+    ],
+)
 def test_stale_leases_of_every_kind(tmp_path, monkeypatch, left, taken_over):
     """Leases (soft locks) are taken over by whoever waits, after the lease time without a
     refresh (1 s here), or at once for a dead process of this host; a live holder keeps its
@@ -303,10 +340,18 @@ def test_stale_leases_of_every_kind(tmp_path, monkeypatch, left, taken_over):
         lease.write_text("garbage")
     else:
         holder = subprocess.Popen(
-            [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-             "from rezup.tools.build_lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
-             "    print('held', flush=True); time.sleep(60)", str(lock_file)],
-            stdout=subprocess.PIPE, text=True, env={**os.environ})
+            [
+                sys.executable,
+                "-c",
+                "import sys, time; from pathlib import Path; "
+                "from rezup.tools.build_lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
+                "    print('held', flush=True); time.sleep(60)",
+                str(lock_file),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
         assert holder.stdout.readline().strip() == "held"
     assert lease.exists()
     try:
@@ -320,8 +365,7 @@ def test_stale_leases_of_every_kind(tmp_path, monkeypatch, left, taken_over):
             with pytest.raises(LockError) as info, hold(lock_file, "testing", timeout=3):
                 pass
             assert f"waiting for the lock {lease} " in str(info.value)
-            assert f"its holder, PID {holder.pid} on host {socket.gethostname()}" \
-                in str(info.value)
+            assert f"its holder, PID {holder.pid} on host {socket.gethostname()}" in str(info.value)
     finally:
         if holder is not None:
             holder.kill()
@@ -336,17 +380,27 @@ def test_a_lock_timeout_is_recorded_for_later_jobs(local, remote, env, monkeypat
     env.update(REZUP_LOCK="soft", REZUP_LOCK_TIMEOUT="2")
     lock_file = local / "dev" / ".locks" / "200.0.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from rezup.tools.build_lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
-         "    print('held', flush=True); time.sleep(60)", str(lock_file)],
-        env=env, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from rezup.tools.build_lock import hold\nwith hold(Path(sys.argv[1]), 'x'):\n"
+            "    print('held', flush=True); time.sleep(60)",
+            str(lock_file),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         probe = ["use", "dev", "--", "sh", "-c", "echo entered $REZUP_REVISION"]
         first = rezup(env, *probe)
         assert first.stdout.strip() == "entered 100.0", first.stderr
-        assert f"gave up after 2s waiting for the lock {lock_file.with_suffix('.lease')}" \
+        assert (
+            f"gave up after 2s waiting for the lock {lock_file.with_suffix('.lease')}"
             in first.stderr
+        )
         started = time.monotonic()
         second = rezup(env, *probe)
         assert second.stdout.strip() == "entered 100.0"
@@ -419,10 +473,24 @@ def test_a_read_only_local_root_is_used_and_claimed(local, env, tmpfs, monkeypat
     tmpfs(local)
     revision = make_revision(local, "dev", "100.0")
     remount_read_only(local)
-    job = subprocess.Popen([sys.executable, "-m", "rezup", "use", "dev", "--", "sh", "-c",
-                            "echo entered $REZUP_REVISION; sleep 30"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rezup",
+            "use",
+            "dev",
+            "--",
+            "sh",
+            "-c",
+            "echo entered $REZUP_REVISION; sleep 30",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert job.stdout.readline().strip() == "entered 100.0"
         assert claims.is_claimed(revision), "a read-only root is claimed all the same"
@@ -433,11 +501,14 @@ def test_a_read_only_local_root_is_used_and_claimed(local, env, tmpfs, monkeypat
         job.communicate()
 
 
-@pytest.mark.parametrize("recipe", [
-    '[root]\nlocal = "/tmp/' + "x" * 5000 + '"\n',
-    "a = " + "[" * 5000 + "]" * 5000 + "\n",
-    "[env]\nX = {" * 1 + "a = " * 0 + "}\n" + "b = " + "[" * 3000 + "1" + "]" * 3000 + "\n",
-])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        '[root]\nlocal = "/tmp/' + "x" * 5000 + '"\n',
+        "a = " + "[" * 5000 + "]" * 5000 + "\n",
+        "[env]\nX = {" * 1 + "a = " * 0 + "}\n" + "b = " + "[" * 3000 + "1" + "]" * 3000 + "\n",
+    ],
+)
 def test_status_reports_a_recipe_it_cannot_use(home, capsys, recipe):
     (home / "rezup.bad.toml").write_text(recipe, encoding="utf-8")
     (home / "rezup.good.toml").write_text("", encoding="utf-8")
@@ -456,9 +527,11 @@ def test_status_reports_a_recipe_it_cannot_use(home, capsys, recipe):
 
 def test_deeply_nested_recipes_are_recipe_errors(home, env):
     (home / "rezup.deep.toml").write_text(
-        "[root]\nlocal = 'x'\n[env]\nA = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
-    (home / "rezup.deeper.toml").write_text("a = " + "{b = " * 3000 + "1" + "}" * 3000,
-                                            encoding="utf-8")
+        "[root]\nlocal = 'x'\n[env]\nA = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8"
+    )
+    (home / "rezup.deeper.toml").write_text(
+        "a = " + "{b = " * 3000 + "1" + "}" * 3000, encoding="utf-8"
+    )
     for name in ("deep", "deeper"):
         result = rezup(env, "add", name, "--skip-use")
         assert result.returncode == 2, result.stderr

@@ -92,22 +92,28 @@ def conforms(value: Any, tp: Any, where: str = "$") -> None:
         assert type(value) is tp, f"{where}: {value!r} is not {tp.__name__}"
 
 
-@pytest.mark.parametrize(("value", "tp"), [
-    ({"added": {}, "removed": {}, "changed": {"a": ["1", "2"]}}, formats.Changes),
-    ([1, None], list[typing.Optional[int]]),
-    (1, float),
-])
+@pytest.mark.parametrize(
+    ("value", "tp"),
+    [
+        ({"added": {}, "removed": {}, "changed": {"a": ["1", "2"]}}, formats.Changes),
+        ([1, None], list[typing.Optional[int]]),
+        (1, float),
+    ],
+)
 def test_the_checker_accepts_what_conforms(value, tp):
     conforms(value, tp)
 
 
-@pytest.mark.parametrize(("value", "tp"), [
-    ({"added": {}, "removed": {}}, formats.Changes),  # a key missing
-    ({"added": {}, "removed": {}, "changed": {}, "new": 1}, formats.Changes),  # unknown key
-    ({"added": {"a": 1}, "removed": {}, "changed": {}}, formats.Changes),  # a value's type
-    (True, int),
-    ("x", typing.Optional[int]),
-])
+@pytest.mark.parametrize(
+    ("value", "tp"),
+    [
+        ({"added": {}, "removed": {}}, formats.Changes),  # a key missing
+        ({"added": {}, "removed": {}, "changed": {}, "new": 1}, formats.Changes),  # unknown key
+        ({"added": {"a": 1}, "removed": {}, "changed": {}}, formats.Changes),  # a value's type
+        (True, int),
+        ("x", typing.Optional[int]),
+    ],
+)
 def test_the_checker_refuses_what_does_not(value, tp):
     with pytest.raises(AssertionError):
         conforms(value, tp)
@@ -117,15 +123,26 @@ def test_the_checker_refuses_what_does_not(value, tp):
 # Fake revisions, their revision.json written by the real writer
 
 
-def make_plan(name: str, pins: tuple[str, ...] = ("rez==3.4.0",),
-              env: dict[str, str] | None = None) -> Plan:
-    return Plan(container=name, venvs=(VenvPlan("rez", "/usr/bin/python3", "", "3.11.7",
-                                                tuple(pins)),),
-                env=tuple((env or {}).items()), pinned_seeds=True)
+def make_plan(
+    name: str, pins: tuple[str, ...] = ("rez==3.4.0",), env: dict[str, str] | None = None
+) -> Plan:
+    return Plan(
+        container=name,
+        venvs=(VenvPlan("rez", "/usr/bin/python3", "", "3.11.7", tuple(pins)),),
+        env=tuple((env or {}).items()),
+        pinned_seeds=True,
+    )
 
 
-def make_revision(root: Path, name: str, stamp: str, *, plan: Plan | None = None,
-                  metadata: dict | None = None, recipe: str = "") -> Path:
+def make_revision(
+    root: Path,
+    name: str,
+    stamp: str,
+    *,
+    plan: Plan | None = None,
+    metadata: dict | None = None,
+    recipe: str = "",
+) -> Path:
     """A local revision as a build leaves it (no venv contents): recipe, plan, claim file, and
     ``revision.json`` from ``make_metadata`` + ``write_metadata`` unless ``metadata`` (a
     document written by hand) is given."""
@@ -139,9 +156,18 @@ def make_revision(root: Path, name: str, stamp: str, *, plan: Plan | None = None
     if metadata is not None:
         (path / paths.METADATA_FILENAME).write_text(json.dumps(metadata), encoding="utf-8")
     else:
-        mark_ready.write_metadata(str(path), revision_json.make_metadata(
-            str(path), plan_digest=plan.digest, venvs=["rez"], python="3.11.7",
-            rez_version="3.4.0", session=session_metadata(plan), build_seconds=1.5))
+        mark_ready.write_metadata(
+            str(path),
+            revision_json.make_metadata(
+                str(path),
+                plan_digest=plan.digest,
+                venvs=["rez"],
+                python="3.11.7",
+                rez_version="3.4.0",
+                session=session_metadata(plan),
+                build_seconds=1.5,
+            ),
+        )
     return path
 
 
@@ -152,9 +178,18 @@ def publish_by_hand(remote: Path, name: str, stamp: str) -> Path:
     path.mkdir(parents=True)
     (path / paths.RECIPE_FILENAME).write_text("", encoding="utf-8")
     plan.write(path / paths.PLAN_FILENAME)
-    mark_ready.write_metadata(str(path), revision_json.make_metadata(
-        str(path), plan_digest=plan.digest, venvs=["rez"], python="3.11.7",
-        rez_version="3.4.0", session=session_metadata(plan), remote=True))
+    mark_ready.write_metadata(
+        str(path),
+        revision_json.make_metadata(
+            str(path),
+            plan_digest=plan.digest,
+            venvs=["rez"],
+            python="3.11.7",
+            rez_version="3.4.0",
+            session=session_metadata(plan),
+            remote=True,
+        ),
+    )
     return path
 
 
@@ -177,8 +212,13 @@ def json_out(argv: list[str], capsys) -> Any:
 
 def revision_2x(root: Path, name: str, stamp: str) -> Path:
     """A revision as rezup 2.x wrote it: no format, no session, the version in the marker."""
-    path = make_revision(root, name, stamp, recipe='[env]\nFROM_2X = "yes"\n', metadata={
-        "venvs": ["rez"], "revision_path": "x", "rezup_version": "2.6.0"})
+    path = make_revision(
+        root,
+        name,
+        stamp,
+        recipe='[env]\nFROM_2X = "yes"\n',
+        metadata={"venvs": ["rez"], "revision_path": "x", "rezup_version": "2.6.0"},
+    )
     (path / "venv" / "rez" / "bin" / "rez" / ".rez_production_install").write_text("3.4.0")
     return path
 
@@ -204,25 +244,44 @@ def test_revision_json_with_every_optional_key(local, remote):
     assert document["remote"] is True
     plan = make_plan("dev")
     metadata = revision_json.make_metadata(
-        "/x", plan_digest=plan.digest, venvs=["rez"], python="3.11.7", rez_version=None,
-        session=session_metadata(plan), build_seconds=2, cloned_from="99.0",
-        pulled_from=str(published))
+        "/x",
+        plan_digest=plan.digest,
+        venvs=["rez"],
+        python="3.11.7",
+        rez_version=None,
+        session=session_metadata(plan),
+        build_seconds=2,
+        cloned_from="99.0",
+        pulled_from=str(published),
+    )
     conforms(json.loads(json.dumps(metadata)), formats.RevisionMetadata)
 
 
 def test_plan_lock_round_trip():
     plan = Plan(
         container="dev",
-        venvs=(VenvPlan("rez", "/usr/bin/python3", "3.11", "3.11.7",
-                        ("rez==3.4.0 --hash=sha256:00",), editables=("/src/tool",),
-                        tools=(ScriptTool("tool", ("--flag",), editable=True),),
-                        link_shared=True),
-               VenvPlan("extra", "/usr/bin/python3", "", "3.11.7", ("six==1.17.0",))),
-        description="a plan", uv_options=("--index-url", "https://example.invalid/simple"),
-        uv_env=(("UV_NATIVE_TLS", "1"),), env=(("STUDIO", "x"),), dotenv=("a.env",),
+        venvs=(
+            VenvPlan(
+                "rez",
+                "/usr/bin/python3",
+                "3.11",
+                "3.11.7",
+                ("rez==3.4.0 --hash=sha256:00",),
+                editables=("/src/tool",),
+                tools=(ScriptTool("tool", ("--flag",), editable=True),),
+                link_shared=True,
+            ),
+            VenvPlan("extra", "/usr/bin/python3", "", "3.11.7", ("six==1.17.0",)),
+        ),
+        description="a plan",
+        uv_options=("--index-url", "https://example.invalid/simple"),
+        uv_env=(("UV_NATIVE_TLS", "1"),),
+        env=(("STUDIO", "x"),),
+        dotenv=("a.env",),
         dotenv_platform=(("linux", ("l.env",)),),
         shared=SharedPlan("shared", "/usr/bin/python3", ("pyyaml==6.0.2",)),
-        wheels=True, pinned_seeds=True,
+        wheels=True,
+        pinned_seeds=True,
     )
     document = plan.to_dict()
     conforms(document, formats.PlanDocument)
@@ -272,11 +331,19 @@ def test_status_json_of_a_failed_pull(local, remote, capsys):
 
 
 def test_inspect_json(local, capsys):
-    make_revision(local, "dev", "100.0", plan=make_plan("dev", env={"STUDIO": "a"}),
-                  recipe='[rez]\nurl = "rez==3.4.0"\n')
+    make_revision(
+        local,
+        "dev",
+        "100.0",
+        plan=make_plan("dev", env={"STUDIO": "a"}),
+        recipe='[rez]\nurl = "rez==3.4.0"\n',
+    )
     make_revision(local, "dev", "200.0", metadata={"venvs": ["rez"]})  # no session, no format
-    for argv in (["inspect", "dev", "--json"], ["inspect", "dev", "100.0", "--json"],
-                 ["inspect", "dev", "200.0", "--json"]):
+    for argv in (
+        ["inspect", "dev", "--json"],
+        ["inspect", "dev", "100.0", "--json"],
+        ["inspect", "dev", "200.0", "--json"],
+    ):
         document = json_out(argv, capsys)
         conforms(document, formats.InspectDocument)
         assert document["format"] == INSPECT_FORMAT
@@ -286,11 +353,16 @@ def test_inspect_json(local, capsys):
 
 
 def test_diff_json(local, capsys):
-    make_revision(local, "dev", "100.0",
-                  plan=make_plan("dev", ("rez==3.3.0", "six==1.16.0"), {"STUDIO": "a"}))
-    make_revision(local, "dev", "200.0",
-                  plan=make_plan("dev", ("rez==3.4.0", "pyyaml==6.0.2"), {"STUDIO": "b"}),
-                  recipe="# changed\n")
+    make_revision(
+        local, "dev", "100.0", plan=make_plan("dev", ("rez==3.3.0", "six==1.16.0"), {"STUDIO": "a"})
+    )
+    make_revision(
+        local,
+        "dev",
+        "200.0",
+        plan=make_plan("dev", ("rez==3.4.0", "pyyaml==6.0.2"), {"STUDIO": "b"}),
+        recipe="# changed\n",
+    )
     document = json_out(["diff", "dev", "--json"], capsys)
     conforms(document, formats.DiffDocument)
     assert document["format"] == DIFF_FORMAT
@@ -301,9 +373,11 @@ def test_every_json_option_has_a_contract():
     """A new ``--json`` option needs its TypedDict, a version and a test here."""
     from rezup.cli.commands import cli
 
-    with_json = sorted(name for name, command in cli.commands.items()
-                       if any("--json" in param.opts for param in command.params
-                              if hasattr(param, "opts")))
+    with_json = sorted(
+        name
+        for name, command in cli.commands.items()
+        if any("--json" in param.opts for param in command.params if hasattr(param, "opts"))
+    )
     assert with_json == ["diff", "inspect", "status"]
 
 
@@ -317,9 +391,22 @@ def test_a_revision_json_of_rezup_2_is_read_by_status_and_use(local, capsys):
     conforms(document, formats.StatusDocument)
     [row] = document["containers"][0]["revisions"]
     assert row["local"] == "ready" and row["rez_version"] == "3.4.0"
-    done = subprocess.run([sys.executable, "-m", "rezup", "use", "old", "--", "sh", "-c",
-                           'echo "$FROM_2X $REZUP_REVISION"'],
-                          capture_output=True, text=True, env=dict(os.environ))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rezup",
+            "use",
+            "old",
+            "--",
+            "sh",
+            "-c",
+            'echo "$FROM_2X $REZUP_REVISION"',
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["yes", "1619780350.588625"]
 
@@ -327,9 +414,18 @@ def test_a_revision_json_of_rezup_2_is_read_by_status_and_use(local, capsys):
 def test_a_revision_json_without_format_is_entered_by_the_lean_path(local, monkeypatch):
     """A revision of rezup 3 before formats: a session, no format key, no marshal copy."""
     plan = make_plan("dev", env={"FROM_RECIPE": "x"})
-    make_revision(local, "dev", "100.0", plan=plan, metadata={
-        "venvs": ["rez"], "rez_version": "3.4.0", "python": "3.11.7",
-        "session": session_metadata(plan)})
+    make_revision(
+        local,
+        "dev",
+        "100.0",
+        plan=plan,
+        metadata={
+            "venvs": ["rez"],
+            "rez_version": "3.4.0",
+            "python": "3.11.7",
+            "session": session_metadata(plan),
+        },
+    )
     launched = []
     monkeypatch.setattr(session, "claim", lambda revision_dir: None)
     monkeypatch.setattr(session, "launch", lambda argv, env: launched.append((argv, env)) or 7)
@@ -344,12 +440,18 @@ def test_a_newer_revision_json_is_skipped_with_one_line(local):
     document = json.loads((newer / paths.METADATA_FILENAME).read_text(encoding="utf-8"))
     document["format"] = revision_json.METADATA_FORMAT + 1
     (newer / paths.METADATA_FILENAME).write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"of format 2, newer than this rezup reads \(1\): "
-                                         r"upgrade rezup"):
+    with pytest.raises(
+        ValueError,
+        match=r"of format 2, newer than this rezup reads \(1\): "
+        r"upgrade rezup",
+    ):
         revision_json.read_metadata(str(newer))
-    done = subprocess.run([sys.executable, "-m", "rezup", "use", "dev", "--", "sh", "-c",
-                           "echo $REZUP_REVISION"],
-                          capture_output=True, text=True, env=dict(os.environ))
+    done = subprocess.run(
+        [sys.executable, "-m", "rezup", "use", "dev", "--", "sh", "-c", "echo $REZUP_REVISION"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "100.0"
     [line] = [line for line in done.stderr.splitlines() if "200.0" in line]
@@ -358,8 +460,7 @@ def test_a_newer_revision_json_is_skipped_with_one_line(local):
 
 @pytest.mark.parametrize("value", ["1", 0, 1.0, None, True])
 def test_a_format_that_is_not_a_version_is_broken(local, value):
-    revision = make_revision(local, "dev", "100.0", metadata={"venvs": ["rez"],
-                                                               "format": value})
+    revision = make_revision(local, "dev", "100.0", metadata={"venvs": ["rez"], "format": value})
     if value is None:  # null: as if absent
         assert revision_json.read_metadata(str(revision)) is not None
         return

@@ -42,17 +42,24 @@ _PIECES = st.one_of(
 
 
 @settings(max_examples=2000, deadline=None)
-@given(pieces=st.lists(_PIECES, max_size=12),
-       env=st.dictionaries(_NAMES, st.text(max_size=4), max_size=5))
+@given(
+    pieces=st.lists(_PIECES, max_size=12),
+    env=st.dictionaries(_NAMES, st.text(max_size=4), max_size=5),
+)
 def test_expand_vars_is_the_regular_expression_it_replaced(pieces, env):
     value = "".join(pieces)
     assert session.expand_vars(value, env) == _old_expand_vars(value, env)
 
 
 @settings(max_examples=500, deadline=None)
-@given(value=st.text(alphabet="${}:-_aZ9 é", max_size=30),
-       env=st.dictionaries(st.sampled_from(["a", "Z", "_", "a9", "aZ"]),
-                           st.text(alphabet="${}x", max_size=3), max_size=4))
+@given(
+    value=st.text(alphabet="${}:-_aZ9 é", max_size=30),
+    env=st.dictionaries(
+        st.sampled_from(["a", "Z", "_", "a9", "aZ"]),
+        st.text(alphabet="${}x", max_size=3),
+        max_size=4,
+    ),
+)
 def test_expand_vars_on_dense_text(value, env):
     assert session.expand_vars(value, env) == _old_expand_vars(value, env)
 
@@ -61,9 +68,16 @@ def test_expand_vars_on_dense_text(value, env):
 # revision.marshal: trusted only when it is revision.json's own content
 
 
-METADATA = {"venvs": ["rez"], "rez_version": "3.4.0", "python": "3.11.7", "created": 1.5,
-            "session": {"bin_dirs": ["venv/rez/bin/rez"], "env": [["A", "${HOME}"]],
-                        "dotenv": []}, "pulled_from": "/remote/x", "none": None, "big": 2**70}
+METADATA = {
+    "venvs": ["rez"],
+    "rez_version": "3.4.0",
+    "python": "3.11.7",
+    "created": 1.5,
+    "session": {"bin_dirs": ["venv/rez/bin/rez"], "env": [["A", "${HOME}"]], "dotenv": []},
+    "pulled_from": "/remote/x",
+    "none": None,
+    "big": 2**70,
+}
 
 
 def written(tmp_path: Path, metadata: dict | None = None) -> Path:
@@ -80,11 +94,15 @@ def json_of(revision: Path) -> dict:
 def test_write_metadata_writes_the_marshal_copy_of_a_local_revision(tmp_path):
     revision = written(tmp_path)
     assert (revision / paths.METADATA_MARSHAL_FILENAME).is_file()
-    assert revision_json.read_metadata(str(revision)) == json_of(revision) == \
-        json.loads(json.dumps(METADATA))
+    assert (
+        revision_json.read_metadata(str(revision))
+        == json_of(revision)
+        == json.loads(json.dumps(METADATA))
+    )
     # what the lean path reads comes from the marshal copy (the JSON is not parsed)
     assert revision_json._marshalled_metadata(
-        str(revision), (revision / paths.METADATA_FILENAME).read_bytes()) == json_of(revision)
+        str(revision), (revision / paths.METADATA_FILENAME).read_bytes()
+    ) == json_of(revision)
 
 
 def test_a_remote_revision_gets_no_marshal_copy(tmp_path):
@@ -110,8 +128,12 @@ def test_an_unreadable_marshal_copy_falls_back_to_json(tmp_path, shape):
     path = revision / paths.METADATA_MARSHAL_FILENAME
     data = FORGED[shape]
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2] if data is None else data)
-    assert revision_json._marshalled_metadata(
-        str(revision), (revision / paths.METADATA_FILENAME).read_bytes()) is None
+    assert (
+        revision_json._marshalled_metadata(
+            str(revision), (revision / paths.METADATA_FILENAME).read_bytes()
+        )
+        is None
+    )
     assert revision_json.read_metadata(str(revision)) == json_of(revision)
 
 
@@ -176,10 +198,16 @@ def test_another_python_reads_the_marshal_copy_or_the_json(tmp_path, version):
     if python is None:
         pytest.skip(f"no Python {version} here")
     revision = written(tmp_path)
-    code = ("import json, sys; from rezup.ground import revision_json; "
-            "print(json.dumps(revision_json.read_metadata(sys.argv[1]), sort_keys=True))")
-    done = subprocess.run([python, "-c", code, str(revision)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    code = (
+        "import json, sys; from rezup.ground import revision_json; "
+        "print(json.dumps(revision_json.read_metadata(sys.argv[1]), sort_keys=True))"
+    )
+    done = subprocess.run(
+        [python, "-c", code, str(revision)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == json_of(revision)
 
@@ -190,13 +218,24 @@ def test_another_python_reads_the_marshal_copy_or_the_json(tmp_path, version):
 
 def _imports(env: dict[str, str]) -> set[str]:
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c",
-         "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-         "from rezup.entry import main; main()"],
-        env=env, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
+            "from rezup.entry import main; main()",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
-    return {line.split("|")[-1].strip() for line in done.stderr.splitlines()
-            if line.startswith("import time:")}
+    return {
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
 
 
 def test_a_revision_without_marshal_copy_is_read_from_json(home, tmp_path):
@@ -217,13 +256,24 @@ def test_execvpe_searches_path_as_os_execvpe_does(tmp_path):
         folder.mkdir()
         (folder / "prog").write_text(f"#!/bin/sh\necho {folder.name}\n", encoding="utf-8")
         (folder / "prog").chmod(mode)
-    code = ("import os, sys\nfrom rezup.runtime.session import execvpe\n"
-            "run = execvpe if sys.argv[1] == 'rezup' else os.execvpe\n"
-            "try:\n    run('prog', ['prog'], {'PATH': sys.argv[2]})\n"
-            "except OSError as exc:\n    print(type(exc).__name__)\n")
-    for path in (f"{first}:{second}", f"{tmp_path / 'none'}:{second}", str(first),
-                 str(tmp_path / "none"), "", f"{second}:{first}"):
-        results = {subprocess.run([sys.executable, "-c", code, which, path], text=True,
-                                  capture_output=True).stdout
-                   for which in ("rezup", "os")}
+    code = (
+        "import os, sys\nfrom rezup.runtime.session import execvpe\n"
+        "run = execvpe if sys.argv[1] == 'rezup' else os.execvpe\n"
+        "try:\n    run('prog', ['prog'], {'PATH': sys.argv[2]})\n"
+        "except OSError as exc:\n    print(type(exc).__name__)\n"
+    )
+    for path in (
+        f"{first}:{second}",
+        f"{tmp_path / 'none'}:{second}",
+        str(first),
+        str(tmp_path / "none"),
+        "",
+        f"{second}:{first}",
+    ):
+        results = {
+            subprocess.run(
+                [sys.executable, "-c", code, which, path], text=True, capture_output=True
+            ).stdout
+            for which in ("rezup", "os")
+        }
         assert len(results) == 1, (path, results)

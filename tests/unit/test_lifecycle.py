@@ -32,8 +32,9 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="claims are POSIX flock 
 
 
 # a revision folder as a build leaves it: recipe, plan, claim file, revision.json
-make_revision = partial(fake_revision, claim=True, plan_pins=("rez==3.4.0",),
-                        rez_version="3.4.0", python="3.11.7")
+make_revision = partial(
+    fake_revision, claim=True, plan_pins=("rez==3.4.0",), rez_version="3.4.0", python="3.11.7"
+)
 
 
 HOLDER = textwrap.dedent("""
@@ -49,8 +50,9 @@ class Holder:
     """A child process that claims a revision the way ``rezup use`` does, until killed."""
 
     def __init__(self, revision: Path) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", HOLDER, str(revision)],
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(revision)], stdout=subprocess.PIPE, text=True
+        )
         assert self.process.stdout.readline().strip() == "claimed"
 
     @property
@@ -104,10 +106,16 @@ def test_claim_survives_exec_and_children(local, tmp_path):
     """The claim descriptor is inherited across exec (the command itself holds it, under the
     same PID) and by the command's children, which keep it after the command is gone."""
     revision = make_revision(local, "dev", "100.0")
-    script = ("import os, sys; from rezup.runtime import session; session.claim(sys.argv[1]); "
-              "os.execvp('sh', ['sh', '-c', 'sleep 60 & echo started; wait'])")
-    process = subprocess.Popen([sys.executable, "-c", script, str(revision)],
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    script = (
+        "import os, sys; from rezup.runtime import session; session.claim(sys.argv[1]); "
+        "os.execvp('sh', ['sh', '-c', 'sleep 60 & echo started; wait'])"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(revision)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert process.stdout.readline().strip() == "started"
         assert claims.is_claimed(revision)
@@ -152,10 +160,20 @@ def test_claims_are_not_trusted_on_network_filesystems(local, monkeypatch):
 # Durations
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("0", 0), ("90", 90), ("1.5", 1.5), ("45s", 45), ("10m", 600), ("12h", 43200),
-    ("30d", 2592000), ("2w", 1209600), (" 7D ", 604800),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0", 0),
+        ("90", 90),
+        ("1.5", 1.5),
+        ("45s", 45),
+        ("10m", 600),
+        ("12h", 43200),
+        ("30d", 2592000),
+        ("2w", 1209600),
+        (" 7D ", 604800),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -286,8 +304,22 @@ def test_use_revision_enters_that_revision(local, capfd):
     make_revision(local, "dev", "100.0")
     make_revision(local, "dev", "200.0")
     result = subprocess.run(
-        [sys.executable, "-m", "rezup", "use", "dev", "--revision", "100.0", "--", "sh", "-c",
-         "echo $REZUP_REVISION"], capture_output=True, text=True, env=dict(os.environ),
+        [
+            sys.executable,
+            "-m",
+            "rezup",
+            "use",
+            "dev",
+            "--revision",
+            "100.0",
+            "--",
+            "sh",
+            "-c",
+            "echo $REZUP_REVISION",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "100.0"
@@ -297,21 +329,40 @@ def test_use_revision_enters_that_revision(local, capfd):
 
 
 def test_diff_shows_pins_env_and_recipe_changes(local, capsys):
-    make_revision(local, "dev", "100.0", plan_pins=("rez==3.3.0", "six==1.16.0"),
-                  env={"STUDIO": "a", "GONE": "x"}, recipe='[rez]\nurl = "rez==3.3.0"\n')
-    make_revision(local, "dev", "200.0", plan_pins=("rez==3.4.0", "pyyaml==6.0.2"),
-                  env={"STUDIO": "b"}, recipe='[rez]\nurl = "rez==3.4.0"\n')
+    make_revision(
+        local,
+        "dev",
+        "100.0",
+        plan_pins=("rez==3.3.0", "six==1.16.0"),
+        env={"STUDIO": "a", "GONE": "x"},
+        recipe='[rez]\nurl = "rez==3.3.0"\n',
+    )
+    make_revision(
+        local,
+        "dev",
+        "200.0",
+        plan_pins=("rez==3.4.0", "pyyaml==6.0.2"),
+        env={"STUDIO": "b"},
+        recipe='[rez]\nurl = "rez==3.4.0"\n',
+    )
     result = diff_operation.diff("dev")
     assert (result["from"], result["to"]) == ("100.0", "200.0")
-    assert result["venvs"]["rez"] == {"added": {"pyyaml": "6.0.2"},
-                                      "removed": {"six": "1.16.0"},
-                                      "changed": {"rez": ["3.3.0", "3.4.0"]}}
-    assert result["env"] == {"added": {}, "removed": {"GONE": "x"},
-                             "changed": {"STUDIO": ["a", "b"]}}
+    assert result["venvs"]["rez"] == {
+        "added": {"pyyaml": "6.0.2"},
+        "removed": {"six": "1.16.0"},
+        "changed": {"rez": ["3.3.0", "3.4.0"]},
+    }
+    assert result["env"] == {
+        "added": {},
+        "removed": {"GONE": "x"},
+        "changed": {"STUDIO": ["a", "b"]},
+    }
     assert '-url = "rez==3.3.0"' in result["recipe"]
     assert main(["diff", "dev", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["venvs"]["rez"]["changed"]["rez"] == \
-        ["3.3.0", "3.4.0"]
+    assert json.loads(capsys.readouterr().out)["venvs"]["rez"]["changed"]["rez"] == [
+        "3.3.0",
+        "3.4.0",
+    ]
     assert main(["diff", "dev", "200.0", "100.0"]) == 0
     text = capsys.readouterr().out
     assert "~ rez==3.4.0 -> 3.3.0" in text and "~ STUDIO = b -> a" in text

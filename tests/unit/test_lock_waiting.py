@@ -19,8 +19,9 @@ from rezup.ground import lock_policy, paths
 from rezup.tools.build_lock import adopt, hold, is_held
 from tests.helpers import fake_revision, publish_by_hand
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="flock waiters are read from /proc/locks")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="flock waiters are read from /proc/locks"
+)
 
 
 def blocked_waiters(path: Path) -> int:
@@ -58,8 +59,13 @@ class Holder:
 
     def __init__(self, lock_file: Path, env: dict[str, str]) -> None:
         lock_file.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock_file)], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(lock_file)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout.readline().strip() == "held"
 
     def finish(self, code: str = "") -> None:
@@ -84,9 +90,16 @@ def test_wait_until_free_blocks_in_the_kernel_until_the_holder_lets_go(tmp_path)
     holder = Holder(lock_file, dict(os.environ))
     try:
         waiter = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from rezup.ground import lock_policy; "
-             "print(lock_policy.wait_until_free(sys.argv[1], 60))", str(lock_file)],
-            stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-c",
+                "import sys; from rezup.ground import lock_policy; "
+                "print(lock_policy.wait_until_free(sys.argv[1], 60))",
+                str(lock_file),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: blocked_waiters(lock_file) == 1, "the waiter blocks on the lock")
         assert waiter.poll() is None
         holder.finish()
@@ -110,8 +123,9 @@ def test_wait_until_free_gives_up_after_its_time(tmp_path):
         assert signal_module.getsignal(signal_module.SIGALRM) == signal_module.SIG_DFL
         assert signal_module.getitimer(signal_module.ITIMER_REAL) == (0.0, 0.0)
         results: list[bool] = []  # outside the main thread: polls, same answers
-        thread = threading.Thread(target=lambda: results.append(
-            lock_policy.wait_until_free(lock_file, 0.2)))
+        thread = threading.Thread(
+            target=lambda: results.append(lock_policy.wait_until_free(lock_file, 0.2))
+        )
         thread.start()
         thread.join()
         assert results == [False]
@@ -142,11 +156,20 @@ def test_the_command_line_waits_for_a_native_lock_blocked(tmp_path):
     holder = Holder(lock_file, env)
     try:
         waiter = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from pathlib import Path; "
-             "from rezup.tools.build_lock import hold\n"
-             "with hold(Path(sys.argv[1]), 'building x'):\n"
-             "    print('got it', flush=True)", str(lock_file)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path; "
+                "from rezup.tools.build_lock import hold\n"
+                "with hold(Path(sys.argv[1]), 'building x'):\n"
+                "    print('got it', flush=True)",
+                str(lock_file),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: blocked_waiters(lock_file) == 1, "the command line blocks")
         holder.finish()
         out, err = waiter.communicate(timeout=30)
@@ -178,8 +201,15 @@ def test_a_lock_taken_before_the_command_line_is_handed_over(tmp_path, monkeypat
 def farm(home, tmp_path):
     """A remote revision 200.0 not pulled here yet; 100.0 pulled before."""
     local, remote = tmp_path / "local", tmp_path / "remote"
-    fake_revision(local, "dev", "100.0", claim=True, rez_version="3.4.0", python="3.11.7",
-                  pulled_from=str(publish_by_hand(remote, "dev", "100.0")))
+    fake_revision(
+        local,
+        "dev",
+        "100.0",
+        claim=True,
+        rez_version="3.4.0",
+        python="3.11.7",
+        pulled_from=str(publish_by_hand(remote, "dev", "100.0")),
+    )
     published = publish_by_hand(remote, "dev", "200.0")
     lock_file = Path(paths.lock_file(str(local), "dev", "200.0"))
     env = {**os.environ, "REZUP_LOCK_TIMEOUT": "60"}
@@ -204,15 +234,27 @@ def start_use(env: dict[str, str], *args: str) -> subprocess.Popen:
     """``rezup ARGS`` as the console script runs it (``-m`` would import runpy's own modules),
     with ``-X importtime``."""
     return subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-c",
-         f"import sys; sys.argv = ['rezup', *{list(args)!r}]; "
-         "from rezup.entry import main; main()"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            f"import sys; sys.argv = ['rezup', *{list(args)!r}]; "
+            "from rezup.entry import main; main()",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def imported(stderr: str) -> set[str]:
-    return {line.split("|")[-1].strip() for line in stderr.splitlines()
-            if line.startswith("import time:")}
+    return {
+        line.split("|")[-1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:")
+    }
 
 
 def test_a_job_waits_for_another_pull_in_the_lean_entry_point(farm):
@@ -227,12 +269,24 @@ def test_a_job_waits_for_another_pull_in_the_lean_entry_point(farm):
         holder.kill()
     assert job.returncode == 0, err
     assert out.strip() == "entered 200.0"
-    assert err.count("rezup: waiting for another process to finish pulling revision 200.0 "
-                     f"of dev (lock {lock_file})") == 1
+    assert (
+        err.count(
+            "rezup: waiting for another process to finish pulling revision 200.0 "
+            f"of dev (lock {lock_file})"
+        )
+        == 1
+    )
     modules = imported(err)
     assert "rezup.ground.lock_policy" in modules
-    for heavy in ("rezup.cli", "click", "rezup.tools.build_lock", "filelock", "logging", "json",
-                  "re"):
+    for heavy in (
+        "rezup.cli",
+        "click",
+        "rezup.tools.build_lock",
+        "filelock",
+        "logging",
+        "json",
+        "re",
+    ):
         assert heavy not in modules, heavy
 
 
@@ -259,19 +313,31 @@ def test_a_lean_wait_ends_at_the_lock_timeout_like_the_command_lines(farm):
     env["REZUP_LOCK_TIMEOUT"] = "1"
     holder = Holder(lock_file, env)
     try:
-        first = subprocess.run([sys.executable, "-m", "rezup", *PROBE], env=env,
-                               capture_output=True, text=True, timeout=60)
+        first = subprocess.run(
+            [sys.executable, "-m", "rezup", *PROBE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         started = time.monotonic()
-        second = subprocess.run([sys.executable, "-m", "rezup", *PROBE], env=env,
-                                capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            [sys.executable, "-m", "rezup", *PROBE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         second_took = time.monotonic() - started
     finally:
         holder.kill()
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == "entered 100.0"
     assert first.stderr.count("waiting for another process") == 1
-    assert f"gave up after 1s waiting for the lock {lock_file} (pulling revision 200.0 of " \
-           "dev)" in first.stderr
+    assert (
+        f"gave up after 1s waiting for the lock {lock_file} (pulling revision 200.0 of "
+        "dev)" in first.stderr
+    )
     assert Path(paths.pull_failure_file(str(local), "dev", "200.0")).is_file()
     assert second.stdout.strip() == "entered 100.0"
     assert "failed less than" in second.stderr
@@ -284,8 +350,13 @@ def test_a_waiting_job_stops_cleanly_on_a_signal(farm, signum):
     _, _, lock_file, env = farm
     holder = Holder(lock_file, env)
     try:
-        job = subprocess.Popen([sys.executable, "-m", "rezup", *PROBE], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        job = subprocess.Popen(
+            [sys.executable, "-m", "rezup", *PROBE],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: blocked_waiters(lock_file) == 1, "the job blocks on the pull's lock")
         job.send_signal(signum)
         out, err = job.communicate(timeout=30)
@@ -293,8 +364,9 @@ def test_a_waiting_job_stops_cleanly_on_a_signal(farm, signum):
         holder.kill()
     assert job.returncode == 128 + signum
     name = signal.Signals(signum).name
-    assert err.splitlines()[-1] == ("rezup: interrupted" if name == "SIGINT" else
-                                    f"rezup: interrupted by {name}")
+    assert err.splitlines()[-1] == (
+        "rezup: interrupted" if name == "SIGINT" else f"rezup: interrupted by {name}"
+    )
     assert "Traceback" not in err and out == ""
 
 

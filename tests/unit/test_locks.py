@@ -73,10 +73,18 @@ def test_try_hold_does_not_wait(tmp_path):
     with try_hold(lock_file) as first:
         assert first
         child = subprocess.run(
-            [sys.executable, "-c",
-             "import sys; from pathlib import Path; from rezup.tools.build_lock import try_hold\n"
-             "with try_hold(Path(sys.argv[1])) as taken: print(taken)", str(lock_file)],
-            capture_output=True, text=True, check=True, timeout=30,
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path\n"
+                "from rezup.tools.build_lock import try_hold\n"
+                "with try_hold(Path(sys.argv[1])) as taken: print(taken)",
+                str(lock_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         )
         assert child.stdout.strip() == "False"
 
@@ -102,8 +110,9 @@ def test_native_lock_stays_held_while_uv_children_live(tmp_path, monkeypatch):
     lock_file = tmp_path / ".locks" / "1.lock"
     env = {**os.environ, "UV": str(fake_uv), "REZUP_LOCK": "native"}
     started = time.monotonic()
-    subprocess.run([sys.executable, "-c", KILLED_BUILDER, str(lock_file)], env=env,
-                   timeout=30, check=False)
+    subprocess.run(
+        [sys.executable, "-c", KILLED_BUILDER, str(lock_file)], env=env, timeout=30, check=False
+    )
     assert is_held(lock_file), "the orphaned uv child must keep the build lock"
     while is_held(lock_file):
         assert time.monotonic() - started < 20

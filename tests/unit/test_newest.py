@@ -48,18 +48,31 @@ def both_ways(revisions: Path) -> tuple:
     """(what the layout functions say, what the plain listing says): choice and warnings."""
     new_warnings: list[str] = []
     old_warnings: list[str] = []
-    new = (newest.newest_usable(str(revisions), new_warnings.append),
-           newest.newest_ready(str(revisions)), new_warnings)
-    old = (listed_newest_usable(str(revisions), old_warnings.append),
-           listed_newest_ready(str(revisions)), old_warnings)
+    new = (
+        newest.newest_usable(str(revisions), new_warnings.append),
+        newest.newest_ready(str(revisions)),
+        new_warnings,
+    )
+    old = (
+        listed_newest_usable(str(revisions), old_warnings.append),
+        listed_newest_ready(str(revisions)),
+        old_warnings,
+    )
     return new, old
 
 
 # --------------------------------------------------------------------------------------------
 # Revision folders in every state
 
-STATES = ("incomplete", "ready", "broken", "not an object", "retired", "folder marker",
-          "written by this rezup")
+STATES = (
+    "incomplete",
+    "ready",
+    "broken",
+    "not an object",
+    "retired",
+    "folder marker",
+    "written by this rezup",
+)
 
 
 def make(revisions: Path, name: str, state: str) -> None:
@@ -75,14 +88,16 @@ def set_state(path: Path, state: str) -> None:
             leftover.rmdir()
         elif leftover.exists():
             leftover.unlink()
-    metadata = {"venvs": ["rez"], "session": {"bin_dirs": [], "env": [], "dotenv": []},
-                "name": path.name}
+    metadata = {
+        "venvs": ["rez"],
+        "session": {"bin_dirs": [], "env": [], "dotenv": []},
+        "name": path.name,
+    }
     if state == "ready":
         marker.write_text(json.dumps(metadata), encoding="utf-8")
     elif state == "written by this rezup":  # with a marshal copy, as a build writes it
         mark_ready._write_marshal(str(path), json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-        marker.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n",
-                          encoding="utf-8")
+        marker.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     elif state == "broken":
         marker.write_text("{not json", encoding="utf-8")
     elif state == "not an object":
@@ -93,8 +108,20 @@ def set_state(path: Path, state: str) -> None:
         marker.mkdir()
 
 
-_STAMPS = st.sampled_from(["100.0", "100.5", "200", "200.000001", "300.25", "1000.0",
-                           "999.999", "50", "1700000000.123456", "100.00"])
+_STAMPS = st.sampled_from(
+    [
+        "100.0",
+        "100.5",
+        "200",
+        "200.000001",
+        "300.25",
+        "1000.0",
+        "999.999",
+        "50",
+        "1700000000.123456",
+        "100.00",
+    ]
+)
 _OTHER = st.sampled_from([".incoming-300.0-1@host", "nan", "1e9", "notes.txt", ".dropped#x"])
 _EVENTS = st.one_of(
     st.tuples(st.just("state"), _STAMPS, st.sampled_from(STATES)),  # no listing change
@@ -123,10 +150,13 @@ def apply(revisions: Path, event: tuple) -> None:
         newest.refresh_newest(str(revisions))
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(initial=st.dictionaries(_STAMPS, st.sampled_from(STATES), max_size=8),
-       events=st.lists(_EVENTS, max_size=10))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    initial=st.dictionaries(_STAMPS, st.sampled_from(STATES), max_size=8),
+    events=st.lists(_EVENTS, max_size=10),
+)
 def test_the_newest_file_never_changes_the_choice(tmp_path_factory, initial, events):
     revisions = tmp_path_factory.mktemp("c") / "dev" / "revisions"
     revisions.mkdir(parents=True)
@@ -183,12 +213,24 @@ def test_write_metadata_of_a_revision_in_place_refreshes_the_newest_file(tmp_pat
 # Faults: .newest is a hint; whatever is wrong with it, the listing decides
 
 
-def forge(revisions: Path, head: tuple, *, mtime_ns: int | None = None,
-          stamp_ns: int | None = None, inode: int | None = None, tag: str = "") -> None:
+def forge(
+    revisions: Path,
+    head: tuple,
+    *,
+    mtime_ns: int | None = None,
+    stamp_ns: int | None = None,
+    inode: int | None = None,
+    tag: str = "",
+) -> None:
     folder = os.stat(revisions)
     mtime = folder.st_mtime_ns if mtime_ns is None else mtime_ns
-    data = (tag or newest._NEWEST_TAG, folder.st_ino if inode is None else inode, mtime,
-            mtime + 10**9 if stamp_ns is None else stamp_ns, head)
+    data = (
+        tag or newest._NEWEST_TAG,
+        folder.st_ino if inode is None else inode,
+        mtime,
+        mtime + 10**9 if stamp_ns is None else stamp_ns,
+        head,
+    )
     (revisions.parent / paths.NEWEST_FILENAME).write_bytes(marshal.dumps(data))
 
 
@@ -201,10 +243,17 @@ def revisions(tmp_path) -> Path:
     return revisions
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage\xff", b"\xf0\x01",
-                                     marshal.dumps(["rezup .newest 1"]),
-                                     marshal.dumps(("rezup .newest 1", 1, 2)),
-                                     marshal.dumps(("rezup .newest 1", "1", "2", "3", ()))])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"garbage\xff",
+        b"\xf0\x01",
+        marshal.dumps(["rezup .newest 1"]),
+        marshal.dumps(("rezup .newest 1", 1, 2)),
+        marshal.dumps(("rezup .newest 1", "1", "2", "3", ())),
+    ],
+)
 def test_a_corrupt_newest_file_is_ignored(revisions, content):
     (revisions.parent / paths.NEWEST_FILENAME).write_bytes(content)
     assert newest._trusted_head(str(revisions)) is None
@@ -254,8 +303,10 @@ def test_a_newest_file_naming_a_removed_revision_goes_on_down_the_listing(revisi
 def test_a_newest_file_naming_a_revision_retired_since(revisions):
     newest.refresh_newest(str(revisions))
     assert newest._trusted_head(str(revisions)) == ("300.0", "200.0")
-    os.replace(revisions / "200.0" / paths.METADATA_FILENAME,
-               revisions / "200.0" / paths.RETIRED_METADATA_FILENAME)  # the folder stays
+    os.replace(
+        revisions / "200.0" / paths.METADATA_FILENAME,
+        revisions / "200.0" / paths.RETIRED_METADATA_FILENAME,
+    )  # the folder stays
     assert newest._trusted_head(str(revisions)) is not None
     assert newest.newest_usable(str(revisions))[0] == "100.0"
 
@@ -320,11 +371,16 @@ def test_use_with_many_revisions_enters_the_newest(home, tmp_path):
         make(revisions, f"{1600000000 + index}.000000", "ready")
     latest = revisions / "1600001999.000000"
     (latest / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
-    mark_ready.write_metadata(str(latest), {"venvs": ["rez"], "session": {
-        "bin_dirs": ["venv/rez/bin/rez"], "env": [], "dotenv": []}})
+    mark_ready.write_metadata(
+        str(latest),
+        {"venvs": ["rez"], "session": {"bin_dirs": ["venv/rez/bin/rez"], "env": [], "dotenv": []}},
+    )
     assert newest._trusted_head(str(revisions)) == (latest.name,)
-    done = subprocess.run([sys.executable, "-m", "rezup", "use", "--", "sh", "-c",
-                           "echo $REZUP_REVISION"], capture_output=True, text=True,
-                          env=dict(os.environ))
+    done = subprocess.run(
+        [sys.executable, "-m", "rezup", "use", "--", "sh", "-c", "echo $REZUP_REVISION"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == latest.name

@@ -29,17 +29,22 @@ def test_keys_are_normalised_like_pip():
 def test_files_and_variables_in_pips_order(tmp_path: Path):
     xdg_dirs = tmp_path / "xdg-dirs"
     home = tmp_path / "home"
-    write_pip_conf(xdg_dirs / "pip" / "pip.conf",
-                   "[global]\nindex-url = https://global/simple\ntimeout = 10\n"
-                   "retries = 1\ncert = /global.pem\n")
-    write_pip_conf(home / ".pip" / "pip.conf",
-                   "[global]\ntimeout = 20\nfind-links = /legacy\n")
-    write_pip_conf(home / ".config" / "pip" / "pip.conf",
-                   "[global]\ntimeout = 30\nretries = 3\n")
+    write_pip_conf(
+        xdg_dirs / "pip" / "pip.conf",
+        "[global]\nindex-url = https://global/simple\ntimeout = 10\n"
+        "retries = 1\ncert = /global.pem\n",
+    )
+    write_pip_conf(home / ".pip" / "pip.conf", "[global]\ntimeout = 20\nfind-links = /legacy\n")
+    write_pip_conf(home / ".config" / "pip" / "pip.conf", "[global]\ntimeout = 30\nretries = 3\n")
     env_file = write_pip_conf(tmp_path / "env.conf", "[global]\nretries = 5\n")
-    env = {"HOME": str(home), "XDG_CONFIG_DIRS": str(xdg_dirs),
-           "PIP_CONFIG_FILE": str(tmp_path / "missing.conf"), "PIP_TRUSTED_HOST": "h1 h2",
-           "PIP_VERSION": "1", "PIP_CERT": "/env.pem"}
+    env = {
+        "HOME": str(home),
+        "XDG_CONFIG_DIRS": str(xdg_dirs),
+        "PIP_CONFIG_FILE": str(tmp_path / "missing.conf"),
+        "PIP_TRUSTED_HOST": "h1 h2",
+        "PIP_VERSION": "1",
+        "PIP_CERT": "/env.pem",
+    }
 
     settings = read_pip_settings(env)
     # PIP_CONFIG_FILE names no file: the user files count, the legacy one first
@@ -62,26 +67,39 @@ def test_files_and_variables_in_pips_order(tmp_path: Path):
 
 def test_a_command_section_beats_global_from_any_file(tmp_path: Path):
     xdg_dirs = tmp_path / "xdg"
-    write_pip_conf(xdg_dirs / "pip" / "pip.conf",
-                   "[install]\nindex-url = https://install-section/simple\n")
-    env_file = write_pip_conf(tmp_path / "env.conf",
-                              "[global]\nindex-url = https://global-section/simple\n"
-                              "[freeze]\nfind-links = /not-for-install\n")
-    settings = read_pip_settings({"HOME": str(tmp_path), "XDG_CONFIG_DIRS": str(xdg_dirs),
-                                  "PIP_CONFIG_FILE": str(env_file)})
+    write_pip_conf(
+        xdg_dirs / "pip" / "pip.conf", "[install]\nindex-url = https://install-section/simple\n"
+    )
+    env_file = write_pip_conf(
+        tmp_path / "env.conf",
+        "[global]\nindex-url = https://global-section/simple\n"
+        "[freeze]\nfind-links = /not-for-install\n",
+    )
+    settings = read_pip_settings(
+        {"HOME": str(tmp_path), "XDG_CONFIG_DIRS": str(xdg_dirs), "PIP_CONFIG_FILE": str(env_file)}
+    )
     assert settings["index-url"].value == "https://install-section/simple"
     assert "find-links" not in settings
-    settings = read_pip_settings({"HOME": str(tmp_path), "XDG_CONFIG_DIRS": str(xdg_dirs),
-                                  "PIP_CONFIG_FILE": str(env_file),
-                                  "PIP_INDEX_URL": "https://variable/simple"})
+    settings = read_pip_settings(
+        {
+            "HOME": str(tmp_path),
+            "XDG_CONFIG_DIRS": str(xdg_dirs),
+            "PIP_CONFIG_FILE": str(env_file),
+            "PIP_INDEX_URL": "https://variable/simple",
+        }
+    )
     assert settings["index-url"].value == "https://variable/simple"
 
 
 def test_devnull_turns_off_every_file_but_not_the_variables(tmp_path: Path):
     xdg_dirs = tmp_path / "xdg"
     write_pip_conf(xdg_dirs / "pip" / "pip.conf", "[global]\nindex-url = https://g/simple\n")
-    env = {"HOME": str(tmp_path), "XDG_CONFIG_DIRS": str(xdg_dirs),
-           "PIP_CONFIG_FILE": os.devnull, "PIP_EXTRA_INDEX_URL": "https://x/simple"}
+    env = {
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_DIRS": str(xdg_dirs),
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_EXTRA_INDEX_URL": "https://x/simple",
+    }
     assert config_files(env) == []
     assert {key: s.value for key, s in read_pip_settings(env).items()} == {
         "extra-index-url": "https://x/simple",
@@ -89,18 +107,30 @@ def test_devnull_turns_off_every_file_but_not_the_variables(tmp_path: Path):
 
 
 def test_empty_values_hide_nothing(tmp_path: Path):
-    env_file = write_pip_conf(tmp_path / "env.conf",
-                              "[global]\nindex-url = https://g/simple\n[install]\nindex-url =\n")
-    settings = read_pip_settings({"HOME": str(tmp_path), "XDG_CONFIG_DIRS": str(tmp_path),
-                                  "PIP_CONFIG_FILE": str(env_file), "PIP_INDEX_URL": ""})
+    env_file = write_pip_conf(
+        tmp_path / "env.conf", "[global]\nindex-url = https://g/simple\n[install]\nindex-url =\n"
+    )
+    settings = read_pip_settings(
+        {
+            "HOME": str(tmp_path),
+            "XDG_CONFIG_DIRS": str(tmp_path),
+            "PIP_CONFIG_FILE": str(env_file),
+            "PIP_INDEX_URL": "",
+        }
+    )
     assert settings["index-url"].value == "https://g/simple"
 
 
 def test_a_broken_file_is_skipped_with_a_warning(tmp_path: Path, caplog):
     env_file = write_pip_conf(tmp_path / "env.conf", "index-url = no section header\n")
     with caplog.at_level(logging.WARNING, logger="rezup"):
-        settings = read_pip_settings({"HOME": str(tmp_path), "XDG_CONFIG_DIRS": str(tmp_path),
-                                      "PIP_CONFIG_FILE": str(env_file)})
+        settings = read_pip_settings(
+            {
+                "HOME": str(tmp_path),
+                "XDG_CONFIG_DIRS": str(tmp_path),
+                "PIP_CONFIG_FILE": str(env_file),
+            }
+        )
     assert "index-url" not in settings
     [record] = [r for r in caplog.records if str(env_file) in r.getMessage()]
     assert "\n" not in record.getMessage()
@@ -109,19 +139,29 @@ def test_a_broken_file_is_skipped_with_a_warning(tmp_path: Path, caplog):
 def test_where_pip_looks_on_each_platform(tmp_path: Path):
     env = {"HOME": "/home/me", "XDG_CONFIG_DIRS": "/a:/b", "XDG_CONFIG_HOME": "/cfg"}
     linux = config_files(env, "linux")
-    assert linux == ["/a/pip/pip.conf", "/b/pip/pip.conf", "/etc/pip.conf",
-                     "/home/me/.pip/pip.conf", "/cfg/pip/pip.conf",
-                     os.path.join(sys.prefix, "pip.conf")]
-    assert config_files({"HOME": "/home/me"}, "linux")[:2] == ["/etc/xdg/pip/pip.conf",
-                                                              "/etc/pip.conf"]
+    assert linux == [
+        "/a/pip/pip.conf",
+        "/b/pip/pip.conf",
+        "/etc/pip.conf",
+        "/home/me/.pip/pip.conf",
+        "/cfg/pip/pip.conf",
+        os.path.join(sys.prefix, "pip.conf"),
+    ]
+    assert config_files({"HOME": "/home/me"}, "linux")[:2] == [
+        "/etc/xdg/pip/pip.conf",
+        "/etc/pip.conf",
+    ]
     mac = config_files({"HOME": "/Users/me"}, "darwin")
     assert mac[0] == "/Library/Application Support/pip/pip.conf"
     assert mac[1:3] == ["/Users/me/.pip/pip.conf", "/Users/me/.config/pip/pip.conf"]
-    windows = config_files({"HOME": "C:/Users/me", "APPDATA": "C:/AppData",
-                            "ProgramData": "C:/ProgramData"}, "win32")
-    assert windows[:3] == [os.path.join("C:/ProgramData", "pip", "pip.ini"),
-                           os.path.join("C:/Users/me", "pip", "pip.ini"),
-                           os.path.join("C:/AppData", "pip", "pip.ini")]
+    windows = config_files(
+        {"HOME": "C:/Users/me", "APPDATA": "C:/AppData", "ProgramData": "C:/ProgramData"}, "win32"
+    )
+    assert windows[:3] == [
+        os.path.join("C:/ProgramData", "pip", "pip.ini"),
+        os.path.join("C:/Users/me", "pip", "pip.ini"),
+        os.path.join("C:/AppData", "pip", "pip.ini"),
+    ]
     assert windows[-1] == os.path.join(sys.prefix, "pip.ini")
 
 
@@ -136,20 +176,27 @@ def _recipe(tmp_path: Path, text: str = ""):
 
 
 def test_precedence_files_variables_recipe_and_process(tmp_path: Path, monkeypatch):
-    conf = write_pip_conf(tmp_path / "pip.conf",
-                          "[global]\nindex-url = https://file/simple\n"
-                          "extra-index-url = https://file-extra/simple\ntimeout = 11\n")
+    conf = write_pip_conf(
+        tmp_path / "pip.conf",
+        "[global]\nindex-url = https://file/simple\n"
+        "extra-index-url = https://file-extra/simple\ntimeout = 11\n",
+    )
     monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "https://variable-extra/simple")
     options, env = installer_settings(_recipe(tmp_path), warn=False)
     assert options == []
-    assert env == {"UV_INDEX_URL": "https://file/simple",
-                   "UV_EXTRA_INDEX_URL": "https://variable-extra/simple",
-                   "UV_HTTP_TIMEOUT": "11"}
+    assert env == {
+        "UV_INDEX_URL": "https://file/simple",
+        "UV_EXTRA_INDEX_URL": "https://variable-extra/simple",
+        "UV_HTTP_TIMEOUT": "11",
+    }
 
     # the recipe's [pip] wins (options and env), [uv] over it; a uv spelling counts too
-    recipe = _recipe(tmp_path, '[pip]\noptions = ["--extra-index-url", "https://r/simple"]\n'
-                               '[uv.env]\nUV_DEFAULT_INDEX = "https://uv/simple"\n')
+    recipe = _recipe(
+        tmp_path,
+        '[pip]\noptions = ["--extra-index-url", "https://r/simple"]\n'
+        '[uv.env]\nUV_DEFAULT_INDEX = "https://uv/simple"\n',
+    )
     options, env = installer_settings(recipe, warn=False)
     assert options == ["--extra-index-url", "https://r/simple"]
     assert env == {"UV_DEFAULT_INDEX": "https://uv/simple", "UV_HTTP_TIMEOUT": "11"}
@@ -172,10 +219,12 @@ def test_no_index_of_the_studio_becomes_the_option(tmp_path: Path, monkeypatch):
 
 
 def test_secrets_in_index_urls_are_kept_but_never_logged(tmp_path: Path, monkeypatch, caplog):
-    conf = write_pip_conf(tmp_path / "pip.conf",
-                          "[global]\nindex-url = https://alice:s3cret@studio.example/simple\n"
-                          "find-links = https://bob:hunter2@studio.example/links "
-                          "file:///no/such/place\nprefer-binary = true\n")
+    conf = write_pip_conf(
+        tmp_path / "pip.conf",
+        "[global]\nindex-url = https://alice:s3cret@studio.example/simple\n"
+        "find-links = https://bob:hunter2@studio.example/links "
+        "file:///no/such/place\nprefer-binary = true\n",
+    )
     monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
     recipe = _recipe(tmp_path, '[pip]\noptions = ["--bogus", "https://carol:pw9@x/simple"]\n')
     with caplog.at_level(logging.DEBUG, logger="rezup"):

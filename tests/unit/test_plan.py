@@ -78,8 +78,7 @@ def full_plan(**changes) -> Plan:
         ),
         dotenv=("/etc/rez/common.env", "/home/me/my.env"),
         dotenv_platform=(("linux", ("/etc/rez/linux.env",)), ("windows", ("C:\\rez\\w.env",))),
-        shared=SharedPlan("production", "/usr/bin/python3.11",
-                          (f"toml==0.10.2 --hash={HASH_A}",)),
+        shared=SharedPlan("production", "/usr/bin/python3.11", (f"toml==0.10.2 --hash={HASH_A}",)),
         wheels=True,
     )
     return dataclasses.replace(plan, **changes)
@@ -162,10 +161,13 @@ def test_digest_is_stable_and_changes_with_anything():
         full_plan(venvs=(rez_venv(requirements=("rez==3.4.1",)), full_plan().venvs[1])),
         full_plan(venvs=(rez_venv(editables=()), full_plan().venvs[1])),
         full_plan(venvs=(rez_venv(link_shared=False), full_plan().venvs[1])),
-        full_plan(venvs=(rez_venv(tools=(ScriptTool("rez", ("-E", "-s")),)),
-                         full_plan().venvs[1])),
-        full_plan(venvs=(rez_venv(tools=(ScriptTool("rez", ("-E",), editable=True),)),
-                         full_plan().venvs[1])),
+        full_plan(venvs=(rez_venv(tools=(ScriptTool("rez", ("-E", "-s")),)), full_plan().venvs[1])),
+        full_plan(
+            venvs=(
+                rez_venv(tools=(ScriptTool("rez", ("-E",), editable=True),)),
+                full_plan().venvs[1],
+            )
+        ),
     ]
     digests = {plan.digest for plan in variants}
     assert base.digest not in digests
@@ -182,7 +184,9 @@ def test_with_wheels():
 def test_plan_dotenv_files():
     plan = full_plan()
     assert plan.dotenv_files("linux") == [
-        "/etc/rez/common.env", "/home/me/my.env", "/etc/rez/linux.env",
+        "/etc/rez/common.env",
+        "/home/me/my.env",
+        "/etc/rez/linux.env",
     ]
     assert plan.dotenv_files("darwin") == ["/etc/rez/common.env", "/home/me/my.env"]
     assert plan.dotenv_files("windows")[-1] == "C:\\rez\\w.env"
@@ -199,7 +203,7 @@ def test_plan_dotenv_files():
         'container = ".main"\n',
         "\x00\x01binary",
         minimal_plan().to_text().replace("format = 1", "format = 99"),
-        minimal_plan().to_text().replace('name = "rez"', "nme = \"rez\""),
+        minimal_plan().to_text().replace('name = "rez"', 'nme = "rez"'),
         minimal_plan().to_text().replace("requirements = ", "requirements = 5 #"),
         '{"format": 1}',
         minimal_plan().to_text().replace("[runtime.env]", 'env = "not a table"'),
@@ -263,7 +267,8 @@ def test_parse_compiled_edge_cases():
     ]
     # Windows line endings
     assert parse_compiled(f"rez==3.4.0 \\\r\n    --hash={HASH_A}\r\nsix==1\r\n") == [
-        f"rez==3.4.0 --hash={HASH_A}", "six==1",
+        f"rez==3.4.0 --hash={HASH_A}",
+        "six==1",
     ]
 
 
@@ -319,9 +324,11 @@ def test_venv_specs_split(tmp_path):
     assert rez.name == "rez"
     assert rez.python_request == "3.11"
     assert rez.inputs == [
-        "rez>=3", "PySide6",
+        "rez>=3",
+        "PySide6",
         f"-e {tmp_path / 'dev' / 'foo'}",
-        "plain==2.0", "toml",
+        "plain==2.0",
+        "toml",
         f"local @ {Path('/opt/local-pkg').as_uri()}",
     ]
     assert rez.editables == [str(tmp_path / "dev" / "foo")]
@@ -344,8 +351,7 @@ def test_venv_specs_split(tmp_path):
 
 def test_venv_specs_isolated_with_editable_rez(tmp_path):
     recipe = recipe_from(
-        '[rez]\nurl = "./src/rez"\nedit = true\n'
-        '[[extension]]\nname = "iso"\nisolation = true\n',
+        '[rez]\nurl = "./src/rez"\nedit = true\n[[extension]]\nname = "iso"\nisolation = true\n',
         tmp_path,
     )
     rez, iso = venv_specs(recipe)
@@ -373,8 +379,10 @@ def test_describe():
     assert describe(full_plan()) == (
         "venv rez: Python 3.11.7, 4 packages; venv iso: Python 3.9.18, 2 packages"
     )
-    single = replace(full_plan(), venvs=(replace(full_plan().venvs[0], requirements=("rez==3.4.0",),
-                                                  editables=()),))
+    single = replace(
+        full_plan(),
+        venvs=(replace(full_plan().venvs[0], requirements=("rez==3.4.0",), editables=()),),
+    )
     assert describe(single) == "venv rez: Python 3.11.7, 1 package"
 
 
@@ -397,11 +405,19 @@ def test_installer_settings(tmp_path):
         options, env = installer_settings(recipe)
     finally:
         logger.removeHandler(handler)
-    assert options == ["--index-url", "https://pypi.example/simple", "--prerelease=allow",
-                       "--index-strategy", "unsafe-best-match"]
+    assert options == [
+        "--index-url",
+        "https://pypi.example/simple",
+        "--prerelease=allow",
+        "--index-strategy",
+        "unsafe-best-match",
+    ]
     # [uv] env is laid over the translated [pip] env
-    assert env == {"UV_EXTRA_INDEX_URL": "https://uv-wins/simple", "UV_LINK_MODE": "copy",
-                   "UV_HTTP_RETRIES": "3"}
+    assert env == {
+        "UV_EXTRA_INDEX_URL": "https://uv-wins/simple",
+        "UV_LINK_MODE": "copy",
+        "UV_HTTP_RETRIES": "3",
+    }
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "--disable-pip-version-check" in warnings[0]
@@ -418,8 +434,7 @@ def test_installer_settings(tmp_path):
         (),
         (("a", "1"), ("b", "true"), ("c", ""), ("d", "-5")),
         (("quoted key", "v"), ("a.b", "c"), ("", "empty"), ("é", "ü"), ("1", "one")),
-        (("s", 'quotes " \' and \\ backslashes \\n literal'),
-         ("u", "日本語 ✓ \u2028 \U0001f600")),
+        (("s", "quotes \" ' and \\ backslashes \\n literal"), ("u", "日本語 ✓ \u2028 \U0001f600")),
         (("ctrl", "".join(chr(i) for i in range(32)) + "\x7f" + "\x80\x9f"),),
         (("del\x7fkey", "v"), ("nl\nkey", "y")),
         (("long", "x" * 300),),
@@ -439,8 +454,14 @@ def test_plan_text_layout():
     text = minimal_plan().to_text()
     body = tomllib.loads(text)
     assert body["installer"] == {"options": [], "env": {}}
-    for header in ("[installer]", "[installer.env]", "[runtime]", "[runtime.env]",
-                   "[runtime.dotenv_platform]", "[[venv]]"):
+    for header in (
+        "[installer]",
+        "[installer.env]",
+        "[runtime]",
+        "[runtime.env]",
+        "[runtime.dotenv_platform]",
+        "[[venv]]",
+    ):
         assert f"\n{header}\n" in text
     assert '\n    "rez==3.4.0",\n' in text
     assert "tool = []" in text
@@ -465,9 +486,14 @@ def test_relative_paths_in_installer_options_are_anchored_at_the_recipe(tmp_path
     )
     options, _ = installer_settings(recipe)
     assert options == [
-        "--find-links", str(tmp_path / "team" / "wheels"),
-        "--constraint", str(tmp_path / "pins.txt"),
-        "--index-url", "https://example.com/simple",
-        "--find-links", "https://example.com/links",
-        "-f", "/abs/links",
+        "--find-links",
+        str(tmp_path / "team" / "wheels"),
+        "--constraint",
+        str(tmp_path / "pins.txt"),
+        "--index-url",
+        "https://example.com/simple",
+        "--find-links",
+        "https://example.com/links",
+        "-f",
+        "/abs/links",
     ]

@@ -43,8 +43,12 @@ def test_generated_scripts_run_with_their_flags(tmp_path: Path, folder: str, fla
     _make_scripts(Path(sys.executable), target, {"probe-tool": "probe_mod:main"}, flags, "")
     script = target / "probe-tool"
     assert os.access(script, os.X_OK)
-    result = subprocess.run([str(script), "a b", "c"], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": "/nonexistent"})
+    result = subprocess.run(
+        [str(script), "a b", "c"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": "/nonexistent"},
+    )
     assert result.returncode == 3, result.stderr
     expected_e = 1 if "-E" in flags else 0
     assert result.stdout.strip() == f"E={expected_e} argv0=probe-tool args=['a b', 'c']"

@@ -80,8 +80,9 @@ def rezup_log(monkeypatch):
 # Container names
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../x", "a\\b", "x/..", "a..b", "/abs",
-                                  "a b", "-x", "tab\t"])
+@pytest.mark.parametrize(
+    "name", ["", ".", "..", "a/b", "../x", "a\\b", "x/..", "a..b", "/abs", "a b", "-x", "tab\t"]
+)
 def test_validate_container_name_refuses(name):
     with pytest.raises(UsageError, match="invalid container name"):
         validate_container_name(name)
@@ -136,8 +137,12 @@ def test_deep_merge_function():
     base = {"a": {"x": 1, "y": {"p": 1}}, "b": [1, 2], "c": 1}
     over = {"a": {"y": {"q": 2}, "z": 3}, "b": [3], "d": {"k": "v"}}
     merged = deep_merge(base, over)
-    assert merged == {"a": {"x": 1, "y": {"p": 1, "q": 2}, "z": 3}, "b": [3], "c": 1,
-                      "d": {"k": "v"}}
+    assert merged == {
+        "a": {"x": 1, "y": {"p": 1, "q": 2}, "z": 3},
+        "b": [3],
+        "c": 1,
+        "d": {"k": "v"},
+    }
     assert base == {"a": {"x": 1, "y": {"p": 1}}, "b": [1, 2], "c": 1}, "base not modified"
     # a table replaced by a scalar and the other way round
     assert deep_merge({"a": {"x": 1}}, {"a": 5}) == {"a": 5}
@@ -202,7 +207,7 @@ def test_read_root_settings(recipe_dir, home):
     assert read_root_settings(path) == ("", "")
     path = write_recipe(recipe_dir, "[root]\nlocal = false\n", "false.toml")
     assert read_root_settings(path) == ("", "")
-    path = write_recipe(recipe_dir, 'root = 3\n', "bad.toml")
+    path = write_recipe(recipe_dir, "root = 3\n", "bad.toml")
     with pytest.raises(RecipeError, match=r"\[root\] must be a table"):
         read_root_settings(path)
     path = write_recipe(recipe_dir, '[root\nlocal = "x"\n', "syntax.toml")
@@ -216,8 +221,15 @@ def test_rez_section(recipe_dir):
         '[rez]\nname = "rez"\nurl = "rez==3.2.1"\nflags = ["-E", "-s"]\npython = "3.11"\n'
         'lib = ["PySide6", "toml"]\n',
     )
-    assert recipe.rez == Tool(name="rez", url="rez==3.2.1", edit=False, flags=("-E", "-s"),
-                              isolation=False, python="3.11", lib=("PySide6", "toml"))
+    assert recipe.rez == Tool(
+        name="rez",
+        url="rez==3.2.1",
+        edit=False,
+        flags=("-E", "-s"),
+        isolation=False,
+        python="3.11",
+        lib=("PySide6", "toml"),
+    )
 
 
 def test_rez_flags_may_be_empty(recipe_dir):
@@ -252,17 +264,17 @@ def test_url_is_stripped_and_must_not_be_empty(recipe_dir):
 @pytest.mark.parametrize(
     ("text", "where", "what"),
     [
-        ('[rez]\nname = 3\n', "[rez] name", "must be a string"),
+        ("[rez]\nname = 3\n", "[rez] name", "must be a string"),
         ('[rez]\nname = "bad name"\n', "[rez] name", "not a valid package name"),
         ('[rez]\nurl = ["rez"]\n', "[rez] url", "must be a string"),
         ('[rez]\nedit = "yes"\n', "[rez] edit", "must be true or false"),
         ('[rez]\nflags = "-E"\n', "[rez] flags", "must be a list of strings"),
         ('[rez]\nflags = ["-E", 1]\n', "[rez] flags", "must be a list of strings"),
         ('[rez]\nlib = "toml"\n', "[rez] lib", "must be a list of strings"),
-        ('[rez]\npython = true\n', "[rez] python", "must be a version or a path"),
+        ("[rez]\npython = true\n", "[rez] python", "must be a version or a path"),
         ('[rez]\npython = ["3.11"]\n', "[rez] python", "must be a version or a path"),
         ('rez = "rez"\n', "[rez]", "must be a table"),
-        ('[rez]\nisolation = true\n', "[rez]", "unknown key 'isolation'"),
+        ("[rez]\nisolation = true\n", "[rez]", "unknown key 'isolation'"),
         ('[rez]\nversion = "3"\n', "[rez]", "unknown key 'version'"),
     ],
 )
@@ -277,19 +289,22 @@ def test_python_versions_and_paths(recipe_dir, home):
     assert load(recipe_dir, "[rez]\npython = 3\n").rez.python == "3"
     assert load(recipe_dir, '[rez]\npython = "3.12"\n').rez.python == "3.12"
     assert load(recipe_dir, '[rez]\npython = ""\n').rez.python is None
-    assert load(recipe_dir, '[rez]\npython = "/usr/bin/python3"\n').rez.python == \
-        "/usr/bin/python3"
-    assert load(recipe_dir, '[rez]\npython = "~/py/bin/python"\n').rez.python == \
-        str(home / "py" / "bin" / "python")
-    assert load(recipe_dir, '[rez]\npython = "py/bin/python"\n').rez.python == \
-        str(recipe_dir / "py" / "bin" / "python")
+    assert load(recipe_dir, '[rez]\npython = "/usr/bin/python3"\n').rez.python == "/usr/bin/python3"
+    assert load(recipe_dir, '[rez]\npython = "~/py/bin/python"\n').rez.python == str(
+        home / "py" / "bin" / "python"
+    )
+    assert load(recipe_dir, '[rez]\npython = "py/bin/python"\n').rez.python == str(
+        recipe_dir / "py" / "bin" / "python"
+    )
 
 
 def test_python_float_keeps_its_written_form(recipe_dir):
     # `python = 3.10` is how rezup 2.x recipes wrote versions (`python = 2.7`); as a TOML float
     # it is 3.1, which would ask uv for Python 3.1.
-    assert load(recipe_dir, "[[extension]]\nname = 'x'\npython = 3.10\n").extensions[0].python \
+    assert (
+        load(recipe_dir, "[[extension]]\nname = 'x'\npython = 3.10\n").extensions[0].python
         == "3.10"
+    )
     assert load(recipe_dir, "[rez]\npython = 2.7\n").rez.python == "2.7"
 
 
@@ -315,8 +330,15 @@ def test_extensions(recipe_dir, home):
     )
     foo, bar, baz = recipe.extensions
     assert foo == Tool(name="foo", url=str(home / "dev" / "foo"), edit=True)
-    assert bar == Tool(name="bar", url="git+https://github.com/get-bar/bar", edit=False,
-                       flags=(), isolation=True, python="3.9", lib=("six",))
+    assert bar == Tool(
+        name="bar",
+        url="git+https://github.com/get-bar/bar",
+        edit=False,
+        flags=(),
+        isolation=True,
+        python="3.9",
+        lib=("six",),
+    )
     assert baz == Tool(name="baz", url="baz")  # url defaults to the name
     assert recipe.tools == (recipe.rez, foo, bar, baz)
 
@@ -333,16 +355,25 @@ def test_single_extension_table_and_empty_ones(recipe_dir):
     ("text", "where", "what"),
     [
         ('[[extension]]\nurl = "foo"\n', "[[extension]] #1", "missing required key 'name'"),
-        ('[[extension]]\nname = "a"\n[[extension]]\nname = "a"\n', "[[extension]] #2 name",
-         "'a' is used twice"),
+        (
+            '[[extension]]\nname = "a"\n[[extension]]\nname = "a"\n',
+            "[[extension]] #2 name",
+            "'a' is used twice",
+        ),
         ('[[extension]]\nname = "rez"\n', "[[extension]] #1 name", "'rez' is used twice"),
-        ('[[extension]]\nname = "a"\nisolation = 1\n', "[[extension]] #1 isolation",
-         "must be true or false"),
+        (
+            '[[extension]]\nname = "a"\nisolation = 1\n',
+            "[[extension]] #1 isolation",
+            "must be true or false",
+        ),
         ('[[extension]]\nname = "a"\nbogus = 1\n', "[[extension]] #1", "unknown key 'bogus'"),
         ('extension = "foo"\n', "[[extension]]", "must be an array of tables"),
         ('extension = ["foo"]\n', "[[extension]] #1", "must be a table"),
-        ('[[extension]]\nname = "foo"\nurl = "foo"\nedit = true\n', "[[extension]] #1 url",
-         "edit = true needs a local folder"),
+        (
+            '[[extension]]\nname = "foo"\nurl = "foo"\nedit = true\n',
+            "[[extension]] #1 url",
+            "edit = true needs a local folder",
+        ),
     ],
 )
 def test_extension_errors(recipe_dir, text, where, what):
@@ -405,8 +436,9 @@ def test_shared_defaults_and_errors(recipe_dir, rezup_log):
     assert load(recipe_dir, "[shared]\n").shared is None
     assert load(recipe_dir, '[shared]\nname = "x"\nrequires = []\n').shared is None
     assert not rezup_log, "no warning when [shared] holds nothing"
-    assert load(recipe_dir, '[shared]\nrequires = ["toml"]\n').shared == \
-        Shared("production", ("toml",))
+    assert load(recipe_dir, '[shared]\nrequires = ["toml"]\n').shared == Shared(
+        "production", ("toml",)
+    )
     assert len(rezup_log) == 1
     assert "[shared]" in error_of(recipe_dir, "[shared]\nfoo = 1\n")
     assert "[shared] requires" in error_of(recipe_dir, '[shared]\nrequires = "toml"\n')
@@ -460,11 +492,17 @@ def test_dotenv_sorted_by_key_then_platform(recipe_dir, home):
         '[dotenv.linux]\n2 = "linux2.env"\n1 = "linux1.env"\n\n'
         '[dotenv.windows]\nx = "win.env"\n',
     )
-    assert recipe.dotenv == (str(home / "a.env"), os.path.normpath("/etc/m.env"),
-                             str(recipe_dir / "z.env"))
+    assert recipe.dotenv == (
+        str(home / "a.env"),
+        os.path.normpath("/etc/m.env"),
+        str(recipe_dir / "z.env"),
+    )
     assert recipe.dotenv_files("linux") == [
-        str(home / "a.env"), os.path.normpath("/etc/m.env"), str(recipe_dir / "z.env"),
-        str(recipe_dir / "linux1.env"), str(recipe_dir / "linux2.env"),
+        str(home / "a.env"),
+        os.path.normpath("/etc/m.env"),
+        str(recipe_dir / "z.env"),
+        str(recipe_dir / "linux1.env"),
+        str(recipe_dir / "linux2.env"),
     ]
     assert recipe.dotenv_files("windows")[-1] == str(recipe_dir / "win.env")
     assert len(recipe.dotenv_files("windows")) == 4
@@ -514,10 +552,10 @@ def test_pip_and_uv_errors(recipe_dir, text, where):
 
 
 def test_init_script(recipe_dir, home):
-    assert load(recipe_dir, '[init]\nscript = "site.py"\n').init_script == \
-        str(recipe_dir / "site.py")
-    assert load(recipe_dir, '[init]\nscript = "~/site.py"\n').init_script == \
-        str(home / "site.py")
+    assert load(recipe_dir, '[init]\nscript = "site.py"\n').init_script == str(
+        recipe_dir / "site.py"
+    )
+    assert load(recipe_dir, '[init]\nscript = "~/site.py"\n').init_script == str(home / "site.py")
     assert load(recipe_dir, "[init]\n").init_script is None
     assert "[init] script" in error_of(recipe_dir, "[init]\nscript = 1\n")
     assert "unknown key 'other'" in error_of(recipe_dir, "[init]\nother = 1\n")
@@ -531,7 +569,7 @@ def test_full_readme_example(recipe_dir, home, rezup_log):
         '[rez]\nname = "rez"\nurl = "rez>=2.83"\n\n'
         '[[extension]]\nname = "foo"\nurl = "~/dev/foo"\nedit = true\n\n'
         '[[extension]]\nname = "bar"\nurl = "git+git://github.com/get-bar/bar"\n'
-        'isolation = true\npython = 2.7\n\n'
+        "isolation = true\npython = 2.7\n\n"
         '[shared]\nname = "production"\nrequires = [\n    "toml",\n    "pyside2",\n'
         '    "Qt5.py",\n]\n\n[env]\nREZ_CONFIG_FILE = "/path/to/rezconfig.py"\n\n'
         '[init]\nscript = "/path/to/script.py"\n',
@@ -555,9 +593,19 @@ def test_parse_recipe_without_source_anchors_at_cwd(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("url", "local"),
     [
-        ("~/dev/foo", True), ("./foo", True), ("../foo", True), ("/opt/foo", True),
-        (".", True), ("..", True), (".\\foo", True), ("C:\\src\\foo", True), ("c:/src", True),
-        ("rez", False), ("rez>=3", False), ("git+https://x/y", False), ("foo/bar", False),
+        ("~/dev/foo", True),
+        ("./foo", True),
+        ("../foo", True),
+        ("/opt/foo", True),
+        (".", True),
+        ("..", True),
+        (".\\foo", True),
+        ("C:\\src\\foo", True),
+        ("c:/src", True),
+        ("rez", False),
+        ("rez>=3", False),
+        ("git+https://x/y", False),
+        ("foo/bar", False),
         (".foo", False),
     ],
 )
@@ -606,8 +654,16 @@ def test_container_recipe_load_create_and_data(home):
 
 def test_iter_recipes(home):
     assert list(ContainerRecipe.iter_recipes()) == []
-    for name in ("rezup.toml", "rezup.zeta.toml", "rezup.alpha.toml", "rezup.a..b.toml",
-                 "rezup..toml", "rezup.bad name.toml", "other.toml", "rezup.toml.bak"):
+    for name in (
+        "rezup.toml",
+        "rezup.zeta.toml",
+        "rezup.alpha.toml",
+        "rezup.a..b.toml",
+        "rezup..toml",
+        "rezup.bad name.toml",
+        "other.toml",
+        "rezup.toml.bak",
+    ):
         (home / name).write_text("", encoding="utf-8")
     names = [r.name() for r in ContainerRecipe.iter_recipes()]
     assert names == [".main", "alpha", "zeta"]
@@ -618,13 +674,16 @@ def test_iter_recipes_without_default(home):
     assert [r.name() for r in ContainerRecipe.iter_recipes()] == ["dev"]
 
 
-@pytest.mark.parametrize("recipe_text, key", [
-    ('[shared]\nname = ".."\nrequires = ["six"]\n', "[shared] name"),
-    ('[shared]\nname = "a/b"\nrequires = ["six"]\n', "[shared] name"),
-    ('[[extension]]\nname = ".."\nurl = "six"\nisolation = true\n', "name"),
-    ('[[extension]]\nname = "."\nurl = "six"\n', "name"),
-    ('[[extension]]\nname = "-x"\nurl = "six"\n', "name"),
-])
+@pytest.mark.parametrize(
+    "recipe_text, key",
+    [
+        ('[shared]\nname = ".."\nrequires = ["six"]\n', "[shared] name"),
+        ('[shared]\nname = "a/b"\nrequires = ["six"]\n', "[shared] name"),
+        ('[[extension]]\nname = ".."\nurl = "six"\nisolation = true\n', "name"),
+        ('[[extension]]\nname = "."\nurl = "six"\n', "name"),
+        ('[[extension]]\nname = "-x"\nurl = "six"\n', "name"),
+    ],
+)
 def test_names_that_could_leave_their_folder_are_refused(recipe_text, key, tmp_path):
     path = tmp_path / "rezup.toml"
     path.write_text(recipe_text)

@@ -40,15 +40,32 @@ TOP_LEVEL = ["description", "schema", *SECTIONS, "unknown", "extensions"]
 texts = st.one_of(
     st.text(max_size=30),
     st.text(alphabet=string.ascii_letters + string.digits + "._-=<>~/!@ ", max_size=40),
-    st.sampled_from(["rez", "rez==3.4.0", "rez>=3", "./local", "~/dev/foo", "/abs/path",
-                     "git+https://example.invalid/x", "3.11", "-E", "--index-url", ""]),
+    st.sampled_from(
+        [
+            "rez",
+            "rez==3.4.0",
+            "rez>=3",
+            "./local",
+            "~/dev/foo",
+            "/abs/path",
+            "git+https://example.invalid/x",
+            "3.11",
+            "-E",
+            "--index-url",
+            "",
+        ]
+    ),
     st.builds(lambda n: "x" * n, st.integers(1000, 50_000)),  # very long values
     st.text(alphabet="äöü€日本語🙂\u202e\u0000\x7f", min_size=1, max_size=10),
 )
-scalars = st.one_of(texts, st.integers(-10**20, 10**20), st.floats(allow_nan=False),
-                    st.booleans())
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)), max_leaves=12)
+scalars = st.one_of(
+    texts, st.integers(-(10**20), 10**20), st.floats(allow_nan=False), st.booleans()
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 @st.composite
@@ -57,8 +74,12 @@ def recipes(draw) -> str:
     data = {}
     for key in draw(st.lists(st.sampled_from(TOP_LEVEL), max_size=6, unique=True)):
         if key in SECTIONS and draw(st.booleans()):
-            table = {k: draw(values) for k in draw(st.lists(
-                st.sampled_from(SECTIONS[key] + ["bogus"]), max_size=4, unique=True))}
+            table = {
+                k: draw(values)
+                for k in draw(
+                    st.lists(st.sampled_from(SECTIONS[key] + ["bogus"]), max_size=4, unique=True)
+                )
+            }
             data[key] = [table] if key == "extension" and draw(st.booleans()) else table
         else:
             data[key] = draw(values)
@@ -71,8 +92,15 @@ def recipes(draw) -> str:
         text = text[: draw(st.integers(0, len(text)))]
     elif mangle == "insert":
         at = draw(st.integers(0, len(text)))
-        text = text[:at] + draw(st.sampled_from(["[", "]]", "=", '"', "\n[rez\n", "\x00",
-                                                 "{a = ", "\ud800"[:0] + "é"])) + text[at:]
+        text = (
+            text[:at]
+            + draw(
+                st.sampled_from(
+                    ["[", "]]", "=", '"', "\n[rez\n", "\x00", "{a = ", "\ud800"[:0] + "é"]
+                )
+            )
+            + text[at:]
+        )
     elif mangle == "deep":
         depth = draw(st.integers(100, 5000))
         text += f"\nnested = {'[' * depth}{']' * depth}\n"
@@ -105,9 +133,11 @@ def test_any_recipe_through_the_command_line(home, offline, capfd, text):
     recipe = home / "rezup.fz.toml"
     recipe.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
-        for args, codes in ((["add", "fz", "--dry-run"], (0, 1, 2)),
-                            (["status", "fz"], (0,)),
-                            (["use", "fz", "--", "true"], (1, 2))):
+        for args, codes in (
+            (["add", "fz", "--dry-run"], (0, 1, 2)),
+            (["status", "fz"], (0,)),
+            (["use", "fz", "--", "true"], (1, 2)),
+        ):
             code = main(args)
             _, err = capfd.readouterr()
             assert code in codes, (args, code, err)

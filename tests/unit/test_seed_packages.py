@@ -62,12 +62,15 @@ EARLIER_DIGEST = "sha256:a2c7b20e9126fd0c89cabc95de10c77f9e0f923bbfa04c35f8089bf
 # -- the plan --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("version", "seeds"), [
-    ("3.7.16", ["pip", "setuptools", "wheel"]),
-    ("3.11.7", ["pip", "setuptools", "wheel"]),
-    ("3.12.1", ["pip"]),
-    ("3.13.0", ["pip"]),
-])
+@pytest.mark.parametrize(
+    ("version", "seeds"),
+    [
+        ("3.7.16", ["pip", "setuptools", "wheel"]),
+        ("3.11.7", ["pip", "setuptools", "wheel"]),
+        ("3.12.1", ["pip"]),
+        ("3.13.0", ["pip"]),
+    ],
+)
 def test_the_seeds_of_each_python(version: str, seeds: list[str]):
     assert seed_packages(version) == seeds
 
@@ -97,10 +100,10 @@ def test_a_venv_without_seed_needs_no_index(tmp_path: Path, monkeypatch):
     for key, value in offline_env(tmp_path).items():
         monkeypatch.setenv(key, value)
     plain = tmp_path / "plain"
-    uv_commands.create_venv(plain, sys.executable, seed=False, options=["--index-url",
-                                                                 "http://127.0.0.1:9/simple"])
+    uv_commands.create_venv(
+        plain, sys.executable, seed=False, options=["--index-url", "http://127.0.0.1:9/simple"]
+    )
     assert (plain / "pyvenv.cfg").is_file()
     assert not list(plain.glob("lib/python*/site-packages/pip"))
     with pytest.raises(UvError):
         uv_commands.create_venv(tmp_path / "seeded", sys.executable, seed=True)
-

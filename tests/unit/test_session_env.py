@@ -16,12 +16,14 @@ from rezup.runtime.session import expand_vars, load_dotenv_file, session_environ
 
 def compose_environ(revision: Revision, using_remote: bool, base=None) -> dict[str, str]:
     """The session environment of ``revision``, as ``rezup use`` composes it."""
-    return session_environ(revision.metadata(), str(revision.path()),
-                           revision.container().name(), using_remote, base)
+    return session_environ(
+        revision.metadata(), str(revision.path()), revision.container().name(), using_remote, base
+    )
 
 
-def make_revision(root: Path, session_data=None, *, name="dev", dirname="1700000000.000001",
-                  metadata=None) -> Revision:
+def make_revision(
+    root: Path, session_data=None, *, name="dev", dirname="1700000000.000001", metadata=None
+) -> Revision:
     """A ready revision folder written by hand, as a local build
     (``rezup.stages.build.build_revision``) leaves it."""
     container = Container.at(name, root)
@@ -41,19 +43,29 @@ def write(path: Path, text: str) -> str:
     return str(path)
 
 
-BASE = {"PATH": "/usr/bin:/bin", "HOME": "/home/me", "KEEP": "kept", "A": "from-process",
-        "B": "from-process", "C": "from-process", "REZUP_CONTAINER": "stale",
-        "REZUP_USING_REMOTE": "stale"}
+BASE = {
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/home/me",
+    "KEEP": "kept",
+    "A": "from-process",
+    "B": "from-process",
+    "C": "from-process",
+    "REZUP_CONTAINER": "stale",
+    "REZUP_USING_REMOTE": "stale",
+}
 
 
 def test_compose_environ_order(tmp_path, home):
     first = write(tmp_path / "first.env", "A=first\nB=first\nONLY_FIRST=1\n")
     second = write(tmp_path / "second.env", "B=second\nC=second\n")
-    revision = make_revision(tmp_path / "root", {
-        "bin_dirs": ["venv/rez/bin/rez"],
-        "env": [["C", "from-env"], ["REZUP_CONTAINER", "from-env"]],
-        "dotenv": [first, second],
-    })
+    revision = make_revision(
+        tmp_path / "root",
+        {
+            "bin_dirs": ["venv/rez/bin/rez"],
+            "env": [["C", "from-env"], ["REZUP_CONTAINER", "from-env"]],
+            "dotenv": [first, second],
+        },
+    )
     env = compose_environ(revision, using_remote=False, base=dict(BASE))
 
     assert env["KEEP"] == "kept"  # process environment at the bottom
@@ -87,15 +99,18 @@ def test_compose_environ_expansion(tmp_path, home):
         "DOLLAR=$HOME\n"
         "NOVALUE\n",
     )
-    revision = make_revision(tmp_path / "root", {
-        "bin_dirs": [],
-        "env": [
-            ["REZ_CONFIG_FILE", "${CONFIG}"],
-            ["PACKAGES", "${ROOT}/packages:${REZ_PACKAGES_PATH:-/default/packages}"],
-            ["CHAIN", "${PACKAGES}|${KEEP}"],
-        ],
-        "dotenv": [dotenv],
-    })
+    revision = make_revision(
+        tmp_path / "root",
+        {
+            "bin_dirs": [],
+            "env": [
+                ["REZ_CONFIG_FILE", "${CONFIG}"],
+                ["PACKAGES", "${ROOT}/packages:${REZ_PACKAGES_PATH:-/default/packages}"],
+                ["CHAIN", "${PACKAGES}|${KEEP}"],
+            ],
+            "dotenv": [dotenv],
+        },
+    )
     env = compose_environ(revision, False, base={"HOME": "/home/me", "KEEP": "kept", "EMPTY": ""})
 
     assert env["ROOT"] == "/home/me/studio"
@@ -113,22 +128,32 @@ def test_compose_environ_expansion(tmp_path, home):
 
 
 def test_compose_environ_path(tmp_path, home):
-    revision = make_revision(tmp_path / "root", {
-        "bin_dirs": ["venv/rez/bin/rez", "venv/iso/bin/rez"],
-        "env": [["PATH", "/studio/bin:${PATH}"]],
-        "dotenv": [],
-    })
+    revision = make_revision(
+        tmp_path / "root",
+        {
+            "bin_dirs": ["venv/rez/bin/rez", "venv/iso/bin/rez"],
+            "env": [["PATH", "/studio/bin:${PATH}"]],
+            "dotenv": [],
+        },
+    )
     env = compose_environ(revision, False, base={"PATH": "/usr/bin:/bin"})
     parts = env["PATH"].split(os.pathsep)
-    assert parts[:2] == [str(revision.path() / "venv/rez/bin/rez"),
-                         str(revision.path() / "venv/iso/bin/rez")]
+    assert parts[:2] == [
+        str(revision.path() / "venv/rez/bin/rez"),
+        str(revision.path() / "venv/iso/bin/rez"),
+    ]
     assert parts[2:] == ["/studio/bin", "/usr/bin", "/bin"]
 
 
 def test_compose_environ_without_path(tmp_path, home):
-    revision = make_revision(tmp_path / "root", {
-        "bin_dirs": ["venv/rez/bin/rez"], "env": [], "dotenv": [],
-    })
+    revision = make_revision(
+        tmp_path / "root",
+        {
+            "bin_dirs": ["venv/rez/bin/rez"],
+            "env": [],
+            "dotenv": [],
+        },
+    )
     env = compose_environ(revision, False, base={})
     assert env["PATH"] == str(revision.path() / "venv/rez/bin/rez")
 
@@ -156,9 +181,14 @@ def test_compose_environ_rezup2_revision(tmp_path, home):
 def test_missing_dotenv_file_warns(tmp_path, home, capsys):
     present = write(tmp_path / "present.env", "PRESENT=yes\n")
     missing = str(tmp_path / "missing.env")
-    revision = make_revision(tmp_path / "root", {
-        "bin_dirs": [], "env": [["AFTER", "ok"]], "dotenv": [missing, present],
-    })
+    revision = make_revision(
+        tmp_path / "root",
+        {
+            "bin_dirs": [],
+            "env": [["AFTER", "ok"]],
+            "dotenv": [missing, present],
+        },
+    )
     env = compose_environ(revision, False, base={})
     assert env["PRESENT"] == "yes"
     assert env["AFTER"] == "ok"
@@ -180,8 +210,12 @@ def test_load_dotenv_file(tmp_path):
         'A="double ${B}"\nC=${A}-c\nD=${D:-self-default}\nE="multi\nline"\n',
     )
     values = load_dotenv_file(path, {"B": "bee"})
-    assert values == {"A": "double bee", "C": "double bee-c", "D": "self-default",
-                      "E": "multi\nline"}
+    assert values == {
+        "A": "double bee",
+        "C": "double bee-c",
+        "D": "self-default",
+        "E": "multi\nline",
+    }
 
 
 def test_broken_revision_json_is_a_container_error(tmp_path, home):

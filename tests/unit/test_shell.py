@@ -31,10 +31,19 @@ PROMPT = "rezup (dev/local) "
 @pytest.mark.parametrize(
     ("value", "name"),
     [
-        ("bash", "bash"), ("/bin/bash", "bash"), ("-bash", "bash"), ("/usr/bin/zsh", "zsh"),
-        ("-zsh", "zsh"), ("tcsh", "tcsh"), ("/usr/local/bin/fish", "fish"), ("pwsh.exe", "pwsh"),
-        ("PowerShell.EXE", "powershell"), ("cmd.exe", "cmd"), ("CMD.EXE", "cmd"),
-        ("/bin/sh", "sh"), ("dash", "dash"),
+        ("bash", "bash"),
+        ("/bin/bash", "bash"),
+        ("-bash", "bash"),
+        ("/usr/bin/zsh", "zsh"),
+        ("-zsh", "zsh"),
+        ("tcsh", "tcsh"),
+        ("/usr/local/bin/fish", "fish"),
+        ("pwsh.exe", "pwsh"),
+        ("PowerShell.EXE", "powershell"),
+        ("cmd.exe", "cmd"),
+        ("CMD.EXE", "cmd"),
+        ("/bin/sh", "sh"),
+        ("dash", "dash"),
     ],
 )
 def test_shell_name(value, name):
@@ -72,7 +81,11 @@ def test_detect_shell_finds_the_parent_shell(name, home, tmp_path):
     # "; true" keeps the shell alive as the parent instead of exec'ing python
     out = subprocess.run(
         [exe, "-c", f'"{sys.executable}" -c "{code}"; true'],
-        env=env, capture_output=True, text=True, timeout=30, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout.strip()
     assert out == name
 
@@ -148,11 +161,18 @@ def test_interactive_fish():
 def test_interactive_cmd_and_powershell():
     env: dict[str, str] = {}
     assert interactive_command(Shell("cmd", "C:\\Windows\\System32\\cmd.exe"), env) == [
-        "C:\\Windows\\System32\\cmd.exe", "/Q", "/K", str(LAUNCH_DIR / "up.bat"),
+        "C:\\Windows\\System32\\cmd.exe",
+        "/Q",
+        "/K",
+        str(LAUNCH_DIR / "up.bat"),
     ]
     for name in ("pwsh", "powershell"):
         assert interactive_command(Shell(name, name), env) == [
-            name, "-NoLogo", "-NoExit", "-File", str(LAUNCH_DIR / "up.ps1"),
+            name,
+            "-NoLogo",
+            "-NoExit",
+            "-File",
+            str(LAUNCH_DIR / "up.ps1"),
         ]
     assert env == {}
     assert (LAUNCH_DIR / "up.bat").is_file()
@@ -184,16 +204,24 @@ def test_script_command(tmp_path):
 
 def run_shell(argv: list[str], env: dict[str, str], command: str) -> str:
     completed = subprocess.run(
-        [*argv, "-c", command], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-        text=True, timeout=30,
+        [*argv, "-c", command],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert completed.returncode == 0, completed.stderr
     return completed.stdout
 
 
 def session_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "dumb",
-           "REZUP_PROMPT": PROMPT}
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "TERM": "dumb",
+        "REZUP_PROMPT": PROMPT,
+    }
     env.update(extra)
     return env
 
@@ -209,8 +237,7 @@ def test_bashrc_prefixes_the_prompt_after_the_users_bashrc(tmp_path):
     exe = need("bash")
     home = tmp_path / "home"
     home.mkdir()
-    (home / ".bashrc").write_text('PS1="user$ "\nexport FROM_USER_BASHRC=yes\n',
-                                  encoding="utf-8")
+    (home / ".bashrc").write_text('PS1="user$ "\nexport FROM_USER_BASHRC=yes\n', encoding="utf-8")
     env = session_env(home)
     argv = interactive_command(Shell("bash", exe), env)
     out = run_shell(argv, env, 'printf "%s|%s\\n" "$PS1" "$FROM_USER_BASHRC"')
@@ -249,7 +276,8 @@ def test_rc_sh_runs_users_env_file_then_prefixes(name, tmp_path):
     env = session_env(home, ENV=str(user_rc))
     argv = interactive_command(Shell(name, exe), env)
     out = run_shell(
-        argv, env,
+        argv,
+        env,
         'printf "%s|%s|%s|%s\\n" "$PS1" "$FROM_USER_ENV" "$ENV" "${REZUP_ORIG_ENV-unset}"',
     )
     assert out == f"{PROMPT}user$ |yes|{user_rc}|unset\n"
@@ -272,13 +300,13 @@ def test_zshrc_prefixes_the_prompt(tmp_path):
     exe = need("zsh")
     home = tmp_path / "home"
     home.mkdir()
-    (home / ".zshrc").write_text("PROMPT='user> '\nexport FROM_USER_ZSHRC=yes\n",
-                                 encoding="utf-8")
+    (home / ".zshrc").write_text("PROMPT='user> '\nexport FROM_USER_ZSHRC=yes\n", encoding="utf-8")
     (home / ".zshenv").write_text("export FROM_USER_ZSHENV=yes\n", encoding="utf-8")
     env = session_env(home)
     argv = interactive_command(Shell("zsh", exe), env)
-    out = run_shell(argv, env, 'print -r -- "$PROMPT|$FROM_USER_ZSHRC|$FROM_USER_ZSHENV|'
-                               '${ZDOTDIR-unset}"')
+    out = run_shell(
+        argv, env, 'print -r -- "$PROMPT|$FROM_USER_ZSHRC|$FROM_USER_ZSHENV|${ZDOTDIR-unset}"'
+    )
     assert out == f"{PROMPT}user> |yes|yes|unset\n"
 
 
@@ -292,8 +320,12 @@ def test_zshrc_with_users_zdotdir(tmp_path):
     (zdotdir / ".zshenv").write_text("export FROM_ZDOTDIR_ZSHENV=yes\n", encoding="utf-8")
     env = session_env(home, ZDOTDIR=str(zdotdir))
     argv = interactive_command(Shell("zsh", exe), env)
-    out = run_shell(argv, env, 'print -r -- "$PROMPT|$FROM_ZDOTDIR_ZSHENV|${WRONG_FILE-no}|'
-                               '$ZDOTDIR|${REZUP_ORIG_ZDOTDIR-unset}"')
+    out = run_shell(
+        argv,
+        env,
+        'print -r -- "$PROMPT|$FROM_ZDOTDIR_ZSHENV|${WRONG_FILE-no}|'
+        '$ZDOTDIR|${REZUP_ORIG_ZDOTDIR-unset}"',
+    )
     assert out == f"{PROMPT}zdot> |yes|no|{zdotdir}|unset\n"
 
 
@@ -302,8 +334,9 @@ def test_cshrc_prefixes_the_prompt(name, tmp_path):
     exe = need(name)
     home = tmp_path / "home"
     home.mkdir()
-    (home / ".cshrc").write_text('set prompt="user% "\nsetenv FROM_USER_CSHRC yes\n',
-                                 encoding="utf-8")
+    (home / ".cshrc").write_text(
+        'set prompt="user% "\nsetenv FROM_USER_CSHRC yes\n', encoding="utf-8"
+    )
     env = session_env(home)
     argv = interactive_command(Shell(name, exe), env)
     out = run_shell(argv, env, 'echo "$prompt|$FROM_USER_CSHRC|$HOME"')

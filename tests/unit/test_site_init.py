@@ -48,8 +48,11 @@ def test_it_runs_before_any_other_setting_is_read(sandbox: Sandbox, tmp_path: Pa
 
 
 def test_an_index_setting_from_the_dotenv_steers_the_build(sandbox: Sandbox):
-    site(sandbox, SEEDS_EXAMPLE, "UV_INDEX_URL=http://127.0.0.1:9/simple\n"
-                                 "UV_DEFAULT_INDEX=http://127.0.0.1:9/simple\n")
+    site(
+        sandbox,
+        SEEDS_EXAMPLE,
+        "UV_INDEX_URL=http://127.0.0.1:9/simple\nUV_DEFAULT_INDEX=http://127.0.0.1:9/simple\n",
+    )
     (sandbox.home / "rezup.dev.toml").write_text(REZ_RECIPE)
     result = sandbox.rezup("add", "dev", "--dry-run", env={"UV_NO_CACHE": "1"})
     assert result.returncode == 1
@@ -66,11 +69,17 @@ def test_it_runs_once_per_launch_with_its_own_file(sandbox: Sandbox):
     assert log.read_text().splitlines() == [str(script), str(script)]
 
 
-@pytest.mark.parametrize(("script", "reason"), [
-    ("raise RuntimeError('boom')\n", "RuntimeError: boom"),
-    ("import no_such_module_xyz\n", "ModuleNotFoundError: No module named 'no_such_module_xyz'"),
-    (None, "not found"),
-])
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        ("raise RuntimeError('boom')\n", "RuntimeError: boom"),
+        (
+            "import no_such_module_xyz\n",
+            "ModuleNotFoundError: No module named 'no_such_module_xyz'",
+        ),
+        (None, "not found"),
+    ],
+)
 def test_a_broken_script_is_a_one_line_error(sandbox: Sandbox, script, reason):
     path = site(sandbox, script or "")
     if script is None:
@@ -97,12 +106,23 @@ def test_the_cost_of_an_init_script_is_its_own(sandbox: Sandbox):
     sandbox.write_recipe(rez_recipe(name=False))
     fake_revision(sandbox.local_root, ".main", "100.0")
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c",
-         "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-         "from rezup.entry import main; main()"],
-        env={**sandbox.env, "HOME": str(sandbox.home)}, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
+            "from rezup.entry import main; main()",
+        ],
+        env={**sandbox.env, "HOME": str(sandbox.home)},
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
-    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "tomllib" not in imported and "tomli" not in imported
     assert os.path.isfile(sandbox.home / "rezup.toml")

@@ -59,10 +59,17 @@ def test_no_upgrade_under_a_rezup_at_work(state, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     monkeypatch.setattr(upgrade, "_upgradable", lambda: None)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nsys.prefix = sys.argv[1]\n"
-         "from rezup.operations.upgrade import hold_environment\n"
-         "with hold_environment():\n    print('working', flush=True); time.sleep(60)",
-         str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nsys.prefix = sys.argv[1]\n"
+            "from rezup.operations.upgrade import hold_environment\n"
+            "with hold_environment():\n    print('working', flush=True); time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "working"
         upgrade.upgrade_at_launch(["status"])  # would find nothing anyway: it must not look

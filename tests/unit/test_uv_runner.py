@@ -44,7 +44,7 @@ def test_find_uv_from_many_threads_at_once(fresh_uv_lookup, monkeypatch):
 
 def test_uv_environment_variable_wins(fresh_uv_lookup, monkeypatch, tmp_path):
     fake = tmp_path / "my-uv"
-    fake.write_text("#!/bin/sh\necho fake-uv \"$@\"\n")
+    fake.write_text('#!/bin/sh\necho fake-uv "$@"\n')
     fake.chmod(0o755)
     monkeypatch.setenv("UV", str(fake))
     assert uv_process.find_uv() == str(fake)
@@ -53,8 +53,11 @@ def test_uv_environment_variable_wins(fresh_uv_lookup, monkeypatch, tmp_path):
 
 def test_uv_failure_becomes_one_uv_error(fresh_uv_lookup):
     with pytest.raises(UvError) as caught:
-        uv_process.run(["pip", "compile", "-", "--no-python-downloads", "--offline", "--quiet"],
-               input_text="surely-no-such-package-zz9==1.0\n", what="resolving test")
+        uv_process.run(
+            ["pip", "compile", "-", "--no-python-downloads", "--offline", "--quiet"],
+            input_text="surely-no-such-package-zz9==1.0\n",
+            what="resolving test",
+        )
     message = str(caught.value)
     assert message.startswith("resolving test failed: ")
     assert "surely-no-such-package-zz9" in message

@@ -24,15 +24,23 @@ from rezup.tools.uv_process import summarize_uv_error
 @pytest.mark.parametrize(
     ("pip", "uv"),
     [
-        (["--index-url", "https://pypi.example/simple"],
-         ["--index-url", "https://pypi.example/simple"]),
+        (
+            ["--index-url", "https://pypi.example/simple"],
+            ["--index-url", "https://pypi.example/simple"],
+        ),
         (["-i", "https://pypi.example/simple"], ["--index-url", "https://pypi.example/simple"]),
-        (["--index-url=https://pypi.example/simple"],
-         ["--index-url", "https://pypi.example/simple"]),
-        (["--extra-index-url", "https://extra/simple"], ["--extra-index-url",
-                                                         "https://extra/simple"]),
-        (["--extra-index-url=https://extra/simple?a=b"],
-         ["--extra-index-url", "https://extra/simple?a=b"]),
+        (
+            ["--index-url=https://pypi.example/simple"],
+            ["--index-url", "https://pypi.example/simple"],
+        ),
+        (
+            ["--extra-index-url", "https://extra/simple"],
+            ["--extra-index-url", "https://extra/simple"],
+        ),
+        (
+            ["--extra-index-url=https://extra/simple?a=b"],
+            ["--extra-index-url", "https://extra/simple?a=b"],
+        ),
         (["-f", "/wheels"], ["--find-links", "/wheels"]),
         (["--find-links", "/wheels"], ["--find-links", "/wheels"]),
         (["--find-links=/wheels"], ["--find-links", "/wheels"]),
@@ -58,14 +66,26 @@ def test_translate_pip_options(pip, uv):
 
 
 def test_translate_pip_options_keeps_order_and_values_with_equals():
-    translated = translate_pip_options([
-        "--no-index", "-f", "/w", "--pre", "-i", "https://u:p@host/simple?x=1",
-        "--extra-index-url=https://a/simple?x=y=z",
-    ])
+    translated = translate_pip_options(
+        [
+            "--no-index",
+            "-f",
+            "/w",
+            "--pre",
+            "-i",
+            "https://u:p@host/simple?x=1",
+            "--extra-index-url=https://a/simple?x=y=z",
+        ]
+    )
     assert translated.options == [
-        "--no-index", "--find-links", "/w", "--prerelease=allow",
-        "--index-url", "https://u:p@host/simple?x=1",
-        "--extra-index-url", "https://a/simple?x=y=z",
+        "--no-index",
+        "--find-links",
+        "/w",
+        "--prerelease=allow",
+        "--index-url",
+        "https://u:p@host/simple?x=1",
+        "--extra-index-url",
+        "https://a/simple?x=y=z",
     ]
     assert translated.dropped == []
 
@@ -78,8 +98,10 @@ def test_translate_pip_options_keeps_order_and_values_with_equals():
         (["--retries", "5"], {"UV_HTTP_RETRIES": "5"}),
         (["--cert", "/ca.pem"], {"SSL_CERT_FILE": "/ca.pem"}),
         (["--client-cert=/me.pem"], {"SSL_CLIENT_CERT": "/me.pem"}),
-        (["--proxy", "http://proxy:3128"],
-         {"HTTP_PROXY": "http://proxy:3128", "HTTPS_PROXY": "http://proxy:3128"}),
+        (
+            ["--proxy", "http://proxy:3128"],
+            {"HTTP_PROXY": "http://proxy:3128", "HTTPS_PROXY": "http://proxy:3128"},
+        ),
     ],
 )
 def test_translate_pip_options_uv_takes_from_variables(pip, env):
@@ -119,12 +141,26 @@ def test_translate_pip_options_drops(pip, dropped):
 
 
 def test_translate_pip_options_mixed():
-    translated = translate_pip_options([
-        "--disable-pip-version-check", "--index-url", "https://x/simple", "--progress-bar",
-        "off", "--pre", "--bogus", "--cert", "/ca.pem", "--no-index",
-    ])
-    assert translated.options == ["--index-url", "https://x/simple", "--prerelease=allow",
-                                  "--no-index"]
+    translated = translate_pip_options(
+        [
+            "--disable-pip-version-check",
+            "--index-url",
+            "https://x/simple",
+            "--progress-bar",
+            "off",
+            "--pre",
+            "--bogus",
+            "--cert",
+            "/ca.pem",
+            "--no-index",
+        ]
+    )
+    assert translated.options == [
+        "--index-url",
+        "https://x/simple",
+        "--prerelease=allow",
+        "--no-index",
+    ]
     assert translated.env == {"SSL_CERT_FILE": "/ca.pem"}
     assert translated.dropped == ["--disable-pip-version-check", "--progress-bar off", "--bogus"]
 
@@ -138,19 +174,21 @@ def test_translate_pip_options_accepts_tuples():
 
 
 def test_translate_pip_env_values():
-    translated = translate_pip_env({
-        "PIP_INDEX_URL": "https://pypi.example/simple",
-        "PIP_EXTRA_INDEX_URL": "https://a/simple https://b/simple",
-        "PIP_FIND_LINKS": "/wheels",
-        "PIP_CONSTRAINT": "/c.txt",
-        "PIP_TRUSTED_HOST": "pypi.example",
-        "PIP_TIMEOUT": "30",
-        "PIP_RETRIES": "7",
-        "PIP_CERT": "/etc/ca.pem",
-        "PIP_CLIENT_CERT": "/etc/me.pem",
-        "PIP_PROXY": "http://proxy:3128",
-        "PIP_KEYRING_PROVIDER": "subprocess",
-    })
+    translated = translate_pip_env(
+        {
+            "PIP_INDEX_URL": "https://pypi.example/simple",
+            "PIP_EXTRA_INDEX_URL": "https://a/simple https://b/simple",
+            "PIP_FIND_LINKS": "/wheels",
+            "PIP_CONSTRAINT": "/c.txt",
+            "PIP_TRUSTED_HOST": "pypi.example",
+            "PIP_TIMEOUT": "30",
+            "PIP_RETRIES": "7",
+            "PIP_CERT": "/etc/ca.pem",
+            "PIP_CLIENT_CERT": "/etc/me.pem",
+            "PIP_PROXY": "http://proxy:3128",
+            "PIP_KEYRING_PROVIDER": "subprocess",
+        }
+    )
     assert translated.env == {
         "UV_INDEX_URL": "https://pypi.example/simple",
         "UV_EXTRA_INDEX_URL": "https://a/simple https://b/simple",
@@ -171,11 +209,13 @@ def test_translate_pip_env_values():
 
 def test_translate_pip_env_lists_take_uv_separators():
     """pip's lists are whitespace-separated (newlines too); uv wants find-links with commas."""
-    translated = translate_pip_env({
-        "PIP_FIND_LINKS": "/wheels  https://h/links\n/more",
-        "PIP_EXTRA_INDEX_URL": "https://a/simple\n  https://b/simple",
-        "PIP_TRUSTED_HOST": "a.example\tb.example:8080",
-    })
+    translated = translate_pip_env(
+        {
+            "PIP_FIND_LINKS": "/wheels  https://h/links\n/more",
+            "PIP_EXTRA_INDEX_URL": "https://a/simple\n  https://b/simple",
+            "PIP_TRUSTED_HOST": "a.example\tb.example:8080",
+        }
+    )
     assert translated.env == {
         "UV_FIND_LINKS": "/wheels,https://h/links,/more",
         "UV_EXTRA_INDEX_URL": "https://a/simple https://b/simple",
@@ -185,12 +225,19 @@ def test_translate_pip_env_lists_take_uv_separators():
 
 @pytest.mark.parametrize("value", ["1", "true", "TRUE", "yes", "on", " On ", "y"])
 def test_translate_pip_env_truthy(value):
-    translated = translate_pip_env({
-        "PIP_PRE": value, "PIP_NO_INDEX": value, "PIP_NO_CACHE_DIR": value,
-        "PIP_NO_BUILD_ISOLATION": value,
-    })
-    assert translated.env == {"UV_PRERELEASE": "allow", "UV_NO_CACHE": "1",
-                              "UV_NO_BUILD_ISOLATION": "1"}
+    translated = translate_pip_env(
+        {
+            "PIP_PRE": value,
+            "PIP_NO_INDEX": value,
+            "PIP_NO_CACHE_DIR": value,
+            "PIP_NO_BUILD_ISOLATION": value,
+        }
+    )
+    assert translated.env == {
+        "UV_PRERELEASE": "allow",
+        "UV_NO_CACHE": "1",
+        "UV_NO_BUILD_ISOLATION": "1",
+    }
     # uv has no variable for --no-index: it becomes the option
     assert translated.options == ["--no-index"]
     assert translated.dropped == []
@@ -206,23 +253,30 @@ def test_translate_pip_env_falsy(value):
 
 
 def test_translate_pip_env_dropped_and_passthrough():
-    translated = translate_pip_env({
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_PROGRESS_BAR": "off",
-        "PIP_SOMETHING_NEW": "x",
-        "PIP_INDEX_URL": "https://x/simple",
-        "PIP_PRE": "maybe",  # not a boolean
-        "PIP_DEFAULT_INDEX": "https://uv-only/simple",  # pip has no such setting
-        "UV_LINK_MODE": "copy",
-        "HTTPS_PROXY": "http://proxy:3128",
-    })
+    translated = translate_pip_env(
+        {
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_PROGRESS_BAR": "off",
+            "PIP_SOMETHING_NEW": "x",
+            "PIP_INDEX_URL": "https://x/simple",
+            "PIP_PRE": "maybe",  # not a boolean
+            "PIP_DEFAULT_INDEX": "https://uv-only/simple",  # pip has no such setting
+            "UV_LINK_MODE": "copy",
+            "HTTPS_PROXY": "http://proxy:3128",
+        }
+    )
     assert translated.env == {
         "UV_INDEX_URL": "https://x/simple",
         "UV_LINK_MODE": "copy",
         "HTTPS_PROXY": "http://proxy:3128",
     }
-    assert translated.dropped == ["PIP_DISABLE_PIP_VERSION_CHECK", "PIP_PROGRESS_BAR",
-                                  "PIP_SOMETHING_NEW", "PIP_PRE", "PIP_DEFAULT_INDEX"]
+    assert translated.dropped == [
+        "PIP_DISABLE_PIP_VERSION_CHECK",
+        "PIP_PROGRESS_BAR",
+        "PIP_SOMETHING_NEW",
+        "PIP_PRE",
+        "PIP_DEFAULT_INDEX",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,13 +284,22 @@ def test_translate_pip_env_dropped_and_passthrough():
 
 
 def test_translate_pip_config_is_quiet_about_cosmetic_settings():
-    translated = translate_pip_config({
-        "index-url": "https://studio/simple",
-        "disable-pip-version-check": "1", "no-warn-script-location": "true",
-        "progress-bar": "off", "no-input": "1", "quiet": "1", "verbose": "2",
-        "no-python-version-warning": "1", "require-virtualenv": "true",
-        "prefer-binary": "1", "use-feature": "truststore", "keyring-provider": "auto",
-    })
+    translated = translate_pip_config(
+        {
+            "index-url": "https://studio/simple",
+            "disable-pip-version-check": "1",
+            "no-warn-script-location": "true",
+            "progress-bar": "off",
+            "no-input": "1",
+            "quiet": "1",
+            "verbose": "2",
+            "no-python-version-warning": "1",
+            "require-virtualenv": "true",
+            "prefer-binary": "1",
+            "use-feature": "truststore",
+            "keyring-provider": "auto",
+        }
+    )
     assert translated.env == {"UV_INDEX_URL": "https://studio/simple"}
     assert translated.dropped == ["prefer-binary", "use-feature", "keyring-provider"]
 
@@ -244,12 +307,16 @@ def test_translate_pip_config_is_quiet_about_cosmetic_settings():
 def test_translate_pip_config_drops_locations_that_do_not_exist(tmp_path):
     (tmp_path / "wheels").mkdir()
     (tmp_path / "simple").mkdir()
-    translated = translate_pip_config({
-        "find-links": f"wheels {tmp_path / 'gone'} https://h/links",
-        "extra-index-url": f"{(tmp_path / 'simple').as_uri()} file:///opt/no/such/simple "
-                           "https://studio/simple",
-        "index-url": "file:///no/such/index",
-    }, base_dir=str(tmp_path), check_locations=True)
+    translated = translate_pip_config(
+        {
+            "find-links": f"wheels {tmp_path / 'gone'} https://h/links",
+            "extra-index-url": f"{(tmp_path / 'simple').as_uri()} file:///opt/no/such/simple "
+            "https://studio/simple",
+            "index-url": "file:///no/such/index",
+        },
+        base_dir=str(tmp_path),
+        check_locations=True,
+    )
     assert translated.env == {
         "UV_FIND_LINKS": f"{tmp_path / 'wheels'},https://h/links",
         "UV_EXTRA_INDEX_URL": f"{(tmp_path / 'simple').as_uri()} https://studio/simple",
@@ -263,32 +330,76 @@ def test_translate_pip_config_drops_locations_that_do_not_exist(tmp_path):
 
 
 def test_setting_names_count_every_spelling_of_a_setting():
-    names = setting_names(["--default-index", "https://r/simple", "--index=x=https://y",
-                           "--no-index", "--prerelease=allow"], ["UV_HTTP_TIMEOUT"])
-    assert names == {"UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "--no-index", "UV_PRERELEASE",
-                     "UV_HTTP_TIMEOUT"}
+    names = setting_names(
+        [
+            "--default-index",
+            "https://r/simple",
+            "--index=x=https://y",
+            "--no-index",
+            "--prerelease=allow",
+        ],
+        ["UV_HTTP_TIMEOUT"],
+    )
+    assert names == {
+        "UV_INDEX_URL",
+        "UV_EXTRA_INDEX_URL",
+        "--no-index",
+        "UV_PRERELEASE",
+        "UV_HTTP_TIMEOUT",
+    }
     studio = {"UV_INDEX_URL": "a", "UV_EXTRA_INDEX_URL": "b", "UV_FIND_LINKS": "c"}
     assert without_settings(studio, names) == {"UV_FIND_LINKS": "c"}
 
 
 def test_the_process_environment_beats_a_translated_setting():
-    studio = {"UV_INDEX_URL": "https://studio/simple", "UV_EXTRA_INDEX_URL": "https://x/simple",
-              "HTTP_PROXY": "http://p:1", "UV_HTTP_TIMEOUT": "60"}
-    environ = {"UV_DEFAULT_INDEX": "https://mine/simple", "http_proxy": "http://q:2",
-               "UV_HTTP_TIMEOUT": ""}
-    assert not_set_in(studio, environ) == {"UV_EXTRA_INDEX_URL": "https://x/simple",
-                                           "UV_HTTP_TIMEOUT": "60"}
+    studio = {
+        "UV_INDEX_URL": "https://studio/simple",
+        "UV_EXTRA_INDEX_URL": "https://x/simple",
+        "HTTP_PROXY": "http://p:1",
+        "UV_HTTP_TIMEOUT": "60",
+    }
+    environ = {
+        "UV_DEFAULT_INDEX": "https://mine/simple",
+        "http_proxy": "http://q:2",
+        "UV_HTTP_TIMEOUT": "",
+    }
+    assert not_set_in(studio, environ) == {
+        "UV_EXTRA_INDEX_URL": "https://x/simple",
+        "UV_HTTP_TIMEOUT": "60",
+    }
 
 
 def test_index_locations_and_option_values():
-    options = ["--index-url", "https://a/simple", "--extra-index-url=https://b/simple",
-               "-f", "/wheels", "--index", "named=https://c/simple", "--no-index",
-               "--allow-insecure-host", "h1", "--keyring-provider", "subprocess"]
-    env = {"UV_INDEX_URL": "https://d/simple", "UV_EXTRA_INDEX_URL": "https://e/s https://f/s",
-           "UV_FIND_LINKS": "/x,/y", "UV_INSECURE_HOST": "h2 h3"}
+    options = [
+        "--index-url",
+        "https://a/simple",
+        "--extra-index-url=https://b/simple",
+        "-f",
+        "/wheels",
+        "--index",
+        "named=https://c/simple",
+        "--no-index",
+        "--allow-insecure-host",
+        "h1",
+        "--keyring-provider",
+        "subprocess",
+    ]
+    env = {
+        "UV_INDEX_URL": "https://d/simple",
+        "UV_EXTRA_INDEX_URL": "https://e/s https://f/s",
+        "UV_FIND_LINKS": "/x,/y",
+        "UV_INSECURE_HOST": "h2 h3",
+    }
     assert index_locations(options, env) == [
-        "https://a/simple", "https://b/simple", "/wheels", "named=https://c/simple",
-        "https://d/simple", "https://e/s", "https://f/s", "/x", "/y",
+        "https://a/simple",
+        "https://b/simple",
+        "/wheels",
+        "named=https://c/simple",
+        "https://d/simple",
+        "https://e/s",
+        "https://f/s",
+        "/x",
+        "/y",
     ]
     assert option_values(options, env, "UV_INSECURE_HOST") == ["h1", "h2", "h3"]
     assert option_values(options, {}, "UV_KEYRING_PROVIDER") == ["subprocess"]
@@ -335,8 +446,9 @@ def test_summarize_uv_error_fancy_format_and_noise_before():
 
 
 def test_summarize_uv_error_without_error_line():
-    stderr = ("  \u00d7 No solution found when resolving dependencies:\n"
-              "  ╰─▶ Because x cannot be used\n")
+    stderr = (
+        "  \u00d7 No solution found when resolving dependencies:\n  ╰─▶ Because x cannot be used\n"
+    )
     summary = summarize_uv_error(stderr)
     assert "\n" not in summary
     assert "No solution found" in summary
@@ -386,7 +498,9 @@ def test_summarize_uv_error_keeps_a_hint_about_credentials():
         "hint: Packages were unavailable because the network was disabled\n"
     )
     summary = summarize_uv_error(stderr)
-    assert summary.endswith("; An index URL (http://bob:****@127.0.0.1:8080/simple) could not "
-                            "be queried due to a lack of valid authentication credentials "
-                            "(401 Unauthorized)")
+    assert summary.endswith(
+        "; An index URL (http://bob:****@127.0.0.1:8080/simple) could not "
+        "be queried due to a lack of valid authentication credentials "
+        "(401 Unauthorized)"
+    )
     assert "network" not in summary and "pw1" not in summary
