@@ -8,6 +8,8 @@ rest, which need no network."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,44 @@ def sandbox(tmp_path) -> Sandbox:
 @pytest.fixture
 def remote_sandbox(tmp_path) -> Sandbox:
     return make_sandbox(tmp_path, remote=True)
+
+
+# -- for the fault tests (tests/unit/test_faults.py, tests/e2e/test_faults.py) ---------------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``mount(path, size)``: a real tmpfs of ``size`` at ``path`` (skip where not allowed)."""
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str = "1m") -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=755", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.fixture
+def env(home) -> dict[str, str]:
+    """The process environment of a fake user (home, local and remote roots in tmp)."""
+    return dict(os.environ)
+
+
+@pytest.fixture
+def local(home, tmp_path) -> Path:
+    return tmp_path / "local"
+
+
+@pytest.fixture
+def remote(home, tmp_path) -> Path:
+    return tmp_path / "remote"

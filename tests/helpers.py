@@ -6,6 +6,7 @@ use these live in ``tests/conftest.py``; tests import from here (``from tests.he
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import html
 import json
@@ -523,3 +524,63 @@ class LocalIndex:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+# -- the fault tests: running rezup as a module, its one error line, a full disk -----------------
+
+
+def fill(path: Path) -> None:
+    """Fill the filesystem of ``path`` to the last byte."""
+    for name, chunk in (("filler", 65536), ("filler-tail", 1)):  # then the last partial block
+        fd = os.open(path / name, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while True:
+                os.write(fd, b"\0" * chunk)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+
+
+def rezup(
+    env: dict[str, str], *args: str, timeout: float = 120, cwd: str | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rezup", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("rezup: error:")]
+    assert len(errors) == 1, stderr
+    assert len(errors[0]) <= 500, errors[0]
+    return errors[0]
+
+
+def lean_use_imports(env: dict[str, str]) -> set[str]:
+    """The modules ``rezup use -- true`` imports (``python -X importtime``) in ``env``."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
+            "from rezup.entry import main; main()",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return {
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }

@@ -10,7 +10,6 @@ unreadable paths, which root can read anyway, are real where the filesystem allo
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -23,85 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REZ_RECIPE, Sandbox
+from tests.helpers import REZ_RECIPE, Sandbox, fill, one_error_line
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX faults")
 
 
 # --------------------------------------------------------------------------------------------
 # Helpers
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    """``mount(path, size)``: a real tmpfs of ``size`` at ``path`` (skip where not allowed)."""
-    mounted: list[Path] = []
-
-    def mount(path: Path, size: str = "1m") -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=755", "tmpfs", str(path)],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-        mounted.append(path)
-        return path
-
-    yield mount
-    for path in reversed(mounted):
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-def fill(path: Path) -> None:
-    """Fill the filesystem of ``path`` to the last byte."""
-    for name, chunk in (("filler", 65536), ("filler-tail", 1)):  # then the last partial block
-        fd = os.open(path / name, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            while True:
-                os.write(fd, b"\0" * chunk)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-        finally:
-            os.close(fd)
-
-
-def rezup(
-    env: dict[str, str], *args: str, timeout: float = 120, cwd: str | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rezup", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-    )
-
-
-def one_error_line(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("rezup: error:")]
-    assert len(errors) == 1, stderr
-    assert len(errors[0]) <= 500, errors[0]
-    return errors[0]
-
-
-@pytest.fixture
-def env(home) -> dict[str, str]:
-    """The process environment of a fake user (home, local and remote roots in tmp)."""
-    return dict(os.environ)
-
-
-@pytest.fixture
-def local(home, tmp_path) -> Path:
-    return tmp_path / "local"
-
-
-@pytest.fixture
-def remote(home, tmp_path) -> Path:
-    return tmp_path / "remote"
 
 
 def _finished_pid() -> int:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from rezup.ground import mark_ready, paths, revision_json
 from rezup.runtime import session
+from tests.helpers import lean_use_imports
 
 # --------------------------------------------------------------------------------------------
 # ${VAR} expansion: the hand parser is the regular expression it replaced
@@ -216,34 +217,12 @@ def test_another_python_reads_the_marshal_copy_or_the_json(tmp_path, version):
 # What the lean path imports
 
 
-def _imports(env: dict[str, str]) -> set[str]:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-c",
-            "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-            "from rezup.entry import main; main()",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    return {
-        line.split("|")[-1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:")
-    }
-
-
 def test_a_revision_without_marshal_copy_is_read_from_json(home, tmp_path):
     """Revisions of an older rezup (or rezup 2.x) have no marshal copy: json reads them."""
     revision = Path(os.environ["REZUP_ROOT_LOCAL"]) / ".main" / "revisions" / "100.0"
     (revision / "venv" / "rez" / "bin" / "rez").mkdir(parents=True)
     (revision / "revision.json").write_text(json.dumps(METADATA), encoding="utf-8")
-    imported = _imports(dict(os.environ))
+    imported = lean_use_imports(dict(os.environ))
     assert "json" in imported and "rezup.entry" in imported
 
 
