@@ -21,6 +21,8 @@ from typing import Any, Optional, Union
 from rezup.container import Container, Revision
 from rezup.ground.errors import ContainerError
 
+__all__ = ["ResolveError", "get_revision", "locate_rez_lib", "resolve_environ"]
+
 _MARK = "::rezup.environ::"
 
 # Run by the revision's rez-python: resolve the requests (or load an .rxt file) and print the
