@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from rezup.ground.formats import RevisionMetadata
 
 
-def write_metadata(revision_dir: str, metadata: "RevisionMetadata") -> None:
+def write_metadata(revision_dir: "paths.StrPath", metadata: "RevisionMetadata") -> None:
     """Write ``revision.json`` atomically: from that moment the revision is ready. The
     ``metadata`` of a new revision is ``revision_json.make_metadata``'s, which has its
     ``format``; it is written as given.
@@ -21,6 +21,7 @@ def write_metadata(revision_dir: str, metadata: "RevisionMetadata") -> None:
     (``refresh_newest``) when ``revision_dir`` is a revision folder in place (a published
     revision is written in a staging folder: ``remote_publish.publish`` refreshes after the rename).
     """
+    revision_dir = os.fspath(revision_dir)
     import contextlib
     import json
     from pathlib import Path

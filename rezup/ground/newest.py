@@ -114,7 +114,7 @@ def _folder_stat(path: str) -> "os.stat_result":
         os.close(fd)
 
 
-def refresh_newest(revisions: str) -> bool:
+def refresh_newest(revisions: "paths.StrPath") -> bool:
     """Write ``.newest`` for the folder ``revisions`` as it is now; return whether it was.
 
     Called where a revision becomes ready or goes (``write_metadata``, a publish, removals).
@@ -122,6 +122,7 @@ def refresh_newest(revisions: str) -> bool:
     rezup. Writers take a lock on the container folder where they can, so that the last
     writer also listed last.
     """
+    revisions = os.fspath(revisions)
     container = os.path.dirname(revisions)
     try:
         lock = _lock_folder(container)

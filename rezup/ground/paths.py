@@ -20,6 +20,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
+    from typing import Union
+
+    # a path as the layers above hand it: a Path, or the str of the lean path
+    StrPath = Union[str, "os.PathLike[str]"]
 
 
 # -- names ---------------------------------------------------------------------------------------
@@ -84,50 +88,50 @@ def container_dir(root: str, name: str) -> str:
     return os.path.join(root, name)
 
 
-def revisions_dir(root: str, name: str) -> str:
+def revisions_dir(root: "StrPath", name: str) -> str:
     return os.path.join(root, name, REVISIONS_DIRNAME)
 
 
-def locks_dir(root: str, name: str) -> str:
+def locks_dir(root: "StrPath", name: str) -> str:
     """Locks live outside ``revisions/``, so a lock file is never taken for a revision."""
     return os.path.join(root, name, LOCKS_DIRNAME)
 
 
-def libs_dir(root: str, name: str) -> str:
+def libs_dir(root: "StrPath", name: str) -> str:
     return os.path.join(root, name, LIBS_DIRNAME)
 
 
-def lock_file(root: str, name: str, key: str) -> str:
+def lock_file(root: "StrPath", name: str, key: str) -> str:
     """The lock of revision ``key`` (a timestamp), or of another container-wide job."""
     return os.path.join(root, name, LOCKS_DIRNAME, f"{key}.lock")
 
 
-def pull_failure_file(root: str, name: str, stamp: str) -> str:
+def pull_failure_file(root: "StrPath", name: str, stamp: str) -> str:
     """Why the last pull of revision ``stamp`` failed (its age says when)."""
     return os.path.join(root, name, LOCKS_DIRNAME, f"{stamp}.failed")
 
 
-def claim_file(revision_dir: str) -> str:
+def claim_file(revision_dir: "StrPath") -> str:
     """The file whose shared lock says that a session or job runs in the revision."""
     return os.path.join(revision_dir, CLAIM_FILENAME)
 
 
-def claims_dir(revision_dir: str) -> str:
+def claims_dir(revision_dir: "StrPath") -> str:
     """Where jobs on a shared root record their claims (``rezup.stages.claims``); a revision built
     on a local filesystem has none."""
     return os.path.join(revision_dir, CLAIMS_DIRNAME)
 
 
-def venv_dir(revision_dir: str, venv: str = REZ_VENV) -> str:
+def venv_dir(revision_dir: "StrPath", venv: str = REZ_VENV) -> str:
     return os.path.join(revision_dir, VENV_DIRNAME, venv)
 
 
-def venv_python(venv: str) -> str:
+def venv_python(venv: "StrPath") -> str:
     """The interpreter of the venv at ``venv``."""
     return os.path.join(venv, BIN_DIRNAME, "python.exe" if os.name == "nt" else "python")
 
 
-def production_bin_dir(venv: str) -> str:
+def production_bin_dir(venv: "StrPath") -> str:
     """``<venv>/bin/rez``: where the production scripts and the marker live."""
     return os.path.join(venv, BIN_DIRNAME, PRODUCTION_DIRNAME)
 
@@ -150,7 +154,7 @@ def is_timestamp(name: str) -> bool:
     )
 
 
-def revision_names(revisions: str, latest_first: bool = True) -> "list[str]":
+def revision_names(revisions: "StrPath", latest_first: bool = True) -> "list[str]":
     """Timestamp-named entries of the folder ``revisions``, ordered by time.
 
     A missing folder has none; any other OSError (an unreadable or stale root) propagates.
@@ -163,7 +167,7 @@ def revision_names(revisions: str, latest_first: bool = True) -> "list[str]":
     return names
 
 
-def new_revision_name(revisions: str) -> str:
+def new_revision_name(revisions: "StrPath") -> str:
     """A fresh timestamp folder name (``time.time()``), never one used in ``revisions``."""
     import time
 

@@ -24,12 +24,12 @@ METADATA_FORMAT = 1
 # -- revision.json: the ready marker and the metadata --------------------------------------------
 
 
-def is_ready(revision_dir: str) -> bool:
+def is_ready(revision_dir: "paths.StrPath") -> bool:
     """Whether the ready marker exists (it may still be unreadable: see ``read_metadata``)."""
     return os.path.isfile(os.path.join(revision_dir, paths.METADATA_FILENAME))
 
 
-def read_metadata(revision_dir: str) -> "Optional[dict[str, Any]]":
+def read_metadata(revision_dir: "paths.StrPath") -> "Optional[dict[str, Any]]":
     """The metadata of a ready revision; None if it is not ready (no ``revision.json``).
 
     Raises ValueError (with the reason) when the file exists but is unreadable, not JSON, not
@@ -43,6 +43,7 @@ def read_metadata(revision_dir: str) -> "Optional[dict[str, Any]]":
     ``json`` (whose decoder imports ``re``: ~6 ms of a 20 ms ``rezup use``), but only when it
     holds the very bytes ``revision.json`` holds now; anything else is read from the JSON.
     """
+    revision_dir = os.fspath(revision_dir)
     path = os.path.join(revision_dir, paths.METADATA_FILENAME)
     try:
         with open(path, "rb") as stream:

@@ -79,7 +79,7 @@ def anchor_path(value: str, base_dir: str) -> str:
     return os.path.abspath(os.path.join(base_dir, os.path.expanduser(value)))
 
 
-def read_recipe_text(path: str) -> "Optional[str]":
+def read_recipe_text(path: "paths.StrPath") -> "Optional[str]":
     """The text of the recipe file at ``path``; None if there is none.
 
     Only a regular file is a recipe: a FIFO, a device or a folder is refused at once (opening

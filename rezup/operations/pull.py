@@ -35,9 +35,7 @@ def pull_retry_after() -> float:
 
 def _failure_file(revision: RevisionDir) -> Path:
     container = revision.container()
-    return Path(
-        paths.pull_failure_file(str(container.root()), container.name(), revision.dirname())
-    )
+    return Path(paths.pull_failure_file(container.root(), container.name(), revision.dirname()))
 
 
 def recent_pull_failure(revision: RevisionDir) -> Optional[str]:
@@ -104,7 +102,7 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
             failure = _failure_file(revision)
             failure.parent.mkdir(parents=True, exist_ok=True)
             failure.write_text(f"{reason}\n", encoding="utf-8")
-        newest.refresh_newest(str(local.revisions()))  # the failed build's folder is gone
+        newest.refresh_newest(local.revisions())  # the failed build's folder is gone
         raise ContainerError(reason) from None
     with contextlib.suppress(OSError):
         _failure_file(revision).unlink()

@@ -321,7 +321,7 @@ def _finish_clone(
     """Make ready a revision whose venvs were cloned from ``donor``: the donor's rez and
     Python, ``cloned_from`` naming it."""
     try:
-        donor_metadata = revision_json.read_metadata(str(donor)) or {}
+        donor_metadata = revision_json.read_metadata(donor) or {}
     except ValueError:
         donor_metadata = {}
     metadata = _make_ready(

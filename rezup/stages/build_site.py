@@ -69,7 +69,7 @@ class BuildSite:
                 self.work = work
                 yield work
         except OSError:
-            if self.held is not None and revision_json.is_ready(str(self.final)):
+            if self.held is not None and revision_json.is_ready(self.final):
                 raise LockError(
                     f"revision {self.final.name} was made ready by another "
                     "builder meanwhile; this build publishes nothing"
@@ -77,7 +77,7 @@ class BuildSite:
             raise
         finally:
             self.work = self.final
-        newest.refresh_newest(str(self.final.parent))  # after the rename, as for a publish
+        newest.refresh_newest(self.final.parent)  # after the rename, as for a publish
 
     def commit(self, metadata: RevisionMetadata) -> None:
         """Write the ready marker (in place), or relocate the work folder for ``final`` and
@@ -85,7 +85,7 @@ class BuildSite:
         with step("writing revision.json (the ready marker)", self.work):
             # the claim file exists before the revision is ready, so that sessions can claim
             # it even where they may not write (a shared root built by an admin)
-            Path(paths.claim_file(str(self.work))).touch()
+            Path(paths.claim_file(self.work)).touch()
             if self.fenced:  # a shared root: jobs record their claims there (claims.py)
                 (self.work / paths.CLAIMS_DIRNAME).mkdir(exist_ok=True)
                 relocation.relocate(self.work, self.final)
@@ -97,7 +97,7 @@ class BuildSite:
                     f"{lost}; it publishes nothing (this host was cut off or "
                     "too slow: REZUP_LOCK_LEASE)"
                 )
-            mark_ready.write_metadata(str(self.work), metadata)
+            mark_ready.write_metadata(self.work, metadata)
 
 
 def _clear_abandoned(final: Path) -> None:
@@ -129,8 +129,8 @@ def new_revision_folder(revision_dir: Path) -> Iterator[None]:
     list the folder until it is written again."""
     try:
         with new_folder(revision_dir, staged=False):
-            newest.refresh_newest(str(revision_dir.parent))
+            newest.refresh_newest(revision_dir.parent)
             yield
     except BaseException:
-        newest.refresh_newest(str(revision_dir.parent))
+        newest.refresh_newest(revision_dir.parent)
         raise

@@ -83,7 +83,7 @@ def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
     """The venv ``venv_name`` of the newest other ready revision of the same container whose
     bytecode can serve it: same Python (implementation, major and minor version) and on the
     same filesystem (hard links; from another one copying would cost what compiling does)."""
-    new_venv = Path(paths.venv_dir(str(revision_dir), venv_name))
+    new_venv = Path(paths.venv_dir(revision_dir, venv_name))
     wanted = _python_of(new_venv)
     if wanted is None:
         return None
@@ -92,11 +92,11 @@ def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
     except (OSError, BuildError):
         return None
     revisions = revision_dir.parent
-    for name in paths.revision_names(str(revisions)):
+    for name in paths.revision_names(revisions):
         candidate = revisions / name
-        if name == revision_dir.name or not revision_json.is_ready(str(candidate)):
+        if name == revision_dir.name or not revision_json.is_ready(candidate):
             continue
-        venv = Path(paths.venv_dir(str(candidate), venv_name))
+        venv = Path(paths.venv_dir(candidate, venv_name))
         if _python_of(venv) != wanted:
             continue
         with contextlib.suppress(OSError, BuildError):

@@ -69,7 +69,7 @@ def exclusive(revision_dir: Path, create: bool = True) -> Iterator[bool]:
         return
     import fcntl
 
-    path = paths.claim_file(str(revision_dir))
+    path = paths.claim_file(revision_dir)
     try:  # flock works on a read-only descriptor, so read-only roots can be checked too
         fd = os.open(path, os.O_RDONLY | (os.O_CREAT if create else 0), 0o644)
     except FileNotFoundError:  # no claim file (or no revision folder): nobody claims it
@@ -104,7 +104,7 @@ def live_records(revision_dir: Path, *, expire: bool = False) -> Optional[list[s
     """The job claims recorded in the revision's claims folder that may still run (file
     names, ``HOST#PID#START``); None without a claims folder. ``expire``: remove the records
     of ended jobs of this host and those older than ``max_job_age`` (a remover does)."""
-    folder = Path(paths.claims_dir(str(revision_dir)))
+    folder = Path(paths.claims_dir(revision_dir))
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
@@ -146,7 +146,7 @@ def removing(revision_dir: Path) -> Iterator[Optional[list[str]]]:
     job claims that may still run (empty: free to remove), or None without a claims folder
     (nobody can tell). Jobs that start meanwhile see the mark and go elsewhere; it is taken
     away again unless the revision was removed."""
-    mark = Path(paths.claims_dir(str(revision_dir))) / paths.REMOVING_FILENAME
+    mark = Path(paths.claims_dir(revision_dir)) / paths.REMOVING_FILENAME
     try:
         fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileNotFoundError:
@@ -168,7 +168,7 @@ def holders(revision_dir: Path) -> list[int]:
     if not sys.platform.startswith("linux"):
         return []
     try:
-        stat = os.stat(paths.claim_file(str(revision_dir)))
+        stat = os.stat(paths.claim_file(revision_dir))
         with open("/proc/locks", encoding="ascii", errors="replace") as stream:
             table = stream.read()
     except OSError:

@@ -133,7 +133,7 @@ def _discard(revision: RevisionDir, dry_run: bool) -> tuple[Removal, Optional[Pa
         with step(f"removing revision {revision.dirname()}", revision.path()):
             bytecode.stop_compiling(revision.path())
             doomed = set_aside(revision.path(), into=revision.container().root())
-        newest.refresh_newest(str(revision.container().revisions()))
+        newest.refresh_newest(revision.container().revisions())
     return Removal(revision.dirname(), True, freed=freed), doomed
 
 
@@ -150,7 +150,7 @@ def retire(revision: RevisionDir) -> None:
     marker = revision.path() / paths.METADATA_FILENAME
     with contextlib.suppress(FileNotFoundError):
         os.replace(marker, revision.path() / paths.RETIRED_METADATA_FILENAME)
-        newest.refresh_newest(str(revision.container().revisions()))
+        newest.refresh_newest(revision.container().revisions())
 
 
 def clear_incomplete(container: ContainerDir, keep: str = "") -> list[Removal]:

@@ -102,8 +102,8 @@ def clone_venvs(source_revision: Path, target_revision: Path, venv_names: Sequen
     try:
         venvs_folder.mkdir(exist_ok=True)
         for name in venv_names:
-            src = Path(paths.venv_dir(str(source), name))
-            dst = Path(paths.venv_dir(str(target), name))
+            src = Path(paths.venv_dir(source, name))
+            dst = Path(paths.venv_dir(target, name))
             if not src.is_dir():
                 raise CloneError(f"the revision {source} has no venv {name!r}")
             if os.path.lexists(dst):
@@ -286,7 +286,7 @@ def _check_venvs(revision: Path, venv_names: Sequence[str]) -> None:
     inside it; the rez venv must have rez and its production marker. One process per venv."""
     running = []
     for name in venv_names:
-        venv = paths.venv_dir(str(revision), name)
+        venv = paths.venv_dir(revision, name)
         python = paths.venv_python(venv)
         running.append(
             (

@@ -59,14 +59,14 @@ def identical_revision(
         return None
     try:
         device = _device(Path(target) if target is not None else revisions_dir)
-        names = paths.revision_names(str(revisions_dir))
+        names = paths.revision_names(revisions_dir)
     except OSError:
         return None
     for name in names:
         candidate = revisions_dir / name
         if target is not None and os.path.abspath(candidate) == os.path.abspath(target):
             continue
-        if not revision_json.is_ready(str(candidate)):
+        if not revision_json.is_ready(candidate):
             continue
         if limit <= 0:
             break
@@ -111,7 +111,7 @@ def _unfit(
     from rezup.stages.plan import Plan
 
     try:
-        metadata = revision_json.read_metadata(str(revision))
+        metadata = revision_json.read_metadata(revision)
     except ValueError as exc:
         return str(exc)
     if metadata is None:
@@ -141,7 +141,7 @@ def _unfit(
         ) and not allow_editables:
             return f"venv {venv.name!r} installs local sources that may have changed since"
         why_not = _venv_unfit(
-            Path(paths.venv_dir(str(revision), venv.name)), venv.python, venv.python_version, device
+            Path(paths.venv_dir(revision, venv.name)), venv.python, venv.python_version, device
         )
         if why_not is not None:
             return f"venv {venv.name!r}: {why_not}"
@@ -159,7 +159,7 @@ def _venv_unfit(venv: Path, python: str, python_version: str, device: int) -> Op
             return "on another filesystem"
     except OSError as exc:
         return one_line(exc)
-    interpreter = paths.venv_python(str(venv))
+    interpreter = paths.venv_python(venv)
     if not os.path.exists(python):
         return f"the plan's Python {python} does not exist"
     if not os.path.exists(interpreter):
@@ -212,16 +212,16 @@ def likely_donor(recipe_text: str, revision_dir: Path) -> Optional[DonorGuess]:
     """
     revisions = revision_dir.parent
     looked_at = 0
-    for name in paths.revision_names(str(revisions)):
+    for name in paths.revision_names(revisions):
         candidate = revisions / name
-        if candidate == revision_dir or not revision_json.is_ready(str(candidate)):
+        if candidate == revision_dir or not revision_json.is_ready(candidate):
             continue
         looked_at += 1
         if looked_at > _LIKELY_DONORS:
             break
         try:
             same = (candidate / paths.RECIPE_FILENAME).read_text(encoding="utf-8") == recipe_text
-            digest = (revision_json.read_metadata(str(candidate)) or {}).get("plan_digest")
+            digest = (revision_json.read_metadata(candidate) or {}).get("plan_digest")
         except (OSError, UnicodeDecodeError, ValueError):
             continue
         if same and isinstance(digest, str) and can_clone(candidate, digest, target=revision_dir):

@@ -52,16 +52,16 @@ class ContainerDir:
         return self._path
 
     def libs(self) -> Path:
-        return Path(paths.libs_dir(str(self._root), self._name))
+        return Path(paths.libs_dir(self._root, self._name))
 
     def revisions(self) -> Path:
-        return Path(paths.revisions_dir(str(self._root), self._name))
+        return Path(paths.revisions_dir(self._root, self._name))
 
     def locks(self) -> Path:
-        return Path(paths.locks_dir(str(self._root), self._name))
+        return Path(paths.locks_dir(self._root, self._name))
 
     def lock_file(self, key: str) -> Path:
-        return Path(paths.lock_file(str(self._root), self._name, key))
+        return Path(paths.lock_file(self._root, self._name, key))
 
     def is_exists(self) -> bool:
         return self._path.is_dir()
@@ -82,7 +82,7 @@ class ContainerDir:
         """Revisions ordered by time. ``validate``: only valid ones (they hold their recipe:
         built, or being built past its first step); else every timestamp-named folder, such
         as what a killed build left. Other names in ``revisions/`` are never revisions."""
-        for name in paths.revision_names(str(self.revisions()), latest_first):
+        for name in paths.revision_names(self.revisions(), latest_first):
             revision = self.revision(name)
             if not validate or revision.is_valid():
                 yield revision
@@ -111,7 +111,7 @@ class ContainerDir:
 
     def new_revision_name(self) -> str:
         """A fresh timestamp folder name, never one already used in this container."""
-        return paths.new_revision_name(str(self.revisions()))
+        return paths.new_revision_name(self.revisions())
 
 
 class RevisionDir:
@@ -158,7 +158,7 @@ class RevisionDir:
         return paths.is_timestamp(self._dirname) and (self._path / paths.RECIPE_FILENAME).is_file()
 
     def is_ready(self) -> bool:
-        return revision_json.is_ready(str(self._path))
+        return revision_json.is_ready(self._path)
 
     def is_remote(self) -> bool:
         return self._container.is_remote()
@@ -184,7 +184,7 @@ class RevisionDir:
         """
         if self._metadata is None:
             try:
-                metadata = revision_json.read_metadata(str(self._path))
+                metadata = revision_json.read_metadata(self._path)
             except ValueError as exc:
                 raise ContainerError(f"revision {self._path} has a {exc}") from None
             if metadata is None:
@@ -226,7 +226,7 @@ class RevisionDir:
         return Plan.read(self.plan_path())
 
     def venv_path(self, name: str = paths.REZ_VENV) -> Path:
-        return Path(paths.venv_dir(str(self._path), name))
+        return Path(paths.venv_dir(self._path, name))
 
     def production_bin_dirs(self) -> list[Path]:
         """Production bin folders of the rez venv and of isolated extension venvs (none while
@@ -258,7 +258,7 @@ class RevisionDir:
         return {**self.metadata(), "session": self.session()}
 
     def production_bin_dir(self, venv_name: str = paths.REZ_VENV) -> Path:
-        return Path(paths.production_bin_dir(str(self.venv_path(venv_name))))
+        return Path(paths.production_bin_dir(self.venv_path(venv_name)))
 
     def get_rez_version(self) -> Optional[str]:
         """The rez version of the revision: recorded in ``revision.json``, else (a revision made

@@ -58,7 +58,7 @@ class BaseRecipe(MutableMapping):
 
     def _loaded(self) -> dict[str, Any]:
         if self._data is None:
-            text = root_settings.read_recipe_text(str(self.path())) or ""
+            text = root_settings.read_recipe_text(self.path()) or ""
             self._data = recipe_loading.deep_merge(
                 recipe_loading.default_data(), recipe_loading.parse_toml(text, str(self.path()))
             )

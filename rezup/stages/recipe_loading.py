@@ -22,7 +22,7 @@ def load_default_recipe() -> Recipe:
 
 def load_recipe(path: Path) -> Recipe:
     """Read and validate the recipe at ``path`` (merged over the packaged default)."""
-    text = root_settings.read_recipe_text(str(path))
+    text = root_settings.read_recipe_text(path)
     if text is None:
         raise RecipeError(f"{path}: recipe file not found")
     return parse_recipe(text, source=path)

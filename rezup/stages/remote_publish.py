@@ -40,8 +40,8 @@ def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
 
             plan = collect_wheels(plan, staging / paths.WHEELS_DIRNAME)
         write_recipe_and_plan(staging, recipe_text, plan)
-        mark_ready.write_metadata(str(staging), revision_metadata(revision_dir, plan, remote=True))
-    newest.refresh_newest(str(revision_dir.parent))  # after the rename: see newest.newest_first
+        mark_ready.write_metadata(staging, revision_metadata(revision_dir, plan, remote=True))
+    newest.refresh_newest(revision_dir.parent)  # after the rename: see newest.newest_first
     return plan
 
 

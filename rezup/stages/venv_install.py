@@ -51,7 +51,7 @@ def create_venv(
 
 
 def venv_folder(revision_dir: Path, name: str) -> Path:
-    return Path(paths.venv_dir(str(revision_dir), name))
+    return Path(paths.venv_dir(revision_dir, name))
 
 
 def install_options(plan: Plan, find_links: Optional[Path]) -> list[str]:

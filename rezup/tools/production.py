@@ -39,7 +39,7 @@ if os.getenv("REZUP_EDIT_IN_PRODUCTION"):
 
 
 def venv_python(venv: Path) -> Path:
-    return Path(paths.venv_python(str(venv)))
+    return Path(paths.venv_python(venv))
 
 
 def pyvenv_cfg(venv: Path) -> dict[str, str]:
@@ -64,7 +64,7 @@ def pyvenv_version(venv: Path) -> Optional[str]:
 
 
 def production_bin_dir(venv: Path) -> Path:
-    return Path(paths.production_bin_dir(str(venv)))
+    return Path(paths.production_bin_dir(venv))
 
 
 def site_packages(venv: Path) -> Path:
