@@ -230,7 +230,6 @@ def _fill_revision(
         rez_versions = list(pool.map(install, plan.venvs))
     return _make_ready(
         plan,
-        None,
         site,
         started=started,
         extra_metadata=extra_metadata,
@@ -240,7 +239,6 @@ def _fill_revision(
 
 def _make_ready(
     plan: Plan,
-    recipe_text: Optional[str],
     site: BuildSite,
     *,
     started: float,
@@ -249,12 +247,8 @@ def _make_ready(
     rez_version: Optional[str] = None,
     **more: Any,
 ) -> RevisionMetadata:
-    """Write the recipe and the plan (unless ``recipe_text`` is None: written already) and,
-    last, the ready marker (see ``revision_record.revision_metadata``, with the build's time);
-    return the metadata."""
-    if recipe_text is not None:
-        with step("writing the recipe and the plan", site.work):
-            write_recipe_and_plan(site.work, recipe_text, plan)
+    """Write the ready marker of a revision whose recipe, plan and venvs are in place (see
+    ``revision_record.revision_metadata``, with the build's time); return the metadata."""
     made = revision_metadata(
         site.final,
         plan,
@@ -324,9 +318,10 @@ def _finish_clone(
         donor_metadata = revision_json.read_metadata(donor) or {}
     except ValueError:
         donor_metadata = {}
+    with step("writing the recipe and the plan", site.work):
+        write_recipe_and_plan(site.work, recipe_text, plan)
     metadata = _make_ready(
         plan,
-        recipe_text,
         site,
         started=started,
         extra_metadata=extra_metadata,
