@@ -18,6 +18,7 @@ from rezup.cli.command_kit import (
 from rezup.cli.completion import complete_revisions
 from rezup.ground.errors import RezupError, UsageError
 from rezup.ground.paths import DEFAULT_CONTAINER, check_container_name
+from rezup.ground.settings import NO_BACKGROUND, setting
 
 log = logging.getLogger("rezup")
 
@@ -159,6 +160,7 @@ def use_container(
         ("rezup add --dry-run", "print the pinned plan, build nothing"),
         ("rezup add farm --remote", "publish to the remote root, for every machine"),
         ("rezup add farm --remote --wheels", "... with a wheel of every pin"),
+        ("rezup add --skip-use --no-background", "nothing left running (image builds)"),
     ),
 )
 @NAME
@@ -186,6 +188,12 @@ def use_container(
     is_flag=True,
     help="With --remote: store a wheel of every pin, so pulls need no index.",
 )
+@click.option(
+    "--no-background",
+    is_flag=True,
+    help="Finish all the work before returning: no bytecode compiled in the background "
+    "(for image builds and scripts that copy the root). Also: REZUP_NO_BACKGROUND=1.",
+)
 @click.pass_context
 def add(
     ctx: click.Context,
@@ -196,6 +204,7 @@ def add(
     dry_run: bool,
     remote: bool,
     wheels: bool,
+    no_background: bool,
 ) -> None:
     """Make a new revision of container NAME (default: .main) from its recipe, then enter it.
 
@@ -214,17 +223,18 @@ def add(
         no_command(ctx, "add --skip-use" if skip_use else "add --dry-run")
     elif not command:
         refuse_nested_session()  # it would start a shell
-    result = add_operation.add(
-        name, recipe_file, remote=remote, wheels=wheels, dry_run=dry_run, python=python
-    )
-    if isinstance(result, Plan):
-        from rezup.tools.credentials import redact
+    with setting(NO_BACKGROUND, "1" if no_background else None):  # for the pull of --remote too
+        result = add_operation.add(
+            name, recipe_file, remote=remote, wheels=wheels, dry_run=dry_run, python=python
+        )
+        if isinstance(result, Plan):
+            from rezup.tools.credentials import redact
 
-        click.echo(redact(result.to_text()), nl=False)
-        return
-    if skip_use:
-        return
-    revision = result
-    if remote:  # enter the local twin, built from the plan just published
-        revision = pull.pull(result, add_operation.local_container(name, recipe_file))
+            click.echo(redact(result.to_text()), nl=False)
+            return
+        if skip_use:
+            return
+        revision = result
+        if remote:  # enter the local twin, built from the plan just published
+            revision = pull.pull(result, add_operation.local_container(name, recipe_file))
     ctx.exit(use.enter(revision, remote, command=command))

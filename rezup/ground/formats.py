@@ -54,6 +54,7 @@ class RevisionMetadata(_RevisionMetadataRequired, total=False):
     remote: bool  # a published remote revision (no venvs)
     pulled_from: str  # the remote revision folder a local revision was built from
     cloned_from: str  # the revision whose venvs this one hard-links
+    cloned_from_container: str  # its container, when it is not this one's
     build_seconds: float
 
 
@@ -148,6 +149,7 @@ class RevisionRow(_RevisionRowRequired, total=False):
     in_use: bool
     pids: list[int]
     size: int  # bytes of its own
+    compiling: list[str]  # venvs whose seed bytecode a background process compiles now
     creator: str
     hostname: str
     rez_version: Optional[str]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from typing import Optional
 
 from rezup.ground.errors import UsageError
 
@@ -43,3 +46,43 @@ def clean_after() -> float | None:
     """``$REZUP_CLEAN_AFTER``: revisions older than this are pruned after an add or a pull."""
     value = os.environ.get("REZUP_CLEAN_AFTER", "")
     return parse_duration(value, "REZUP_CLEAN_AFTER") if value.strip() else None
+
+
+NO_BACKGROUND = "REZUP_NO_BACKGROUND"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def flag_from_env(name: str) -> bool:
+    """An on/off setting: ``$NAME`` as 1/true/yes/on or 0/false/no/off (or unset)."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise UsageError(f"{name} must be 1 or 0 (yes or no), got {os.environ[name]!r}")
+
+
+def background_allowed() -> bool:
+    """Whether a build may leave work to a process that outlives the command (the seed
+    packages' bytecode, see ``venv_install.compile_seeds_later``): not with
+    ``REZUP_NO_BACKGROUND=1`` (``add --no-background``), for image builds and scripts that
+    copy or remove a root right after the command."""
+    return not flag_from_env(NO_BACKGROUND)
+
+
+@contextlib.contextmanager
+def setting(name: str, value: Optional[str]) -> Iterator[None]:
+    """``$NAME`` set to ``value`` meanwhile (left alone when None): a command-line flag that
+    stands for a setting, seen by every step of the command and the processes it starts."""
+    if value is None:
+        yield
+        return
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved

@@ -15,7 +15,7 @@ from rezup.ground import paths, revision_json, root_settings
 from rezup.ground.errors import ContainerError, RezupError, one_line
 from rezup.ground.filesystem import disk_usage, stale_staging
 from rezup.ground.wording import plural
-from rezup.stages import claims
+from rezup.stages import bytecode, claims
 from rezup.stages.cleanup import format_size, is_dropped
 from rezup.stages.disk_state import (
     ContainerDir,
@@ -207,6 +207,7 @@ def _describe_revision(revision: RevisionDir, side: str, row: dict[str, Any]) ->
         row["in_use"] = in_use
         row["pids"] = claims.holders(revision.path()) if in_use else []
         row["size"] = disk_usage(revision.path())
+        row["compiling"] = bytecode.compiling(revision.path())
     try:
         metadata = revision.metadata()
     except RezupError as exc:
@@ -282,6 +283,12 @@ def _revision_table(info: ContainerStatus) -> list[str]:
     for index, cells in enumerate(table):
         mark = "*" if index and cells[0] == info["use_enters"] else " "
         lines.append(" " + mark + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+    for row in info["revisions"]:
+        if row.get("compiling"):
+            lines.append(
+                f"  revision {row['revision']}: the bytecode of the seed packages of venv "
+                f"{', '.join(row['compiling'])} is being compiled in the background"
+            )
     count = len(info["revisions"])
     total = (
         f"  {plural(count, 'revision')}, "

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Optional
 from rezup.ground import paths, progress, revision_json
 from rezup.ground.errors import step
 from rezup.ground.filesystem import remove_tree
-from rezup.stages import clone, clone_donors
+from rezup.ground.settings import background_allowed
+from rezup.stages import clone, clone_donors, donor_index
 from rezup.stages.build_site import BuildSite
 from rezup.stages.path_rewrite import CloneError
 from rezup.stages.plan import Plan, VenvPlan
@@ -65,6 +66,7 @@ def plan_and_build(
     from rezup.stages.installer_settings import installer_settings
     from rezup.stages.resolve import make_plan, recipe_pythons, venv_specs
 
+    background = background_allowed()  # a wrong value fails now, not once the revision is ready
     pythons = recipe_pythons(recipe)
     options, env = installer_settings(recipe, warn=False)
     specs = venv_specs(recipe)
@@ -107,7 +109,7 @@ def plan_and_build(
             cloned = False
             if cloning is not None:
                 assert guess is not None
-                cloned = cloning.result() and _same_plan(guess, plan)
+                cloned = cloning.result() and _same_plan(guess, plan, revision_dir)
                 if cloned:
                     metadata = _finish_clone(
                         plan,
@@ -131,8 +133,9 @@ def plan_and_build(
                 started=started,
                 extra_metadata=extra_metadata,
             )
+    _enter_in_index(revision_dir, plan, recipe.text)
     if not site.fenced:  # see venv_install.compile_venv
-        compile_seeds_later(plan, revision_dir)
+        compile_seeds_later(plan, revision_dir, wait=not background)
     return plan, metadata
 
 
@@ -153,6 +156,7 @@ def build_revision(
     (an offline pull). On any failure the folder is removed.
     """
     started = time.monotonic()
+    background = background_allowed()  # a wrong value fails now, not once the revision is ready
     pythons = {
         venv.name: planned_python(venv.python, venv.python_request, venv.python_version, venv.name)
         for venv in plan.venvs
@@ -196,9 +200,17 @@ def build_revision(
                 extra_metadata=extra_metadata,
                 started=started,
             )
+    _enter_in_index(revision_dir, plan, recipe_text)
     if not site.fenced:  # see venv_install.compile_venv
-        compile_seeds_later(plan, revision_dir)
+        compile_seeds_later(plan, revision_dir, wait=not background)
     return metadata
+
+
+def _enter_in_index(revision_dir: Path, plan: Plan, recipe_text: str) -> None:
+    """Make the ready revision a donor for later builds in any container of the root."""
+    venv_names = [venv.name for venv in plan.venvs]
+    keys = donor_index.revision_keys(revision_dir, plan.build_digest, recipe_text, venv_names)
+    donor_index.register(revision_dir, keys)
 
 
 def _fill_revision(
@@ -266,9 +278,25 @@ def _make_ready(
 
 
 def cloned_note(metadata: RevisionMetadata) -> str:
-    """ ", cloned from revision X" for a revision made as a clone (see ``_finish_clone``)."""
+    """ ", cloned from revision X [of CONTAINER]" for a revision made as a clone (see
+    ``_finish_clone``)."""
     donor = metadata.get("cloned_from")
-    return f", cloned from revision {donor}" if donor else ""
+    container = metadata.get("cloned_from_container")
+    of = f" of {container}" if container else ""
+    return f", cloned from revision {donor}{of}" if donor else ""
+
+
+def _other_container(donor: Path, revision_dir: Path) -> dict[str, str]:
+    container = donor.parent.parent.name
+    same = container == revision_dir.parent.parent.name
+    return {} if same else {"cloned_from_container": container}
+
+
+def _label(donor: Path, revision_dir: Path) -> str:
+    """ "X", or "X of CONTAINER" for a donor in another container than ``revision_dir``'s."""
+    container = donor.parent.parent.name
+    same = container == revision_dir.parent.parent.name
+    return donor.name if same else f"{donor.name} of {container}"
 
 
 def _clone_into(donor: Path, revision_dir: Path, venv_names: list[str], *, claim: bool) -> bool:
@@ -279,26 +307,30 @@ def _clone_into(donor: Path, revision_dir: Path, venv_names: list[str], *, claim
         with (
             clone_donors.claimed(donor) if claim else contextlib.nullcontext(),
             progress.step(
-                f"cloning the venvs of revision {donor.name} (same recipe)",
-                f"cloned the venvs of revision {donor.name}",
+                f"cloning the venvs of revision {_label(donor, revision_dir)} (same recipe)",
+                f"cloned the venvs of revision {_label(donor, revision_dir)}",
             ),
         ):
             clone.clone_venvs(donor, revision_dir, venv_names)
     except CloneError as exc:
-        log.info("revision %s cannot be cloned (%s): building the revision", donor.name, exc)
+        log.info(
+            "revision %s cannot be cloned (%s): building the revision",
+            _label(donor, revision_dir),
+            exc,
+        )
         remove_tree(revision_dir / paths.VENV_DIRNAME)
         return False
     return True
 
 
-def _same_plan(guess: clone_donors.DonorGuess, plan: Plan) -> bool:
+def _same_plan(guess: clone_donors.DonorGuess, plan: Plan, revision_dir: Path) -> bool:
     """Whether the resolve gave the plan of the revision cloned beside it."""
-    if plan.digest == guess.plan_digest:
+    if plan.build_digest == guess.build_digest:
         return True
     log.info(
         "the recipe resolves to another plan than revision %s's (new versions on the "
         "index): building the revision",
-        guess.donor.name,
+        _label(guess.donor, revision_dir),
     )
     return False
 
@@ -313,7 +345,7 @@ def _finish_clone(
     extra_metadata: Optional[dict[str, Any]],
 ) -> RevisionMetadata:
     """Make ready a revision whose venvs were cloned from ``donor``: the donor's rez and
-    Python, ``cloned_from`` naming it."""
+    Python, ``cloned_from`` naming it (and ``cloned_from_container``, another container)."""
     try:
         donor_metadata = revision_json.read_metadata(donor) or {}
     except ValueError:
@@ -328,11 +360,12 @@ def _finish_clone(
         python=donor_metadata.get("python"),
         rez_version=donor_metadata.get("rez_version"),
         cloned_from=donor.name,
+        **_other_container(donor, site.final),
     )
     log.info(
         "the plan is that of revision %s: revision %s is its clone (its venvs hard-linked, "
         "nothing installed)",
-        donor.name,
+        _label(donor, site.final),
         site.final.name,
     )
     return metadata

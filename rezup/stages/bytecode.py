@@ -21,6 +21,7 @@ interpreter, which may be any Python from 3.7 on.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import subprocess
@@ -34,8 +35,9 @@ from typing import IO, Optional
 
 from rezup.ground import paths, revision_json
 from rezup.ground.errors import BuildError
+from rezup.stages import donor_index
 from rezup.tools import uv_process
-from rezup.tools.production import pyvenv_cfg, pyvenv_version, site_packages, venv_python
+from rezup.tools.production import site_packages, venv_python, venv_python_tag
 
 log = logging.getLogger("rezup")
 WORKER = Path(__file__).with_name("_pyc_worker.py")
@@ -80,38 +82,42 @@ def invalidation_mode(env: Mapping[str, str]) -> str:
 
 
 def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
-    """The venv ``venv_name`` of the newest other ready revision of the same container whose
-    bytecode can serve it: same Python (implementation, major and minor version) and on the
-    same filesystem (hard links; from another one copying would cost what compiling does)."""
+    """The venv ``venv_name`` of another ready revision whose bytecode can serve the new one:
+    same Python (implementation, major and minor version) and on the same filesystem (hard
+    links; from another one copying would cost what compiling does).
+
+    Any container of the root may give it (``donor_index``: its own container's newest
+    first); revisions made before the index are found by a look at the own container."""
     new_venv = Path(paths.venv_dir(revision_dir, venv_name))
-    wanted = _python_of(new_venv)
+    wanted = venv_python_tag(new_venv)
     if wanted is None:
         return None
     try:
         device = site_packages(new_venv).stat().st_dev
     except (OSError, BuildError):
         return None
+    indexed = donor_index.candidates(
+        donor_index.root_of(revision_dir),
+        donor_index.bytecode_key(venv_name, *wanted),
+        prefer=revision_dir.parent.parent.name,
+        skip=revision_dir,
+    )
     revisions = revision_dir.parent
-    for name in paths.revision_names(revisions):
-        candidate = revisions / name
-        if name == revision_dir.name or not revision_json.is_ready(candidate):
+    scanned = (
+        revisions / name
+        for name in paths.revision_names(revisions)
+        if name != revision_dir.name and revision_json.is_ready(revisions / name)
+    )
+    for candidate in itertools.chain(indexed, itertools.islice(scanned, donor_index.LOOKED_AT)):
+        if (candidate.parent.parent / paths.DROPPED_MARKER).exists():
             continue
         venv = Path(paths.venv_dir(candidate, venv_name))
-        if _python_of(venv) != wanted:
+        if venv_python_tag(venv) != wanted:
             continue
         with contextlib.suppress(OSError, BuildError):
             if site_packages(venv).stat().st_dev == device:
                 return venv
     return None
-
-
-def _python_of(venv: Path) -> Optional[tuple[str, str]]:
-    """(implementation, "major.minor") of a venv, from its ``pyvenv.cfg``; None if unknown."""
-    parts = (pyvenv_version(venv) or "").split(".")
-    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
-        return None
-    implementation = pyvenv_cfg(venv).get("implementation", "CPython")
-    return implementation.lower(), f"{parts[0]}.{parts[1]}"
 
 
 def python_sources(site: Path) -> list[str]:
@@ -263,10 +269,14 @@ def _drive(worker: tuple[subprocess.Popen, IO[bytes]], queue: _Batches) -> list[
     raise BuildError(f"compiling bytecode with {os.fsdecode(program)} failed: {lines[-1]}")
 
 
-def compile_later(venv: Path, sources: Collection[str], env: Mapping[str, str]) -> bool:
+def compile_later(
+    venv: Path, sources: Collection[str], env: Mapping[str, str], *, wait: bool = False
+) -> bool:
     """Compile those of ``sources`` (relative to ``venv``'s site-packages) that have no pyc
     yet, in a process of its own that outlives this one: at low priority and in a session of
-    its own (no terminal's signals reach it). Returns whether one was started.
+    its own (no terminal's signals reach it). Returns whether one was started. With ``wait``
+    (``REZUP_NO_BACKGROUND``) the same process runs at normal priority and this one waits
+    for it: nothing is left running when the command returns.
 
     It works in a ready revision, and writes there only what Python writes itself when it
     imports a module: each pyc whole or not at all. It holds a lock on
@@ -321,6 +331,9 @@ def compile_later(venv: Path, sources: Collection[str], env: Mapping[str, str]) 
         return False
     finally:
         os.close(fd)  # the lock stays with the compiler
+    if wait:
+        process.wait()
+        return True
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, process.pid, 10)
     # kept, so that a long-lived caller (the Python API) reaps it: no zombie, no warning
@@ -338,6 +351,36 @@ def _host() -> str:
     import socket
 
     return socket.gethostname()
+
+
+def compiling(revision_dir: Path) -> list[str]:
+    """The venvs of ``revision_dir`` whose bytecode a ``compile_later`` process compiles now.
+
+    Its lock is tried shared for an instant: a ``compile_later`` starting at that very instant
+    finds it busy and leaves the files to Python (which compiles them on import)."""
+    if os.name == "nt":
+        return []
+    import fcntl
+
+    found = []
+    try:
+        entries = [e for e in os.scandir(revision_dir) if e.name.startswith(paths.COMPILING_PREFIX)]
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            found.append(entry.name[len(paths.COMPILING_PREFIX) :])
+        except OSError:
+            pass  # no locks here (a network filesystem): nothing compiles there (fenced)
+        finally:
+            os.close(fd)
+    return sorted(found)
 
 
 def stop_compiling(revision_dir: Path, timeout: float = 5.0) -> None:
@@ -393,7 +436,7 @@ def missing_bytecode(venv: Path, sources: Collection[str]) -> list[str]:
     """The ``sources`` (relative to ``venv``'s site-packages) that have no pyc for its Python;
     all of them when its Python is not known."""
     site = site_packages(venv)
-    python = _python_of(venv)
+    python = venv_python_tag(venv)
     if python is None:
         return list(sources)
     implementation, version = python

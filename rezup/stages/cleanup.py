@@ -30,7 +30,7 @@ from rezup.ground.filesystem import (
     write_atomic,
 )
 from rezup.ground.wording import plural
-from rezup.stages import bytecode, claims
+from rezup.stages import bytecode, claims, donor_index
 from rezup.stages.disk_state import ContainerDir, RevisionDir
 from rezup.tools.build_lock import try_hold
 
@@ -131,6 +131,7 @@ def _discard(revision: RevisionDir, dry_run: bool) -> tuple[Removal, Optional[Pa
     doomed = None
     if not dry_run and os.path.lexists(revision.path()):
         with step(f"removing revision {revision.dirname()}", revision.path()):
+            donor_index.forget(revision.path())  # no build picks it from now on
             bytecode.stop_compiling(revision.path())
             doomed = set_aside(revision.path(), into=revision.container().root())
         newest.refresh_newest(revision.container().revisions())
@@ -148,6 +149,7 @@ def retire(revision: RevisionDir) -> None:
     """Take away the ready marker of a revision in use: nobody new enters it, what runs in it
     goes on, and it counts as incomplete (removed once free) from now on."""
     marker = revision.path() / paths.METADATA_FILENAME
+    donor_index.forget(revision.path())
     with contextlib.suppress(FileNotFoundError):
         os.replace(marker, revision.path() / paths.RETIRED_METADATA_FILENAME)
         newest.refresh_newest(revision.container().revisions())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import logging
 import os
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Optional
 
 from rezup.ground import paths, revision_json
 from rezup.ground.errors import BuildError, RevisionGoneError, one_line
+from rezup.stages import donor_index
 from rezup.stages.path_rewrite import CloneError
 from rezup.tools.production import pyvenv_version
 
@@ -35,15 +37,17 @@ def identical_revision(
     allow_editables: bool = False,
     limit: int = 32,
 ) -> Optional[Path]:
-    """The newest ready revision in ``revisions_dir`` that a revision of plan ``plan_digest``
-    can be cloned from (see ``clone_venvs``), or None.
+    """The newest ready revision that a revision of plan ``plan_digest`` in ``revisions_dir``
+    can be cloned from (see ``clone_venvs``), or None: one of that container, or, when
+    ``plan`` is given, of any container of the root whose plan differs only by the
+    container's name (``donor_index``, ``Plan.build_digest``).
 
     It must be ready (``revision.json`` readable; never one being built, retired or in a
-    container being dropped), name ``plan_digest`` in ``revision.json`` and hold that very
-    ``plan.lock``, and each of its venvs must run on the interpreter the plan names (it exists,
-    and has the plan's minor version) and be on the filesystem of ``target`` (the new
-    revision's folder, which need not exist yet; default: ``revisions_dir``). ``plan`` is the
-    new plan (read from the donor's ``plan.lock`` when not given).
+    container being dropped), hold the ``plan.lock`` its ``revision.json`` names, and each of
+    its venvs must run on the interpreter the plan names (it exists, and has the plan's minor
+    version) and be on the filesystem of ``target`` (the new revision's folder, which need not
+    exist yet; default: ``revisions_dir``). ``plan`` is the new plan (read from the donor's
+    ``plan.lock`` when not given).
 
     A plan with editable installs, or with a local package that has no hash, is never cloned
     unless ``allow_editables``: their files may have changed since the donor was built
@@ -62,7 +66,24 @@ def identical_revision(
         names = paths.revision_names(revisions_dir)
     except OSError:
         return None
-    for name in names:
+    indexed = (
+        []
+        if plan is None
+        else donor_index.candidates(
+            revisions_dir.parent.parent,
+            donor_index.plan_key(plan.build_digest),
+            prefer=revisions_dir.parent.name,
+            skip=Path(target) if target is not None else None,
+        )
+    )
+    for candidate in indexed:  # any container of the root
+        if (candidate.parent.parent / paths.DROPPED_MARKER).exists():
+            continue
+        why_not = _unfit(candidate, plan_digest, plan, device, allow_editables)
+        if why_not is None:
+            return candidate
+        log.debug("revision %s cannot be cloned: %s", _named(candidate), why_not)
+    for name in names:  # revisions made before the index
         candidate = revisions_dir / name
         if target is not None and os.path.abspath(candidate) == os.path.abspath(target):
             continue
@@ -76,6 +97,11 @@ def identical_revision(
             return candidate
         log.debug("revision %s cannot be cloned: %s", name, why_not)
     return None
+
+
+def _named(revision: Path) -> str:
+    """ "STAMP of CONTAINER", for a revision that may be of another container."""
+    return f"{revision.name} of {revision.parent.parent.name}"
 
 
 def can_clone(revision: Path, plan_digest: str, *, target: Path) -> bool:
@@ -107,7 +133,10 @@ def _device(path: Path) -> int:
 def _unfit(
     revision: Path, plan_digest: str, plan: Optional[Plan], device: int, allow_editables: bool
 ) -> Optional[str]:
-    """Why ``revision`` cannot be the donor of a revision of ``plan_digest``; None if it can."""
+    """Why ``revision`` cannot be the donor of a revision of ``plan_digest`` (the plan ``plan``,
+    read from the donor's ``plan.lock`` when not given); None if it can. A revision of another
+    container fits if its plan differs only by the container's name (``Plan.build_digest``).
+    """
     from rezup.stages.plan import Plan
 
     try:
@@ -120,19 +149,24 @@ def _unfit(
         return "retired"
     if metadata.get("remote"):
         return "a remote revision (no venvs)"
-    if metadata.get("plan_digest") != plan_digest:
-        return "another plan"
+    recorded = metadata.get("plan_digest")
+    same_plan = recorded == plan_digest
+    if not same_plan and (plan is None or revision.parent.parent.name == plan.container):
+        return "another plan"  # in one container, one build is one plan digest
     try:
         text = (revision / paths.PLAN_FILENAME).read_bytes()
     except OSError as exc:
         return f"cannot read its plan: {one_line(exc)}"
-    if "sha256:" + hashlib.sha256(text).hexdigest() != plan_digest:
+    if "sha256:" + hashlib.sha256(text).hexdigest() != recorded:
         return f"its {paths.PLAN_FILENAME} is not the plan its {paths.METADATA_FILENAME} names"
-    if plan is None:
+    if plan is None or not same_plan:
         try:
-            plan = Plan.from_text(text.decode("utf-8"), str(revision / paths.PLAN_FILENAME))
+            own = Plan.from_text(text.decode("utf-8"), str(revision / paths.PLAN_FILENAME))
         except (BuildError, UnicodeDecodeError) as exc:
             return str(exc)
+        if plan is not None and own.build_digest != plan.build_digest:
+            return "another plan"
+        plan = plan or own
     if metadata.get("venvs") != [venv.name for venv in plan.venvs]:
         return "its venvs are not the plan's"
     for venv in plan.venvs:
@@ -196,34 +230,52 @@ _LIKELY_DONORS = 8  # ready revisions whose recipe is compared with the new one
 
 @dataclass(frozen=True)
 class DonorGuess:
-    """A ready revision made from the recipe being built, and the digest of its plan."""
+    """A ready revision made from the recipe being built, and the build its plan describes
+    (``Plan.build_digest``: the same in every container)."""
 
     donor: Path
-    plan_digest: str
+    build_digest: str
 
 
 def likely_donor(recipe_text: str, revision_dir: Path) -> Optional[DonorGuess]:
-    """The newest ready revision (of the few newest) built from ``recipe_text`` that a revision
-    of its plan can be cloned from, if any.
+    """The newest ready revision built from ``recipe_text`` (in any container of the root, its
+    own first: see ``donor_index``) that a revision of its plan can be cloned from, if any.
 
     A recipe that did not change almost always resolves to the plan it resolved to before
     (unless the index has new versions of what it leaves unpinned), so its revision is cloned
     while the resolve runs, and used if the resolve agrees.
     """
     revisions = revision_dir.parent
-    looked_at = 0
-    for name in paths.revision_names(revisions):
-        candidate = revisions / name
-        if candidate == revision_dir or not revision_json.is_ready(candidate):
-            continue
-        looked_at += 1
-        if looked_at > _LIKELY_DONORS:
-            break
+    indexed = donor_index.candidates(
+        donor_index.root_of(revision_dir),
+        donor_index.recipe_key(recipe_text),
+        prefer=revisions.parent.name,
+        skip=revision_dir,
+    )
+    scanned = (
+        revisions / name
+        for name in paths.revision_names(revisions)  # revisions made before the index
+        if name != revision_dir.name and revision_json.is_ready(revisions / name)
+    )
+    for candidate in itertools.chain(indexed, itertools.islice(scanned, _LIKELY_DONORS)):
         try:
             same = (candidate / paths.RECIPE_FILENAME).read_text(encoding="utf-8") == recipe_text
             digest = (revision_json.read_metadata(candidate) or {}).get("plan_digest")
         except (OSError, UnicodeDecodeError, ValueError):
             continue
         if same and isinstance(digest, str) and can_clone(candidate, digest, target=revision_dir):
-            return DonorGuess(candidate, digest)
+            build_digest = _build_digest(candidate)
+            if build_digest is not None:
+                return DonorGuess(candidate, build_digest)
     return None
+
+
+def _build_digest(revision: Path) -> Optional[str]:
+    """``Plan.build_digest`` of the plan of ``revision``; None if it cannot be read."""
+    from rezup.stages.plan import Plan
+
+    try:
+        text = (revision / paths.PLAN_FILENAME).read_text(encoding="utf-8")
+        return Plan.from_text(text, str(revision / paths.PLAN_FILENAME)).build_digest
+    except (OSError, UnicodeDecodeError, BuildError):
+        return None

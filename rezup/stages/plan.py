@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -110,6 +110,16 @@ class Plan:
     @property
     def digest(self) -> str:
         return "sha256:" + hashlib.sha256(self.to_text().encode("utf-8")).hexdigest()
+
+    @property
+    def build_digest(self) -> str:
+        """The digest of what the venvs are made of: the plan's but for the container's name,
+        so that another container's revision of the same build can be cloned. The deprecated
+        ``[shared]`` libs are the container's own (its venvs link to them): such a plan is
+        the same build in its own container only."""
+        if self.shared is not None:
+            return self.digest
+        return replace(self, container="").digest
 
     @classmethod
     def from_text(cls, text: str, label: str = PLAN_FILENAME) -> Plan:

@@ -15,8 +15,9 @@ from rezup.ground import paths, progress
 from rezup.ground.errors import BuildError, step
 from rezup.ground.filesystem import new_folder, remove_tree, write_json_atomic
 from rezup.ground.wording import plural
-from rezup.stages import bytecode
+from rezup.stages import bytecode, clone_donors
 from rezup.stages.build_site import building_under_lock
+from rezup.stages.path_rewrite import CloneError
 from rezup.stages.plan import Plan, VenvPlan, requirements_text, seed_packages
 from rezup.tools import uv_commands, uv_options
 from rezup.tools.production import (
@@ -150,10 +151,17 @@ def _compile_venv(
     installing.note("compiling bytecode")
     started = time.monotonic()
     seeds = _seed_sources(venv, venv_path) if os.name != "nt" and not seeds_now else []
-    with step(f"compiling the bytecode of venv {venv.name!r}", venv_path):
-        result = bytecode.compile_venv(
-            venv_path, bytecode.donor_venv(revision_dir, venv.name), env, later=seeds
-        )
+    with (
+        step(f"compiling the bytecode of venv {venv.name!r}", venv_path),
+        contextlib.ExitStack() as claims,
+    ):
+        donor = bytecode.donor_venv(revision_dir, venv.name)
+        if donor is not None:
+            try:  # prune and drop leave the donor alone meanwhile
+                claims.enter_context(clone_donors.claimed(donor.parent.parent))
+            except CloneError:  # being removed: compile instead
+                donor = None
+        result = bytecode.compile_venv(venv_path, donor, env, later=seeds)
     log.debug("%s", bytecode.describe(result, venv.name, time.monotonic() - started))
     installing.note(result.summary())
 
@@ -162,16 +170,17 @@ def _seed_sources(venv: VenvPlan, venv_path: Path) -> list[str]:
     return bytecode.sources_of(site_packages(venv_path), seed_packages(venv.python_version))
 
 
-def compile_seeds_later(plan: Plan, revision_dir: Path) -> None:
+def compile_seeds_later(plan: Plan, revision_dir: Path, *, wait: bool) -> None:
     """Start ``bytecode.compile_later`` for the seed packages of each venv of the ready
-    ``revision_dir`` that have no bytecode yet (none of a first revision; those a clone's donor
-    was still compiling). Windows compiles them before the revision is ready."""
+    ``revision_dir`` that have no bytecode yet (none of the first revision of a Python on this
+    filesystem; those a clone's donor was still compiling), and ``wait`` for it
+    (``settings.background_allowed``). Windows compiles them before the revision is ready."""
     if os.name == "nt":
         return
     for venv in plan.venvs:
         path = venv_folder(revision_dir, venv.name)
         with contextlib.suppress(BuildError):  # nothing is lost: Python compiles on import
-            bytecode.compile_later(path, _seed_sources(venv, path), dict(plan.uv_env))
+            bytecode.compile_later(path, _seed_sources(venv, path), dict(plan.uv_env), wait=wait)
 
 
 def ensure_shared_lib(

@@ -63,6 +63,16 @@ def pyvenv_version(venv: Path) -> Optional[str]:
     return found.get("version_info") or found.get("version") or None
 
 
+def venv_python_tag(venv: Path) -> Optional[tuple[str, str]]:
+    """(implementation in lower case, "major.minor") of a venv, from its ``pyvenv.cfg``: what
+    its bytecode is valid for. None if unknown."""
+    parts = (pyvenv_version(venv) or "").split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    implementation = pyvenv_cfg(venv).get("implementation", "CPython")
+    return implementation.lower(), f"{parts[0]}.{parts[1]}"
+
+
 def production_bin_dir(venv: Path) -> Path:
     return Path(paths.production_bin_dir(venv))
 
