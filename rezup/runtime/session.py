@@ -230,9 +230,8 @@ def _record_claim(revision_dir: str) -> bool:
         return True
     from rezup.ground import hosts
 
-    pid = os.getpid()
-    host, boot, namespace = hosts.identity()
-    record = os.path.join(folder, f"{host}#{pid}#{hosts.start_ticks(pid)}")
+    _, boot, namespace = hosts.identity()
+    record = own_claim_record(revision_dir)
     try:
         fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     except OSError:  # no claims folder (a local root), or one that cannot be written
@@ -248,6 +247,16 @@ def _record_claim(revision_dir: str) -> bool:
             pass
         return False
     return True
+
+
+def own_claim_record(revision_dir: str) -> str:
+    """Where this process records its claim on a revision of a shared root: the name says the
+    host, the PID and when the process started (PIDs are reused)."""
+    from rezup.ground import hosts
+
+    pid = os.getpid()
+    record = f"{hosts.identity()[0]}#{pid}#{hosts.start_ticks(pid)}"
+    return os.path.join(paths.claims_dir(revision_dir), record)
 
 
 def _open_claim_file(path: str) -> "Optional[int]":

@@ -206,11 +206,21 @@ def _venv_unfit(venv: Path, python: str, python_version: str, device: int) -> Op
     return None
 
 
+_held: dict[Path, int] = {}  # donor -> how many claimed() blocks of this process hold it
+
+
 @contextlib.contextmanager
 def claimed(revision: Path) -> Iterator[None]:
     """Hold a shared claim on the donor ``revision`` while it is cloned, as a session does:
-    prune and drop leave a claimed revision alone. CloneError if it is being removed."""
-    from rezup.runtime.session import claim
+    prune and drop leave a claimed revision alone. CloneError if it is being removed.
+
+    Unlike a session's, the claim ends with the block, record included: on a shared root a
+    record left behind would keep the donor "in use" for every other host until it expires
+    (``REZUP_MAX_JOB_AGE``), since only its own host can tell that the build has ended. A
+    build may claim one donor twice (its clone, then its bytecode): the last block out
+    removes the record.
+    """
+    from rezup.runtime.session import claim, own_claim_record
 
     try:
         fd = claim(str(revision))
@@ -218,9 +228,15 @@ def claimed(revision: Path) -> Iterator[None]:
         raise CloneError(str(exc)) from None
     if fd is not None:
         os.set_inheritable(fd, False)  # the claim is this process's, not its children's
+    _held[revision] = _held.get(revision, 0) + 1
     try:
         yield
     finally:
+        _held[revision] -= 1
+        if not _held[revision]:
+            del _held[revision]
+            with contextlib.suppress(OSError):  # none on a local root
+                os.unlink(own_claim_record(str(revision)))
         if fd is not None:
             os.close(fd)
 

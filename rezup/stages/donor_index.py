@@ -156,8 +156,12 @@ def _remove(folder: Path, entry: str) -> None:
         except OSError as exc:
             log.debug("cannot take %s out of the donor index: %s", entry, exc)
             return
-    try:
-        folder.rmdir()  # the last entry of its key: no empty folders pile up
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-            log.debug("cannot remove %s: %s", folder, exc)
+    # the last entry of its key, then the last key of the root: no empty folders pile up,
+    # and a root whose containers are all gone is empty again
+    for empty in (folder, folder.parent):
+        try:
+            empty.rmdir()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                log.debug("cannot remove %s: %s", empty, exc)
+            return

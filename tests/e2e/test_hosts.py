@@ -157,7 +157,7 @@ def test_a_root_on_the_share_add_use_status_prune_drop(farm):
         assert job.stdout.readline().strip() == "started"
         out = rezup(a, env_a, "prune", "--keep", "1")
         check(out)
-        assert ready(served / ".main" / "revisions") == [second, third]
+        assert ready(served / ".main" / "revisions") == [second, third], out.stderr
         assert "1 job on host2" in out.stdout + out.stderr
     finally:
         job.kill()

@@ -59,7 +59,19 @@ def test_a_stale_entry_is_removed_on_sight_and_the_last_one_takes_its_folder(tmp
     gone = entered(tmp_path, "dev", "100.0")
     (gone / "revision.json").unlink()  # as if removed by a crashed rezup, the index untold
     assert donor_index.candidates(tmp_path, KEY) == []
-    assert not (tmp_path / donor_index.INDEX_DIRNAME / KEY).exists()
+    assert not (tmp_path / donor_index.INDEX_DIRNAME).exists()  # nor the index, now empty
+
+
+def test_the_index_folder_stays_while_another_key_is_in_it(tmp_path: Path):
+    kept = entered(tmp_path, "dev", "100.0")
+    donor_index.register(kept, [KEY, "pyc-rez-cpython3.11"])
+    gone = entered(tmp_path, "show", "200.0")
+    donor_index.forget(gone)
+    assert sorted(os.listdir(tmp_path / donor_index.INDEX_DIRNAME)) == sorted(
+        [KEY, "pyc-rez-cpython3.11"]
+    )
+    donor_index.forget(kept)
+    assert not (tmp_path / donor_index.INDEX_DIRNAME).exists()
 
 
 def test_more_than_a_few_candidates_are_never_checked(tmp_path: Path):

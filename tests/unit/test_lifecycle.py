@@ -431,3 +431,21 @@ def test_job_claims_on_shared_roots_are_records_other_hosts_can_read(local, monk
             session.claim(str(revision))
         assert [p.name for p in records.iterdir()] == [".removing"]
     assert list(records.iterdir()) == []
+
+
+def test_a_build_takes_its_donor_claim_record_away_when_done(local):
+    """A build claims its donor (clone, bytecode) like a job, but only while it uses it: on a
+    shared root its record goes with the claim, so other hosts may remove the donor at once
+    instead of waiting for the record to expire."""
+    from rezup.stages.clone_donors import claimed
+
+    revision = make_revision(local, "dev", "100.0")
+    records = revision / ".claims"
+    records.mkdir()
+    with claimed(revision):
+        with claimed(revision):  # the clone's claim, then the bytecode's: the same donor
+            assert len(os.listdir(records)) == 1
+        assert len(os.listdir(records)) == 1, "the outer claim still holds"
+        assert claims.is_claimed(revision)
+    assert os.listdir(records) == []
+    assert not claims.is_claimed(revision)
