@@ -41,6 +41,10 @@ Cases (each builds a fresh farm in a fresh folder; every figure is one wall-cloc
     host1 on its ready revision (reference), then host1 is cut off from the file server (its
     sshfs stopped): a job with ``REZUP_REMOTE_TIMEOUT=2`` (about 2 s more than the reference:
     the remote look gives up), and one right after it (no wait: the failure is remembered).
+``wheelhouse-pull``
+    A revision published with ``--wheels``; a job on a host with an empty uv cache pulls it
+    from the wheelhouse on the share, against bare uv installing the same pins from the same
+    folder on another fresh host (3 interleaved rounds, fresh hosts each).
 
 ``--lease S`` sets ``REZUP_LOCK_LEASE`` on every host of every case. The temporary folder
 (``$TMPDIR``) is removed at the end unless ``--keep``. Exit status: 0 when every case ran to
@@ -76,7 +80,15 @@ if _SCRIPTS not in sys.path:
 
 import farmhosts  # noqa: E402
 
-CASES = ("remote-pull", "shared-root", "shared-add", "killed-host", "frozen-remote")
+CASES = (
+    "remote-pull",
+    "shared-root",
+    "shared-add",
+    "killed-host",
+    "frozen-remote",
+    "wheelhouse-pull",
+)
+WHEELHOUSE_ROUNDS = 3  # wheelhouse-pull: fresh hosts per tool and round
 RECIPE = '[rez]\nname = "rez"\nurl = "rez==3.4.0"\n'
 JOB = ["sh", "-c", 'echo "$REZUP_REVISION $(hostname)"; rez --version']
 PULLING = "] pulling revision"  # the builder's log line: "rezup: [12:00:00] pulling revision"
@@ -565,6 +577,78 @@ class Bench:
             if second.seconds > reference.seconds + REMOTE_TIMEOUT / 2:
                 raise CaseFailed("the next job waited for the remote root again")
 
+    def wheelhouse_pull(self) -> None:
+        """A revision published with ``--wheels`` on the share, pulled by a host with an empty
+        uv cache (``rezup use -- true``, as a job would), against bare uv installing the
+        revision's pins from the same wheelhouse on another fresh host (``uv venv`` + ``uv pip
+        install --no-index --find-links WHEELS --compile-bytecode -r PINS``); rounds
+        interleaved, each on fresh hosts. ``rezup, --no-background`` compiles the seed packages
+        before it returns, as bare uv does; plain ``rezup`` leaves them to a process of its own."""
+        import tomllib
+
+        case = "wheelhouse-pull"
+        rounds = WHEELHOUSE_ROUNDS
+        with self.farm(case, 1 + 3 * rounds) as farm:
+            publisher, *hosts = farm.hosts
+            remote = farm.mount_point / "remote"
+
+            def env_of(host: farmhosts.Host, **extra: str) -> dict[str, str]:
+                return self.env(host, local=host.dir / "local", remote=remote, **extra)
+
+            os.sync()
+            result = self.rezup(
+                publisher, env_of(publisher), "add", "--remote", "--wheels", "--skip-use"
+            )
+            check(result, "publish --wheels")
+            [stamp] = ready(self.on_server(farm, remote) / ".main" / "revisions")
+            self.record(case, "publish (add --remote --wheels --skip-use)", result.seconds)
+            revision = remote / ".main" / "revisions" / stamp
+            plan = tomllib.loads((self.on_server(farm, revision) / "plan.lock").read_text())
+            [venv] = plan["venv"]
+            pins = self.base / "wheelhouse-pins.txt"
+            pins.write_text("".join(f"{line}\n" for line in venv["requirements"]))
+            wheels = revision / "wheels"
+
+            times: dict[str, list[float]] = {"rezup": [], "rezup-nobg": [], "uv": []}
+            for index in range(rounds):
+                rezup_host, nobg_host, uv_host = hosts[3 * index : 3 * index + 3]
+                os.sync()
+                job = check(self.rezup(rezup_host, env_of(rezup_host), "use", "--", "true"), "pull")
+                times["rezup"].append(job.seconds)
+                os.sync()
+                job = check(
+                    self.rezup(
+                        nobg_host, env_of(nobg_host, REZUP_NO_BACKGROUND="1"), "use", "--", "true"
+                    ),
+                    "pull --no-background",
+                )
+                times["rezup-nobg"].append(job.seconds)
+                os.sync()
+                target = uv_host.dir / "venv"
+                uv = shutil.which("uv") or "uv"
+                script = (
+                    f"{shlex.quote(uv)} venv --quiet --python {shlex.quote(venv['python'])} "
+                    f"{shlex.quote(str(target))} && {shlex.quote(uv)} pip install --quiet "
+                    f"--no-index --find-links {shlex.quote(str(wheels))} --compile-bytecode "
+                    f"--python {shlex.quote(str(target / 'bin' / 'python'))} "
+                    f"-r {shlex.quote(str(pins))}"
+                )
+                started = time.perf_counter()
+                done = uv_host.run(["sh", "-c", script], env=env_of(uv_host), timeout=self.timeout)
+                took = time.perf_counter() - started
+                if done.returncode != 0:
+                    raise CaseFailed(f"bare uv from the wheelhouse failed: {done.stderr[-500:]}")
+                times["uv"].append(took)
+            floor = statistics.median(times["uv"])
+            for label, what in (
+                ("uv", "bare uv from the wheelhouse, cold cache"),
+                ("rezup", "rezup use (pull from the wheelhouse), cold cache"),
+                ("rezup-nobg", "rezup use, REZUP_NO_BACKGROUND=1, cold cache"),
+            ):
+                median = statistics.median(times[label])
+                runs = ", ".join(f"{t:.2f}" for t in times[label])
+                self.record(case, f"{what}: median", median, f"{median / floor:.2f}x uv; {runs}")
+
 
 def check(job: Job, what: str) -> Job:
     if job.returncode != 0:
@@ -746,6 +830,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "shared-add": bench.shared_add,
         "killed-host": bench.killed_host,
         "frozen-remote": bench.frozen_remote,
+        "wheelhouse-pull": bench.wheelhouse_pull,
     }
     failures = 0
     try:

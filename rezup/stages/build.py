@@ -132,6 +132,7 @@ def plan_and_build(
                 container_dir=container_dir,
                 started=started,
                 extra_metadata=extra_metadata,
+                background=background,
             )
     _enter_in_index(revision_dir, plan, recipe.text)
     if not site.fenced:  # see venv_install.compile_venv
@@ -199,6 +200,7 @@ def build_revision(
                 find_links=find_links,
                 extra_metadata=extra_metadata,
                 started=started,
+                background=background,
             )
     _enter_in_index(revision_dir, plan, recipe_text)
     if not site.fenced:  # see venv_install.compile_venv
@@ -222,10 +224,12 @@ def _fill_revision(
     started: float,
     find_links: Optional[Path] = None,
     extra_metadata: Optional[dict[str, Any]] = None,
+    background: bool = True,
 ) -> RevisionMetadata:
     """Write the recipe and the plan, install the plan into the venvs made already, then write
     the ready marker. The recipe comes first: a revision being built is "valid" from then on
-    (rezup 2.x's meaning, ``RevisionDir.is_valid``)."""
+    (rezup 2.x's meaning, ``RevisionDir.is_valid``). Without ``background`` (and in a fenced
+    build) the seed packages are compiled with the rest, on every core, before it is ready."""
     revision_dir = site.work
     with step("writing the recipe and the plan", revision_dir):
         write_recipe_and_plan(revision_dir, recipe_text, plan)
@@ -236,7 +240,8 @@ def _fill_revision(
         shared_dir = ensure_shared_lib(plan, container_dir, options, env, revision_dir)
 
     def install(venv: VenvPlan) -> Optional[str]:
-        return install_venv(venv, revision_dir, options, env, shared_dir, seeds_now=site.fenced)
+        seeds_now = site.fenced or not background
+        return install_venv(venv, revision_dir, options, env, shared_dir, seeds_now=seeds_now)
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
         rez_versions = list(pool.map(install, plan.venvs))

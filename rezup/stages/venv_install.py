@@ -144,9 +144,10 @@ def _compile_venv(
     compiled before the revision is ready: ``uv venv --seed`` leaves them uncompiled, and
     compiling them (half the files of a rez venv) would make a first revision slower than
     bare uv makes it. They are compiled just after (``compile_seeds_later``); a later
-    revision reuses their bytecode like any other. A fenced build (a shared root) compiles
-    them before: a compiler left running on one host would write into a revision another
-    host may be removing, and it can stop only its own host's.
+    revision, in any container of the root, reuses their bytecode like any other. A fenced
+    build (a shared root) compiles them before: a compiler left running on one host would
+    write into a revision another host may be removing, and it can stop only its own host's.
+    So does a build with ``REZUP_NO_BACKGROUND`` (``seeds_now``): nothing is left running.
     """
     installing.note("compiling bytecode")
     started = time.monotonic()

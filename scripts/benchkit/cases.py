@@ -662,6 +662,8 @@ class CaseBuilder:
                             warmup=warm,
                         )
                     )
+        cases += self._no_background_cases(rounds)
+        cases += self._new_container_cases(rounds)
         cases += self._second_revision_cases(rounds)
         cases += self._pull_second_cases(rounds)
         cases.append(
@@ -726,6 +728,81 @@ class CaseBuilder:
                     )
                 )
         return cases
+
+    def _no_background_cases(self, rounds: int) -> list[Case]:
+        """``{add-minimal-warm,add-forty}/rezup-nobg``: ``rezup add --skip-use --no-background``,
+        which returns only once the seed packages are compiled too, as the floor's
+        ``uv pip install --compile-bytecode`` does (``/rezup`` compiles them just after)."""
+        return [
+            Case(
+                f"{group}/rezup-nobg",
+                group,
+                "rezup-nobg",
+                rounds,
+                self._build_add(recipe, True, extra=("--no-background",)),
+                ("python",),
+                warmup=True,
+            )
+            for group, recipe in (("add-minimal-warm", "minimal"), ("add-forty", "forty"))
+        ]
+
+    def _new_container_cases(self, rounds: int) -> list[Case]:
+        """add-new-container: the first revision of container ``show`` on a machine whose
+        ``.main`` (rez, built untimed in the same run folder by the same tool) is ready:
+        ``/rezup``, ``/orig`` with the same recipe, ``/rezup-other`` and ``/orig-other`` with rez +
+        six (another plan: only the files are the same), ``/uv`` the floor of rez + six."""
+        cases = []
+        for label, original, recipe in (
+            ("rezup", False, "minimal"),
+            ("orig", True, "minimal"),
+            ("rezup-other", False, "six-first"),
+            ("orig-other", True, "six-first"),
+        ):
+            tool = "the original rezup" if original else "rezup"
+            cases.append(
+                Case(
+                    f"add-new-container/{label}",
+                    "add-new-container",
+                    label,
+                    rounds,
+                    self._build_add(recipe, True, original=original, container="show"),
+                    ("python", "orig") if original else ("python",),
+                    warmup=True,
+                    prepare=self._prepare_main(recipe, original),
+                    setup_note=f"untimed: {tool} add --skip-use of rez in .main; "
+                    f"~/rezup.show.toml: {'rez' if recipe == 'minimal' else 'rez + ' + SIX_FIRST}"
+                    "; timed: ",
+                )
+            )
+        cases.append(
+            Case(
+                "add-new-container/uv",
+                "add-new-container",
+                "uv",
+                rounds,
+                self._build_floor("six-first", True),
+                ("python",),
+                warmup=True,
+            )
+        )
+        return cases
+
+    def _prepare_main(self, show_recipe: str, original: bool) -> Prepare:
+        """In a run's folder: HOME with the minimal recipe, ``.main``'s first revision built by
+        the tool (untimed), and ``~/rezup.show.toml``."""
+
+        def prepare(run_dir: Path) -> None:
+            home = self.ws.make_home(run_dir / "home", self.setup.recipes["minimal"])
+            env = self.ws.add_env(home, run_dir / "root", True, run_dir)
+            command = self.setup.orig_rezup if original else self.ws.rezup
+            done = quiet_run([str(command), "add", "--skip-use"], env, home)
+            if done.returncode != 0:
+                raise self.setup.failed("the .main revision's add", done)
+            newest_revision(run_dir / "root" / ".main", self.ws.short)
+            (home / "rezup.show.toml").write_text(self.setup.recipes[show_recipe], encoding="utf-8")
+            sync_disk()
+
+        return prepare
 
     def _six(self, recipe: str) -> str:
         return SIX_SECOND if recipe == "six-second" else SIX_FIRST
@@ -892,16 +969,27 @@ class CaseBuilder:
         ]
 
     def _build_add(
-        self, recipe: str, warm: bool, original: bool = False, rezup: Optional[Path] = None
+        self,
+        recipe: str,
+        warm: bool,
+        original: bool = False,
+        rezup: Optional[Path] = None,
+        *,
+        container: str = "",
+        extra: tuple[str, ...] = (),
     ) -> Build:
-        """``rezup add --skip-use`` (this repo's, the ``original`` tool's, or ``rezup``) in a
-        fresh HOME and local root."""
+        """``rezup add [CONTAINER] --skip-use [EXTRA]`` (this repo's, the ``original`` tool's,
+        or ``rezup``) in a fresh HOME and local root (``.main``'s recipe is ``recipe``; a
+        ``container``'s recipe is written by the case's ``prepare``)."""
 
         def build(run_dir: Path):
-            home = self.ws.make_home(run_dir / "home", self.setup.recipes[recipe])
+            home = run_dir / "home"
+            if not container:
+                self.ws.make_home(home, self.setup.recipes[recipe])
             env = self.ws.add_env(home, run_dir / "root", warm, run_dir)
             command = self.setup.orig_rezup if original else (rezup or self.ws.rezup)
-            return [[[str(command), "add", "--skip-use"]]], env
+            name = [container] if container else []
+            return [[[str(command), "add", *name, "--skip-use", *extra]]], env
 
         return build
 
