@@ -8,14 +8,123 @@ that pull's lock (``wait_for_pull``), then enters it. Anything else (a pull, a b
 interactive shell, an error to explain) is handed to the full command line, which applies the
 same rules from the same modules.
 
+The lean modules are loaded by ``_load_lean_modules`` from the bytecode Python cached for them,
+without the import system's search and machinery: with one module a job, those cost about
+0.05 ms a module, 0.4 ms of a 10 ms ``use`` (BENCHMARKS.md, "Layers in the tree"). So
+``python -X importtime`` and ``-v`` count them within ``rezup.entry``.
+
 Nothing imports this module: it is the top of the package.
 """
 
 import os
 import sys
 
-from rezup.ground import newest, paths, revision_json, root_settings, upgrade_check
-from rezup.runtime import session
+# The lean modules below rezup.entry, each after those it imports, and whether it is a package.
+_LEAN_MODULES = (
+    ("rezup.ground", True),
+    ("rezup.ground.paths", False),
+    ("rezup.ground.revision_json", False),
+    ("rezup.ground.root_settings", False),
+    ("rezup.ground.upgrade_check", False),
+    ("rezup.ground.newest", False),
+    ("rezup.runtime", True),
+    ("rezup.runtime.session", False),
+)
+
+
+def _load_lean_modules() -> None:
+    """Load the lean modules as the import system would, from the ``.pyc`` files it cached for
+    them (``__pycache__``), without its search: the same module objects (spec, loader,
+    ``__file__``, ``__cached__``), each set on its package.
+
+    Only where the search would end with these very files: rezup's folder served by the
+    standard file finder, no other finder taking the module (an import hook), a
+    timestamp-checked ``.pyc`` of the source as it is now (the import system's own check), no
+    ``-O``, no ``PYTHONPYCACHEPREFIX``. (A compiled extension module beside a lean one would
+    be passed over: rezup ships none.) At the first doubt it stops, and the imports below
+    load the rest as usual, writing fresh ``.pyc`` files. Runs once, when the console script
+    starts, before any other thread.
+    """
+    bootstrap = sys.modules.get("_frozen_importlib")
+    external = sys.modules.get("_frozen_importlib_external")
+    package = sys.modules.get("rezup")
+    tag = sys.implementation.cache_tag
+    if (
+        bootstrap is None
+        or external is None
+        or package is None
+        or tag is None
+        or sys.flags.optimize
+        or sys.pycache_prefix is not None
+        or len(package.__path__) != 1
+    ):
+        return
+    root = package.__path__[0]
+    if type(sys.path_importer_cache.get(root)) is not external.FileFinder:
+        return  # the search would not end in a plain folder (a zip, an import hook)
+    stock = (bootstrap.BuiltinImporter, bootstrap.FrozenImporter, external.PathFinder)
+    others = [finder for finder in sys.meta_path if finder not in stock]
+    import _imp
+    import io
+    import marshal
+
+    magic = external.MAGIC_NUMBER + b"\0\0\0\0"  # flags 0: checked by the source's mtime
+    sep = os.sep
+    code_type = type(_load_lean_modules.__code__)
+    for name, is_package in _LEAN_MODULES:
+        if name in sys.modules:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = sys.modules[parent_name]
+        folder = f"{parent.__path__[0]}{sep}{child}" if is_package else parent.__path__[0]
+        stem = "__init__" if is_package else child
+        source = f"{folder}{sep}{stem}.py"
+        cached = f"{folder}{sep}__pycache__{sep}{stem}.{tag}.pyc"
+        try:
+            if others and any(finder.find_spec(name, parent.__path__) for finder in others):
+                return  # another finder takes it (an import hook): its import, as usual
+            stat = os.stat(source)
+            with io.open_code(cached) as stream:  # as the import system reads it (PEP 578)
+                data = stream.read()
+            mtime, size = int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF
+            if data[:16] != magic + (mtime | size << 32).to_bytes(8, "little"):
+                return  # stale, or of another kind: the import system compiles it again
+            code = marshal.loads(memoryview(data)[16:])
+            if type(code) is not code_type:
+                return
+            # a .pyc compiled in another folder (a wheel's) names its source there
+            _imp._fix_co_filename(code, source)  # type: ignore[attr-defined]
+        except Exception:
+            return
+        loader = external.SourceFileLoader(name, source)
+        spec = bootstrap.ModuleSpec(name, loader, origin=source, is_package=is_package)
+        spec.has_location = True
+        spec.cached = cached
+        module = type(sys)(name)
+        module.__dict__.update(
+            __spec__=spec,
+            __loader__=loader,
+            __package__=name if is_package else parent_name,
+            __file__=source,
+            __cached__=cached,
+        )
+        if is_package:
+            module.__path__ = spec.submodule_search_locations = [folder]
+        sys.audit("import", name, None, sys.path, sys.meta_path, sys.path_hooks)
+        sys.modules[name] = module
+        try:
+            exec(code, module.__dict__)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        setattr(parent, child, sys.modules[name])
+
+
+_load_lean_modules()
+
+# What _load_lean_modules did not load (and what mypy and import-linter read): the usual way.
+from rezup.ground import newest, paths, revision_json, root_settings, upgrade_check  # noqa: E402
+from rezup.runtime import session  # noqa: E402
 
 # On the `rezup use` path: no `from __future__ import annotations` (an import of its own,
 # ~0.15 ms) and no typing (milliseconds); annotations naming typing's types are strings.

@@ -564,24 +564,35 @@ def one_error_line(stderr: str) -> str:
     return errors[0]
 
 
+# `rezup use -- true` as the console script runs it, reporting the modules loaded when it
+# execs the command (its own os.execve, wrapped): the modules the lean path loads, from
+# `sys.modules`, which also holds those `entry._load_lean_modules` loads outside the import
+# system (`python -X importtime` counts those within rezup.entry).
+_USE_REPORTING_MODULES = """
+import os, sys
+execve = os.execve
+
+def report(*args):
+    sys.stderr.write("modules: " + " ".join(sorted(sys.modules)) + "\\n")
+    sys.stderr.flush()
+    execve(*args)
+
+os.execve = report
+sys.argv = ["rezup", "use", "--", "true"]
+from rezup.entry import main
+main()
+"""
+
+
 def lean_use_imports(env: dict[str, str]) -> set[str]:
-    """The modules ``rezup use -- true`` imports (``python -X importtime``) in ``env``."""
+    """The modules ``rezup use -- true`` has loaded when it execs the command, in ``env``."""
     done = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-c",
-            "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-            "from rezup.entry import main; main()",
-        ],
+        [sys.executable, "-c", _USE_REPORTING_MODULES],
         env=env,
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    return {
-        line.split("|")[-1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:")
-    }
+    reports = [line for line in done.stderr.splitlines() if line.startswith("modules: ")]
+    assert reports, done.stderr
+    return set(reports[-1].split()[1:])

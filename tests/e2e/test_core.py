@@ -17,6 +17,7 @@ from tests.helpers import (
     Sandbox,
     copy_package,
     find_pyenv_python,
+    lean_use_imports,
     make_rez_repository,
     make_sandbox,
     rez_recipe,
@@ -420,27 +421,7 @@ def test_fast_path_and_full_cli_give_the_same_session(built: Sandbox, tmp_path: 
 
 def test_use_start_up_path_stays_lean(built: Sandbox):
     """The ``use -- CMD`` path imports none of click, logging, pathlib, typing or the builder."""
-    import subprocess
-
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-c",
-            "import sys; sys.argv = ['rezup', 'use', '--', 'true']; "
-            "from rezup.entry import main; main()",
-        ],
-        env=built.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    imported = {
-        line.split("|")[-1].strip()
-        for line in result.stderr.splitlines()
-        if line.startswith("import time:")
-    }
+    imported = lean_use_imports(built.env)
     assert "rezup.entry" in imported
     package = {name for name in imported if name == "rezup" or name.startswith("rezup.")}
     assert package == {

@@ -256,3 +256,142 @@ def test_execvpe_searches_path_as_os_execvpe_does(tmp_path):
             for which in ("rezup", "os")
         }
         assert len(results) == 1, (path, results)
+
+
+# --------------------------------------------------------------------------------------------
+# The lean modules: loaded from the bytecode Python cached for them, without its search
+
+# Imports rezup.entry (which loads the lean modules) and reports how each came to be, beside
+# the spec the import system's own search gives for it; with "hook", an import hook first
+# takes rezup.ground.newest (a loader that marks the module).
+_REPORT_LOADING = """
+import json, os, sys
+from importlib.machinery import PathFinder, SourceFileLoader
+
+class Marking(SourceFileLoader):
+    def exec_module(self, module):
+        module.MARKED = True
+        super().exec_module(module)
+
+class Hook:
+    def find_spec(self, name, path, target=None):
+        if name != "rezup.ground.newest":
+            return None
+        spec = PathFinder.find_spec(name, path)
+        spec.loader = Marking(name, spec.origin)
+        return spec
+
+if sys.argv[1:] == ["hook"]:
+    sys.meta_path.insert(0, Hook())
+import rezup.entry
+from rezup.ground import paths
+
+root = sys.modules["rezup"].__path__[0]
+report = {"searched": sorted(
+    os.path.relpath(folder, root)
+    for folder in sys.path_importer_cache
+    if folder.startswith(root + os.sep)
+), "works": paths.is_timestamp("1.5")}
+for name, _ in rezup.entry._LEAN_MODULES:
+    module = sys.modules[name]
+    parent, _, child = name.rpartition(".")
+    assert getattr(sys.modules[parent], child) is module
+    spec, usual = module.__spec__, PathFinder.find_spec(name, sys.modules[parent].__path__)
+    report[name] = {
+        "loader": type(module.__loader__).__name__,
+        "marked": getattr(module, "MARKED", False),
+        "as usual": (
+            spec.name, spec.origin, spec.cached, spec.has_location, spec.parent,
+            spec.submodule_search_locations, spec.loader is module.__loader__,
+            module.__file__, module.__cached__, module.__package__,
+            getattr(module, "__path__", None),
+        ) == (
+            usual.name, usual.origin, usual.cached, usual.has_location, usual.parent,
+            usual.submodule_search_locations, True,
+            usual.origin, usual.cached, usual.parent,
+            usual.submodule_search_locations,
+        ),
+    }
+print(json.dumps(report))
+"""
+
+
+@pytest.fixture
+def package_copy(tmp_path) -> tuple[Path, dict[str, str]]:
+    """A copy of the rezup package without its bytecode, and an environment importing it (one
+    that writes bytecode, as an installed tool does)."""
+    import shutil
+
+    import rezup
+
+    shutil.copytree(
+        Path(rezup.__file__).parent,
+        tmp_path / "rezup",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "PYTHONOPTIMIZE")
+    }
+    env["PYTHONPATH"] = str(tmp_path)
+    return tmp_path / "rezup", env
+
+
+def _loading(env: dict[str, str], *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", _REPORT_LOADING, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=Path(env["PYTHONPATH"]),
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _lean_names() -> list[str]:
+    from rezup import entry
+
+    return [name for name, _ in entry._LEAN_MODULES]
+
+
+def test_the_lean_modules_are_loaded_from_their_bytecode_without_a_search(package_copy):
+    """With the bytecode cached (by the first run), no folder of ``ground`` or ``runtime`` is
+    searched, and every lean module is what the import system would have made of it."""
+    _, env = package_copy
+    first = _loading(env)  # no bytecode yet: imported as usual, which caches it
+    assert first["searched"] == ["ground", "runtime"]
+    report = _loading(env)
+    assert report["searched"] == [] and report["works"]
+    for name in _lean_names():
+        assert report[name] == {"loader": "SourceFileLoader", "marked": False, "as usual": True}
+        assert first[name] == report[name]
+
+
+def test_a_lean_module_changed_since_its_bytecode_is_imported_as_usual(package_copy):
+    """A source newer (or older) than its bytecode: the import system compiles it again, as
+    it would have, then loads the modules left; the next run loads them all from bytecode."""
+    package, env = package_copy
+    _loading(env)
+    source = package / "ground" / "revision_json.py"
+    os.utime(source, (source.stat().st_atime, source.stat().st_mtime - 100))
+    report = _loading(env)
+    assert report["searched"] == ["ground", "runtime"] and report["works"]
+    for name in _lean_names():
+        assert report[name]["as usual"], name
+    assert _loading(env)["searched"] == []
+
+
+def test_an_import_hook_that_takes_a_lean_module_gets_it(package_copy):
+    """An import hook asked for a lean module and taking it: that module, and the ones after
+    it, are imported as usual (through the hook)."""
+    _, env = package_copy
+    _loading(env)
+    report = _loading(env, "hook")
+    assert report["rezup.ground.newest"]["loader"] == "Marking"
+    assert report["rezup.ground.newest"]["marked"]
+    assert report["works"]
+    for name in _lean_names():
+        assert report[name]["as usual"], name
+        assert report[name]["marked"] == (name == "rezup.ground.newest"), name
