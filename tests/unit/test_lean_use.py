@@ -42,7 +42,7 @@ _PIECES = st.one_of(
 )
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     pieces=st.lists(_PIECES, max_size=12),
     env=st.dictionaries(_NAMES, st.text(max_size=4), max_size=5),

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -349,19 +350,25 @@ def test_a_lean_wait_ends_at_the_lock_timeout_like_the_command_lines(farm):
 def test_a_waiting_job_stops_cleanly_on_a_signal(farm, signum):
     _, _, lock_file, env = farm
     holder = Holder(lock_file, env)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "rezup", *PROBE],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a suite started in the background of a shell ignores SIGINT, and so would the job
+        # (Python leaves an ignored SIGINT ignored): a job started from a terminal does not
+        preexec_fn=partial(signal.signal, signal.SIGINT, signal.SIG_DFL),
+    )
     try:
-        job = subprocess.Popen(
-            [sys.executable, "-m", "rezup", *PROBE],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
         wait_for(lambda: blocked_waiters(lock_file) == 1, "the job blocks on the pull's lock")
         job.send_signal(signum)
         out, err = job.communicate(timeout=30)
     finally:
         holder.kill()
+        if job.poll() is None:
+            job.kill()
+            job.communicate()
     assert job.returncode == 128 + signum
     name = signal.Signals(signum).name
     assert err.splitlines()[-1] == (
