@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from rezup.ground import newest, paths, revision_json
+from rezup.ground import locations, newest, paths, revision_json
 from rezup.ground.errors import ContainerError, RezupError, one_line
 from rezup.operations.prune import clean_after_build
 from rezup.stages.build import build_revision, cloned_note
@@ -35,7 +35,7 @@ def pull_retry_after() -> float:
 
 def _failure_file(revision: RevisionDir) -> Path:
     container = revision.container()
-    return Path(paths.pull_failure_file(container.root(), container.name(), revision.dirname()))
+    return locations.pull_failure_file(container.root(), container.name(), revision.dirname())
 
 
 def recent_pull_failure(revision: RevisionDir) -> Optional[str]:

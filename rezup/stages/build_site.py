@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from rezup.ground import mark_ready, newest, paths, revision_json
+from rezup.ground import locations, mark_ready, newest, paths, revision_json
 from rezup.ground.errors import LockError, step
 from rezup.ground.filesystem import STAGING_PREFIX, discard, flush_filesystem, new_folder
 from rezup.stages import relocation
@@ -85,7 +85,7 @@ class BuildSite:
         with step("writing revision.json (the ready marker)", self.work):
             # the claim file exists before the revision is ready, so that sessions can claim
             # it even where they may not write (a shared root built by an admin)
-            Path(paths.claim_file(self.work)).touch()
+            locations.claim_file(self.work).touch()
             if self.fenced:  # a shared root: jobs record their claims there (claims.py)
                 (self.work / paths.CLAIMS_DIRNAME).mkdir(exist_ok=True)
                 relocation.relocate(self.work, self.final)

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Optional
 
-from rezup.ground import paths, revision_json
+from rezup.ground import locations, paths, revision_json
 from rezup.ground.errors import BuildError
 from rezup.stages import donor_index
 from rezup.tools import uv_process
-from rezup.tools.production import site_packages, venv_python, venv_python_tag
+from rezup.tools.production import site_packages, venv_python_tag
 
 log = logging.getLogger("rezup")
 WORKER = Path(__file__).with_name("_pyc_worker.py")
@@ -88,7 +88,7 @@ def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
 
     Any container of the root may give it (``donor_index``: its own container's newest
     first); revisions made before the index are found by a look at the own container."""
-    new_venv = Path(paths.venv_dir(revision_dir, venv_name))
+    new_venv = locations.venv_dir(revision_dir, venv_name)
     wanted = venv_python_tag(new_venv)
     if wanted is None:
         return None
@@ -111,7 +111,7 @@ def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
     for candidate in itertools.chain(indexed, itertools.islice(scanned, donor_index.LOOKED_AT)):
         if (candidate.parent.parent / paths.DROPPED_MARKER).exists():
             continue
-        venv = Path(paths.venv_dir(candidate, venv_name))
+        venv = locations.venv_dir(candidate, venv_name)
         if venv_python_tag(venv) != wanted:
             continue
         with contextlib.suppress(OSError, BuildError):
@@ -176,7 +176,7 @@ def compile_venv(
         donor_site = donor / site.relative_to(venv)
         if not donor_site.is_dir():
             donor, donor_site = None, None
-    command = [str(venv_python(venv)), "-I", "-S", str(WORKER), mode, str(site)]
+    command = [str(locations.venv_python(venv)), "-I", "-S", str(WORKER), mode, str(site)]
     if donor_site is not None:
         command.append(str(donor_site))
     sources = python_sources(site)
@@ -296,7 +296,7 @@ def compile_later(
     full_env = {**os.environ, **env}
     full_env.pop("VIRTUAL_ENV", None)
     command = [
-        str(venv_python(venv)),
+        str(locations.venv_python(venv)),
         "-I",
         "-S",
         str(WORKER),

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
-from rezup.ground import hosts, paths
+from rezup.ground import hosts, locations, paths
 
 DEFAULT_MAX_JOB_AGE = 7 * 86400.0  # seconds after which another host's job claim expires
 
@@ -104,7 +104,7 @@ def live_records(revision_dir: Path, *, expire: bool = False) -> Optional[list[s
     """The job claims recorded in the revision's claims folder that may still run (file
     names, ``HOST#PID#START``); None without a claims folder. ``expire``: remove the records
     of ended jobs of this host and those older than ``max_job_age`` (a remover does)."""
-    folder = Path(paths.claims_dir(revision_dir))
+    folder = locations.claims_dir(revision_dir)
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
@@ -146,7 +146,7 @@ def removing(revision_dir: Path) -> Iterator[Optional[list[str]]]:
     job claims that may still run (empty: free to remove), or None without a claims folder
     (nobody can tell). Jobs that start meanwhile see the mark and go elsewhere; it is taken
     away again unless the revision was removed."""
-    mark = Path(paths.claims_dir(revision_dir)) / paths.REMOVING_FILENAME
+    mark = locations.claims_dir(revision_dir) / paths.REMOVING_FILENAME
     try:
         fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileNotFoundError:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from rezup.ground import paths
+from rezup.ground import locations, paths
 from rezup.ground.errors import one_line
 from rezup.stages.path_rewrite import CloneError, PathRewriter, inside, write_file
 from rezup.tools.production import pyvenv_version
@@ -102,8 +102,8 @@ def clone_venvs(source_revision: Path, target_revision: Path, venv_names: Sequen
     try:
         venvs_folder.mkdir(exist_ok=True)
         for name in venv_names:
-            src = Path(paths.venv_dir(source, name))
-            dst = Path(paths.venv_dir(target, name))
+            src = locations.venv_dir(source, name)
+            dst = locations.venv_dir(target, name)
             if not src.is_dir():
                 raise CloneError(f"the revision {source} has no venv {name!r}")
             if os.path.lexists(dst):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from rezup.ground import paths, revision_json
+from rezup.ground import locations, paths, revision_json
 from rezup.ground.errors import BuildError, RevisionGoneError, one_line
 from rezup.stages import donor_index
 from rezup.stages.path_rewrite import CloneError
@@ -175,7 +175,7 @@ def _unfit(
         ) and not allow_editables:
             return f"venv {venv.name!r} installs local sources that may have changed since"
         why_not = _venv_unfit(
-            Path(paths.venv_dir(revision, venv.name)), venv.python, venv.python_version, device
+            locations.venv_dir(revision, venv.name), venv.python, venv.python_version, device
         )
         if why_not is not None:
             return f"venv {venv.name!r}: {why_not}"

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Optional, Union
 
-from rezup.ground import paths, revision_json, root_settings
+from rezup.ground import locations, paths, revision_json, root_settings
 from rezup.ground.errors import ContainerError
 
 
@@ -52,16 +52,16 @@ class ContainerDir:
         return self._path
 
     def libs(self) -> Path:
-        return Path(paths.libs_dir(self._root, self._name))
+        return locations.libs_dir(self._root, self._name)
 
     def revisions(self) -> Path:
-        return Path(paths.revisions_dir(self._root, self._name))
+        return locations.revisions_dir(self._root, self._name)
 
     def locks(self) -> Path:
-        return Path(paths.locks_dir(self._root, self._name))
+        return locations.locks_dir(self._root, self._name)
 
     def lock_file(self, key: str) -> Path:
-        return Path(paths.lock_file(self._root, self._name, key))
+        return locations.lock_file(self._root, self._name, key)
 
     def is_exists(self) -> bool:
         return self._path.is_dir()
@@ -226,7 +226,7 @@ class RevisionDir:
         return Plan.read(self.plan_path())
 
     def venv_path(self, name: str = paths.REZ_VENV) -> Path:
-        return Path(paths.venv_dir(self._path, name))
+        return locations.venv_dir(self._path, name)
 
     def production_bin_dirs(self) -> list[Path]:
         """Production bin folders of the rez venv and of isolated extension venvs (none while
@@ -258,7 +258,7 @@ class RevisionDir:
         return {**self.metadata(), "session": self.session()}
 
     def production_bin_dir(self, venv_name: str = paths.REZ_VENV) -> Path:
-        return Path(paths.production_bin_dir(self.venv_path(venv_name)))
+        return locations.production_bin_dir(self.venv_path(venv_name))
 
     def get_rez_version(self) -> Optional[str]:
         """The rez version of the revision: recorded in ``revision.json``, else (a revision made

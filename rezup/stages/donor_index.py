@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional
 
-from rezup.ground import paths, revision_json
+from rezup.ground import locations, paths, revision_json
 from rezup.tools.production import venv_python_tag
 
 log = logging.getLogger("rezup")
@@ -67,7 +67,7 @@ def revision_keys(
     each of its venvs."""
     keys = [plan_key(build_digest), recipe_key(recipe_text)]
     for name in venv_names:
-        tag = venv_python_tag(Path(paths.venv_dir(revision, name)))
+        tag = venv_python_tag(locations.venv_dir(revision, name))
         if tag is not None:
             keys.append(bytecode_key(name, *tag))
     return keys
@@ -125,7 +125,7 @@ def candidates(
     for _, _, container, stamp, name in sorted(entries):
         if len(found) >= LOOKED_AT:
             break
-        revision = Path(paths.revisions_dir(root, container), stamp)
+        revision = locations.revision_dir(root, container, stamp)
         if skip is not None and revision == skip:
             continue
         if not revision_json.is_ready(revision):  # removed or retired: never ready again

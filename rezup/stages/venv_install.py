@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from rezup.ground import paths, progress
+from rezup.ground import locations, paths, progress
 from rezup.ground.errors import BuildError, step
 from rezup.ground.filesystem import new_folder, remove_tree, write_json_atomic
 from rezup.ground.wording import plural
@@ -22,10 +22,8 @@ from rezup.stages.plan import Plan, VenvPlan, requirements_text, seed_packages
 from rezup.tools import uv_commands, uv_options
 from rezup.tools.production import (
     find_distribution,
-    production_bin_dir,
     remove_installer_scripts,
     site_packages,
-    venv_python,
     write_production_marker,
     write_production_scripts,
 )
@@ -52,7 +50,7 @@ def create_venv(
 
 
 def venv_folder(revision_dir: Path, name: str) -> Path:
-    return Path(paths.venv_dir(revision_dir, name))
+    return locations.venv_dir(revision_dir, name)
 
 
 def install_options(plan: Plan, find_links: Optional[Path]) -> list[str]:
@@ -83,7 +81,7 @@ def install_venv(
             f"installed {packages} into venv {venv.name!r}",
         ) as installing:
             uv_commands.pip_install(
-                venv_python(venv_path),
+                locations.venv_python(venv_path),
                 requirements,
                 options=options,
                 env=env,
@@ -102,10 +100,9 @@ def install_venv(
         rez = None
     if rez is None and venv.name == paths.REZ_VENV:
         raise BuildError("rez is not installed in the rez venv; check [rez] name and url")
+    scripts_dir = locations.production_bin_dir(venv_path)
     with (
-        step(
-            f"writing the production scripts of venv {venv.name!r}", production_bin_dir(venv_path)
-        ),
+        step(f"writing the production scripts of venv {venv.name!r}", scripts_dir),
         progress.step(
             f"production scripts of venv {venv.name!r}",
             f"wrote the production scripts of venv {venv.name!r}",
@@ -116,7 +113,7 @@ def install_venv(
             write_production_marker(venv_path, rez.version)
         for tool in venv.tools:
             write_production_scripts(venv_path, tool.package, tool.flags, editable=tool.editable)
-        production_bin_dir(venv_path).mkdir(parents=True, exist_ok=True)
+        scripts_dir.mkdir(parents=True, exist_ok=True)
         if venv.link_shared and shared_dir is not None:
             (site_packages(venv_path) / "_rezup_shared.pth").write_text(
                 f"{shared_dir}\n", encoding="utf-8"
@@ -190,11 +187,11 @@ def ensure_shared_lib(
     """Install the deprecated ``[shared]`` packages once per container, under ``libs/NAME``."""
     assert plan.shared is not None
     root, name = str(container_dir.parent), container_dir.name
-    target = Path(paths.libs_dir(root, name), plan.shared.name)
+    target = locations.libs_dir(root, name) / plan.shared.name
     ready = target / ".rezup_shared.json"
     if ready.is_file():
         return target
-    lock_file = Path(paths.lock_file(root, name, f"libs-{plan.shared.name}"))
+    lock_file = locations.lock_file(root, name, f"libs-{plan.shared.name}")
     with building_under_lock(lock_file, f"installing shared libs {plan.shared.name!r}"):
         if ready.is_file():
             return target

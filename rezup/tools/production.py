@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
 
-from rezup.ground import paths
+from rezup.ground import locations, paths
 from rezup.ground.errors import BuildError
 
 IS_WINDOWS = os.name == "nt"
@@ -36,10 +36,6 @@ if os.getenv("REZUP_EDIT_IN_PRODUCTION"):
     from rez.system import system
     system.rez_bin_path = {bin_path!r}
 """
-
-
-def venv_python(venv: Path) -> Path:
-    return Path(paths.venv_python(venv))
 
 
 def pyvenv_cfg(venv: Path) -> dict[str, str]:
@@ -71,10 +67,6 @@ def venv_python_tag(venv: Path) -> Optional[tuple[str, str]]:
         return None
     implementation = pyvenv_cfg(venv).get("implementation", "CPython")
     return implementation.lower(), f"{parts[0]}.{parts[1]}"
-
-
-def production_bin_dir(venv: Path) -> Path:
-    return Path(paths.production_bin_dir(venv))
 
 
 def site_packages(venv: Path) -> Path:
@@ -154,7 +146,7 @@ def write_production_scripts(
     dist = find_distribution(venv, package)
     scripts = dist.console_scripts()
     bin_dir = venv / paths.BIN_DIRNAME
-    target = production_bin_dir(venv)
+    target = locations.production_bin_dir(venv)
     _remove_installer_scripts(bin_dir, scripts)
     target.mkdir(parents=True, exist_ok=True)
     if not scripts:
@@ -167,7 +159,7 @@ def write_production_scripts(
             raise BuildError(f"cannot find the source of editable {package} (no direct_url.json)")
         preamble = _EDIT_PREAMBLE.format(bin_path=str(target))
 
-    _make_scripts(venv_python(venv), target, scripts, list(flags), preamble)
+    _make_scripts(locations.venv_python(venv), target, scripts, list(flags), preamble)
     return sorted(scripts)
 
 
@@ -250,7 +242,7 @@ def _make_windows_launchers(
 
 def write_production_marker(venv: Path, rez_version: str) -> Path:
     """Write ``bin/rez/.rez_production_install`` (holding the rez version) in ``venv``."""
-    target = production_bin_dir(venv)
+    target = locations.production_bin_dir(venv)
     target.mkdir(parents=True, exist_ok=True)
     marker = target / paths.PRODUCTION_MARKER
     marker.write_text(f"{rez_version}\n", encoding="utf-8")
