@@ -785,7 +785,51 @@ class CaseBuilder:
                 warmup=True,
             )
         )
+        cases.append(
+            Case(
+                "add-new-container/resolve",
+                "add-new-container",
+                "resolve",
+                rounds,
+                self._build_resolve("minimal"),
+                ("python",),
+                warmup=True,
+            )
+        )
         return cases
+
+    def _build_resolve(self, recipe: str) -> Build:
+        """The resolve alone, as any tool that installs the newest matching versions must make
+        it: bare ``uv pip compile --generate-hashes`` of the recipe's requirements and the venv
+        seeds (what rezup's plan pins; the benchmark's Python is 3.11), warm cache."""
+
+        def build(run_dir: Path):
+            home = self.ws.make_home(run_dir / "home", self.setup.recipes[recipe])
+            env = self.ws.cache_env(self.ws.base_env(home), True, run_dir)
+            lanes = []
+            for name, requirements in self.floor_venvs(recipe):
+                listed = run_dir / f"requirements-{name}.in"
+                seeds = ["pip", "setuptools", "wheel"]  # the seeds before Python 3.12, as pinned
+                listed.write_text("\n".join([*requirements, *seeds]) + "\n", encoding="utf-8")
+                lanes.append(
+                    [
+                        [
+                            self.ws.uv,
+                            "pip",
+                            "compile",
+                            "--quiet",
+                            "--generate-hashes",
+                            "--python",
+                            str(self.setup.python),
+                            "--output-file",
+                            str(run_dir / f"requirements-{name}.txt"),
+                            str(listed),
+                        ]
+                    ]
+                )
+            return lanes, env
+
+        return build
 
     def _prepare_main(self, show_recipe: str, original: bool) -> Prepare:
         """In a run's folder: HOME with the minimal recipe, ``.main``'s first revision built by

@@ -70,6 +70,7 @@ LABELS = {
     "rezup-nobg": "rezup add --no-background",
     "rezup-other": "rezup, rez + six (another plan)",
     "orig-other": "rezup 2.x, rez + six",
+    "resolve": "uv pip compile alone (the resolve)",
     "python": "bare python",
     "rezup-1": "rezup, 1 revision",
     "rezup-100": "rezup, 100 revisions",
@@ -297,6 +298,16 @@ def ratios(cases: list[Case]) -> list[tuple[str, str]]:
         "add-new-container: orig-other / rezup-other",
         "add-new-container/orig-other",
         "add-new-container/rezup-other",
+    )
+    diff_ms(
+        "add-new-container: rezup - the resolve alone",
+        "add-new-container/rezup",
+        "add-new-container/resolve",
+    )
+    ratio(
+        "add-new-container: orig / the resolve alone (the best any resolving tool can do)",
+        "add-new-container/orig",
+        "add-new-container/resolve",
     )
     ratio(
         "add-new-container: rezup-other / uv",
