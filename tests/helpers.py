@@ -412,10 +412,10 @@ def offline_env(tmp_path: Path) -> dict[str, str]:
 def wait_for_seed_bytecode(revision: Path, timeout: float = 120.0) -> None:
     """Wait until the seed packages (pip, setuptools, wheel) of each venv of ``revision`` are
     compiled: where no earlier revision had their bytecode, a process of their own compiles
-    them once the revision is ready (``bytecode.compile_later``)."""
+    them once the revision is ready (``bytecode_later.compile_later``)."""
     import time
 
-    from rezup.stages import bytecode
+    from rezup.stages import bytecode, bytecode_later
     from rezup.stages.plan import seed_packages
 
     deadline = time.monotonic() + timeout
@@ -423,7 +423,7 @@ def wait_for_seed_bytecode(revision: Path, timeout: float = 120.0) -> None:
         [site] = venv.glob("lib/python*/site-packages")
         version = site.parent.name[len("python") :]
         seeds = bytecode.sources_of(site, seed_packages(version))
-        while bytecode.missing_bytecode(venv, seeds):
+        while bytecode_later.missing_bytecode(venv, seeds):
             assert time.monotonic() < deadline, f"{venv}: seeds not compiled after {timeout}s"
             time.sleep(0.05)
 

@@ -15,7 +15,7 @@ from rezup.ground import paths, revision_json, root_settings
 from rezup.ground.errors import ContainerError, RezupError, one_line
 from rezup.ground.filesystem import disk_usage, stale_staging
 from rezup.ground.wording import plural
-from rezup.stages import bytecode, claims
+from rezup.stages import bytecode_later, claims
 from rezup.stages.cleanup import format_size, is_dropped
 from rezup.stages.disk_state import (
     ContainerDir,
@@ -207,7 +207,7 @@ def _describe_revision(revision: RevisionDir, side: str, row: dict[str, Any]) ->
         row["in_use"] = in_use
         row["pids"] = claims.holders(revision.path()) if in_use else []
         row["size"] = disk_usage(revision.path())
-        row["compiling"] = bytecode.compiling(revision.path())
+        row["compiling"] = bytecode_later.compiling(revision.path())
     try:
         metadata = revision.metadata()
     except RezupError as exc:

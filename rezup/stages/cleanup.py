@@ -30,7 +30,7 @@ from rezup.ground.filesystem import (
     write_atomic,
 )
 from rezup.ground.wording import plural
-from rezup.stages import bytecode, claims, donor_index
+from rezup.stages import bytecode_later, claims, donor_index
 from rezup.stages.disk_state import ContainerDir, RevisionDir
 from rezup.tools.build_lock import try_hold
 
@@ -132,7 +132,7 @@ def _discard(revision: RevisionDir, dry_run: bool) -> tuple[Removal, Optional[Pa
     if not dry_run and os.path.lexists(revision.path()):
         with step(f"removing revision {revision.dirname()}", revision.path()):
             donor_index.forget(revision.path())  # no build picks it from now on
-            bytecode.stop_compiling(revision.path())
+            bytecode_later.stop_compiling(revision.path())
             doomed = set_aside(revision.path(), into=revision.container().root())
         newest.refresh_newest(revision.container().revisions())
     return Removal(revision.dirname(), True, freed=freed), doomed

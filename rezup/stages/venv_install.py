@@ -15,7 +15,7 @@ from rezup.ground import locations, paths, progress
 from rezup.ground.errors import BuildError, step
 from rezup.ground.filesystem import new_folder, remove_tree, write_json_atomic
 from rezup.ground.wording import plural
-from rezup.stages import bytecode, clone_donors
+from rezup.stages import bytecode, bytecode_later, clone_donors
 from rezup.stages.build_site import building_under_lock
 from rezup.stages.path_rewrite import CloneError
 from rezup.stages.plan import Plan, VenvPlan, requirements_text, seed_packages
@@ -169,7 +169,7 @@ def _seed_sources(venv: VenvPlan, venv_path: Path) -> list[str]:
 
 
 def compile_seeds_later(plan: Plan, revision_dir: Path, *, wait: bool) -> None:
-    """Start ``bytecode.compile_later`` for the seed packages of each venv of the ready
+    """Start ``bytecode_later.compile_later`` for the seed packages of each venv of the ready
     ``revision_dir`` that have no bytecode yet (none of the first revision of a Python on this
     filesystem; those a clone's donor was still compiling), and ``wait`` for it
     (``settings.background_allowed``). Windows compiles them before the revision is ready."""
@@ -178,7 +178,9 @@ def compile_seeds_later(plan: Plan, revision_dir: Path, *, wait: bool) -> None:
     for venv in plan.venvs:
         path = venv_folder(revision_dir, venv.name)
         with contextlib.suppress(BuildError):  # nothing is lost: Python compiles on import
-            bytecode.compile_later(path, _seed_sources(venv, path), dict(plan.uv_env), wait=wait)
+            bytecode_later.compile_later(
+                path, _seed_sources(venv, path), dict(plan.uv_env), wait=wait
+            )
 
 
 def ensure_shared_lib(

@@ -237,7 +237,7 @@ def sync_disk() -> None:
 
 
 def wait_for_compilers(folder: Path, timeout: float = 300.0) -> None:
-    """Wait until no compiler rezup started after a build (``bytecode.compile_later``, which
+    """Wait until no compiler rezup started after a build (``bytecode_later.compile_later``, which
     holds ``{revision}/.compiling-{venv}`` locked while it runs) works under ``folder``:
     every measured run starts on a machine at rest, with the revisions it finds settled."""
     if IS_WINDOWS:

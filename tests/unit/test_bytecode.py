@@ -16,7 +16,7 @@ import pytest
 
 from rezup.ground import paths
 from rezup.ground.errors import BuildError
-from rezup.stages import bytecode
+from rezup.stages import bytecode, bytecode_later
 from rezup.tools import uv_commands
 from rezup.tools.production import site_packages
 from tests.helpers import find_pyenv_python, make_wheel
@@ -436,7 +436,7 @@ def test_a_removal_stops_the_compiler_of_this_host_only(tmp_path: Path):
     lock = revision / f"{paths.COMPILING_PREFIX}rez"
     elsewhere = _compiler_holding(lock, "another-host:{pid}\n")
     try:
-        bytecode.stop_compiling(revision, timeout=0.3)  # gives up waiting, signals nothing
+        bytecode_later.stop_compiling(revision, timeout=0.3)  # gives up waiting, signals nothing
         assert elsewhere.poll() is None
     finally:
         elsewhere.kill()
@@ -444,7 +444,7 @@ def test_a_removal_stops_the_compiler_of_this_host_only(tmp_path: Path):
 
     here = _compiler_holding(lock, f"{socket.gethostname()}:{{pid}}\n")
     try:
-        bytecode.stop_compiling(revision, timeout=10)
+        bytecode_later.stop_compiling(revision, timeout=10)
         assert here.wait(timeout=5) == -15  # SIGTERM, and stop_compiling waited for it
     finally:
         if here.poll() is None:

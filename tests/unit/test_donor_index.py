@@ -13,7 +13,7 @@ import pytest
 from rezup.cli import main
 from rezup.ground import paths, settings
 from rezup.ground.errors import UsageError
-from rezup.stages import bytecode, donor_index
+from rezup.stages import bytecode_later, donor_index
 from rezup.stages.cleanup import remove_revision, retire
 from rezup.stages.disk_state import ContainerDir, RevisionDir
 from rezup.stages.plan import Plan, SharedPlan, VenvPlan
@@ -126,7 +126,7 @@ def test_status_shows_the_venvs_compiled_in_the_background(home, tmp_path: Path,
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)  # as a compiler holds it (the holder is another open file)
     try:
-        assert bytecode.compiling(revision) == ["rez"]
+        assert bytecode_later.compiling(revision) == ["rez"]
         assert main(["status", "dev", "--json"]) == 0
         [row] = json.loads(capsys.readouterr().out)["containers"][0]["revisions"]
         assert row["compiling"] == ["rez"]
@@ -135,7 +135,7 @@ def test_status_shows_the_venvs_compiled_in_the_background(home, tmp_path: Path,
         assert "seed packages of venv rez is being compiled in the background" in out
     finally:
         os.close(fd)
-    assert bytecode.compiling(revision) == []
+    assert bytecode_later.compiling(revision) == []
     assert main(["status", "dev", "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)["containers"][0]["revisions"]
     assert row["compiling"] == []
