@@ -206,7 +206,7 @@ def _venv_unfit(venv: Path, python: str, python_version: str, device: int) -> Op
     return None
 
 
-_held: dict[Path, int] = {}  # donor -> how many claimed() blocks of this process hold it
+_held: dict[str, int] = {}  # donor's claim record -> how many claimed() blocks hold it
 
 
 @contextlib.contextmanager
@@ -228,15 +228,16 @@ def claimed(revision: Path) -> Iterator[None]:
         raise CloneError(str(exc)) from None
     if fd is not None:
         os.set_inheritable(fd, False)  # the claim is this process's, not its children's
-    _held[revision] = _held.get(revision, 0) + 1
+    record = os.path.realpath(own_claim_record(str(revision)))  # one key, however it is named
+    _held[record] = _held.get(record, 0) + 1
     try:
         yield
     finally:
-        _held[revision] -= 1
-        if not _held[revision]:
-            del _held[revision]
+        _held[record] -= 1
+        if not _held[record]:
+            del _held[record]
             with contextlib.suppress(OSError):  # none on a local root
-                os.unlink(own_claim_record(str(revision)))
+                os.unlink(record)
         if fd is not None:
             os.close(fd)
 
