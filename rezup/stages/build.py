@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from rezup.ground import paths, progress, revision_json
+from rezup.ground import locations, paths, progress, revision_json
 from rezup.ground.errors import step
 from rezup.ground.filesystem import remove_tree
 from rezup.ground.settings import background_allowed
@@ -33,7 +33,6 @@ from rezup.stages.venv_install import (
     ensure_shared_lib,
     install_options,
     install_venv,
-    venv_folder,
 )
 from rezup.tools.build_lock import Held
 from rezup.tools.pythons import planned_python
@@ -82,7 +81,7 @@ def plan_and_build(
                     create_venv,
                     spec.name,
                     version,
-                    venv_folder(work, spec.name),
+                    locations.venv_dir(work, spec.name),
                     python,
                     options,
                     env,
@@ -168,7 +167,7 @@ def build_revision(
         create_venv(
             venv.name,
             venv.python_version,
-            venv_folder(site.work, venv.name),
+            locations.venv_dir(site.work, venv.name),
             pythons[venv.name],
             install_options(plan, find_links),
             dict(plan.uv_env),
@@ -291,17 +290,16 @@ def cloned_note(metadata: RevisionMetadata) -> str:
     return f", cloned from revision {donor}{of}" if donor else ""
 
 
-def _other_container(donor: Path, revision_dir: Path) -> dict[str, str]:
+def _other_container(donor: Path, revision_dir: Path) -> Optional[str]:
+    """The container of ``donor`` if it is not that of ``revision_dir``."""
     container = donor.parent.parent.name
-    same = container == revision_dir.parent.parent.name
-    return {} if same else {"cloned_from_container": container}
+    return None if container == revision_dir.parent.parent.name else container
 
 
 def _label(donor: Path, revision_dir: Path) -> str:
     """ "X", or "X of CONTAINER" for a donor in another container than ``revision_dir``'s."""
-    container = donor.parent.parent.name
-    same = container == revision_dir.parent.parent.name
-    return donor.name if same else f"{donor.name} of {container}"
+    container = _other_container(donor, revision_dir)
+    return f"{donor.name} of {container}" if container else donor.name
 
 
 def _clone_into(donor: Path, revision_dir: Path, venv_names: list[str], *, claim: bool) -> bool:
@@ -355,6 +353,7 @@ def _finish_clone(
         donor_metadata = revision_json.read_metadata(donor) or {}
     except ValueError:
         donor_metadata = {}
+    other = _other_container(donor, site.final)
     with step("writing the recipe and the plan", site.work):
         write_recipe_and_plan(site.work, recipe_text, plan)
     metadata = _make_ready(
@@ -365,7 +364,7 @@ def _finish_clone(
         python=donor_metadata.get("python"),
         rez_version=donor_metadata.get("rez_version"),
         cloned_from=donor.name,
-        **_other_container(donor, site.final),
+        **({"cloned_from_container": other} if other else {}),
     )
     log.info(
         "the plan is that of revision %s: revision %s is its clone (its venvs hard-linked, "

@@ -21,7 +21,6 @@ interpreter, which may be any Python from 3.7 on.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import subprocess
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Optional
 
-from rezup.ground import locations, paths, revision_json
+from rezup.ground import locations
 from rezup.ground.errors import BuildError
 from rezup.stages import donor_index
 from rezup.tools import uv_process
@@ -96,21 +95,14 @@ def donor_venv(revision_dir: Path, venv_name: str) -> Optional[Path]:
         device = site_packages(new_venv).stat().st_dev
     except (OSError, BuildError):
         return None
-    indexed = donor_index.candidates(
+    candidates = donor_index.donors(
         donor_index.root_of(revision_dir),
         donor_index.bytecode_key(venv_name, *wanted),
-        prefer=revision_dir.parent.parent.name,
+        revision_dir.parent.parent.name,
         skip=revision_dir,
+        scan=donor_index.LOOKED_AT,
     )
-    revisions = revision_dir.parent
-    scanned = (
-        revisions / name
-        for name in paths.revision_names(revisions)
-        if name != revision_dir.name and revision_json.is_ready(revisions / name)
-    )
-    for candidate in itertools.chain(indexed, itertools.islice(scanned, donor_index.LOOKED_AT)):
-        if (candidate.parent.parent / paths.DROPPED_MARKER).exists():
-            continue
+    for candidate in candidates:
         venv = locations.venv_dir(candidate, venv_name)
         if venv_python_tag(venv) != wanted:
             continue

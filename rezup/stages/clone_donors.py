@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import itertools
 import logging
 import os
 from collections.abc import Iterator
@@ -63,39 +62,20 @@ def identical_revision(
         return None
     try:
         device = _device(Path(target) if target is not None else revisions_dir)
-        names = paths.revision_names(revisions_dir)
     except OSError:
         return None
-    indexed = (
-        []
-        if plan is None
-        else donor_index.candidates(
-            revisions_dir.parent.parent,
-            donor_index.plan_key(plan.build_digest),
-            prefer=revisions_dir.parent.name,
-            skip=Path(target) if target is not None else None,
-        )
+    candidates = donor_index.donors(
+        revisions_dir.parent.parent,
+        donor_index.plan_key(plan.build_digest) if plan is not None else None,
+        revisions_dir.parent.name,
+        skip=Path(target) if target is not None else None,
+        scan=limit,
     )
-    for candidate in indexed:  # any container of the root
-        if (candidate.parent.parent / paths.DROPPED_MARKER).exists():
-            continue
+    for candidate in candidates:  # any container of the root, then this one's older ones
         why_not = _unfit(candidate, plan_digest, plan, device, allow_editables)
         if why_not is None:
             return candidate
         log.debug("revision %s cannot be cloned: %s", _named(candidate), why_not)
-    for name in names:  # revisions made before the index
-        candidate = revisions_dir / name
-        if target is not None and os.path.abspath(candidate) == os.path.abspath(target):
-            continue
-        if not revision_json.is_ready(candidate):
-            continue
-        if limit <= 0:
-            break
-        limit -= 1
-        why_not = _unfit(candidate, plan_digest, plan, device, allow_editables)
-        if why_not is None:
-            return candidate
-        log.debug("revision %s cannot be cloned: %s", name, why_not)
     return None
 
 
@@ -262,19 +242,14 @@ def likely_donor(recipe_text: str, revision_dir: Path) -> Optional[DonorGuess]:
     (unless the index has new versions of what it leaves unpinned), so its revision is cloned
     while the resolve runs, and used if the resolve agrees.
     """
-    revisions = revision_dir.parent
-    indexed = donor_index.candidates(
+    candidates = donor_index.donors(
         donor_index.root_of(revision_dir),
         donor_index.recipe_key(recipe_text),
-        prefer=revisions.parent.name,
+        revision_dir.parent.parent.name,
         skip=revision_dir,
+        scan=_LIKELY_DONORS,
     )
-    scanned = (
-        revisions / name
-        for name in paths.revision_names(revisions)  # revisions made before the index
-        if name != revision_dir.name and revision_json.is_ready(revisions / name)
-    )
-    for candidate in itertools.chain(indexed, itertools.islice(scanned, _LIKELY_DONORS)):
+    for candidate in candidates:
         try:
             same = (candidate / paths.RECIPE_FILENAME).read_text(encoding="utf-8") == recipe_text
             digest = (revision_json.read_metadata(candidate) or {}).get("plan_digest")

@@ -30,9 +30,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -133,6 +134,35 @@ def candidates(
             continue
         found.append(revision)
     return found
+
+
+def donors(
+    root: Path, key: Optional[str], container: str, *, skip: Optional[Path] = None, scan: int
+) -> Iterator[Path]:
+    """The candidate donors of a new revision of ``container``, best first: the ready
+    revisions entered under ``key`` (any container, ``container``'s own first: ``candidates``),
+    then those of ``container`` made before the index (newest first, at most ``scan``); none
+    twice, never ``skip`` (the new revision), none of a container being dropped. No ``key``:
+    the scan alone. Each is still to be checked by the caller (same Python, same plan...)."""
+    seen: set[str] = set()
+    indexed = candidates(root, key, prefer=container, skip=skip) if key is not None else []
+    revisions = Path(paths.revisions_dir(root, container))
+    try:
+        names = paths.revision_names(revisions)
+    except OSError:
+        names = []
+    skipped = os.path.abspath(skip) if skip is not None else None
+    scanned = (
+        revisions / name
+        for name in names
+        if os.path.abspath(revisions / name) != skipped and revision_json.is_ready(revisions / name)
+    )
+    for revision in itertools.chain(indexed, itertools.islice(scanned, max(scan, 0))):
+        where = os.path.abspath(revision)
+        if where in seen or (revision.parent.parent / paths.DROPPED_MARKER).exists():
+            continue
+        seen.add(where)
+        yield revision
 
 
 def _entry_name(revision: Path) -> str:

@@ -49,10 +49,6 @@ def create_venv(
         uv_commands.create_venv(path, python, seed=seed, options=options, env=env)
 
 
-def venv_folder(revision_dir: Path, name: str) -> Path:
-    return locations.venv_dir(revision_dir, name)
-
-
 def install_options(plan: Plan, find_links: Optional[Path]) -> list[str]:
     options = list(plan.uv_options)
     return uv_options.offline_options(options, find_links) if find_links is not None else options
@@ -69,7 +65,7 @@ def install_venv(
 ) -> Optional[str]:
     """Install one venv's pins and make it production style; return its rez version.
     ``seeds_now``: compile the seed packages too (see ``_compile_venv``)."""
-    venv_path = venv_folder(revision_dir, venv.name)
+    venv_path = locations.venv_dir(revision_dir, venv.name)
     requirements = revision_dir / f".requirements-{venv.name}.txt"
     with step(f"writing the requirements of venv {venv.name!r}", requirements):
         requirements.write_text(requirements_text(venv), encoding="utf-8")
@@ -176,7 +172,7 @@ def compile_seeds_later(plan: Plan, revision_dir: Path, *, wait: bool) -> None:
     if os.name == "nt":
         return
     for venv in plan.venvs:
-        path = venv_folder(revision_dir, venv.name)
+        path = locations.venv_dir(revision_dir, venv.name)
         with contextlib.suppress(BuildError):  # nothing is lost: Python compiles on import
             bytecode_later.compile_later(
                 path, _seed_sources(venv, path), dict(plan.uv_env), wait=wait

@@ -167,3 +167,25 @@ def test_a_flag_sets_its_setting_for_the_command_only(monkeypatch):
     with settings.setting(settings.NO_BACKGROUND, "1"):
         pass
     assert os.environ[settings.NO_BACKGROUND] == "0"
+
+
+def test_donors_are_the_index_then_the_own_older_revisions_once_each(tmp_path: Path):
+    """``donors``: the indexed revisions (any container, the own first), then the own
+    container's revisions made before the index, newest first, at most ``scan``; none twice,
+    never the new revision, none of a container being dropped."""
+    before_index = [fake_revision(tmp_path, "dev", f"{stamp}.0") for stamp in (10, 20, 30)]
+    own = entered(tmp_path, "dev", "40.0")
+    other = entered(tmp_path, "show", "50.0")
+    gone = entered(tmp_path, "old", "60.0")
+    (tmp_path / "old" / paths.DROPPED_MARKER).touch()
+    new = tmp_path / "dev" / "revisions" / "70.0"
+    new.mkdir()
+
+    found = list(donor_index.donors(tmp_path, KEY, "dev", skip=new, scan=3))
+    assert found == [own, other, before_index[2], before_index[1]]  # own once, then 2 more
+    assert gone not in found
+    assert list(donor_index.donors(tmp_path, None, "dev", skip=new, scan=2)) == [
+        own,
+        before_index[2],
+    ]
+    assert list(donor_index.donors(tmp_path, KEY, "show", scan=0)) == [other, own]
