@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from rezup.ground import paths, root_settings
+from rezup.ground import paths, remote_index, root_settings
 from rezup.ground.errors import ContainerError
 from rezup.stages.disk_state import ContainerDir, RevisionDir
 from rezup.stages.recipe_files import ContainerRecipe, RevisionRecipe
@@ -61,6 +61,12 @@ class Container(ContainerDir):
             return
         local, remote = root_settings.container_roots(name, str(recipe.path()) if recipe else None)
         if remote is not None and not force_local:
+            if remote_index.is_url(remote):
+                raise ContainerError(
+                    f"the remote root of {name} is served over HTTP ({remote}): the Python API "
+                    "reads folder roots; use Container(name, force_local=True), or "
+                    "Container.at(name, FOLDER, remote=True) for the folder the server serves"
+                )
             super().__init__(remote, name, remote=True)
         else:
             super().__init__(local, name)
@@ -274,8 +280,8 @@ Container.revision_class = Revision
 def get_container_root(recipe: ContainerRecipe, remote: bool = False) -> Optional[Path]:
     """Root folder of ``recipe``'s container, local or remote (rezup 2.x API)."""
     local, remote_root = root_settings.container_roots(recipe.name(), str(recipe.path()))
-    if remote:
-        return Path(remote_root) if remote_root else None
+    if remote:  # a root served over HTTP is no folder: None, as for no remote root
+        return Path(remote_root) if remote_root and not remote_index.is_url(remote_root) else None
     return Path(local)
 
 
@@ -283,7 +289,9 @@ def iter_containers() -> Iterator[Container]:
     """Containers named by the recipes in ``ContainerRecipe.RECIPES_DIR``, remote ones first
     (rezup 2.x API)."""
     for recipe in ContainerRecipe.iter_recipes():
-        container = Container(recipe.name(), recipe)
+        _, remote_root = root_settings.container_roots(recipe.name(), str(recipe.path()))
+        # a remote root served over HTTP is no folder: its local container only
+        container = Container(recipe.name(), recipe, force_local=remote_index.is_url(remote_root))
         yield container
         if container.is_remote():
             yield Container(recipe.name(), recipe, force_local=True)

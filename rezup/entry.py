@@ -191,7 +191,9 @@ def try_use(argv: "list[str]") -> "Optional[int]":
     try:
         local, remote = root_settings.container_roots(use.name)
         remote_revisions = (
-            None if use.local_only or remote is None else paths.revisions_dir(remote, use.name)
+            None
+            if use.local_only or remote is None
+            else root_settings.remote_revisions(remote, use.name)
         )
         local_revisions = paths.revisions_dir(local, use.name)
         revision: Optional[str]

@@ -578,16 +578,17 @@ def report(*args):
     execve(*args)
 
 os.execve = report
-sys.argv = ["rezup", "use", "--", "true"]
+sys.argv = ["rezup", "use", sys.argv[1], "--", "true"]
 from rezup.entry import main
 main()
 """
 
 
-def lean_use_imports(env: dict[str, str]) -> set[str]:
-    """The modules ``rezup use -- true`` has loaded when it execs the command, in ``env``."""
+def lean_use_imports(env: dict[str, str], name: str = ".main") -> set[str]:
+    """The modules ``rezup use NAME -- true`` has loaded when it execs the command, in
+    ``env``."""
     done = subprocess.run(
-        [sys.executable, "-c", _USE_REPORTING_MODULES],
+        [sys.executable, "-c", _USE_REPORTING_MODULES, name],
         env=env,
         capture_output=True,
         text=True,

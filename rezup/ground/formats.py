@@ -112,6 +112,26 @@ class PlanDocument(_PlanRequired, total=False):
     shared: PlanShared  # the deprecated [shared] libraries
 
 
+# -- index.json of a published container (a remote root served over HTTP) ------------------------
+
+
+class RemoteIndexRevision(TypedDict):
+    name: str  # the revision folder's name (a timestamp)
+    plan: bool  # it holds a plan.lock (one rezup 2.x published holds a recipe only)
+    wheels: bool  # it holds a wheelhouse, with its page of links (wheels/index.html)
+
+
+class RemoteIndexDocument(TypedDict):
+    """``{root}/{container}/index.json``: the ready revisions of a published container, newest
+    first, for machines that reach the root over HTTP(S) (``rezup.ground.remote_index``)."""
+
+    format: str  # "rezup-remote-index"
+    version: int  # remote_index.INDEX_VERSION
+    container: str
+    written: float  # seconds since the epoch
+    revisions: list[RemoteIndexRevision]
+
+
 # -- status --json -------------------------------------------------------------------------------
 
 

@@ -222,6 +222,7 @@ def choose_revision(
     local_revisions: str,
     remote_revisions: "Optional[str]",
     warn: "Optional[Callable[[str], None]]" = None,
+    remote_index_age: "Optional[float]" = None,
 ) -> "tuple[Optional[str], bool, Optional[dict[str, Any]]]":
     """The revision ``rezup use`` enters: (timestamp or None, whether it is the remote's, and
     the metadata of a local choice).
@@ -229,14 +230,17 @@ def choose_revision(
     With a remote root, the newest ready remote revision (to be entered as the local revision
     of the same name, pulled first if it is not usable here); else the newest usable local
     one. Raises RemoteRootError when the remote root cannot be read, OSError when the local
-    one cannot.
+    one cannot. A remote root served over HTTP(S) (``remote_revisions`` a URL) is known by the
+    index this machine fetched last, taken if it is younger than ``remote_index_age`` seconds
+    (``remote_index.max_age()``); else it is a ``remote_index.StaleIndex`` (the command line
+    fetches the index, the lean path hands over to it).
     """
     if remote_revisions is not None:
-        wanted = _newest_remote(local_revisions, remote_revisions)
+        wanted = _newest_remote(local_revisions, remote_revisions, remote_index_age)
         if wanted is not None:
             return wanted, True, None
-        remote_root = os.path.dirname(os.path.dirname(remote_revisions))
-        if warn is not None and not os.path.isdir(remote_root):
+        remote_root = _root_of(remote_revisions)
+        if warn is not None and not _is_url(remote_root) and not os.path.isdir(remote_root):
             what = "is not a folder" if os.path.exists(remote_root) else "does not exist"
             warn(f"the remote root {remote_root} {what}; using local revisions only")
     name, metadata = _newest_local(local_revisions, warn)
@@ -279,32 +283,53 @@ def remote_timeout() -> float:
     return seconds_from_env("REZUP_REMOTE_TIMEOUT", DEFAULT_REMOTE_TIMEOUT)
 
 
-def _newest_remote(local_revisions: str, remote_revisions: str) -> "Optional[str]":
+def _is_url(location: str) -> bool:
+    """``remote_index.is_url``, without importing it for a folder root."""
+    return location[:8].lower().startswith(("http://", "https://"))
+
+
+def _root_of(revisions: str) -> str:
+    """The root of a container's ``revisions`` folder (or URL)."""
+    if _is_url(revisions):
+        return revisions.rstrip("/").rsplit("/", 2)[0]
+    return os.path.dirname(os.path.dirname(revisions))
+
+
+def _newest_remote(
+    local_revisions: str, remote_revisions: str, index_age: "Optional[float]" = None
+) -> "Optional[str]":
     """``newest_ready`` of the remote, within ``remote_timeout``. A share that hangs (its
     server or the network gone under a hard mount) blocks the calls that touch it, so the
     look runs in a thread this process can leave behind (a blocked call on NFS or FUSE ends
     with the process); past the deadline, or within ``REZUP_PULL_RETRY`` of one recorded by
-    an earlier job, it is a RemoteRootError (the caller falls back to a local revision)."""
-    root = os.path.dirname(os.path.dirname(remote_revisions))
-    record = os.path.join(os.path.dirname(local_revisions), UNANSWERED_FILENAME)
+    an earlier job, it is a RemoteRootError (the caller falls back to a local revision).
+    A root served over HTTP(S): the newest revision of its index as fetched lately."""
+    root = _root_of(remote_revisions)
+    local_container = os.path.dirname(local_revisions)
     seconds = remote_timeout()
-    since = _recent_unanswered(record)
-    if since is not None:
+    recorded = recent_remote_failure(local_container)
+    if recorded is not None:
         from rezup.ground.errors import RemoteRootError
 
+        since, reason = recorded
         raise RemoteRootError(
-            f"the remote root {root} did not answer within {seconds:g}s "
+            f"the remote root {root} {reason or f'did not answer within {seconds:g}s'} "
             f"({since:.0f}s ago); not asked again yet (REZUP_PULL_RETRY)"
         )
+    if _is_url(remote_revisions):
+        from rezup.ground import remote_index
+
+        container = remote_revisions.rstrip("/").rpartition("/")[0]
+        revisions = remote_index.fresh_revisions(local_container, container, index_age)
+        if revisions is None:
+            raise remote_index.StaleIndex(container)
+        return revisions[0][0] if revisions else None
     try:
         return bounded(newest_ready, remote_revisions, seconds=seconds)
     except TimeoutError:
-        try:
-            os.makedirs(os.path.dirname(record), exist_ok=True)
-            with open(record, "w", encoding="utf-8") as stream:
-                stream.write(f"{root}\n")
-        except OSError:  # a local root that cannot be written: later jobs wait again
-            pass
+        record_remote_failure(local_container, root, "")
+        from rezup.ground.errors import RemoteRootError
+
         raise RemoteRootError(
             f"the remote root {root} did not answer within {seconds:g}s (REZUP_REMOTE_TIMEOUT)"
         ) from None
@@ -316,14 +341,30 @@ def _newest_remote(local_revisions: str, remote_revisions: str) -> "Optional[str
         ) from None
 
 
-def _recent_unanswered(record: str) -> "Optional[float]":
-    """Seconds since an earlier job recorded that the remote did not answer, if that is
-    less than ``REZUP_PULL_RETRY`` (default 300) ago."""
+def record_remote_failure(local_container: str, root: str, reason: str) -> None:
+    """Record that the remote root ``root`` did not answer (``reason`` empty) or answered
+    nothing usable (``reason`` says what), so that the jobs of the next ``REZUP_PULL_RETRY``
+    seconds fall back at once instead of each waiting for it."""
+    record = os.path.join(local_container, UNANSWERED_FILENAME)
+    try:
+        os.makedirs(local_container, exist_ok=True)
+        with open(record, "w", encoding="utf-8") as stream:
+            stream.write(f"{root}\n{reason}\n")
+    except OSError:  # a local root that cannot be written: later jobs ask again
+        pass
+
+
+def recent_remote_failure(local_container: str) -> "Optional[tuple[float, str]]":
+    """(seconds since, what went wrong: "" for no answer) of the remote failure an earlier
+    job recorded, if that is less than ``REZUP_PULL_RETRY`` (default 300) ago."""
     import time
 
+    record = os.path.join(local_container, UNANSWERED_FILENAME)
     try:
         age = time.time() - os.stat(record).st_mtime
-    except OSError:
+        with open(record, encoding="utf-8") as stream:
+            reason = stream.read().partition("\n")[2].strip()
+    except (OSError, ValueError):
         return None
     value = os.environ.get("REZUP_PULL_RETRY", "")
     try:
@@ -331,7 +372,7 @@ def _recent_unanswered(record: str) -> "Optional[float]":
     except ValueError:
         retry = 300.0
     if 0 <= age < retry:
-        return age
+        return age, reason
     try:  # noqa: SIM105 - no contextlib on the lean path
         os.unlink(record)
     except OSError:

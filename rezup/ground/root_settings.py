@@ -151,26 +151,60 @@ def read_root_settings(recipe_path: str) -> "tuple[str, str]":
 
 
 def root_setting(value: "Any", key: str, label: str, base_dir: str) -> str:
-    """One ``[root]`` value: ``""``, ``false`` or absent mean unset; a path is anchored."""
+    """One ``[root]`` value: ``""``, ``false`` or absent mean unset; a path is anchored; a
+    remote root may be an ``http(s)://`` URL (a local one may not: it is built in)."""
     if value is None or value is False or value == "":
         return ""
     if not isinstance(value, str):
         from rezup.ground.errors import RecipeError, describe_type
 
         raise RecipeError(f"{label}: [root] {key}: must be a string, got {describe_type(value)}")
+    if _is_url(value):
+        if key == "remote":
+            return value.rstrip("/")
+        from rezup.ground.errors import RecipeError
+
+        raise RecipeError(
+            f"{label}: [root] {key}: must be a folder, not a URL (only a remote root may be "
+            "served over HTTP)"
+        )
     return anchor_path(value, base_dir)
+
+
+def _is_url(value: str) -> bool:
+    return value[:8].lower().startswith(("http://", "https://"))
 
 
 def local_root(setting: str = "") -> str:
     """The recipe's ``[root] local``, else ``$REZUP_ROOT_LOCAL``, else ``~/.rezup``."""
     root = setting or os.environ.get("REZUP_ROOT_LOCAL") or "~/.rezup"
+    if _is_url(root):
+        from rezup.ground.errors import UsageError
+
+        raise UsageError(
+            f"REZUP_ROOT_LOCAL must be a folder, not a URL ({root}): only a remote root may be "
+            "served over HTTP"
+        )
     return os.path.abspath(os.path.expanduser(root))
 
 
 def remote_root(setting: str = "") -> "Optional[str]":
-    """The recipe's ``[root] remote``, else ``$REZUP_ROOT_REMOTE``, else None."""
+    """The recipe's ``[root] remote``, else ``$REZUP_ROOT_REMOTE``, else None. A folder comes
+    back absolute; a URL (a root served over HTTP(S)) as it is, without a trailing ``/``."""
     root = setting or os.environ.get("REZUP_ROOT_REMOTE")
-    return os.path.abspath(os.path.expanduser(root)) if root else None
+    if not root:
+        return None
+    if _is_url(root):
+        return root.rstrip("/")
+    return os.path.abspath(os.path.expanduser(root))
+
+
+def remote_revisions(remote: str, name: str) -> str:
+    """Where the revisions of container ``name`` are in remote root ``remote``: a folder, or
+    (a root served over HTTP) a URL."""
+    if _is_url(remote):
+        return f"{remote}/{name}/{paths.REVISIONS_DIRNAME}"
+    return paths.revisions_dir(remote, name)
 
 
 def container_roots(name: str, recipe_path: "Optional[str]" = None) -> "tuple[str, Optional[str]]":

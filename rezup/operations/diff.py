@@ -4,13 +4,14 @@ each venv, ``[env]`` and dotenv values, and the Python version."""
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from rezup.ground.errors import ContainerError
 from rezup.ground.wording import plural
 from rezup.operations.inspect import (
     environment,
     find_revision,
+    inspect_served,
     pins,
     python_versions,
     ready_revisions,
@@ -19,6 +20,7 @@ from rezup.stages.disk_state import RevisionDir
 
 if TYPE_CHECKING:
     from rezup.ground.formats import Changes, DiffDocument, InspectEnvironment
+    from rezup.stages.http_remote import UrlRevision
 
 # The format of ``diff --json`` (its ``format`` key; ``formats.DiffDocument``): keys are only
 # added within a version; a key renamed or removed makes a new one.
@@ -44,10 +46,11 @@ def diff(name: str, rev_a: Optional[str] = None, rev_b: Optional[str] = None) ->
     return compare(old, new)
 
 
-def compare(old: RevisionDir, new: RevisionDir) -> DiffDocument:
-    old_env, new_env = environment(old), environment(new)
-    old_python, new_python = python_versions(old), python_versions(new)
-    old_pins, new_pins = pins(old), pins(new)
+def compare(
+    old: Union[RevisionDir, UrlRevision], new: Union[RevisionDir, UrlRevision]
+) -> DiffDocument:
+    old_env, old_python, old_pins, old_recipe = _facts(old)
+    new_env, new_python, new_pins, new_recipe = _facts(new)
     return {
         "format": DIFF_FORMAT,
         "container": new.container().name(),
@@ -55,8 +58,8 @@ def compare(old: RevisionDir, new: RevisionDir) -> DiffDocument:
         "to": new.dirname(),
         "recipe": list(
             difflib.unified_diff(
-                _recipe(old).splitlines(),
-                _recipe(new).splitlines(),
+                old_recipe.splitlines(),
+                new_recipe.splitlines(),
                 f"{old.dirname()}/rezup.toml",
                 f"{new.dirname()}/rezup.toml",
                 lineterm="",
@@ -74,6 +77,16 @@ def compare(old: RevisionDir, new: RevisionDir) -> DiffDocument:
         "env": changes(old_env["env"], new_env["env"]),
         "dotenv": changes(_dotenv_values(old_env), _dotenv_values(new_env)),
     }
+
+
+def _facts(
+    revision: Union[RevisionDir, UrlRevision],
+) -> tuple[InspectEnvironment, dict[str, str], dict[str, dict[str, str]], str]:
+    """What is compared of a revision: environment, Python versions, pins and recipe."""
+    if not isinstance(revision, RevisionDir):  # served over HTTP(S): what its files say
+        info = inspect_served(revision.container().name(), revision)
+        return info["environment"], info["python"], info["pins"], info["recipe"] or ""
+    return environment(revision), python_versions(revision), pins(revision), _recipe(revision)
 
 
 def _recipe(revision: RevisionDir) -> str:

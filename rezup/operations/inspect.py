@@ -4,32 +4,35 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from rezup.ground import paths, revision_json, root_settings
-from rezup.ground.errors import ContainerError, RezupError
+from rezup.ground import paths, revision_json
+from rezup.ground.errors import ContainerError, RemoteRootError, RezupError
 from rezup.ground.filesystem import disk_usage
 from rezup.stages import claims
-from rezup.stages.disk_state import ContainerDir, RevisionDir
+from rezup.stages.disk_state import RevisionDir
 
 if TYPE_CHECKING:
     from rezup.ground.formats import InspectDocument, InspectEnvironment
+    from rezup.operations.pull import RemoteContainer
+    from rezup.stages.http_remote import UrlRevision
+    from rezup.stages.plan import Plan
 
 # The format of ``inspect --json`` (its ``format`` key; ``formats.InspectDocument``): keys are
 # only added within a version; a key renamed or removed makes a new one.
 INSPECT_FORMAT = 1
 
 
-def containers(name: str) -> list[ContainerDir]:
-    """Where revisions of ``name`` are looked up: the local container, then the remote one."""
-    local_root, remote_root = root_settings.container_roots(paths.check_container_name(name))
-    found = [ContainerDir(local_root, name)]
-    if remote_root is not None:
-        found.append(ContainerDir(remote_root, name, remote=True))
-    return found
+def containers(name: str) -> list[RemoteContainer]:
+    """Where revisions of ``name`` are looked up: the local container, then the remote one
+    (a folder, or served over HTTP(S))."""
+    from rezup.operations.use import containers_of
+
+    local, remote = containers_of(paths.check_container_name(name))
+    return [local] if remote is None else [local, remote]
 
 
-def find_revision(name: str, stamp: Optional[str] = None) -> RevisionDir:
+def find_revision(name: str, stamp: Optional[str] = None) -> Union[RevisionDir, UrlRevision]:
     """Revision ``stamp`` of container ``name`` (local first, then remote); without a stamp
     the newest ready one."""
     places = containers(name)
@@ -39,7 +42,7 @@ def find_revision(name: str, stamp: Optional[str] = None) -> RevisionDir:
                 revision = container.get_latest_revision()
             else:
                 revision = container.get_revision_by_time(_seconds(stamp), only_ready=False)
-        except OSError as exc:
+        except (OSError, RemoteRootError) as exc:
             if container.is_remote():
                 continue  # the remote root is down: only local revisions can be inspected
             raise ContainerError(f"cannot read {container.revisions()}: {exc}") from None
@@ -50,12 +53,12 @@ def find_revision(name: str, stamp: Optional[str] = None) -> RevisionDir:
     raise ContainerError(f"{what} of container {name!r} in {where}")
 
 
-def ready_revisions(name: str) -> list[RevisionDir]:
+def ready_revisions(name: str) -> list[Union[RevisionDir, UrlRevision]]:
     """Ready revisions of ``name``, newest first: the local ones, else the remote ones."""
     for container in containers(name):
         try:
-            found = [r for r in container.iter_revision() if r.is_ready()]
-        except OSError:
+            found: list[Any] = [r for r in container.iter_revision() if r.is_ready()]
+        except (OSError, RemoteRootError):
             continue
         if found:
             return found
@@ -73,23 +76,29 @@ def pins(revision: RevisionDir) -> dict[str, dict[str, str]]:
     """``{venv: {package: version}}``: from the plan, or for a revision without one (made by
     rezup 2.x) from what is installed in its venvs. Editables and direct references show
     where they come from instead of a version."""
-    from rezup.stages.plan import pinned
 
     if revision.plan_path().is_file():
-        found: dict[str, dict[str, str]] = {}
-        for venv in revision.plan().venvs:
-            packages = found.setdefault(venv.name, {})
-            for line in venv.requirements:
-                pin = pinned(line)
-                if pin is not None:
-                    packages[pin[0]] = pin[1]
-                else:
-                    name, _, source = line.partition(" @ ")
-                    packages[name.strip()] = source.split()[0] if source else line
-            for path in venv.editables:
-                packages[os.path.basename(path.rstrip("/\\"))] = f"editable {path}"
-        return found
+        return plan_pins(revision.plan())
     return {name: installed(revision.venv_path(name)) for name in _venv_names(revision)}
+
+
+def plan_pins(plan: Plan) -> dict[str, dict[str, str]]:
+    """``{venv: {package: version}}`` of a plan (see ``pins``)."""
+    from rezup.stages.plan import pinned
+
+    found: dict[str, dict[str, str]] = {}
+    for venv in plan.venvs:
+        packages = found.setdefault(venv.name, {})
+        for line in venv.requirements:
+            pin = pinned(line)
+            if pin is not None:
+                packages[pin[0]] = pin[1]
+            else:
+                name, _, source = line.partition(" @ ")
+                packages[name.strip()] = source.split()[0] if source else line
+        for path in venv.editables:
+            packages[os.path.basename(path.rstrip("/\\"))] = f"editable {path}"
+    return found
 
 
 def installed(venv: Path) -> dict[str, str]:
@@ -152,6 +161,8 @@ def environment(revision: RevisionDir) -> InspectEnvironment:
 def inspect(name: str, stamp: Optional[str] = None) -> InspectDocument:
     """Everything about one revision of container ``name`` (default: the newest ready one)."""
     revision = find_revision(name, stamp)
+    if not isinstance(revision, RevisionDir):
+        return inspect_served(name, revision)
     state = revision.state()
     try:
         metadata = revision.metadata()
@@ -184,6 +195,36 @@ def inspect(name: str, stamp: Optional[str] = None) -> InspectDocument:
         "pins": pins(revision) if state in ("ready", "broken") else {},
         "environment": environment(revision),
         "recipe": recipe,
+    }
+
+
+def inspect_served(name: str, revision: UrlRevision) -> InspectDocument:
+    """``inspect`` of a revision served over HTTP(S) and not pulled here: what its files say
+    (its recipe, plan and ``revision.json``); it has no venvs and no size of its own."""
+    metadata = revision.metadata()
+    plan = revision.plan() if revision.has_plan() else None
+    session = metadata.get("session") or {}
+    return {
+        "format": INSPECT_FORMAT,
+        "container": name,
+        "revision": revision.dirname(),
+        "date": paths.format_revision_time(revision.dirname()),
+        "state": revision.state(),
+        "remote": True,
+        "pulled_from": None,
+        "in_use": False,
+        "pids": [],
+        "path": revision.path(),
+        "size": 0,
+        "rez_version": metadata.get("rez_version"),
+        "python": {venv.name: venv.python_version for venv in plan.venvs} if plan else {},
+        "creator": metadata.get("creator"),
+        "hostname": metadata.get("hostname"),
+        "venvs": {},
+        "bin_dirs": [],
+        "pins": plan_pins(plan) if plan else {},
+        "environment": {"env": {k: v for k, v in session.get("env", ())}, "dotenv": {}},
+        "recipe": revision.recipe_text(),
     }
 
 

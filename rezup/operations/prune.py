@@ -113,8 +113,13 @@ def _entered_revision(container: ContainerDir) -> Optional[str]:
     """The revision ``rezup use`` enters in this (local) container, if it can be told."""
     try:
         _, remote_root = root_settings.container_roots(container.name())
-        remote = paths.revisions_dir(remote_root, container.name()) if remote_root else None
-        stamp, _, _ = newest.choose_revision(str(container.revisions()), remote)
+        remote = (
+            root_settings.remote_revisions(remote_root, container.name()) if remote_root else None
+        )
+        # a root served over HTTP: the index fetched last, however old (never fetched here)
+        stamp, _, _ = newest.choose_revision(
+            str(container.revisions()), remote, remote_index_age=float("inf")
+        )
     except Exception:  # an unreadable remote: protect the newest local only
         return None
     return stamp

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 from rezup.ground import locations, newest, paths, revision_json
 from rezup.ground.errors import ContainerError, RezupError, one_line
@@ -16,11 +16,15 @@ from rezup.stages.build import build_revision, cloned_note
 from rezup.stages.build_site import building_under_lock
 from rezup.stages.cleanup import finish_pending, remove_revision, revive
 from rezup.stages.disk_state import ContainerDir, RevisionDir
-from rezup.stages.remote_publish import wheelhouse_of
 from rezup.tools.build_lock import Held
 
 if TYPE_CHECKING:
     from rezup.ground.formats import PullFailureRecord, RevisionMetadata
+    from rezup.stages.http_remote import UrlContainer, UrlRevision
+
+    # a remote root's container and revision: a folder, or served over HTTP(S)
+    RemoteContainer = Union[ContainerDir, UrlContainer]
+    RemoteRevision = Union[RevisionDir, UrlRevision]
 
 log = logging.getLogger("rezup")
 
@@ -72,7 +76,7 @@ class RecentPullFailure(ContainerError):
     """The pull failed a moment ago: it is not tried again yet (nor recorded again)."""
 
 
-def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
+def pull(remote_revision: RemoteRevision, local: ContainerDir) -> RevisionDir:
     """The local twin of ``remote_revision``, built from its plan if not usable yet.
 
     Many processes may ask at once: one builds under the revision lock, the others wait and
@@ -111,7 +115,7 @@ def pull(remote_revision: RevisionDir, local: ContainerDir) -> RevisionDir:
 
 
 def _pull_under_lock(
-    remote_revision: RevisionDir, local: ContainerDir, revision: RevisionDir
+    remote_revision: RemoteRevision, local: ContainerDir, revision: RevisionDir
 ) -> None:
     dirname = remote_revision.dirname()
     finish_pending(local.root())
@@ -139,8 +143,8 @@ def _pull_under_lock(
             local.name(),
             remote_revision.container().root(),
         )
-        source = {"pulled_from": str(remote_revision.path())}
-        if not remote_revision.plan_path().exists():  # published by rezup 2.x: no pins
+        source = {"pulled_from": remote_revision.location()}
+        if not remote_revision.has_plan():  # published by rezup 2.x: no pins
             metadata = _pull_by_resolving(remote_revision, revision, source, held)
         else:
             plan = remote_revision.plan()
@@ -149,7 +153,7 @@ def _pull_under_lock(
                 remote_revision.recipe_text(),
                 revision.path(),
                 container_dir=local.path(),
-                find_links=wheelhouse_of(remote_revision.path(), plan),
+                find_links=remote_revision.wheelhouse(plan),
                 extra_metadata=source,
                 held=held,
             )
@@ -163,7 +167,7 @@ def _pull_under_lock(
 
 
 def _pull_by_resolving(
-    remote_revision: RevisionDir, revision: RevisionDir, source: dict[str, str], held: Held
+    remote_revision: RemoteRevision, revision: RevisionDir, source: dict[str, str], held: Held
 ) -> RevisionMetadata:
     """Build a remote revision published by rezup 2.x, which holds a recipe and no plan: its
     recipe is resolved now, as rezup 2.x did on every machine."""
@@ -173,7 +177,12 @@ def _pull_by_resolving(
     log.info(
         "revision %s was published by rezup 2.x: resolving its recipe", remote_revision.dirname()
     )
-    recipe_file = remote_revision.path() / paths.RECIPE_FILENAME
+    # relative paths in it are anchored at its folder; a recipe fetched over HTTP has none
+    recipe_file = (
+        remote_revision.path() / paths.RECIPE_FILENAME
+        if isinstance(remote_revision, RevisionDir)
+        else None
+    )
     recipe = parse_recipe(remote_revision.recipe_text(), source=recipe_file)
     local = revision.container()
     _, metadata = plan_and_build(
@@ -187,7 +196,7 @@ def _pull_by_resolving(
     return metadata
 
 
-def last_pulled(local: ContainerDir, remote: ContainerDir) -> Optional[RevisionDir]:
+def last_pulled(local: ContainerDir, remote: RemoteContainer) -> Optional[RevisionDir]:
     """The newest ready local revision that was pulled from ``remote``: it says so, or (one
     rezup 2.x pulled, which records nothing) the remote has a revision of its name."""
     for revision in local.iter_revision():
@@ -198,8 +207,12 @@ def last_pulled(local: ContainerDir, remote: ContainerDir) -> Optional[RevisionD
         except ContainerError:
             continue
         source = revision_json.pulled_from(metadata)
-        if source and Path(source).parent == remote.revisions():
+        if source and remote.is_source_of(source):
             return revision
-        if "session" not in metadata and os.path.isdir(remote.revisions() / revision.dirname()):
+        if (
+            "session" not in metadata
+            and isinstance(remote, ContainerDir)
+            and os.path.isdir(remote.revisions() / revision.dirname())
+        ):
             return revision
     return None

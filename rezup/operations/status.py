@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, cast
+from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 from rezup.ground import paths, revision_json, root_settings
-from rezup.ground.errors import ContainerError, RezupError, one_line
+from rezup.ground.errors import ContainerError, RemoteRootError, RezupError, one_line
 from rezup.ground.filesystem import disk_usage, stale_staging
 from rezup.ground.wording import plural
+from rezup.operations.use import remote_container
 from rezup.stages import bytecode_later, claims
 from rezup.stages.cleanup import format_size, is_dropped
 from rezup.stages.disk_state import (
@@ -27,6 +28,8 @@ from rezup.stages.recipe_files import ContainerRecipe
 
 if TYPE_CHECKING:
     from rezup.ground.formats import ContainerStatus, RevisionRow, StatusDocument, UseForecast
+    from rezup.operations.pull import RemoteContainer
+    from rezup.stages.http_remote import UrlRevision
 
 # The format of ``status --json`` (its ``format`` key; ``formats.StatusDocument``): keys are
 # only added within a version; a key renamed or removed makes a new one.
@@ -129,7 +132,7 @@ def container_status(name: str) -> ContainerStatus:
         info["recipe_error"] = str(exc)
         local_root, remote_root = root_settings.local_root(), root_settings.remote_root()
     local = ContainerDir(local_root, name)
-    remote = ContainerDir(remote_root, name, remote=True) if remote_root else None
+    remote = remote_container(remote_root, name, local) if remote_root else None
     info["local_root"] = str(local.root())
     info["remote_root"] = str(remote.root()) if remote else None
     info["local_path"] = str(local.path())
@@ -137,15 +140,19 @@ def container_status(name: str) -> ContainerStatus:
     info["exists"] = local.is_exists() or (remote is not None and _exists(remote))
     info["dropped"] = is_dropped(local)
     info["warnings"] = []
-    info["stale_publishes"] = [p.name for p in stale_staging(remote.revisions())] if remote else []
+    info["stale_publishes"] = (
+        [p.name for p in stale_staging(remote.revisions())]
+        if isinstance(remote, ContainerDir)
+        else []
+    )
 
     rows: dict[str, dict[str, Any]] = {}
     for side, container in (("local", local), ("remote", remote)):
         if container is None:
             continue
         try:
-            revisions = list(container.iter_revision(validate=False))
-        except OSError as exc:
+            revisions: list[Any] = list(container.iter_revision(validate=False))
+        except (OSError, RemoteRootError) as exc:
             info["errors"].append(
                 f"cannot read the {side} root {container.root()}: {one_line(exc)}"
             )
@@ -172,7 +179,7 @@ def container_status(name: str) -> ContainerStatus:
     return cast("ContainerStatus", info)
 
 
-def _exists(container: ContainerDir) -> bool:
+def _exists(container: RemoteContainer) -> bool:
     try:
         return container.is_exists()
     except OSError:
@@ -199,9 +206,13 @@ def _forecast(name: str, info: dict[str, Any]) -> Optional[UseForecast]:
     return use
 
 
-def _describe_revision(revision: RevisionDir, side: str, row: dict[str, Any]) -> None:
+def _describe_revision(
+    revision: Union[RevisionDir, UrlRevision], side: str, row: dict[str, Any]
+) -> None:
     row[side] = revision.state()
     row[f"{side}_path"] = str(revision.path())
+    if not isinstance(revision, RevisionDir):  # served over HTTP: listed ready, nothing more
+        return  # asked of the server (one request a revision)
     if side == "local":
         in_use = claims.is_claimed(revision.path())
         row["in_use"] = in_use

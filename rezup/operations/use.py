@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from rezup.ground import newest, paths, revision_json, root_settings
+from rezup.ground import newest, paths, remote_index, revision_json, root_settings
 from rezup.ground.errors import ContainerError, RemoteRootError, RezupError
 from rezup.operations.pull import last_pulled, pull, pull_failure, recent_pull_failure
 from rezup.runtime import session
@@ -18,19 +18,54 @@ from rezup.stages.disk_state import ContainerDir, RevisionDir
 
 if TYPE_CHECKING:
     from rezup.ground.formats import UseForecast
+    from rezup.operations.pull import RemoteContainer
 
 log = logging.getLogger("rezup")
 
 
 def containers_of(
     name: str, *, local_only: bool = False
-) -> tuple[ContainerDir, Optional[ContainerDir]]:
-    """The local container ``name`` and its remote twin (None without a remote root)."""
+) -> tuple[ContainerDir, Optional[RemoteContainer]]:
+    """The local container ``name`` and its remote twin (None without a remote root): a
+    folder, or a container served over HTTP(S)."""
     local_root, remote_root = root_settings.container_roots(name)
     local = ContainerDir(local_root, name)
     if local_only or remote_root is None:
         return local, None
-    return local, ContainerDir(remote_root, name, remote=True)
+    return local, remote_container(remote_root, name, local)
+
+
+def remote_container(remote_root: str, name: str, local: ContainerDir) -> RemoteContainer:
+    """Container ``name`` of ``remote_root``, a folder or a URL."""
+    if remote_index.is_url(remote_root):
+        from rezup.stages.http_remote import UrlContainer
+
+        return UrlContainer(remote_root, name, local)
+    return ContainerDir(remote_root, name, remote=True)
+
+
+def choose(
+    local: ContainerDir,
+    remote: Optional[RemoteContainer],
+    warn: Optional[Callable[[str], Any]],
+    *,
+    keep: bool = True,
+) -> tuple[Optional[str], bool]:
+    """``newest.choose_revision`` for the command line: (the revision ``use`` enters, whether
+    it is the remote's). A root served over HTTP(S) is asked for its index when this machine
+    has no fresh copy (``keep``: the copy is kept, see ``UrlContainer.index``). Raises
+    RemoteRootError."""
+    from rezup.stages.http_remote import UrlContainer
+
+    if isinstance(remote, UrlContainer):
+        listed = remote.index(keep=keep)
+        if listed:
+            return listed[0][0], True
+        remote = None  # nothing published yet: the local revisions, as with a folder root
+    stamp, from_remote, _ = newest.choose_revision(
+        str(local.revisions()), str(remote.revisions()) if remote else None, warn
+    )
+    return stamp, from_remote
 
 
 def revision_for_use(
@@ -47,9 +82,7 @@ def revision_for_use(
     if revision is not None:
         return _given_revision(local, remote, revision)
     try:
-        stamp, from_remote, _ = newest.choose_revision(
-            str(local.revisions()), str(remote.revisions()) if remote else None, log.warning
-        )
+        stamp, from_remote = choose(local, remote, log.warning)
     except RemoteRootError as exc:
         assert remote is not None
         return _fall_back(local, remote, str(exc)), True
@@ -74,9 +107,7 @@ def forecast(name: str) -> UseForecast:
     local, remote = containers_of(name)
     warnings: list[str] = []
     try:
-        stamp, from_remote, _ = newest.choose_revision(
-            str(local.revisions()), str(remote.revisions()) if remote else None, warnings.append
-        )
+        stamp, from_remote = choose(local, remote, warnings.append, keep=False)
     except RemoteRootError as exc:
         fallback = last_pulled(local, remote) if remote else None
         return {
@@ -108,7 +139,7 @@ def forecast(name: str) -> UseForecast:
 
 
 def _given_revision(
-    local: ContainerDir, remote: Optional[ContainerDir], stamp: str
+    local: ContainerDir, remote: Optional[RemoteContainer], stamp: str
 ) -> tuple[RevisionDir, bool]:
     wanted = float(stamp) if paths.is_timestamp(stamp) else None
     if wanted is not None:
@@ -125,13 +156,15 @@ def _given_revision(
                 raise ContainerError(
                     f"cannot read the remote root {remote.root()}: {exc}"
                 ) from None
+            except RemoteRootError as exc:
+                raise ContainerError(str(exc)) from None
             if published is not None:
                 return pull(published, local), True
     where = " or ".join(str(c.root()) for c in (local, remote) if c is not None)
     raise ContainerError(f"no revision {stamp} of container {local.name()!r} is ready in {where}")
 
 
-def _fall_back(local: ContainerDir, remote: ContainerDir, why: str) -> RevisionDir:
+def _fall_back(local: ContainerDir, remote: RemoteContainer, why: str) -> RevisionDir:
     fallback = last_pulled(local, remote)
     if fallback is None:
         raise ContainerError(why)

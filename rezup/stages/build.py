@@ -15,7 +15,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from rezup.ground import locations, paths, progress, revision_json
 from rezup.ground.errors import step
@@ -145,7 +145,7 @@ def build_revision(
     revision_dir: Path,
     *,
     container_dir: Path,
-    find_links: Optional[Path] = None,
+    find_links: Optional[Union[Path, str]] = None,
     extra_metadata: Optional[dict[str, Any]] = None,
     held: Optional[Held] = None,
 ) -> RevisionMetadata:
@@ -221,7 +221,7 @@ def _fill_revision(
     *,
     container_dir: Path,
     started: float,
-    find_links: Optional[Path] = None,
+    find_links: Optional[Union[Path, str]] = None,
     extra_metadata: Optional[dict[str, Any]] = None,
     background: bool = True,
 ) -> RevisionMetadata:

@@ -73,6 +73,10 @@ class ContainerDir:
     def is_remote(self) -> bool:
         return self._remote
 
+    def is_source_of(self, location: str) -> bool:
+        """Whether a revision pulled from ``location`` (its ``pulled_from``) came from here."""
+        return Path(location).parent == self.revisions()
+
     def revision(self, dirname: str) -> RevisionDir:
         return self.revision_class(self, dirname)
 
@@ -219,6 +223,19 @@ class RevisionDir:
 
     def plan_path(self) -> Path:
         return self._path / paths.PLAN_FILENAME
+
+    def location(self) -> str:
+        """What a revision pulled from it records as ``pulled_from``."""
+        return str(self._path)
+
+    def has_plan(self) -> bool:
+        """Whether it holds a plan (a revision rezup 2.x made or published has none)."""
+        return self.plan_path().exists()
+
+    def wheelhouse(self, plan: Any) -> Optional[str]:
+        """The wheelhouse a pull of this (remote) revision installs from with no index, if it
+        was published with one (``plan.wheels``)."""
+        return str(self._path / paths.WHEELS_DIRNAME) if plan.wheels else None
 
     def plan(self):
         from rezup.stages.plan import Plan

@@ -1,5 +1,10 @@
 """Publishing a remote revision: its recipe, its plan, a wheelhouse if asked, and
 ``revision.json``, made ready by one rename; every machine builds its local twin from it.
+
+The published root is also a static web site as it is: after each publish the container's
+``index.json`` lists its ready revisions, and a wheelhouse has a page of links to its wheels
+(``wheels/index.html``), so a web server or an object store can serve the root to machines that
+do not mount it (``rezup.stages.http_remote``) without listing a folder.
 """
 
 from __future__ import annotations
@@ -7,11 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Optional
 
-from rezup.ground import mark_ready, newest, paths
+from rezup.ground import mark_ready, newest, paths, remote_index, revision_json
 from rezup.ground.errors import step
-from rezup.ground.filesystem import new_folder, remove_tree, stale_staging
+from rezup.ground.filesystem import new_folder, remove_tree, stale_staging, write_atomic
 from rezup.stages.plan import Plan
 from rezup.stages.revision_record import revision_metadata, write_recipe_and_plan
 
@@ -39,12 +43,71 @@ def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
             from rezup.stages.wheelhouse import collect_wheels
 
             plan = collect_wheels(plan, staging / paths.WHEELS_DIRNAME)
+            write_find_links_page(staging / paths.WHEELS_DIRNAME)
         write_recipe_and_plan(staging, recipe_text, plan)
         mark_ready.write_metadata(staging, revision_metadata(revision_dir, plan, remote=True))
     newest.refresh_newest(revision_dir.parent)  # after the rename: see newest.newest_first
+    write_index(revision_dir.parent.parent)  # last: what it lists is complete
     return plan
 
 
-def wheelhouse_of(remote_revision_dir: Path, plan: Plan) -> Optional[Path]:
-    """The wheelhouse a pull installs from with no index, if the remote revision has one."""
-    return remote_revision_dir / paths.WHEELS_DIRNAME if plan.wheels else None
+def write_index(container_dir: Path) -> None:
+    """Write the container's ``index.json``: its ready revisions, newest first, as they are
+    now (atomically: a server never serves half of it). Publishers that race each list the
+    folder after their own rename, so the last one written lists both."""
+    import json
+    import time
+
+    revisions = container_dir / paths.REVISIONS_DIRNAME
+    listed = []
+    for name in paths.revision_names(revisions):
+        revision = revisions / name
+        if not revision_json.is_ready(revision):
+            continue
+        listed.append(
+            {
+                "name": name,
+                "plan": (revision / paths.PLAN_FILENAME).is_file(),
+                "wheels": (
+                    revision / paths.WHEELS_DIRNAME / remote_index.FIND_LINKS_FILENAME
+                ).is_file(),
+            }
+        )
+    document = {
+        "format": remote_index.INDEX_FORMAT,
+        "version": remote_index.INDEX_VERSION,
+        "container": container_dir.name,
+        "written": time.time(),
+        "revisions": listed,
+    }
+    write_atomic(container_dir / remote_index.INDEX_FILENAME, json.dumps(document, indent=1) + "\n")
+
+
+def write_find_links_page(wheels_dir: Path) -> None:
+    """``index.html`` in a wheelhouse: a link to each wheel, with its sha256, that uv takes as
+    a ``--find-links`` page when the wheelhouse is served over HTTP(S)."""
+    import hashlib
+    import html
+    from urllib.parse import quote
+
+    links = []
+    for wheel in sorted(wheels_dir.iterdir()):
+        if not wheel.is_file() or wheel.name == remote_index.FIND_LINKS_FILENAME:
+            continue
+        sha256 = hashlib.sha256()
+        with wheel.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                sha256.update(block)
+        digest = sha256.hexdigest()
+        href = html.escape(f"{quote(wheel.name)}#sha256={digest}")
+        links.append(f'<a href="{href}">{html.escape(wheel.name)}</a><br>')
+    page = "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html><head><meta charset="utf-8"><title>wheels</title></head><body>',
+            *links,
+            "</body></html>",
+            "",
+        ]
+    )
+    write_atomic(wheels_dir / remote_index.FIND_LINKS_FILENAME, page)

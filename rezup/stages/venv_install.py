@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from rezup.ground import locations, paths, progress
 from rezup.ground.errors import BuildError, step
@@ -49,7 +49,7 @@ def create_venv(
         uv_commands.create_venv(path, python, seed=seed, options=options, env=env)
 
 
-def install_options(plan: Plan, find_links: Optional[Path]) -> list[str]:
+def install_options(plan: Plan, find_links: Optional[Union[Path, str]]) -> list[str]:
     options = list(plan.uv_options)
     return uv_options.offline_options(options, find_links) if find_links is not None else options
 

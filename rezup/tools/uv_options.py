@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 from urllib.parse import unquote, urlparse
 
 log = logging.getLogger("rezup")
@@ -409,7 +409,8 @@ def anchor_option_paths(options: Sequence[str], base_dir: str) -> list[str]:
     return result
 
 
-def offline_options(options: Sequence[str], wheelhouse: Path) -> list[str]:
-    """``options`` with every index replaced by one local wheelhouse and no index at all."""
+def offline_options(options: Sequence[str], wheelhouse: Union[Path, str]) -> list[str]:
+    """``options`` with every index replaced by one wheelhouse (a folder, or a page of links
+    served over HTTP) and no index at all."""
     _, other = split_index_options(options)
     return [*other, "--no-index", "--find-links", str(wheelhouse)]
