@@ -290,8 +290,10 @@ def _is_url(location: str) -> bool:
 
 def _root_of(revisions: str) -> str:
     """The root of a container's ``revisions`` folder (or URL)."""
-    if _is_url(revisions):
-        return revisions.rstrip("/").rsplit("/", 2)[0]
+    if _is_url(revisions):  # as shown in messages: without the credentials it may hold
+        from rezup.ground.remote_index import without_credentials
+
+        return without_credentials(revisions.rstrip("/").rsplit("/", 2)[0])
     return os.path.dirname(os.path.dirname(revisions))
 
 

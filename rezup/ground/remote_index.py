@@ -42,6 +42,14 @@ def is_url(location: "Optional[str]") -> bool:
     return location is not None and location[:8].lower().startswith(("http://", "https://"))
 
 
+def without_credentials(url: str) -> str:
+    """``url`` without the ``user:password@`` it may hold: what messages show and what a
+    pulled revision records (``pulled_from``), never a password."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}" if sep else url
+
+
 def container_url(root_url: str, name: str) -> str:
     return f"{root_url.rstrip('/')}/{name}"
 
@@ -72,10 +80,12 @@ def cache_file(local_container: str) -> str:
 
 def read_cache(local_container: str, url: str) -> "Optional[tuple[float, tuple]]":
     """(when it was fetched, its revisions) of the index of ``url`` that this machine fetched
-    last; None if there is none, or it was of another URL or is unreadable. Each revision is a
+    last; None if there is none, or it was of another URL or is unreadable (URLs are kept
+    and compared without their credentials). Each revision is a
     tuple ``(name, has_plan, has_wheels)``, newest first."""
     import marshal
 
+    url = without_credentials(url)
     try:
         with open(cache_file(local_container), "rb") as stream:
             data = marshal.loads(stream.read())
@@ -119,7 +129,7 @@ def write_cache(local_container: str, url: str, revisions: "list[tuple[str, bool
     os.makedirs(local_container, exist_ok=True)
     path = cache_file(local_container)
     tmp = f"{path}.{os.getpid()}.tmp"
-    data = (_CACHE_TAG, url, time.time(), tuple(revisions))
+    data = (_CACHE_TAG, without_credentials(url), time.time(), tuple(revisions))
     try:
         with open(tmp, "wb") as stream:
             stream.write(marshal.dumps(data, MARSHAL_VERSION))

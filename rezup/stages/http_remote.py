@@ -38,23 +38,29 @@ class UrlContainer:
     def __init__(self, root: str, name: str, local: ContainerDir) -> None:
         self._name = paths.check_container_name(name)
         self._root = root.rstrip("/")
+        self._shown = remote_index.without_credentials(self._root)  # in messages and records
         self._url = remote_index.container_url(self._root, self._name)
         self._local = local
         self._entries: Optional[list[_Entry]] = None
 
     def __repr__(self) -> str:
-        return f"UrlContainer(name={self._name!r}, url={self._url!r})"
+        return f"UrlContainer(name={self._name!r}, url={self.path()!r})"
 
     def name(self) -> str:
         return self._name
 
     def root(self) -> str:
-        return self._root
+        """The root's URL, as shown: without the credentials it may hold."""
+        return self._shown
 
     def path(self) -> str:
-        return self._url
+        return remote_index.without_credentials(self._url)
 
     def revisions(self) -> str:
+        return remote_index.revisions_url(self._shown, self._name)
+
+    def revisions_url(self) -> str:
+        """The URL its revisions are fetched from (with the root's credentials, if any)."""
         return remote_index.revisions_url(self._root, self._name)
 
     def index_url(self) -> str:
@@ -65,7 +71,8 @@ class UrlContainer:
 
     def is_source_of(self, location: str) -> bool:
         """Whether a revision pulled from ``location`` (``pulled_from``) came from here."""
-        return location.rstrip("/").rpartition("/")[0] == self.revisions()
+        parent = location.rstrip("/").rpartition("/")[0]
+        return remote_index.without_credentials(parent) == self.revisions()
 
     def is_exists(self) -> bool:
         """Whether the server has an index of this container."""
@@ -103,13 +110,13 @@ class UrlContainer:
         if recorded is not None:
             since, reason = recorded
             raise RemoteRootError(
-                f"the remote root {self._root} {reason or 'did not answer'} "
+                f"the remote root {self._shown} {reason or 'did not answer'} "
                 f"({since:.0f}s ago); not asked again yet (REZUP_PULL_RETRY)"
             )
         try:
             entries = self._fetch_index()
         except _IndexUnusable as exc:
-            newest.record_remote_failure(local, self._root, exc.reason)
+            newest.record_remote_failure(local, self._shown, exc.reason)
             raise
         remote_index.write_cache(local, self._url, entries)
         return entries
@@ -120,9 +127,9 @@ class UrlContainer:
             data = fetch(self.index_url(), seconds=newest.remote_timeout(), limit=INDEX_MAX_BYTES)
             return remote_index.parse_index(data, self._name)
         except _Unusable as exc:
-            raise _IndexUnusable(self._root, exc.reason) from None
+            raise _IndexUnusable(self._shown, exc.reason) from None
         except ValueError as exc:
-            raise _IndexUnusable(self._root, f"answered nonsense: {exc}") from None
+            raise _IndexUnusable(self._shown, f"answered nonsense: {exc}") from None
 
     def revision(self, dirname: str) -> UrlRevision:
         for name, has_plan, _ in self._entries or ():
@@ -161,7 +168,7 @@ class UrlRevision:
         self._dirname = dirname
         self._has_plan = has_plan
         self._listed = listed
-        self._url = f"{container.revisions()}/{dirname}"
+        self._url = f"{container.revisions_url()}/{dirname}"  # what is fetched
         self._metadata: Optional[dict[str, Any]] = None
 
     def __repr__(self) -> str:
@@ -174,11 +181,11 @@ class UrlRevision:
         return self._dirname
 
     def path(self) -> str:
-        return self._url
+        return remote_index.without_credentials(self._url)
 
     def location(self) -> str:
-        """What a revision pulled from it records as ``pulled_from``."""
-        return self._url
+        """What a revision pulled from it records as ``pulled_from`` (no credentials)."""
+        return remote_index.without_credentials(self._url)
 
     def seconds(self) -> float:
         return float(self._dirname)
@@ -222,7 +229,7 @@ class UrlRevision:
     def plan(self) -> Plan:
         from rezup.stages.plan import Plan
 
-        return Plan.from_text(self.text(paths.PLAN_FILENAME), label=f"{self._url}/plan.lock")
+        return Plan.from_text(self.text(paths.PLAN_FILENAME), label=f"{self.path()}/plan.lock")
 
     def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
@@ -230,11 +237,11 @@ class UrlRevision:
                 metadata = json.loads(self.text(paths.METADATA_FILENAME))
             except ValueError:
                 raise ContainerError(
-                    f"revision {self._url} has a {paths.METADATA_FILENAME} that is not JSON"
+                    f"revision {self.path()} has a {paths.METADATA_FILENAME} that is not JSON"
                 ) from None
             if not isinstance(metadata, dict):
                 raise ContainerError(
-                    f"revision {self._url} has a {paths.METADATA_FILENAME} that is not an object"
+                    f"revision {self.path()} has a {paths.METADATA_FILENAME} that is not an object"
                 )
             self._metadata = metadata
         return self._metadata
@@ -292,9 +299,7 @@ def fetch(url: str, *, seconds: float, limit: Optional[int] = None) -> bytes:
 
 
 def _shown(url: str) -> str:
-    from rezup.tools.credentials import redact
-
-    return redact(url)
+    return remote_index.without_credentials(url)
 
 
 def _downloader(url: str, seconds: float):
