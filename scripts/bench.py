@@ -41,6 +41,8 @@ Cases:
   empty local root. Warm cache.
 * ``add-forty/{rezup,uv}``: rez and 40 pinned packages in ``[rez] lib`` (requests, numpy,
   pandas, cryptography, lxml, pillow, pydantic, ...), resolved online; warm cache.
+* ``use-http/*``, ``burst-http/*``: ``rezup use`` with a remote root served over HTTP, beside
+  one on a folder (``benchkit/http_cases.py``).
 * ``farm64/{one,sixty-four}``: the pull of the minimal remote revision into a fresh local root
   by one ``rezup use -- PYTHON -c pass``, and by 64 of them started at once on the same root
   (wall time until the last exits); every one must succeed, and one revision be built.
@@ -200,6 +202,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"kept: {ws.tmp}")
         return 130 if interrupted else 0
     finally:
+        if "setup" in locals():
+            setup.http.stop()
         if not ws.keep:
             remove_tree(ws.tmp)
 

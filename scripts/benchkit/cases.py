@@ -312,6 +312,9 @@ class Setup:
         self.remote_both = ws.tmp / "pull-second" / "remote-ab"
         self._errors: dict[str, str] = {}
         self._done: set[str] = set()
+        from .http_cases import HttpSite
+
+        self.http = HttpSite(self)  # use-http, burst-http: a remote root served over HTTP
 
     def prepare(self, cases: list[Case]) -> None:
         """Set up what every case needs; a case whose setup failed is marked blocked."""
@@ -338,6 +341,7 @@ class Setup:
             "use-orig": self._setup_use_orig,
             "remote": self._setup_remote,
             "remote-second": self._setup_remote_second,
+            "http": self.http.start,
         }
         for count in FAKE_REVISION_COUNTS:  # use-1 is part of "use"
             steps[f"use-{count}"] = (
@@ -689,6 +693,9 @@ class CaseBuilder:
             )
         )
         cases += self._farm_cases(rounds)
+        from .http_cases import http_cases
+
+        cases += http_cases(self, rounds, use_runs)
         return cases
 
     def _second_revision_cases(self, rounds: int) -> list[Case]:
