@@ -200,9 +200,20 @@ def try_use(argv: "list[str]") -> "Optional[int]":
         if use.revision:  # a rollback: that revision, if it is ready here
             revision, using_remote, metadata = use.revision, None, None
         else:
-            revision, using_remote, metadata = newest.choose_revision(
-                local_revisions, remote_revisions, _warn
-            )
+            try:
+                revision, using_remote, metadata = newest.choose_revision(
+                    local_revisions, remote_revisions, _warn
+                )
+            except newest.StaleIndex as stale:  # served over HTTP: is its index being fetched?
+                from rezup.ground import remote_index
+
+                if not remote_index.await_fetch(
+                    stale.local_container, stale.url, newest.remote_timeout()
+                ):
+                    return None  # this process is to fetch it: the command line, holding the lock
+                revision, using_remote, metadata = newest.choose_revision(
+                    local_revisions, remote_revisions, _warn, float("inf")
+                )
             if revision is None:
                 return None
         revision_dir = os.path.join(local_revisions, revision)

@@ -232,7 +232,7 @@ def choose_revision(
     one. Raises RemoteRootError when the remote root cannot be read, OSError when the local
     one cannot. A remote root served over HTTP(S) (``remote_revisions`` a URL) is known by the
     index this machine fetched last, taken if it is younger than ``remote_index_age`` seconds
-    (``remote_index.max_age()``); else it is a ``remote_index.StaleIndex`` (the command line
+    (``remote_index.max_age()``); else it is a ``StaleIndex`` (the command line
     fetches the index, the lean path hands over to it).
     """
     if remote_revisions is not None:
@@ -267,6 +267,18 @@ def _newest_local(
 
 
 # -- a remote root that does not answer ----------------------------------------------------------
+
+
+class StaleIndex(Exception):
+    """This machine has no copy of the index of a remote root served over HTTP(S) younger than
+    the age asked for: it is to be fetched (by the command line) before a revision is chosen,
+    unless another process fetches it now (``remote_index.await_fetch``)."""
+
+    def __init__(self, local_container: str, url: str) -> None:
+        super().__init__("no fresh copy of the index of the remote root")
+        self.local_container = local_container  # where the copy is kept
+        self.url = url  # the container's URL
+
 
 DEFAULT_REMOTE_TIMEOUT = 5.0  # seconds a job waits for the remote root to answer
 UNANSWERED_FILENAME = ".remote-unanswered"  # in a local container: when the remote hung
@@ -324,7 +336,7 @@ def _newest_remote(
         container = remote_revisions.rstrip("/").rpartition("/")[0]
         revisions = remote_index.fresh_revisions(local_container, container, index_age)
         if revisions is None:
-            raise remote_index.StaleIndex(container)
+            raise StaleIndex(local_container, container)
         return revisions[0][0] if revisions else None
     try:
         return bounded(newest_ready, remote_revisions, seconds=seconds)

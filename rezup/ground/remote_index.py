@@ -27,14 +27,10 @@ INDEX_FORMAT = "rezup-remote-index"
 INDEX_VERSION = 1
 FIND_LINKS_FILENAME = "index.html"  # in a revision's wheelhouse: a link to every wheel
 CACHE_FILENAME = ".remote-index"  # in a local container: the index fetched last
+FETCH_LOCK = "remote-index"  # {local container}/.locks/remote-index.lock: one fetch at a time
 DEFAULT_MAX_AGE = 5.0  # seconds a fetched index is used before it is asked for again
 
 _CACHE_TAG = "rezup .remote-index 1"
-
-
-class StaleIndex(Exception):
-    """This machine has no index of the remote root younger than the age asked for: it is to
-    be fetched (by the command line) before a revision is chosen."""
 
 
 def is_url(location: "Optional[str]") -> bool:
@@ -140,6 +136,70 @@ def write_cache(local_container: str, url: str, revisions: "list[tuple[str, bool
         except OSError:
             pass
         raise
+
+
+# -- one fetch at a time -------------------------------------------------------------------------
+#
+# When this machine's copy is too old, one process fetches the index (the command line, which
+# reaches the server as uv would) while holding ``FETCH_LOCK``; the others wait for it, then
+# take its copy on the lean path. The process that takes the lock on the lean path keeps it and
+# hands it to the command line it goes on to load (``adopt_fetch_lock``): taking it again
+# there would let the jobs of a burst, all finding it free, each fetch the index.
+
+_held_fetch_lock: "Optional[tuple[str, int]]" = None  # (lock file, descriptor): handed over
+
+
+def fetch_lock_file(local_container: str) -> str:
+    from rezup.ground import paths
+
+    return os.path.join(local_container, paths.LOCKS_DIRNAME, f"{FETCH_LOCK}.lock")
+
+
+def await_fetch(local_container: str, url: str, seconds: float) -> bool:
+    """Whether this machine has a fresh copy of the index of ``url`` once the process
+    fetching it now (if any) is done, waiting up to ``seconds`` for it. False when this process
+    is to fetch it: it then holds the lock, for ``adopt_fetch_lock``, unless no lock can be
+    had here (no ``fcntl``, a folder that cannot be written, the time is up)."""
+    global _held_fetch_lock
+    import time
+
+    try:
+        import fcntl
+
+        path = fetch_lock_file(local_container)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (ImportError, OSError):
+        return False
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:  # another process fetches it
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return False
+            time.sleep(0.005)
+        except OSError:  # a filesystem without locks
+            os.close(fd)
+            return False
+    if fresh_revisions(local_container, url) is not None:  # fetched while this one waited
+        os.close(fd)
+        return True
+    _held_fetch_lock = (os.path.abspath(path), fd)
+    return False
+
+
+def adopt_fetch_lock(path: str) -> "Optional[int]":
+    """The descriptor of the fetch lock ``path`` if this process took it on the lean path (it
+    holds it: close it to release it), else None."""
+    global _held_fetch_lock
+    held = _held_fetch_lock
+    if held is None or held[0] != os.path.abspath(path):
+        return None
+    _held_fetch_lock = None
+    return held[1]
 
 
 def parse_index(data: bytes, container: str) -> "list[tuple[str, bool, bool]]":

@@ -317,9 +317,17 @@ def _one_fetch_at_a_time(local: ContainerDir) -> Iterator[None]:
     a filesystem without locks) is gone without: each process then asks the server."""
     from filelock import FileLock, Timeout
 
+    path = str(local.lock_file(remote_index.FETCH_LOCK))
+    handed_over = remote_index.adopt_fetch_lock(path)  # taken on the lean path, held since
+    if handed_over is not None:
+        try:
+            yield
+        finally:
+            os.close(handed_over)
+        return
     try:
         local.locks().mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(local.lock_file("remote-index")), timeout=newest.remote_timeout())
+        lock = FileLock(path, timeout=newest.remote_timeout())
         lock.acquire()
     except (OSError, Timeout):
         yield

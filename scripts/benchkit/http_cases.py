@@ -124,9 +124,13 @@ class HttpSite:
             "down-first": self.gone_url,
             "down-later": self.gone_url,
         }.get(case, self.url)
-        env["REZUP_REMOTE_INDEX_MAX_AGE"] = {"every-job": "0", "burst-url": "5"}.get(
-            case, str(365 * 86400)
-        )
+        # the down cases: this machine's copy of the index is too old, the server is asked
+        env["REZUP_REMOTE_INDEX_MAX_AGE"] = {
+            "every-job": "0",
+            "burst-url": "5",
+            "down-first": "0",
+            "down-later": "0",
+        }.get(case, str(365 * 86400))
         env["REZUP_PULL_RETRY"] = "0" if case == "down-first" else str(365 * 86400)
         return env
 

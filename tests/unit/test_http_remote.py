@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -81,7 +82,7 @@ def test_use_chooses_from_a_fresh_copy_and_hands_over_without_one(tmp_path: Path
     local = tmp_path / "local" / "farm"
     remote = root_settings.remote_revisions("https://site/roots", "farm")
     assert remote == "https://site/roots/farm/revisions"
-    with pytest.raises(remote_index.StaleIndex):
+    with pytest.raises(newest.StaleIndex):
         newest.choose_revision(str(local / "revisions"), remote)
     remote_index.write_cache(str(local), "https://site/roots/farm", [(B, True, False)])
     assert newest.choose_revision(str(local / "revisions"), remote) == (B, True, None)
@@ -256,3 +257,42 @@ def test_netrc_credentials_are_sent_once_the_server_asks(tmp_path: Path, monkeyp
     with StaticSite(docroot, tmp_path / "web", auth=("farm", "right"), backend="python") as site:
         assert farm_at(site.url, tmp_path).index() == [(B, True, False)]
         assert (site.served("/farm/index.json", 401), site.served("/farm/index.json")) == (1, 1)
+
+
+def test_a_job_waits_for_the_fetch_of_another_then_takes_its_copy(tmp_path: Path):
+    """The lean path of a burst: the process that finds the fetch lock free keeps it for the
+    command line; one that finds it held waits, then takes the copy fetched meanwhile."""
+    import subprocess
+    import sys
+
+    local, url = str(tmp_path / "farm"), "https://site/roots/farm"
+    lock = remote_index.fetch_lock_file(local)
+    assert not remote_index.await_fetch(local, url, 5)  # free: this process is to fetch
+    fd = remote_index.adopt_fetch_lock(lock)
+    assert fd is not None and remote_index.adopt_fetch_lock(lock) is None  # handed over once
+    os.close(fd)
+
+    fetcher = subprocess.Popen(  # holds the lock for 0.5 s, then leaves its copy
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "from rezup.ground import remote_index\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(0.5)\n"
+            f"remote_index.write_cache({local!r}, {url!r}, [({B!r}, True, False)])\n",
+            lock,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert fetcher.stdout is not None and fetcher.stdout.readline() == "held\n"
+    started = time.monotonic()
+    assert remote_index.await_fetch(local, url, 10)
+    assert 0.3 < time.monotonic() - started < 5
+    assert remote_index.adopt_fetch_lock(lock) is None  # nothing held: the copy was taken
+    assert fetcher.wait(10) == 0
+    fetcher.stdout.close()
+    assert newest.choose_revision(f"{local}/revisions", f"{url}/revisions") == (B, True, None)
