@@ -202,7 +202,7 @@ def try_use(argv: "list[str]") -> "Optional[int]":
         else:
             try:
                 revision, using_remote, metadata = newest.choose_revision(
-                    local_revisions, remote_revisions, _warn
+                    local_revisions, remote_revisions, _warn, fall_back=True
                 )
             except newest.StaleIndex as stale:  # served over HTTP: is its index being fetched?
                 from rezup.ground import remote_index
@@ -212,7 +212,7 @@ def try_use(argv: "list[str]") -> "Optional[int]":
                 ):
                     return None  # this process is to fetch it: the command line, holding the lock
                 revision, using_remote, metadata = newest.choose_revision(
-                    local_revisions, remote_revisions, _warn, float("inf")
+                    local_revisions, remote_revisions, _warn, float("inf"), fall_back=True
                 )
             if revision is None:
                 return None

@@ -223,6 +223,7 @@ def choose_revision(
     remote_revisions: "Optional[str]",
     warn: "Optional[Callable[[str], None]]" = None,
     remote_index_age: "Optional[float]" = None,
+    fall_back: bool = False,
 ) -> "tuple[Optional[str], bool, Optional[dict[str, Any]]]":
     """The revision ``rezup use`` enters: (timestamp or None, whether it is the remote's, and
     the metadata of a local choice).
@@ -234,9 +235,31 @@ def choose_revision(
     index this machine fetched last, taken if it is younger than ``remote_index_age`` seconds
     (``remote_index.max_age()``); else it is a ``StaleIndex`` (the command line
     fetches the index, the lean path hands over to it).
+
+    ``fall_back`` (the lean path): when the remote root cannot be read, the revision pulled
+    from it before (``last_pulled_from``), with ``warn(why)``, as the command line does.
     """
     if remote_revisions is not None:
-        wanted = _newest_remote(local_revisions, remote_revisions, remote_index_age)
+        try:
+            wanted = _newest_remote(local_revisions, remote_revisions, remote_index_age)
+        except StaleIndex:
+            raise
+        except Exception as exc:
+            if not fall_back:
+                raise
+            from rezup.ground.errors import RemoteRootError
+
+            if not isinstance(exc, RemoteRootError):
+                raise
+            try:
+                found = last_pulled_from(local_revisions, remote_revisions)
+            except LookupError:  # a revision of rezup 2.x: the command line's rule decides
+                raise exc from None
+            if found is None:
+                raise
+            if warn is not None:
+                warn(f"{exc}; using {found[0]} pulled before")
+            return found[0], True, found[1]
         if wanted is not None:
             return wanted, True, None
         remote_root = _root_of(remote_revisions)
@@ -245,6 +268,44 @@ def choose_revision(
             warn(f"the remote root {remote_root} {what}; using local revisions only")
     name, metadata = _newest_local(local_revisions, warn)
     return name, False, metadata
+
+
+def last_pulled_from(
+    local_revisions: str,
+    remote_revisions: str,
+    published: "Optional[Callable[[str], bool]]" = None,
+) -> "Optional[tuple[str, dict[str, Any]]]":
+    """The newest usable local revision pulled from the remote ``remote_revisions`` (a folder
+    or a URL), and its metadata: its ``pulled_from`` says so, or, for a revision pulled by
+    rezup 2.x (which records nothing), ``published(name)`` (the remote has one of its name).
+    None if there is none. Without ``published``, a revision of rezup 2.x on the way is a
+    LookupError: whoever calls cannot tell (the lean path hands over)."""
+    wanted = _revisions_key(remote_revisions)
+    for name in newest_first(local_revisions):
+        try:
+            metadata = revision_json.read_metadata(os.path.join(local_revisions, name))
+        except ValueError:
+            continue
+        if metadata is None:
+            continue
+        source = revision_json.pulled_from(metadata)
+        if source and _revisions_key(source.rstrip("/").rpartition("/")[0]) == wanted:
+            return name, metadata
+        if "session" not in metadata:  # made by rezup 2.x
+            if published is None:
+                raise LookupError(name)
+            if published(name):
+                return name, metadata
+    return None
+
+
+def _revisions_key(location: str) -> str:
+    """A remote revisions folder or URL as compared: normalised, without credentials."""
+    if _is_url(location):
+        from rezup.ground.remote_index import without_credentials
+
+        return without_credentials(location.rstrip("/"))
+    return os.path.normpath(location)
 
 
 def _newest_local(

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
-from rezup.ground import locations, newest, paths, revision_json
+from rezup.ground import locations, newest, paths
 from rezup.ground.errors import ContainerError, RezupError, one_line
 from rezup.operations.prune import clean_after_build
 from rezup.stages.build import build_revision, cloned_note
@@ -199,20 +199,9 @@ def _pull_by_resolving(
 def last_pulled(local: ContainerDir, remote: RemoteContainer) -> Optional[RevisionDir]:
     """The newest ready local revision that was pulled from ``remote``: it says so, or (one
     rezup 2.x pulled, which records nothing) the remote has a revision of its name."""
-    for revision in local.iter_revision():
-        if not revision.is_ready():
-            continue
-        try:
-            metadata = revision.metadata()
-        except ContainerError:
-            continue
-        source = revision_json.pulled_from(metadata)
-        if source and remote.is_source_of(source):
-            return revision
-        if (
-            "session" not in metadata
-            and isinstance(remote, ContainerDir)
-            and os.path.isdir(remote.revisions() / revision.dirname())
-        ):
-            return revision
-    return None
+
+    def published(name: str) -> bool:  # a folder only: 2.x never served a root over HTTP
+        return isinstance(remote, ContainerDir) and os.path.isdir(remote.revisions() / name)
+
+    found = newest.last_pulled_from(str(local.revisions()), str(remote.revisions()), published)
+    return local.revision(found[0]) if found else None

@@ -73,10 +73,6 @@ class ContainerDir:
     def is_remote(self) -> bool:
         return self._remote
 
-    def is_source_of(self, location: str) -> bool:
-        """Whether a revision pulled from ``location`` (its ``pulled_from``) came from here."""
-        return Path(location).parent == self.revisions()
-
     def revision(self, dirname: str) -> RevisionDir:
         return self.revision_class(self, dirname)
 

@@ -69,11 +69,6 @@ class UrlContainer:
     def is_remote(self) -> bool:
         return True
 
-    def is_source_of(self, location: str) -> bool:
-        """Whether a revision pulled from ``location`` (``pulled_from``) came from here."""
-        parent = location.rstrip("/").rpartition("/")[0]
-        return remote_index.without_credentials(parent) == self.revisions()
-
     def is_exists(self) -> bool:
         """Whether the server has an index of this container."""
         try:

@@ -43,6 +43,10 @@ GROUP_TITLES = {
     "fresh node, warm",
     "add-forty": "add, rez + 40 packages in [rez] lib, online, warm cache",
     "add-new-container": "add of the first revision of a new container, .main (rez) ready, warm",
+    "use-http": "use with a remote root served over HTTP vs on a folder: `rezup use -- PY -c "
+    "pass`, the revision pulled already",
+    "burst-http": "16 jobs at once, the revision pulled already: remote root on a folder vs "
+    "served over HTTP with this machine's copy of its index too old",
     "farm64": f"pull of one new remote revision into a fresh local root: 1 process vs "
     f"{FARM_JOBS} at once (wall time until the last exits), and {FARM_JOBS} jobs "
     "once it is pulled, warm",
@@ -61,6 +65,8 @@ GROUP_SHORT = {
     "add-forty": "add 40 libs, warm",
     "add-new-container": "add, new container",
     "farm64": f"pull by 1 vs {FARM_JOBS} jobs",
+    "use-http": "use, HTTP remote",
+    "burst-http": "16 jobs, HTTP remote",
 }
 
 LABELS = {
@@ -87,10 +93,24 @@ LABELS = {
     "one": "1 process",
     "sixty-four": f"{FARM_JOBS} processes at once",
     "sixty-four-ready": f"{FARM_JOBS} processes, revision pulled already",
+    "folder": "remote root on a folder",
+    "fresh": "HTTP, copy of the index fresh",
+    "every-job": "HTTP, every job fetches the index",
+    "down-first": "HTTP, server gone: first job",
+    "down-later": "HTTP, server gone: later jobs (recorded)",
+    "url": "HTTP, copy of the index too old",
 }
 
 # The case each group's rows are compared with (default: this repo's rezup).
-REFERENCES = {"use": "python", "pull": "add", "pull-second": "fresh-node", "farm64": "one"}
+REFERENCES = {
+    "use": "python",
+    "use-http": "python",
+    "pull": "add",
+    "pull-second": "fresh-node",
+    "farm64": "one",
+    "burst-http": "folder",
+}
+MS_GROUPS = ("use", "use-http")  # reported in milliseconds, as a difference to bare python
 
 Goal = tuple[str, str, Optional[bool]]  # goal, measured, passed (None: cannot be judged)
 
@@ -117,7 +137,7 @@ class Row:
 def group_rows(group: str, cases: list[Case]) -> tuple[str, list[Row]]:
     """The unit of ``group`` and a row per case, compared with the group's reference case
     (bare python for use, the local add for pull, this repo's rezup for add)."""
-    unit = "ms" if group == "use" else "s"
+    unit = "ms" if group in MS_GROUPS else "s"
     by_label = {c.label: c for c in cases}
     reference = REFERENCES.get(group, "rezup")
     ref_median = by_label[reference].median() if reference in by_label else None
@@ -147,7 +167,7 @@ def group_rows(group: str, cases: list[Case]) -> tuple[str, list[Row]]:
         span = f"{fmt_seconds(min(times), unit)}-{fmt_seconds(max(times), unit)}"
         compare = ""
         if ref_median:
-            if group == "use":
+            if group in MS_GROUPS:
                 if case.label != reference:
                     compare = f"{(median - ref_median) * 1000:+.1f} ms vs python"
                 if floor_median is not None and case.label not in (reference, "floor"):

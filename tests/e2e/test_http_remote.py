@@ -159,6 +159,8 @@ def test_a_server_down_failing_or_talking_nonsense_falls_back_with_one_warning(s
         [warning] = warnings_of(later.stderr)
         assert "not asked again yet" in warning, warning
         assert site.served("/farm/index.json", 500) == asked
+        if breakage == "500":  # the jobs that follow fall back on the lean path
+            assert "rezup.cli" not in lean_use_imports(env, "farm")
         record.unlink()  # as REZUP_PULL_RETRY seconds later
 
     site.start()
