@@ -351,7 +351,13 @@ def remote_timeout() -> float:
     value = os.environ.get("REZUP_REMOTE_TIMEOUT", "")
     if not value:
         return DEFAULT_REMOTE_TIMEOUT
-    from rezup.ground.settings import seconds_from_env
+    try:  # a good value without importing settings (and its typing): the lean path
+        seconds = float(value)
+        if 0 <= seconds < float("inf"):
+            return seconds
+    except ValueError:
+        pass
+    from rezup.ground.settings import seconds_from_env  # which says what is wrong
 
     return seconds_from_env("REZUP_REMOTE_TIMEOUT", DEFAULT_REMOTE_TIMEOUT)
 

@@ -65,7 +65,13 @@ def max_age() -> float:
     value = os.environ.get("REZUP_REMOTE_INDEX_MAX_AGE", "")
     if not value:
         return DEFAULT_MAX_AGE
-    from rezup.ground.settings import seconds_from_env
+    try:  # a good value without importing settings (and its typing): the lean path
+        seconds = float(value)
+        if 0 <= seconds < float("inf"):
+            return seconds
+    except ValueError:
+        pass
+    from rezup.ground.settings import seconds_from_env  # which says what is wrong
 
     return seconds_from_env("REZUP_REMOTE_INDEX_MAX_AGE", DEFAULT_MAX_AGE)
 
