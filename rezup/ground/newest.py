@@ -388,15 +388,7 @@ def _newest_remote(
     root = _root_of(remote_revisions)
     local_container = os.path.dirname(local_revisions)
     seconds = remote_timeout()
-    recorded = recent_remote_failure(local_container)
-    if recorded is not None:
-        from rezup.ground.errors import RemoteRootError
-
-        since, reason = recorded
-        raise RemoteRootError(
-            f"the remote root {root} {reason or f'did not answer within {seconds:g}s'} "
-            f"({since:.0f}s ago); not asked again yet (REZUP_PULL_RETRY)"
-        )
+    refuse_if_failed_lately(local_container, root)
     if _is_url(remote_revisions):
         from rezup.ground import remote_index
 
@@ -420,6 +412,21 @@ def _newest_remote(
         raise RemoteRootError(
             f"cannot read the remote root {root}: {exc.strerror or exc}"
         ) from None
+
+
+def refuse_if_failed_lately(local_container: str, root: str) -> None:
+    """A RemoteRootError if an earlier job recorded, less than ``REZUP_PULL_RETRY`` seconds
+    ago, that the remote root ``root`` did not answer or answered nothing usable."""
+    recorded = recent_remote_failure(local_container)
+    if recorded is not None:
+        from rezup.ground.errors import RemoteRootError
+
+        since, reason = recorded
+        reason = reason or f"did not answer within {remote_timeout():g}s"
+        raise RemoteRootError(
+            f"the remote root {root} {reason} ({since:.0f}s ago); not asked again yet "
+            "(REZUP_PULL_RETRY)"
+        )
 
 
 def record_remote_failure(local_container: str, root: str, reason: str) -> None:

@@ -101,13 +101,7 @@ class UrlContainer:
 
     def _fetch_and_keep(self) -> list[_Entry]:
         local = str(self._local.path())
-        recorded = newest.recent_remote_failure(local)
-        if recorded is not None:
-            since, reason = recorded
-            raise RemoteRootError(
-                f"the remote root {self._shown} {reason or 'did not answer'} "
-                f"({since:.0f}s ago); not asked again yet (REZUP_PULL_RETRY)"
-            )
+        newest.refuse_if_failed_lately(local, self._shown)
         try:
             entries = self._fetch_index()
         except _IndexUnusable as exc:
