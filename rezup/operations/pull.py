@@ -152,6 +152,7 @@ def _pull_under_lock(
                 find_links=wheelhouse_of(remote_revision.path(), plan),
                 extra_metadata=source,
                 held=held,
+                lock_source=remote_revision.path(),  # its standard locks, copied
             )
         log.info(
             "revision %s of %s is ready (%.1fs%s)",
