@@ -3,10 +3,10 @@ those of a ready revision with the same plan.
 
 Order matters for safety: venvs, packages, production scripts, markers and the standard
 locks (``standard_locks``, made beside the install) first, and ``revision.json`` last, written
-atomically. Until that file exists the revision is not ready
-and nothing uses it; a build that fails removes its folder. Where the folder is and how it
-becomes ready is ``build_site``; installing a venv, ``venv_install``; the donor of a clone,
-``clone_donors``; a remote revision, ``remote_publish``.
+atomically. Until that file exists the revision is not ready and nothing uses it; a build
+that fails removes its folder. Where the folder is and how it becomes ready is
+``build_site``; installing a venv, ``venv_install``; the donor of a clone, ``clone_donors``;
+a remote revision, ``remote_publish``.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ def a_plan(*venvs: VenvPlan, container: str = ".main") -> Plan:
 def entry(file: str, digest: str) -> str:
     """A file of a lock: ``{ url = ..., hashes = { sha256 = ... } }``."""
     url = f"https://files.example/{file}"
-    return f'{{ url = "{url}", hashes = {{ sha256 = "{digest}" }} }}'
+    when = "upload-time = 2024-02-03T09:53:18Z"  # a TOML datetime, as uv writes it
+    return f'{{ url = "{url}", {when}, hashes = {{ sha256 = "{digest}" }} }}'
 
 
 def uv_lock(*packages: tuple[str, str, list[str]], sdist: dict[str, str] | None = None) -> str:
@@ -149,7 +150,12 @@ def test_a_file_whose_hash_the_plan_does_not_allow_is_left_out():
     checked = standard_locks.checked_body(text, venv_plan())
     data = tomllib.loads(checked)
     pip, rez = data["packages"]
+    assert checked.startswith('lock-version = "1.0"\n')
     assert [w["hashes"]["sha256"] for w in pip["wheels"]] == [C]
+    assert (
+        pip["wheels"][0]["upload-time"]
+        == tomllib.loads(text)["packages"][0]["wheels"][0]["upload-time"]
+    )
     assert [w["hashes"]["sha256"] for w in rez["wheels"]] == [A]
     assert "sdist" not in rez
 
