@@ -73,10 +73,8 @@ def _plan_and_venv(revision: RevisionDir, venv: str) -> tuple[Plan, VenvPlan]:
 
 def _lock_now(revision: RevisionDir, plan: Plan, venv: VenvPlan) -> str:
     """The standard lock of a revision made before rezup wrote them, made now by uv (for this
-    machine's interpreter of the plan's version, from the plan's indexes, or a remote
-    revision's wheelhouse) and not saved: export writes nothing."""
-    from rezup.stages.remote_publish import wheelhouse_of
-    from rezup.stages.venv_install import install_options
+    machine's interpreter of the plan's version, from the plan's indexes, uv's cache first)
+    and not saved: export writes nothing."""
     from rezup.tools.pythons import planned_python
 
     log.info(
@@ -85,9 +83,8 @@ def _lock_now(revision: RevisionDir, plan: Plan, venv: VenvPlan) -> str:
         revision.dirname(),
         paths.pylock_filename(venv.name),
     )
-    wheelhouse = wheelhouse_of(revision.path(), plan) if revision.is_remote() else None
     python = planned_python(venv.python, venv.python_request, venv.python_version, venv.name)
     body = standard_locks.compile_body(
-        venv, python=python, options=install_options(plan, wheelhouse), env=dict(plan.uv_env)
+        venv, python=python, options=plan.uv_options, env=dict(plan.uv_env)
     )
     return standard_locks.lock_text(body, standard_locks.tool_table(plan, venv, revision.dirname()))

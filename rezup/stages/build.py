@@ -14,10 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional
 
 from rezup.ground import locations, paths, progress, revision_json
 from rezup.ground.errors import step
@@ -153,15 +152,16 @@ def build_revision(
     find_links: Optional[Path] = None,
     extra_metadata: Optional[dict[str, Any]] = None,
     held: Optional[Held] = None,
-    lock_source: Union[Path, Mapping[str, str], None] = None,
+    lock_source: Optional[standard_locks.LockSource] = None,
 ) -> RevisionMetadata:
     """Build ``plan`` into the new folder ``revision_dir``; return the revision metadata.
 
     The caller holds the revision lock (``held``; a lease makes it a fenced build: see
     ``build_site.BuildSite``). ``find_links`` installs from a wheelhouse with no index at all
     (an offline pull). ``lock_source``: a revision of the same plan whose standard locks are
-    copied (the remote revision of a pull: its folder, or its lock files' texts by venv; see
-    ``standard_locks.lock_bodies``). On any failure the folder is removed.
+    copied (the remote revision of a pull: its folder, or its lock files' texts by venv; one
+    it does not hold is made: see ``standard_locks.lock_bodies``). On any failure the folder
+    is removed.
     """
     started = time.monotonic()
     background = background_allowed()  # a wrong value fails now, not once the revision is ready

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
@@ -46,8 +47,9 @@ TOOL_FORMAT = 1  # the format of the [tool.rezup] table (its `format` key)
 _TABLE_HEADER = "[tool.rezup]"
 
 # Where the standard locks of a new revision may be copied from: a revision folder (a donor,
-# the remote revision of a pull), or the texts of its lock files by venv (read elsewhere).
-LockSource = Union[Path, Mapping[str, str]]
+# the remote revision of a pull), or the texts of its lock files by venv (read elsewhere: a
+# remote revision served over HTTP). A lock that cannot be read there is made anew.
+LockSource = Union[str, "os.PathLike[str]", Mapping[str, str]]
 
 
 # -- names ---------------------------------------------------------------------------------------
@@ -326,7 +328,10 @@ def lock_bodies(
     (default the plan's)."""
     options = list(plan.uv_options) if options is None else list(options)
     env = dict(plan.uv_env) if env is None else dict(env)
-    texts = [locks_of(source, plan) if isinstance(source, Path) else source for source in sources]
+    texts = [
+        locks_of(Path(source), plan) if isinstance(source, (str, os.PathLike)) else source
+        for source in sources
+    ]
     bodies = {}
     for venv in plan.venvs:
         body = None
@@ -425,7 +430,7 @@ def write_published(
 # -- reading them back ---------------------------------------------------------------------------
 
 
-def read_lock(revision_dir: Path, venv: str) -> Optional[str]:
+def read_lock(revision_dir: Union[str, os.PathLike[str]], venv: str) -> Optional[str]:
     """The text of the standard lock of ``venv`` in ``revision_dir``; None if it has none."""
     try:
         return locations.pylock_file(revision_dir, venv).read_text(encoding="utf-8")

@@ -219,9 +219,14 @@ def test_a_lock_of_the_same_inputs_is_copied_without_uv(tmp_path):
     target.mkdir()
     pending.write(target, "2.5")
     assert (target / "pylock.rez.toml").read_text() == written(plan, "2.5")
-    # as texts read elsewhere (a remote revision over HTTP)
+    # a folder named by a str; texts read elsewhere (a remote revision over HTTP)
+    assert standard_locks.lock_bodies(plan, sources=[str(donor)]) == {"rez": GOOD}
     bodies = standard_locks.lock_bodies(plan, sources=[{"rez": written(donor_plan, "1.5")}])
     assert bodies == {"rez": GOOD}
+    # a place that is no folder here (a URL): nothing to copy, the lock is made (here by a
+    # uv that finds no interpreter)
+    with pytest.raises(BuildError, match="writing the standard lock"):
+        standard_locks.lock_bodies(plan, sources=["https://farm.example/root/.main/revisions/1.5"])
 
 
 def test_a_lock_of_other_inputs_is_not_copied(tmp_path):
