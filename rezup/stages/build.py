@@ -159,9 +159,9 @@ def build_revision(
     The caller holds the revision lock (``held``; a lease makes it a fenced build: see
     ``build_site.BuildSite``). ``find_links`` installs from a wheelhouse with no index at all
     (an offline pull). ``lock_source``: a revision of the same plan whose standard locks are
-    copied (the remote revision of a pull: its folder, or its lock files' texts by venv; one
-    it does not hold is made: see ``standard_locks.lock_bodies``). On any failure the folder
-    is removed.
+    copied (the remote revision of a pull: its folder, its lock files' texts by venv, or a
+    function that reads its files; one it does not hold is made: see
+    ``standard_locks.LockSource``). On any failure the folder is removed.
     """
     started = time.monotonic()
     background = background_allowed()  # a wrong value fails now, not once the revision is ready

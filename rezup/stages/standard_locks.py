@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -47,9 +47,10 @@ TOOL_FORMAT = 1  # the format of the [tool.rezup] table (its `format` key)
 _TABLE_HEADER = "[tool.rezup]"
 
 # Where the standard locks of a new revision may be copied from: a revision folder (a donor,
-# the remote revision of a pull), or the texts of its lock files by venv (read elsewhere: a
-# remote revision served over HTTP). A lock that cannot be read there is made anew.
-LockSource = Union[str, "os.PathLike[str]", Mapping[str, str]]
+# the remote revision of a pull), the texts of its lock files by venv, or a function that
+# reads one of its files by name (a remote revision served over HTTP: its ``text``), called
+# in the locks' own thread. A lock that cannot be read there is made anew.
+LockSource = Union[str, "os.PathLike[str]", Mapping[str, str], Callable[[str], str]]
 
 
 # -- names ---------------------------------------------------------------------------------------
@@ -301,6 +302,29 @@ def locks_of(revision_dir: Path, plan: Plan) -> dict[str, str]:
     return found
 
 
+def read_by(read: Callable[[str], str], plan: Plan) -> dict[str, str]:
+    """``locks_of`` a revision whose files ``read(file name)`` returns (a remote revision
+    served over HTTP); one it cannot read (any error) is left out."""
+    found = {}
+    for venv in plan.venvs:
+        name = paths.pylock_filename(venv.name)
+        try:
+            found[venv.name] = read(name)
+        except Exception as exc:  # a missing file, a server that fails: made anew
+            log.debug(
+                "cannot read %s of the source revision (%s): writing the lock anew", name, exc
+            )
+    return found
+
+
+def _texts(source: LockSource, plan: Plan) -> Mapping[str, str]:
+    if isinstance(source, (str, os.PathLike)):
+        return locks_of(Path(source), plan)
+    if callable(source):
+        return read_by(source, plan)
+    return source
+
+
 def copied_body(text: str, venv: VenvPlan, plan: Plan) -> Optional[str]:
     """The body of the lock file ``text`` if it was made from the inputs of ``venv`` of
     ``plan`` (``inputs_digest``) and holds its pins, else None."""
@@ -328,10 +352,7 @@ def lock_bodies(
     (default the plan's)."""
     options = list(plan.uv_options) if options is None else list(options)
     env = dict(plan.uv_env) if env is None else dict(env)
-    texts = [
-        locks_of(Path(source), plan) if isinstance(source, (str, os.PathLike)) else source
-        for source in sources
-    ]
+    texts = [_texts(source, plan) for source in sources]
     bodies = {}
     for venv in plan.venvs:
         body = None

@@ -223,10 +223,22 @@ def test_a_lock_of_the_same_inputs_is_copied_without_uv(tmp_path):
     assert standard_locks.lock_bodies(plan, sources=[str(donor)]) == {"rez": GOOD}
     bodies = standard_locks.lock_bodies(plan, sources=[{"rez": written(donor_plan, "1.5")}])
     assert bodies == {"rez": GOOD}
+    # read by a function (a remote revision served over HTTP: its text(name))
+    read = {"pylock.rez.toml": written(donor_plan, "1.5")}.__getitem__
+    assert standard_locks.lock_bodies(plan, sources=[read]) == {"rez": GOOD}
     # a place that is no folder here (a URL): nothing to copy, the lock is made (here by a
     # uv that finds no interpreter)
     with pytest.raises(BuildError, match="writing the standard lock"):
         standard_locks.lock_bodies(plan, sources=["https://farm.example/root/.main/revisions/1.5"])
+
+
+def test_a_source_that_fails_to_read_is_not_copied_from(tmp_path):
+    def failing(name: str) -> str:
+        raise OSError(f"the server answered 500 for {name}")
+
+    assert standard_locks.read_by(failing, a_plan()) == {}
+    with pytest.raises(BuildError, match="writing the standard lock"):  # made: no python here
+        standard_locks.lock_bodies(a_plan(), sources=[failing])
 
 
 def test_a_lock_of_other_inputs_is_not_copied(tmp_path):
