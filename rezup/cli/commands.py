@@ -2,7 +2,7 @@
 
 No logic lives here that a Python user of the API would also need; that is in the operations.
 This module holds the group and ``completion``; the other commands are in ``enter_commands``
-(use, add), ``report_commands`` (status, diff, inspect) and ``removal_commands`` (drop,
+(use, add), ``report_commands`` (status, diff, inspect, export) and ``removal_commands`` (drop,
 prune), added here in the order ``rezup -h`` lists them; what they share is ``command_kit``.
 """
 
@@ -90,6 +90,7 @@ for _command in (
     removal_commands.prune,
     report_commands.diff,
     report_commands.inspect,
+    report_commands.export,
 ):
     cli.add_command(_command)
 

@@ -1,4 +1,4 @@
-"""The commands that report: ``status``, ``diff`` and ``inspect``."""
+"""The commands that report: ``status``, ``diff``, ``inspect`` and ``export``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Optional
 
 import click
 
-from rezup.cli.command_kit import CONTEXT_SETTINGS, Command, examples, print_report
+from rezup.cli.command_kit import CONTEXT_SETTINGS, NAME, Command, examples, print_report
 from rezup.cli.completion import complete_containers, complete_revisions
-from rezup.ground.paths import check_container_name
+from rezup.ground.paths import REZ_VENV, check_container_name
 
 
 @click.command(
@@ -86,3 +86,49 @@ def inspect(ctx: click.Context, name: str, revision: Optional[str], as_json: boo
 
     info = inspect_operation.inspect(check_container_name(name), revision)
     print_report(info, as_json, inspect_operation.render)
+
+
+@click.command(
+    cls=Command,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Print a revision's pins as a standard lock or a requirements file.",
+    epilog=examples(
+        ("rezup export > pylock.rez.toml", "the rez venv of .main's newest revision"),
+        ("rezup export foo 1700000000.5 --venv bar", "that revision's venv bar"),
+        ("rezup export foo --format requirements", "pins with hashes (--require-hashes)"),
+        ("uv pip install -r pylock.rez.toml", "the same packages in another venv"),
+    ),
+)
+@NAME
+@click.argument("revision", required=False, metavar="[REVISION]", shell_complete=complete_revisions)
+@click.option(
+    "--venv",
+    default=REZ_VENV,
+    show_default=True,
+    help="The venv: rez, or an isolated extension's.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["pylock", "requirements"]),
+    default="pylock",
+    show_default=True,
+    help="pylock: the revision's PEP 751 pylock.VENV.toml; requirements: the pinned lines "
+    "with their hashes.",
+)
+@click.pass_context
+def export(
+    ctx: click.Context, name: str, revision: Optional[str], venv: str, output_format: str
+) -> None:
+    """Print the pins of one venv of a revision of container NAME (default: .main; the
+    revision `rezup use --local` enters, unless REVISION is given): the standard lock
+    (PEP 751) every revision holds, or a requirements file with hashes. Either installs the
+    same packages elsewhere: `uv pip install -r FILE` (with --require-hashes for
+    requirements)."""
+    from rezup.operations import export as export_operation
+    from rezup.tools.credentials import redact
+
+    text = export_operation.export(
+        check_container_name(name), revision, venv=venv, format=output_format
+    )
+    click.echo(redact(text), nl=False)

@@ -1,5 +1,6 @@
 """The shapes of the documents rezup writes and reads: ``revision.json``, ``plan.lock`` (as a
-dict) and what every ``--json`` option prints.
+dict), the ``[tool.rezup]`` table of the standard locks and what every ``--json`` option
+prints.
 
 Type-checking only: the package imports this module under ``if TYPE_CHECKING:`` and never at
 run time (``typing`` costs milliseconds, too much for the lean ``rezup use`` path); the
@@ -7,7 +8,8 @@ contract tests (``tests/test_json_contracts.py``) check real documents against t
 
 Each document carries its format version in a top-level ``format`` key; the version numbers
 live beside their writers: ``revision_json.METADATA_FORMAT``, ``plan.PLAN_FORMAT``,
-``status.STATUS_FORMAT``, ``inspect.INSPECT_FORMAT``, ``diff.DIFF_FORMAT``. Within one
+``status.STATUS_FORMAT``, ``inspect.INSPECT_FORMAT``, ``diff.DIFF_FORMAT`` (and, in its
+``[tool.rezup]`` table, ``standard_locks.TOOL_FORMAT``). Within one
 version keys are only ever added; a key renamed or removed, or whose meaning changes, makes
 a new version. docs/reference/json-formats.md lists them for users.
 
@@ -130,6 +132,25 @@ class RemoteIndexDocument(TypedDict):
     container: str
     written: float  # seconds since the epoch
     revisions: list[RemoteIndexRevision]
+
+
+# -- pylock.<venv>.toml: the [tool.rezup] table of a revision's standard lock ------------------
+
+PylockToolTable = TypedDict(
+    "PylockToolTable",
+    {
+        "format": int,  # standard_locks.TOOL_FORMAT
+        "container": str,
+        "revision": str,  # the revision folder's name (its timestamp)
+        "venv": str,
+        "python": str,  # the venv's Python version (the standard says only requires-python)
+        "platform": str,  # what uv locked the files of: "linux-x86_64"
+        "plan-digest": str,  # of the revision's plan.lock: "sha256:..."
+        "inputs-digest": str,  # of what the lock was made from (standard_locks.inputs_digest)
+        "rezup-version": str,  # of the rezup that wrote the file
+    },
+)
+PylockToolTable.__doc__ = "The ``[tool.rezup]`` table of ``pylock.<venv>.toml`` (TOML)."
 
 
 # -- status --json -------------------------------------------------------------------------------
@@ -287,6 +308,7 @@ __all__ = [
     "PlanVenv",
     "PullFailure",
     "PullFailureRecord",
+    "PylockToolTable",
     "RecipeWithoutContainer",
     "RevisionMetadata",
     "RevisionRow",

@@ -25,6 +25,7 @@ __all__ = [
     "locks_dir",
     "production_bin_dir",
     "pull_failure_file",
+    "pylock_file",
     "revision_dir",
     "revisions_dir",
     "venv_dir",
@@ -76,3 +77,8 @@ def venv_python(venv: StrPath) -> Path:
 
 def production_bin_dir(venv: StrPath) -> Path:
     return Path(paths.production_bin_dir(venv))
+
+
+def pylock_file(revision: StrPath, venv: str = REZ_VENV) -> Path:
+    """The standard lock of venv ``venv`` in a revision folder (``paths.pylock_filename``)."""
+    return Path(revision, paths.pylock_filename(venv))

@@ -4,7 +4,8 @@ and its revisions, and revision names and dates.
 Layout (compatible with rezup 2.x)::
 
     {root}/{container}/revisions/{timestamp}/   rezup.toml, plan.lock, revision.json, venv/...
-                                                (and revision.marshal: see revision_json)
+                                                (and revision.marshal: see revision_json;
+                                                pylock.{venv}.toml: see pylock_filename)
     {root}/{container}/.locks/{timestamp}.lock  per-revision build locks
     {root}/{container}/.newest                  the head of the revision listing (newest)
     {root}/{container}/libs/{name}/             deprecated [shared] packages
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_CONTAINER = ".main"
 RECIPE_FILENAME = "rezup.toml"  # in the home folder: .main's recipe; in a revision: its recipe
 PLAN_FILENAME = "plan.lock"  # the pinned plan a revision was built from
+PYLOCK_PREFIX, PYLOCK_SUFFIX = "pylock.", ".toml"  # a venv's standard lock: pylock_filename
 METADATA_FILENAME = "revision.json"  # the ready marker, written last
 METADATA_MARSHAL_FILENAME = "revision.marshal"  # revision.json for readers without json
 RETIRED_METADATA_FILENAME = "revision.retired.json"  # what a dropped revision in use keeps
@@ -134,6 +136,13 @@ def venv_python(venv: "StrPath") -> str:
 def production_bin_dir(venv: "StrPath") -> str:
     """``<venv>/bin/rez``: where the production scripts and the marker live."""
     return os.path.join(venv, BIN_DIRNAME, PRODUCTION_DIRNAME)
+
+
+def pylock_filename(venv_name: str) -> str:
+    """``pylock.{venv}.toml``: the standard (PEP 751) lock of venv ``venv_name`` that every
+    revision holds beside its ``plan.lock``. The standard's names hold no dot, so a dot of
+    the venv's name (an isolated extension ``zope.interface``) is written ``-``."""
+    return f"{PYLOCK_PREFIX}{venv_name.replace('.', '-')}{PYLOCK_SUFFIX}"
 
 
 def production_bin_relpath(venv_name: str) -> str:

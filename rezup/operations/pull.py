@@ -156,6 +156,10 @@ def _pull_under_lock(
                 find_links=remote_revision.wheelhouse(plan),
                 extra_metadata=source,
                 held=held,
+                # its standard locks, copied: read from its folder, or fetched one by one
+                lock_source=remote_revision.path()
+                if isinstance(remote_revision, RevisionDir)
+                else remote_revision.text,
             )
         log.info(
             "revision %s of %s is ready (%.1fs%s)",

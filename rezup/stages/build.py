@@ -1,11 +1,12 @@
 """Build: execute a Plan into a local revision folder, by installing its venvs or by cloning
 those of a ready revision with the same plan.
 
-Order matters for safety: venvs, packages, production scripts and markers first, and
-``revision.json`` last, written atomically. Until that file exists the revision is not ready
-and nothing uses it; a build that fails removes its folder. Where the folder is and how it
-becomes ready is ``build_site``; installing a venv, ``venv_install``; the donor of a clone,
-``clone_donors``; a remote revision, ``remote_publish``.
+Order matters for safety: venvs, packages, production scripts, markers and the standard
+locks (``standard_locks``, made beside the install) first, and ``revision.json`` last, written
+atomically. Until that file exists the revision is not ready and nothing uses it; a build
+that fails removes its folder. Where the folder is and how it becomes ready is
+``build_site``; installing a venv, ``venv_install``; the donor of a clone, ``clone_donors``;
+a remote revision, ``remote_publish``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rezup.ground import locations, paths, progress, revision_json
 from rezup.ground.errors import step
 from rezup.ground.filesystem import remove_tree
 from rezup.ground.settings import background_allowed
-from rezup.stages import clone, clone_donors, donor_index
+from rezup.stages import clone, clone_donors, donor_index, standard_locks
 from rezup.stages.build_site import BuildSite
 from rezup.stages.path_rewrite import CloneError
 from rezup.stages.plan import Plan, VenvPlan
@@ -105,6 +106,7 @@ def plan_and_build(
             created = create_venvs(pool) if cloning is None else []
             with progress.step("resolving", "resolved") as resolving:
                 plan = make_plan(recipe, container, pythons=pythons, on_line=resolving.note)
+            locks = standard_locks.PendingLocks(plan, sources=[guess.donor if guess else None])
             cloned = False
             if cloning is not None:
                 assert guess is not None
@@ -115,6 +117,7 @@ def plan_and_build(
                         recipe.text,
                         site,
                         guess.donor,
+                        locks,
                         started=started,
                         extra_metadata=extra_metadata,
                     )
@@ -128,6 +131,7 @@ def plan_and_build(
                 plan,
                 recipe.text,
                 site,
+                locks,
                 container_dir=container_dir,
                 started=started,
                 extra_metadata=extra_metadata,
@@ -148,12 +152,16 @@ def build_revision(
     find_links: Optional[Union[Path, str]] = None,
     extra_metadata: Optional[dict[str, Any]] = None,
     held: Optional[Held] = None,
+    lock_source: Optional[standard_locks.LockSource] = None,
 ) -> RevisionMetadata:
     """Build ``plan`` into the new folder ``revision_dir``; return the revision metadata.
 
     The caller holds the revision lock (``held``; a lease makes it a fenced build: see
     ``build_site.BuildSite``). ``find_links`` installs from a wheelhouse with no index at all
-    (an offline pull). On any failure the folder is removed.
+    (an offline pull). ``lock_source``: a revision of the same plan whose standard locks are
+    copied (the remote revision of a pull: its folder, its lock files' texts by venv, or a
+    function that reads its files; one it does not hold is made: see
+    ``standard_locks.LockSource``). On any failure the folder is removed.
     """
     started = time.monotonic()
     background = background_allowed()  # a wrong value fails now, not once the revision is ready
@@ -182,11 +190,24 @@ def build_revision(
                 revision_dir.parent, plan.digest, plan=plan, target=revision_dir
             )
         )
+        locks = standard_locks.PendingLocks(
+            plan,
+            pythons=pythons,
+            options=install_options(plan, find_links),
+            env=dict(plan.uv_env),
+            sources=[lock_source, donor],
+        )
         if donor is not None and _clone_into(
             donor, work, [venv.name for venv in plan.venvs], claim=True
         ):
             metadata = _finish_clone(
-                plan, recipe_text, site, donor, started=started, extra_metadata=extra_metadata
+                plan,
+                recipe_text,
+                site,
+                donor,
+                locks,
+                started=started,
+                extra_metadata=extra_metadata,
             )
         else:
             with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan.venvs)))) as pool:
@@ -195,6 +216,7 @@ def build_revision(
                 plan,
                 recipe_text,
                 site,
+                locks,
                 container_dir=container_dir,
                 find_links=find_links,
                 extra_metadata=extra_metadata,
@@ -218,6 +240,7 @@ def _fill_revision(
     plan: Plan,
     recipe_text: str,
     site: BuildSite,
+    locks: standard_locks.PendingLocks,
     *,
     container_dir: Path,
     started: float,
@@ -226,9 +249,10 @@ def _fill_revision(
     background: bool = True,
 ) -> RevisionMetadata:
     """Write the recipe and the plan, install the plan into the venvs made already, then write
-    the ready marker. The recipe comes first: a revision being built is "valid" from then on
-    (rezup 2.x's meaning, ``RevisionDir.is_valid``). Without ``background`` (and in a fenced
-    build) the seed packages are compiled with the rest, on every core, before it is ready."""
+    the standard ``locks`` and the ready marker. The recipe comes first: a revision being
+    built is "valid" from then on (rezup 2.x's meaning, ``RevisionDir.is_valid``). Without
+    ``background`` (and in a fenced build) the seed packages are compiled with the rest, on
+    every core, before it is ready."""
     revision_dir = site.work
     with step("writing the recipe and the plan", revision_dir):
         write_recipe_and_plan(revision_dir, recipe_text, plan)
@@ -247,6 +271,7 @@ def _fill_revision(
     return _make_ready(
         plan,
         site,
+        locks,
         started=started,
         extra_metadata=extra_metadata,
         rez_version=rez_versions[0],
@@ -256,6 +281,7 @@ def _fill_revision(
 def _make_ready(
     plan: Plan,
     site: BuildSite,
+    locks: standard_locks.PendingLocks,
     *,
     started: float,
     extra_metadata: Optional[dict[str, Any]],
@@ -263,8 +289,10 @@ def _make_ready(
     rez_version: Optional[str] = None,
     **more: Any,
 ) -> RevisionMetadata:
-    """Write the ready marker of a revision whose recipe, plan and venvs are in place (see
-    ``revision_record.revision_metadata``, with the build's time); return the metadata."""
+    """Write the standard ``locks`` (once made) and the ready marker of a revision whose recipe,
+    plan and venvs are in place (see ``revision_record.revision_metadata``, with the build's
+    time); return the metadata."""
+    locks.write(site.work, site.final.name)
     made = revision_metadata(
         site.final,
         plan,
@@ -343,12 +371,14 @@ def _finish_clone(
     recipe_text: str,
     site: BuildSite,
     donor: Path,
+    locks: standard_locks.PendingLocks,
     *,
     started: float,
     extra_metadata: Optional[dict[str, Any]],
 ) -> RevisionMetadata:
     """Make ready a revision whose venvs were cloned from ``donor``: the donor's rez and
-    Python, ``cloned_from`` naming it (and ``cloned_from_container``, another container)."""
+    Python, ``cloned_from`` naming it (and ``cloned_from_container``, another container), and
+    the standard ``locks`` (the donor's, copied, when it has them)."""
     try:
         donor_metadata = revision_json.read_metadata(donor) or {}
     except ValueError:
@@ -359,6 +389,7 @@ def _finish_clone(
     metadata = _make_ready(
         plan,
         site,
+        locks,
         started=started,
         extra_metadata=extra_metadata,
         python=donor_metadata.get("python"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from rezup.ground import mark_ready, newest, paths, remote_index, revision_json
 from rezup.ground.errors import step
 from rezup.ground.filesystem import new_folder, remove_tree, stale_staging, write_atomic
+from rezup.stages import standard_locks
 from rezup.stages.plan import Plan
 from rezup.stages.revision_record import revision_metadata, write_recipe_and_plan
 
@@ -39,12 +40,14 @@ def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
         step(f"publishing revision {revision_dir.name}", revision_dir.parent),
         new_folder(revision_dir, staged=True) as staging,
     ):
+        compiled: dict[str, tuple[str, str]] = {}  # the wheelhouse's locks, for standard_locks
         if plan.wheels:
             from rezup.stages.wheelhouse import collect_wheels
 
-            plan = collect_wheels(plan, staging / paths.WHEELS_DIRNAME)
+            plan = collect_wheels(plan, staging / paths.WHEELS_DIRNAME, compiled=compiled)
             write_find_links_page(staging / paths.WHEELS_DIRNAME)
         write_recipe_and_plan(staging, recipe_text, plan)
+        standard_locks.write_published(staging, plan, revision_dir.name, compiled)
         mark_ready.write_metadata(staging, revision_metadata(revision_dir, plan, remote=True))
     newest.refresh_newest(revision_dir.parent)  # after the rename: see newest.newest_first
     write_index(revision_dir.parent.parent)  # last: what it lists is complete

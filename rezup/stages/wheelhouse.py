@@ -39,7 +39,9 @@ log = logging.getLogger("rezup")
 BuiltHashes = dict[tuple[str, str], set[str]]
 
 
-def collect_wheels(plan: Plan, target: Path) -> Plan:
+def collect_wheels(
+    plan: Plan, target: Path, *, compiled: Optional[dict[str, tuple[str, str]]] = None
+) -> Plan:
     """Fill ``target`` with wheels for the index requirements of every venv of ``plan``.
 
     Returns the plan to publish with them: ``plan`` itself, or, when a wheel had to be built
@@ -47,6 +49,9 @@ def collect_wheels(plan: Plan, target: Path) -> Plan:
     pull installs from ``target`` with ``--no-index`` and uv checks every file against the
     line's hashes, which name only the files the index published; without the built wheel's
     hash the pull would fail with a hash mismatch.
+
+    ``compiled`` receives, by venv, what uv was asked to lock and the lock it wrote, which
+    the revision's standard lock reuses (``standard_locks.write_published``).
     """
     target.mkdir(parents=True, exist_ok=True)
     stored: set[Path] = set()
@@ -64,7 +69,7 @@ def collect_wheels(plan: Plan, target: Path) -> Plan:
             )
         )
     for venv in venvs:
-        for package in _locked_packages(plan, venv):
+        for package in _locked_packages(plan, venv, compiled):
             path, was_built = _store_package(package, venv, target, plan, downloader)
             stored.add(path)
             if was_built:
@@ -136,20 +141,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _locked_packages(plan: Plan, venv: VenvPlan) -> list[dict[str, Any]]:
+def _locked_packages(
+    plan: Plan, venv: VenvPlan, compiled: Optional[dict[str, tuple[str, str]]] = None
+) -> list[dict[str, Any]]:
     from rezup.ground.compat import tomllib
     from rezup.tools import uv_commands
 
     pins = [_without_hashes(line) for line in venv.requirements if " @ " not in line]
     if not plan.pinned_seeds:  # an earlier plan: the pull seeds its venvs from the wheelhouse
         pins.extend(seed_packages(venv.python_version))
+    asked = "\n".join(pins) + "\n"
     text = uv_commands.compile_pylock(
-        "\n".join(pins) + "\n",
+        asked,
         venv.python,
         options=plan.uv_options,
         env=dict(plan.uv_env),
         what=f"locating wheels of venv {venv.name!r}",
     )
+    if compiled is not None:
+        compiled[venv.name] = (asked, text)
     return tomllib.loads(text).get("packages", [])
 
 

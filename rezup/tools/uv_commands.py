@@ -116,9 +116,20 @@ def _quiet_unless(on_line: Optional[Callable[[str], None]]) -> list[str]:
 
 
 def compile_pylock(
-    requirements: str, python: str, *, options: Sequence[str] = (), env=None, what: str
+    requirements: str,
+    python: str,
+    *,
+    options: Sequence[str] = (),
+    env=None,
+    what: str,
+    cache_first: bool = False,
 ) -> str:
-    """``uv pip compile`` to a PEP 751 ``pylock.toml``: every file's URL and hash."""
+    """``uv pip compile`` to a PEP 751 ``pylock.toml``: every file's URL and hash.
+
+    ``cache_first``: try ``--offline`` first (uv's cache alone, a few tens of milliseconds for
+    pins resolved or installed moments ago), and ask the index only if that fails, as
+    ``pip_install`` does.
+    """
     args = [
         "pip",
         "compile",
@@ -131,6 +142,13 @@ def compile_pylock(
         python,
         "--no-python-downloads",
     ]
+    if cache_first and not {"--offline", "--no-index"} & set(options):
+        try:
+            return uv_process.run(
+                [*args, *options, "--offline"], env=env, input_text=requirements, what=what
+            )
+        except UvError as exc:
+            log.debug("%s: not everything is in uv's cache (%s); asking the index", what, exc)
     return uv_process.run([*args, *options], env=env, input_text=requirements, what=what)
 
 

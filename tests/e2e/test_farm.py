@@ -35,7 +35,12 @@ def test_remote_add_pull_and_local(remote_sandbox: Sandbox):
     box.write_recipe(REZ_RECIPE, name="farm")
     box.rezup("add", "farm", "--remote", "--skip-use", check=True)
     [remote] = box.ready_revisions("farm", remote=True)
-    assert sorted(p.name for p in remote.iterdir()) == ["plan.lock", "revision.json", "rezup.toml"]
+    assert sorted(p.name for p in remote.iterdir()) == [
+        "plan.lock",
+        "pylock.rez.toml",
+        "revision.json",
+        "rezup.toml",
+    ]
     assert not (box.local_root / "farm").exists()
 
     # --local ignores the remote: nothing local yet
@@ -248,6 +253,7 @@ def test_offline_pull_from_wheelhouse(remote_sandbox: Sandbox, tmp_path: Path):
     assert "Rez 3.4.0" in result.stdout
     [pulled] = box.ready_revisions()
     assert installed_version(pulled, "tinypkg") == "1.0"
+    assert (pulled / "pylock.rez.toml").read_bytes() == (remote / "pylock.rez.toml").read_bytes()
 
 
 HOLD_LOCK = """

@@ -100,6 +100,9 @@ def test_a_burst_of_jobs_pulls_over_https_once_and_takes_a_newer_revision(served
     assert site.served("/farm/index.json") == 1  # the burst asked the server once
     assert site.served("/farm/index.json", 401) == 1  # once without credentials, as uv does
     assert site.served(f"/{first.name}/plan.lock") == 1  # and pulled once
+    # its standard lock fetched with it (not made again), as published
+    assert site.served(f"/{first.name}/pylock.rez.toml") == 1
+    assert (local / "pylock.rez.toml").read_text() == (first / "pylock.rez.toml").read_text()
     # while the copy of the index is fresh, a job takes the lean path: nothing fetched
     imported = lean_use_imports(env, "farm")
     assert "rezup.ground.remote_index" in imported

@@ -23,7 +23,12 @@ def test_add_and_publish_leave_a_newest_file_that_use_trusts(remote_sandbox: San
     box.rezup("add", "--remote", "--skip-use", check=True)
     [remote] = box.ready_revisions(remote=True)
     assert newest._trusted_head(str(remote.parent)) == (remote.name,)
-    assert sorted(p.name for p in remote.iterdir()) == ["plan.lock", "revision.json", "rezup.toml"]
+    assert sorted(p.name for p in remote.iterdir()) == [
+        "plan.lock",
+        "pylock.rez.toml",
+        "revision.json",
+        "rezup.toml",
+    ]
     box.rezup("use", "--", "true", check=True)  # pulled: the local twin is ready
     [local] = box.ready_revisions()
     assert newest._trusted_head(str(local.parent)) == (local.name,)

@@ -293,6 +293,18 @@ def test_plan_lock_round_trip():
     conforms(Plan.from_text(plain.to_text()).to_dict(), formats.PlanDocument)
 
 
+def test_the_tool_rezup_table_of_a_standard_lock():
+    from rezup.ground.compat import tomllib
+    from rezup.stages import standard_locks
+
+    plan = make_plan("dev")
+    body = 'lock-version = "1.0"\ncreated-by = "uv"\n\n[[packages]]\nname = "rez"\n'
+    text = standard_locks.lock_text(body, standard_locks.tool_table(plan, plan.venvs[0], "1.5"))
+    table = tomllib.loads(text)["tool"]["rezup"]
+    conforms(table, formats.PylockToolTable)
+    assert table["format"] == standard_locks.TOOL_FORMAT
+
+
 # --------------------------------------------------------------------------------------------
 # Every --json output
 
