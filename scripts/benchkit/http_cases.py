@@ -11,6 +11,8 @@ Cases (the minimal recipe, published once to a folder; Python's ``http.server`` 
   ``down-first``, the URL of a server that is gone (connection refused), the failure not
   recorded (``REZUP_PULL_RETRY=0``: what the first job after the server went down pays);
   ``down-later``, the same with the failure recorded by an earlier job (the jobs after it).
+* ``pull-http/{folder,url}``: the first job on a machine: ``rezup use -- PY -c pass`` with an
+  empty local root pulls the revision, from the folder and over HTTP (warm uv cache).
 * ``burst-http/{folder,url}``: 16 such jobs started at once (wall time until the last exits),
   on the folder remote and on the URL with this machine's copy of the index too old (removed
   before each run, untimed): one job fetches it, the others wait for its copy.
@@ -186,8 +188,24 @@ def http_cases(builder: CaseBuilder, rounds: int, use_runs: int) -> list[Case]:
             else "",
         )
 
+    def pull_case(label: str) -> Case:
+        def build(run_dir: Path):
+            env = site.setup.ws.use_env(site.setup.use_home, run_dir / "root")
+            env["REZUP_ROOT_REMOTE"] = (
+                str(site.setup.remote_root) if label == "folder" else site.url
+            )
+            return [[site.command()]], env
+
+        return Case(f"pull-http/{label}", "pull-http", label, rounds, build, ("http",), warmup=True)
+
     labels = ("python", "folder", "fresh", "every-job", "down-first", "down-later")
-    return [*map(use_case, labels), burst_case("folder"), burst_case("url")]
+    return [
+        *map(use_case, labels),
+        burst_case("folder"),
+        burst_case("url"),
+        pull_case("folder"),
+        pull_case("url"),
+    ]
 
 
 def _fell_back(_run_dir: Path, output: str) -> Optional[str]:

@@ -45,6 +45,8 @@ GROUP_TITLES = {
     "add-new-container": "add of the first revision of a new container, .main (rez) ready, warm",
     "use-http": "use with a remote root served over HTTP vs on a folder: `rezup use -- PY -c "
     "pass`, the revision pulled already",
+    "pull-http": "the first job on a machine: pull of the remote revision into an empty local "
+    "root, from a folder vs over HTTP, warm",
     "burst-http": "16 jobs at once, the revision pulled already: remote root on a folder vs "
     "served over HTTP with this machine's copy of its index too old",
     "farm64": f"pull of one new remote revision into a fresh local root: 1 process vs "
@@ -67,6 +69,7 @@ GROUP_SHORT = {
     "farm64": f"pull by 1 vs {FARM_JOBS} jobs",
     "use-http": "use, HTTP remote",
     "burst-http": "16 jobs, HTTP remote",
+    "pull-http": "first job (pull), HTTP remote",
 }
 
 LABELS = {
@@ -109,6 +112,7 @@ REFERENCES = {
     "pull-second": "fresh-node",
     "farm64": "one",
     "burst-http": "folder",
+    "pull-http": "folder",
 }
 MS_GROUPS = ("use", "use-http")  # reported in milliseconds, as a difference to bare python
 
