@@ -110,7 +110,18 @@ def test_a_burst_of_jobs_pulls_over_https_once_and_takes_a_newer_revision(served
     assert not heavy & imported, heavy & imported
     assert "rezup.ground.settings" not in imported  # REZUP_REMOTE_INDEX_MAX_AGE, read lean
 
-    # a newer revision is published while jobs run: taken once the copy of the index is old
+    # a newer revision is published while a job runs: later jobs take it once the copy of
+    # the index is old, the running job keeps its own
+    running = subprocess.Popen(
+        [sys.executable, "-m", "rezup", "use", "farm", "--", "sh", "-c", script + "; sleep 3"],
+        env=env,
+        cwd=str(box.base),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert running.stdout is not None
+    assert running.stdout.readline().strip() == first.name  # it runs: now publish
     second = publish(box)
     kept = job(box, env, "sh", "-c", 'echo "$REZUP_REVISION"')
     assert kept.returncode == 0 and kept.stdout.strip() == first.name  # within its max age
@@ -118,6 +129,9 @@ def test_a_burst_of_jobs_pulls_over_https_once_and_takes_a_newer_revision(served
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.splitlines()[0] == second.name and "Rez 3.4.0" in fresh.stdout
     assert [p.name for p in box.ready_revisions("farm")] == [first.name, second.name]
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, err
+    assert "Rez 3.4.0" in out  # it ran to its end in its own revision
 
     # status and inspect show the remote served over HTTPS
     status = box.rezup("status", "farm", "--json", env=env, check=True)
