@@ -11,8 +11,9 @@ Cases (the minimal recipe, published once to a folder; Python's ``http.server`` 
   ``down-first``, the URL of a server that is gone (connection refused), the failure not
   recorded (``REZUP_PULL_RETRY=0``: what the first job after the server went down pays);
   ``down-later``, the same with the failure recorded by an earlier job (the jobs after it).
-* ``pull-http/{folder,url}``: the first job on a machine: ``rezup use -- PY -c pass`` with an
-  empty local root pulls the revision, from the folder and over HTTP (warm uv cache).
+* ``pull-http/{pull-folder,pull-url}``: the first job on a machine: ``rezup use -- PY -c
+  pass`` with an empty local root pulls the revision, from the folder and over HTTP (warm uv
+  cache).
 * ``burst-http/{folder,url}``: 16 such jobs started at once (wall time until the last exits),
   on the folder remote and on the URL with this machine's copy of the index too old (removed
   before each run, untimed): one job fetches it, the others wait for its copy.
@@ -196,7 +197,15 @@ def http_cases(builder: CaseBuilder, rounds: int, use_runs: int) -> list[Case]:
             )
             return [[site.command()]], env
 
-        return Case(f"pull-http/{label}", "pull-http", label, rounds, build, ("http",), warmup=True)
+        return Case(
+            f"pull-http/pull-{label}",
+            "pull-http",
+            f"pull-{label}",
+            rounds,
+            build,
+            ("http",),
+            warmup=True,
+        )
 
     labels = ("python", "folder", "fresh", "every-job", "down-first", "down-later")
     return [

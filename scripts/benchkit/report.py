@@ -102,6 +102,8 @@ LABELS = {
     "down-first": "HTTP, server gone: first job",
     "down-later": "HTTP, server gone: later jobs (recorded)",
     "url": "HTTP, copy of the index too old",
+    "pull-folder": "pull from a folder",
+    "pull-url": "pull over HTTP",
 }
 
 # The case each group's rows are compared with (default: this repo's rezup).
@@ -112,7 +114,7 @@ REFERENCES = {
     "pull-second": "fresh-node",
     "farm64": "one",
     "burst-http": "folder",
-    "pull-http": "folder",
+    "pull-http": "pull-folder",
 }
 MS_GROUPS = ("use", "use-http")  # reported in milliseconds, as a difference to bare python
 
