@@ -348,16 +348,9 @@ UNANSWERED_FILENAME = ".remote-unanswered"  # in a local container: when the rem
 def remote_timeout() -> float:
     """``$REZUP_REMOTE_TIMEOUT``: how long a look at a root on the way to a job may take
     (seconds): the remote root, or a local root on a share."""
-    value = os.environ.get("REZUP_REMOTE_TIMEOUT", "")
-    if not value:
+    if not os.environ.get("REZUP_REMOTE_TIMEOUT"):
         return DEFAULT_REMOTE_TIMEOUT
-    try:  # a good value without importing settings (and its typing): the lean path
-        seconds = float(value)
-        if 0 <= seconds < float("inf"):
-            return seconds
-    except ValueError:
-        pass
-    from rezup.ground.settings import seconds_from_env  # which says what is wrong
+    from rezup.ground.settings import seconds_from_env
 
     return seconds_from_env("REZUP_REMOTE_TIMEOUT", DEFAULT_REMOTE_TIMEOUT)
 

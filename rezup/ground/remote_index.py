@@ -62,16 +62,9 @@ def index_url(container: str) -> str:
 def max_age() -> float:
     """``$REZUP_REMOTE_INDEX_MAX_AGE``: seconds a fetched index serves the jobs that follow
     (0: every job asks the server)."""
-    value = os.environ.get("REZUP_REMOTE_INDEX_MAX_AGE", "")
-    if not value:
+    if not os.environ.get("REZUP_REMOTE_INDEX_MAX_AGE"):
         return DEFAULT_MAX_AGE
-    try:  # a good value without importing settings (and its typing): the lean path
-        seconds = float(value)
-        if 0 <= seconds < float("inf"):
-            return seconds
-    except ValueError:
-        pass
-    from rezup.ground.settings import seconds_from_env  # which says what is wrong
+    from rezup.ground.settings import seconds_from_env
 
     return seconds_from_env("REZUP_REMOTE_INDEX_MAX_AGE", DEFAULT_MAX_AGE)
 
