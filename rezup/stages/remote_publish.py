@@ -56,34 +56,47 @@ def publish(plan: Plan, recipe_text: str, revision_dir: Path) -> Plan:
 
 def write_index(container_dir: Path) -> None:
     """Write the container's ``index.json``: its ready revisions, newest first, as they are
-    now (atomically: a server never serves half of it). Publishers that race each list the
-    folder after their own rename, so the last one written lists both."""
+    now (atomically: a server never serves half of it). Two publishers that race may each
+    list the folder before the other's revision is in it; so each lists it again after its
+    write, and writes again until what it wrote is what it finds: the index a publisher
+    leaves lists every revision made ready before it returned."""
     import json
     import time
 
+    listed = _ready_revisions(container_dir)
+    for _ in range(10):
+        document = {
+            "format": remote_index.INDEX_FORMAT,
+            "version": remote_index.INDEX_VERSION,
+            "container": container_dir.name,
+            "written": time.time(),
+            "revisions": listed,
+        }
+        write_atomic(
+            container_dir / remote_index.INDEX_FILENAME, json.dumps(document, indent=1) + "\n"
+        )
+        now = _ready_revisions(container_dir)
+        if now == listed:
+            return
+        listed = now
+
+
+def _ready_revisions(container_dir: Path) -> list[dict[str, object]]:
+    """What ``index.json`` lists of the container's ready revisions, newest first."""
     revisions = container_dir / paths.REVISIONS_DIRNAME
-    listed = []
+    listed: list[dict[str, object]] = []
     for name in paths.revision_names(revisions):
         revision = revisions / name
-        if not revision_json.is_ready(revision):
-            continue
-        listed.append(
-            {
-                "name": name,
-                "plan": (revision / paths.PLAN_FILENAME).is_file(),
-                "wheels": (
-                    revision / paths.WHEELS_DIRNAME / remote_index.FIND_LINKS_FILENAME
-                ).is_file(),
-            }
-        )
-    document = {
-        "format": remote_index.INDEX_FORMAT,
-        "version": remote_index.INDEX_VERSION,
-        "container": container_dir.name,
-        "written": time.time(),
-        "revisions": listed,
-    }
-    write_atomic(container_dir / remote_index.INDEX_FILENAME, json.dumps(document, indent=1) + "\n")
+        if revision_json.is_ready(revision):
+            wheels = revision / paths.WHEELS_DIRNAME / remote_index.FIND_LINKS_FILENAME
+            listed.append(
+                {
+                    "name": name,
+                    "plan": (revision / paths.PLAN_FILENAME).is_file(),
+                    "wheels": wheels.is_file(),
+                }
+            )
+    return listed
 
 
 def write_find_links_page(wheels_dir: Path) -> None:

@@ -296,3 +296,33 @@ def test_a_job_waits_for_the_fetch_of_another_then_takes_its_copy(tmp_path: Path
     assert fetcher.wait(10) == 0
     fetcher.stdout.close()
     assert newest.choose_revision(f"{local}/revisions", f"{url}/revisions") == (B, True, None)
+
+
+def test_a_publish_racing_another_leaves_an_index_that_lists_both(tmp_path: Path, monkeypatch):
+    """The other publisher's revision becomes ready after this one listed the folder, and
+    its index was written before this one's: this one lists again after writing."""
+    from rezup.stages import remote_publish
+
+    container = tmp_path / "farm"
+
+    def make_ready(name: str) -> None:
+        folder = container / "revisions" / name
+        folder.mkdir(parents=True)
+        for file in ("rezup.toml", "plan.lock", "revision.json"):
+            (folder / file).write_text("{}")
+
+    make_ready(A)
+    real_write = remote_publish.write_atomic
+    writes = []
+
+    def write_then_the_other_publishes(path: Path, text: str) -> None:
+        real_write(path, text)
+        writes.append(text)
+        if len(writes) == 1:
+            make_ready(B)  # the other publisher: ready now, its index written already
+
+    monkeypatch.setattr(remote_publish, "write_atomic", write_then_the_other_publishes)
+    write_index(container)
+    assert len(writes) == 2
+    listed = remote_index.parse_index((container / "index.json").read_bytes(), "farm")
+    assert [name for name, _, _ in listed] == [B, A]
