@@ -210,7 +210,12 @@ def try_use(argv: "list[str]") -> "Optional[int]":
                 if not remote_index.await_fetch(
                     stale.local_container, stale.url, newest.remote_timeout()
                 ):
-                    return None  # this process is to fetch it: the command line, holding the lock
+                    if newest.recent_remote_failure(stale.local_container) is None:
+                        return None  # this process fetches it: the command line, holding the lock
+                    # the fetch it waited for failed: nothing to fetch, fall back (below)
+                    remote_index.release_fetch_lock(
+                        remote_index.fetch_lock_file(stale.local_container)
+                    )
                 revision, using_remote, metadata = newest.choose_revision(
                     local_revisions, remote_revisions, _warn, float("inf"), fall_back=True
                 )

@@ -289,7 +289,7 @@ def last_pulled_from(
         if metadata is None:
             continue
         source = revision_json.pulled_from(metadata)
-        if source and _revisions_key(source.rstrip("/").rpartition("/")[0]) == wanted:
+        if source and _revisions_key(_parent(source)) == wanted:
             return name, metadata
         if "session" not in metadata:  # made by rezup 2.x
             if published is None:
@@ -299,13 +299,21 @@ def last_pulled_from(
     return None
 
 
+def _parent(location: str) -> str:
+    """The folder (or URL) a revision folder (or URL) is in."""
+    if _is_url(location):
+        return location.rstrip("/").rpartition("/")[0]
+    return os.path.dirname(os.path.normpath(location))
+
+
 def _revisions_key(location: str) -> str:
-    """A remote revisions folder or URL as compared: normalised, without credentials."""
+    """A remote revisions folder or URL as compared: normalised (case too, where the
+    filesystem ignores it), without credentials."""
     if _is_url(location):
         from rezup.ground.remote_index import without_credentials
 
         return without_credentials(location.rstrip("/"))
-    return os.path.normpath(location)
+    return os.path.normcase(os.path.normpath(location))
 
 
 def _newest_local(

@@ -201,6 +201,14 @@ def adopt_fetch_lock(path: str) -> "Optional[int]":
     return held[1]
 
 
+def release_fetch_lock(path: str) -> None:
+    """Release the fetch lock ``path`` if this process took it on the lean path and it is no
+    longer needed (the copy was fetched by another process meanwhile, or a failure recorded)."""
+    fd = adopt_fetch_lock(path)
+    if fd is not None:
+        os.close(fd)
+
+
 def parse_index(data: bytes, container: str) -> "list[tuple[str, bool, bool]]":
     """The revisions an ``index.json`` lists, newest first, as ``(name, has_plan,
     has_wheels)``. ValueError, naming what is wrong, for anything but such an index of

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,8 +28,14 @@ if TYPE_CHECKING:
     from rezup.stages.disk_state import ContainerDir
     from rezup.stages.plan import Plan
 
+log = logging.getLogger("rezup")
+
 INDEX_MAX_BYTES = 4 << 20  # an index of 10,000 revisions is ~0.5 MB: more is not an index
 _Entry = tuple[str, bool, bool]  # (name, has_plan, has_wheels), as in remote_index
+
+# what a read-only command read of each container's index (or why it could not), so one that
+# looks more than once (status: does it exist, its revisions, what `use` would enter) asks once
+_read_lately: dict[str, Any] = {}
 
 
 class UrlContainer:
@@ -90,9 +97,11 @@ class UrlContainer:
         local = str(self._local.path())
         fresh = remote_index.fresh_revisions(local, self._url)
         if fresh is not None:
+            # a lock the lean path took to fetch, found needless: fetched meanwhile
+            remote_index.release_fetch_lock(str(self._local.lock_file(remote_index.FETCH_LOCK)))
             self._entries = list(fresh)
         elif not keep:
-            self._entries = self._fetch_index()
+            self._entries = self._read_index_once()
         else:
             with _one_fetch_at_a_time(self._local):
                 fresh = remote_index.fresh_revisions(local, self._url)  # a waited-for fetch
@@ -107,18 +116,45 @@ class UrlContainer:
         except _IndexUnusable as exc:
             newest.record_remote_failure(local, self._shown, exc.reason)
             raise
-        remote_index.write_cache(local, self._url, entries)
+        try:
+            remote_index.write_cache(local, self._url, entries)
+        except OSError as exc:  # a local root that cannot be written: later jobs ask again
+            log.debug("cannot keep the index of %s: %s", self._shown, exc)
         return entries
 
     def _fetch_index(self) -> list[_Entry]:
-        """The index as the server has it now. Raises _IndexUnusable."""
+        """The index as the server has it now: none (404) is an empty one, as a remote folder
+        without this container has no revisions (nothing published yet, or published by a
+        rezup that wrote no index). Raises _IndexUnusable."""
         try:
-            data = fetch(self.index_url(), seconds=newest.remote_timeout(), limit=INDEX_MAX_BYTES)
-            return remote_index.parse_index(data, self._name)
+            data = fetch(
+                self.index_url(),
+                seconds=newest.remote_timeout(),
+                setting="REZUP_REMOTE_TIMEOUT",
+                limit=INDEX_MAX_BYTES,
+            )
+            entries = remote_index.parse_index(data, self._name)
         except _Unusable as exc:
-            raise _IndexUnusable(self._shown, exc.reason) from None
+            if exc.status != 404:
+                raise _IndexUnusable(self._shown, exc.reason) from None
+            entries = []
         except ValueError as exc:
             raise _IndexUnusable(self._shown, f"answered nonsense: {exc}") from None
+        return entries
+
+    def _read_index_once(self) -> list[_Entry]:
+        """``_fetch_index`` for read-only commands: asked once a process (``status`` looks
+        whether it exists, at its revisions and at what ``use`` would enter)."""
+        found = _read_lately.get(self._url)
+        if found is None:
+            try:
+                found = self._fetch_index()
+            except _IndexUnusable as exc:
+                found = exc
+            _read_lately[self._url] = found
+        if isinstance(found, _IndexUnusable):
+            raise found
+        return found
 
     def revision(self, dirname: str) -> UrlRevision:
         for name, has_plan, _ in self._entries or ():
@@ -205,7 +241,7 @@ class UrlRevision:
 
         url = f"{self._url}/{filename}"
         try:
-            data = fetch(url, seconds=http_timeout(os.environ))
+            data = fetch(url, seconds=http_timeout(os.environ), setting="UV_HTTP_TIMEOUT")
             return data.decode("utf-8")
         except _Unusable as exc:
             raise ContainerError(f"cannot fetch {_shown(url)}: the server {exc.reason}") from None
@@ -253,16 +289,20 @@ class _IndexUnusable(RemoteRootError):
 
 class _Unusable(Exception):
     """The server did not answer, or answered nothing usable: ``reason`` says which, as a
-    predicate of "the remote root ..."."""
+    predicate of "the remote root ..."; ``status`` is the HTTP status it answered, if any."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, status: Optional[int] = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.status = status
 
 
-def fetch(url: str, *, seconds: float, limit: Optional[int] = None) -> bytes:
-    """The body of ``url`` (at most ``limit`` bytes), within ``seconds`` in all. Raises
-    _Unusable saying what went wrong (never the password of the URL)."""
+def fetch(url: str, *, seconds: float, setting: str, limit: Optional[int] = None) -> bytes:
+    """The body of ``url`` (at most ``limit`` bytes), within ``seconds`` in all (the value of
+    the setting named ``setting``). Raises _Unusable saying what went wrong (never the
+    password of the URL)."""
+    import http.client
+
     from rezup.tools.credentials import redact
 
     def get() -> bytes:
@@ -275,15 +315,21 @@ def fetch(url: str, *, seconds: float, limit: Optional[int] = None) -> bytes:
     try:
         return newest.bounded(get, seconds=seconds)
     except TimeoutError:
-        raise _Unusable(f"did not answer within {seconds:g}s (REZUP_REMOTE_TIMEOUT)") from None
+        raise _Unusable(f"did not answer within {seconds:g}s ({setting})") from None
     except _Unusable:
         raise
     except BuildError as exc:  # asked for credentials that were not found or refused
         raise _Unusable(f"refused the request: {one_line(exc)}") from None
+    except (http.client.HTTPException, ValueError) as exc:  # not HTTP at all (TLS port...)
+        raise _Unusable(f"answered nonsense: {type(exc).__name__} for {_shown(url)}") from None
     except OSError as exc:
+        text = str(exc)
+        if text.startswith("HTTP "):  # the downloader's refusal: "HTTP 404 Not Found"
+            status = text.split()[1]
+            raise _Unusable(
+                f"answered {text} for {_shown(url)}", int(status) if status.isdigit() else None
+            ) from None
         reason = getattr(exc, "reason", None) or exc.strerror or exc
-        if str(exc).startswith("HTTP "):
-            raise _Unusable(f"answered {exc} for {_shown(url)}") from None
         raise _Unusable(f"cannot be reached: {redact(str(reason))}") from None
 
 

@@ -126,6 +126,10 @@ def compile_pylock(
 ) -> str:
     """``uv pip compile`` to a PEP 751 ``pylock.toml``: every file's URL and hash.
 
+    ``requirements`` are a plan's pins, a closed set: ``--no-deps``, so nothing is resolved
+    again, and a machine of another platform gets no package the plan does not pin (a
+    dependency under a platform marker), as the install (``--no-deps``) does not.
+
     ``cache_first``: try ``--offline`` first (uv's cache alone, a few tens of milliseconds for
     pins resolved or installed moments ago), and ask the index only if that fails, as
     ``pip_install`` does.
@@ -138,6 +142,7 @@ def compile_pylock(
         "--no-header",
         "--format",
         "pylock.toml",
+        "--no-deps",
         "--python",
         python,
         "--no-python-downloads",

@@ -187,7 +187,6 @@ def test_a_read_only_look_keeps_nothing(site: StaticSite, tmp_path: Path):
     ("breakage", "said"),
     [
         ("500", "answered HTTP 500"),
-        ("missing", "answered HTTP 404"),
         ("nonsense", "answered nonsense: its index.json is not JSON"),
     ],
 )
@@ -205,6 +204,48 @@ def test_a_failing_server_is_recorded_with_its_reason(
     with pytest.raises(RemoteRootError, match=f"{said}.*not asked again yet"):
         farm_at(site.url, tmp_path).index()
     assert len(site.log.read_text().splitlines()) == asked  # recorded: not asked again
+
+
+def test_a_container_the_server_has_no_index_of_has_no_remote_revisions(
+    site: StaticSite, tmp_path: Path
+):
+    """Nothing published yet (or by a rezup that wrote no index): its local revisions are
+    used, as with a remote folder that has no such container; nothing is recorded."""
+    from rezup.operations.use import choose
+
+    farm = farm_at(site.url, tmp_path)
+    assert farm.index() == []
+    assert not (tmp_path / "local" / "farm" / ".remote-unanswered").exists()
+    local = ContainerDir(tmp_path / "local", "farm")
+    revision = local.revisions() / A
+    revision.mkdir(parents=True)
+    (revision / "revision.json").write_text('{"session": {"bin_dirs": []}}')
+    assert choose(local, farm_at(site.url, tmp_path), None) == (A, False)
+
+
+def test_an_answer_that_is_not_http_is_nonsense(tmp_path: Path):
+    """An ``http://`` URL of a port that speaks TLS, or anything else: no traceback."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        import threading
+
+        def talk() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
+
+        threading.Thread(target=talk, daemon=True).start()
+        with pytest.raises(RemoteRootError, match=r"answered nonsense: .*for http://127"):
+            farm_at(url, tmp_path).index()
+
+
+def test_a_copy_that_cannot_be_kept_does_not_stop_the_job(site: StaticSite, tmp_path: Path):
+    (site.docroot / "farm" / "index.json").write_bytes(index_document(A))
+    (tmp_path / "local" / "farm" / ".remote-index").mkdir(parents=True)  # cannot be written
+    assert farm_at(site.url, tmp_path).index() == [(A, True, False)]
 
 
 def test_a_server_that_is_gone_or_hangs_is_given_its_time_only(tmp_path: Path, monkeypatch):
