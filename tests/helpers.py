@@ -50,7 +50,13 @@ SCRUBBED = (
     "XDG_STATE_HOME",
     "XDG_CONFIG_HOME",
     "REZUP_ROOT_REMOTE",
+    "REZUP_REMOTE_TIMEOUT",
+    "REZUP_REMOTE_INDEX_MAX_AGE",
+    "REZUP_PULL_RETRY",
+    "NETRC",  # the tests' netrc files are their own
     *(name for name in os.environ if name.startswith(("PIP_", "UV_"))),
+    # any other setting of rezup this machine has (not the harness's own REZUP_TEST_*)
+    *(n for n in os.environ if n.startswith("REZUP_") and not n.startswith("REZUP_TEST_")),
 )
 
 

@@ -86,22 +86,42 @@ class StaticSite:
     # -- running -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the server on ``self.port``; where that port was taken meanwhile (another
+        test's server: ports are picked free, then bound by the server), on another one."""
+        for _ in range(5):
+            if self._start_on_port():
+                return
+            self.port = free_port()
+        raise RuntimeError(f"{self.backend} could not listen: {self._errors()}")
+
+    def _start_on_port(self) -> bool:
         command = self._nginx_command() if self.backend == "nginx" else self._python_command()
         with open(self.work / "server.err", "ab") as errors:  # the child keeps its own
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        self.process = process
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.backend} exited {self.process.returncode}: "
-                    f"{(self.work / 'server.err').read_text()}"
-                )
+            if process.poll() is not None:  # its port taken, most likely: another port
+                self.process = None
+                return False
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError(f"{self.backend} did not listen on {self.port}")
+                continue
+            time.sleep(0.1)  # a listener that is not this server: it exits on its bind error
+            if process.poll() is None:
+                return True
+            self.process = None
+            return False
+        self.stop()
+        raise RuntimeError(f"{self.backend} did not listen on {self.port}: {self._errors()}")
+
+    def _errors(self) -> str:
+        try:
+            return (self.work / "server.err").read_text()[-2000:]
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         if self.process is None:
@@ -122,6 +142,13 @@ class StaticSite:
         if status is not None:
             assert status in (500, 503), status
             (self.work / f"fail-status-{status}").touch()
+
+    def requests(self) -> int:
+        """How many requests the server answered, whatever their status."""
+        try:
+            return len(self.log.read_text().splitlines())
+        except FileNotFoundError:
+            return 0
 
     def served(self, path_end: str, status: int = 200) -> int:
         """How many requests for a path ending in ``path_end`` were answered ``status``."""
