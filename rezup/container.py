@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from rezup.ground import paths, remote_index, root_settings
+from rezup.ground import paths, root_settings
 from rezup.ground.errors import ContainerError
 from rezup.stages.disk_state import ContainerDir, RevisionDir
 from rezup.stages.recipe_files import ContainerRecipe, RevisionRecipe
@@ -61,7 +61,7 @@ class Container(ContainerDir):
             return
         local, remote = root_settings.container_roots(name, str(recipe.path()) if recipe else None)
         if remote is not None and not force_local:
-            if remote_index.is_url(remote):
+            if root_settings.is_url(remote):
                 raise ContainerError(
                     f"the remote root of {name} is served over HTTP ({remote}): the Python API "
                     "reads folder roots; use Container(name, force_local=True), or "
@@ -281,7 +281,7 @@ def get_container_root(recipe: ContainerRecipe, remote: bool = False) -> Optiona
     """Root folder of ``recipe``'s container, local or remote (rezup 2.x API)."""
     local, remote_root = root_settings.container_roots(recipe.name(), str(recipe.path()))
     if remote:  # a root served over HTTP is no folder: None, as for no remote root
-        return Path(remote_root) if remote_root and not remote_index.is_url(remote_root) else None
+        return Path(remote_root) if remote_root and not root_settings.is_url(remote_root) else None
     return Path(local)
 
 
@@ -291,7 +291,7 @@ def iter_containers() -> Iterator[Container]:
     for recipe in ContainerRecipe.iter_recipes():
         _, remote_root = root_settings.container_roots(recipe.name(), str(recipe.path()))
         # a remote root served over HTTP is no folder: its local container only
-        container = Container(recipe.name(), recipe, force_local=remote_index.is_url(remote_root))
+        container = Container(recipe.name(), recipe, force_local=root_settings.is_url(remote_root))
         yield container
         if container.is_remote():
             yield Container(recipe.name(), recipe, force_local=True)

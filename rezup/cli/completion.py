@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from rezup.ground import paths, remote_index, root_settings
+from rezup.ground import paths, root_settings
 
 COMPLETE_VAR = "_REZUP_COMPLETE"
 
@@ -24,7 +24,7 @@ def container_names() -> list[str]:
 
     roots = [root_settings.local_root()]
     remote = root_settings.remote_root()
-    if remote and not remote_index.is_url(remote):  # a web server lists no folders
+    if remote and not root_settings.is_url(remote):  # a web server lists no folders
         roots.append(remote)
     return sorted(in_roots(roots) | recipe_container_names())
 
@@ -44,7 +44,7 @@ def complete_revisions(ctx: click.Context, _param: Any, incomplete: str) -> list
         name = (unparsed[0] if unparsed else ctx.params.get("name")) or paths.DEFAULT_CONTAINER
         local, remote = root_settings.container_roots(name)
         found: dict[str, None] = {}
-        for root in filter(None, (local, None if remote_index.is_url(remote) else remote)):
+        for root in filter(None, (local, None if root_settings.is_url(remote) else remote)):
             with_names = paths.revision_names(paths.revisions_dir(root, name))
             found.update(dict.fromkeys(with_names))
         return [stamp for stamp in found if stamp.startswith(incomplete)]

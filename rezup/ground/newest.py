@@ -4,7 +4,7 @@ the listing, and a remote root looked at under a deadline.
 
 import os
 
-from rezup.ground import paths, revision_json
+from rezup.ground import paths, revision_json, root_settings
 
 # On the `rezup use` path: no `from __future__ import annotations` (an import of its own,
 # ~0.15 ms) and no typing (milliseconds); annotations naming typing's types are strings.
@@ -263,7 +263,11 @@ def choose_revision(
         if wanted is not None:
             return wanted, True, None
         remote_root = _root_of(remote_revisions)
-        if warn is not None and not _is_url(remote_root) and not os.path.isdir(remote_root):
+        if (
+            warn is not None
+            and not root_settings.is_url(remote_root)
+            and not os.path.isdir(remote_root)
+        ):
             what = "is not a folder" if os.path.exists(remote_root) else "does not exist"
             warn(f"the remote root {remote_root} {what}; using local revisions only")
     name, metadata = _newest_local(local_revisions, warn)
@@ -301,7 +305,7 @@ def last_pulled_from(
 
 def _parent(location: str) -> str:
     """The folder (or URL) a revision folder (or URL) is in."""
-    if _is_url(location):
+    if root_settings.is_url(location):
         return location.rstrip("/").rpartition("/")[0]
     return os.path.dirname(os.path.normpath(location))
 
@@ -309,7 +313,7 @@ def _parent(location: str) -> str:
 def _revisions_key(location: str) -> str:
     """A remote revisions folder or URL as compared: normalised (case too, where the
     filesystem ignores it), without credentials."""
-    if _is_url(location):
+    if root_settings.is_url(location):
         from rezup.ground.remote_index import without_credentials
 
         return without_credentials(location.rstrip("/"))
@@ -363,14 +367,9 @@ def remote_timeout() -> float:
     return seconds_from_env("REZUP_REMOTE_TIMEOUT", DEFAULT_REMOTE_TIMEOUT)
 
 
-def _is_url(location: str) -> bool:
-    """``remote_index.is_url``, without importing it for a folder root."""
-    return location[:8].lower().startswith(("http://", "https://"))
-
-
 def _root_of(revisions: str) -> str:
     """The root of a container's ``revisions`` folder (or URL)."""
-    if _is_url(revisions):  # as shown in messages: without the credentials it may hold
+    if root_settings.is_url(revisions):  # as shown in messages: without the credentials it may hold
         from rezup.ground.remote_index import without_credentials
 
         return without_credentials(revisions.rstrip("/").rsplit("/", 2)[0])
@@ -390,7 +389,7 @@ def _newest_remote(
     local_container = os.path.dirname(local_revisions)
     seconds = remote_timeout()
     refuse_if_failed_lately(local_container, root)
-    if _is_url(remote_revisions):
+    if root_settings.is_url(remote_revisions):
         from rezup.ground import remote_index
 
         container = remote_revisions.rstrip("/").rpartition("/")[0]

@@ -33,11 +33,6 @@ DEFAULT_MAX_AGE = 5.0  # seconds a fetched index is used before it is asked for 
 _CACHE_TAG = "rezup .remote-index 1"
 
 
-def is_url(location: "Optional[str]") -> bool:
-    """Whether a root is served over HTTP(S) rather than mounted as a folder."""
-    return location is not None and location[:8].lower().startswith(("http://", "https://"))
-
-
 def without_credentials(url: str) -> str:
     """``url`` without the ``user:password@`` it may hold: what messages show and what a
     pulled revision records (``pulled_from``), never a password."""
@@ -48,11 +43,6 @@ def without_credentials(url: str) -> str:
 
 def container_url(root_url: str, name: str) -> str:
     return f"{root_url.rstrip('/')}/{name}"
-
-
-def revisions_url(root_url: str, name: str) -> str:
-    """The URL of container ``name``'s revisions, as ``paths.revisions_dir`` is a folder's."""
-    return f"{container_url(root_url, name)}/revisions"
 
 
 def index_url(container: str) -> str:

@@ -159,7 +159,7 @@ def root_setting(value: "Any", key: str, label: str, base_dir: str) -> str:
         from rezup.ground.errors import RecipeError, describe_type
 
         raise RecipeError(f"{label}: [root] {key}: must be a string, got {describe_type(value)}")
-    if _is_url(value):
+    if is_url(value):
         if key == "remote":
             return value.rstrip("/")
         from rezup.ground.errors import RecipeError
@@ -171,14 +171,15 @@ def root_setting(value: "Any", key: str, label: str, base_dir: str) -> str:
     return anchor_path(value, base_dir)
 
 
-def _is_url(value: str) -> bool:
-    return value[:8].lower().startswith(("http://", "https://"))
+def is_url(location: "Optional[str]") -> bool:
+    """Whether a root is served over HTTP(S) rather than mounted as a folder."""
+    return location is not None and location[:8].lower().startswith(("http://", "https://"))
 
 
 def local_root(setting: str = "") -> str:
     """The recipe's ``[root] local``, else ``$REZUP_ROOT_LOCAL``, else ``~/.rezup``."""
     root = setting or os.environ.get("REZUP_ROOT_LOCAL") or "~/.rezup"
-    if _is_url(root):
+    if is_url(root):
         from rezup.ground.errors import UsageError
 
         raise UsageError(
@@ -194,7 +195,7 @@ def remote_root(setting: str = "") -> "Optional[str]":
     root = setting or os.environ.get("REZUP_ROOT_REMOTE")
     if not root:
         return None
-    if _is_url(root):
+    if is_url(root):
         return root.rstrip("/")
     return os.path.abspath(os.path.expanduser(root))
 
@@ -202,7 +203,7 @@ def remote_root(setting: str = "") -> "Optional[str]":
 def remote_revisions(remote: str, name: str) -> str:
     """Where the revisions of container ``name`` are in remote root ``remote``: a folder, or
     (a root served over HTTP) a URL."""
-    if _is_url(remote):
+    if is_url(remote):
         return f"{remote}/{name}/{paths.REVISIONS_DIRNAME}"
     return paths.revisions_dir(remote, name)
 

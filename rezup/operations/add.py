@@ -7,7 +7,7 @@ import os
 import time
 from typing import Optional, Union
 
-from rezup.ground import paths, progress, remote_index, root_settings
+from rezup.ground import paths, progress, root_settings
 from rezup.ground.errors import UsageError
 from rezup.operations.prune import clean_after_build
 from rezup.stages.build import cloned_note, plan_and_build
@@ -50,7 +50,7 @@ def add(
             raise UsageError(
                 "no remote root: set [root] remote in the recipe or $REZUP_ROOT_REMOTE"
             )
-        if remote_index.is_url(root):
+        if root_settings.is_url(root):
             raise UsageError(
                 f"the remote root {root} is served over HTTP, and rezup publishes to a folder: "
                 "run `rezup add --remote` with REZUP_ROOT_REMOTE (or [root] remote) set to the "

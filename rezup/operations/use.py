@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from rezup.ground import newest, paths, remote_index, revision_json, root_settings
+from rezup.ground import newest, paths, revision_json, root_settings
 from rezup.ground.errors import ContainerError, RemoteRootError, RezupError
 from rezup.operations.pull import last_pulled, pull, pull_failure, recent_pull_failure
 from rezup.runtime import session
@@ -37,7 +37,7 @@ def containers_of(
 
 def remote_container(remote_root: str, name: str, local: ContainerDir) -> RemoteContainer:
     """Container ``name`` of ``remote_root``, a folder or a URL."""
-    if remote_index.is_url(remote_root):
+    if root_settings.is_url(remote_root):
         from rezup.stages.http_remote import UrlContainer
 
         return UrlContainer(remote_root, name, local)

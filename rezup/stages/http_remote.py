@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
-from rezup.ground import newest, paths, remote_index
+from rezup.ground import newest, paths, remote_index, root_settings
 from rezup.ground.errors import BuildError, ContainerError, RemoteRootError, one_line
 
 if TYPE_CHECKING:
@@ -64,11 +64,11 @@ class UrlContainer:
         return remote_index.without_credentials(self._url)
 
     def revisions(self) -> str:
-        return remote_index.revisions_url(self._shown, self._name)
+        return root_settings.remote_revisions(self._shown, self._name)
 
     def revisions_url(self) -> str:
         """The URL its revisions are fetched from (with the root's credentials, if any)."""
-        return remote_index.revisions_url(self._root, self._name)
+        return root_settings.remote_revisions(self._root, self._name)
 
     def index_url(self) -> str:
         return remote_index.index_url(self._url)
