@@ -148,12 +148,17 @@ def python_versions(revision: RevisionDir) -> dict[str, str]:
 def environment(revision: RevisionDir) -> InspectEnvironment:
     """What the revision adds to a session: ``[env]`` as written, and its dotenv files with
     the values they hold now."""
+    session = (revision.metadata() if revision.is_ready() else {}).get("session") or {}
+    return session_environment(session)
+
+
+def session_environment(session: dict[str, Any]) -> InspectEnvironment:
+    """``[env]`` as written in a revision's ``session``, and its dotenv files with the values
+    they hold on this machine now (None: missing here)."""
     from rezup.runtime.session import load_dotenv_file
 
-    session = (revision.metadata() if revision.is_ready() else {}).get("session") or {}
-    files = list(session.get("dotenv", ()))
     values = {}
-    for path in files:
+    for path in session.get("dotenv", ()):
         values[path] = load_dotenv_file(path, {}) if os.path.isfile(path) else None
     return {"env": {k: v for k, v in session.get("env", ())}, "dotenv": values}
 
@@ -223,7 +228,7 @@ def inspect_served(name: str, revision: UrlRevision) -> InspectDocument:
         "venvs": {},
         "bin_dirs": [],
         "pins": plan_pins(plan) if plan else {},
-        "environment": {"env": {k: v for k, v in session.get("env", ())}, "dotenv": {}},
+        "environment": session_environment(session),
         "recipe": revision.recipe_text(),
     }
 
