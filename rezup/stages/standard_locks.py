@@ -176,6 +176,7 @@ def compile_body(
         env=dict(env),
         what=f"writing the standard lock of venv {venv.name!r}",
         cache_first=True,
+        no_deps=True,  # the venv's pins are its closed set, installed with --no-deps
     )
     return checked_body(text, venv)
 

@@ -123,12 +123,15 @@ def compile_pylock(
     env=None,
     what: str,
     cache_first: bool = False,
+    no_deps: bool = False,
 ) -> str:
     """``uv pip compile`` to a PEP 751 ``pylock.toml``: every file's URL and hash.
 
-    ``requirements`` are a plan's pins, a closed set: ``--no-deps``, so nothing is resolved
-    again, and a machine of another platform gets no package the plan does not pin (a
-    dependency under a platform marker), as the install (``--no-deps``) does not.
+    ``no_deps``: ``requirements`` are a closed set (a venv's pins, for its standard lock):
+    nothing is resolved again, so a machine of another platform gets no package the plan does
+    not pin (a dependency under a platform marker), as the install (``--no-deps``) gets none.
+    Without it their dependencies are added (the wheelhouse: the seed packages of a plan of
+    an earlier rezup, which pins none, with what they need).
 
     ``cache_first``: try ``--offline`` first (uv's cache alone, a few tens of milliseconds for
     pins resolved or installed moments ago), and ask the index only if that fails, as
@@ -142,7 +145,7 @@ def compile_pylock(
         "--no-header",
         "--format",
         "pylock.toml",
-        "--no-deps",
+        *(["--no-deps"] if no_deps else []),
         "--python",
         python,
         "--no-python-downloads",
