@@ -442,6 +442,15 @@ def record_remote_failure(local_container: str, root: str, reason: str) -> None:
         pass
 
 
+def forget_remote_failure(local_container: str) -> bool:
+    """Remove the record of a remote failure; whether there was one."""
+    try:
+        os.unlink(os.path.join(local_container, UNANSWERED_FILENAME))
+    except OSError:
+        return False
+    return True
+
+
 def recent_remote_failure(local_container: str) -> "Optional[tuple[float, str]]":
     """(seconds since, what went wrong: "" for no answer) of the remote failure an earlier
     job recorded, if that is less than ``REZUP_PULL_RETRY`` (default 300) ago."""

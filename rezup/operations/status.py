@@ -152,7 +152,10 @@ def container_status(name: str) -> ContainerStatus:
             continue
         try:
             revisions: list[Any] = list(container.iter_revision(validate=False))
-        except (OSError, RemoteRootError) as exc:
+        except RemoteRootError as exc:  # says which root already
+            info["errors"].append(one_line(exc))
+            continue
+        except OSError as exc:
             info["errors"].append(
                 f"cannot read the {side} root {container.root()}: {one_line(exc)}"
             )

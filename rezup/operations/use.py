@@ -82,7 +82,7 @@ def revision_for_use(
     if revision is not None:
         return _given_revision(local, remote, revision)
     try:
-        stamp, from_remote = choose(local, remote, log.warning)
+        stamp, from_remote = _choose_or_ask_again(local, remote)
     except RemoteRootError as exc:
         assert remote is not None
         return _fall_back(local, remote, str(exc)), True
@@ -98,6 +98,24 @@ def revision_for_use(
         return pull(remote.revision(stamp), local), True
     except RezupError as exc:
         return _fall_back(local, remote, f"cannot pull revision {stamp} of {name}: {exc}"), True
+
+
+def _choose_or_ask_again(
+    local: ContainerDir, remote: Optional[RemoteContainer]
+) -> tuple[Optional[str], bool]:
+    """``choose``; but where a remote failure an earlier job recorded stops it and nothing
+    was pulled from that remote before (nothing to fall back to: the job would fail), the
+    remote root is asked again at once rather than in ``REZUP_PULL_RETRY`` seconds."""
+    try:
+        return choose(local, remote, log.warning)
+    except RemoteRootError:
+        if (
+            remote is None
+            or last_pulled(local, remote) is not None
+            or not newest.forget_remote_failure(str(local.path()))
+        ):
+            raise
+        return choose(local, remote, log.warning)
 
 
 def forecast(name: str) -> UseForecast:

@@ -369,3 +369,27 @@ def test_a_publish_racing_another_leaves_an_index_that_lists_both(tmp_path: Path
     assert len(writes) == 2
     listed = remote_index.parse_index((container / "index.json").read_bytes(), "farm")
     assert [name for name, _, _ in listed] == [B, A]
+
+
+def test_a_recorded_failure_does_not_stop_a_machine_with_nothing_to_fall_back_to(
+    site: StaticSite, tmp_path: Path
+):
+    """The record saves jobs that have a revision to fall back to from waiting on a server
+    that failed; a machine that pulled nothing from it yet would only fail: it asks again."""
+    from rezup.operations.use import _choose_or_ask_again
+
+    (site.docroot / "farm" / "index.json").write_bytes(index_document(B))
+    local = ContainerDir(tmp_path / "local", "farm")
+    newest.record_remote_failure(str(local.path()), site.url, "answered HTTP 500")
+    assert _choose_or_ask_again(local, farm_at(site.url, tmp_path)) == (B, True)
+    assert newest.recent_remote_failure(str(local.path())) is None
+
+    pulled = local.revisions() / A  # now one was pulled from it: the record holds
+    pulled.mkdir(parents=True)
+    (pulled / "revision.json").write_text(
+        json.dumps({"session": {}, "pulled_from": f"{site.url}/farm/revisions/{A}"})
+    )
+    newest.record_remote_failure(str(local.path()), site.url, "answered HTTP 500")
+    (local.path() / ".remote-index").unlink()
+    with pytest.raises(RemoteRootError, match="not asked again yet"):
+        _choose_or_ask_again(local, farm_at(site.url, tmp_path))
