@@ -140,6 +140,13 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         action="store_true",
         help="measure max RSS with getrusage in the wrapper, not GNU time",
     )
+    parser.add_argument(
+        "--index",
+        choices=("machine", "pypi-like"),
+        default="machine",
+        help="the package index every tool resolves against: this machine's (default), or a "
+        "mirror on 127.0.0.1 that answers with PyPI's own cache headers (benchkit/pypi_like.py)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
     args = parser.parse_args(argv)
     if args.rounds is None:
@@ -154,6 +161,13 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     ws = Workspace(args.rezup, args.keep, args.rusage, args.baseline)
+    index = None
+    if args.index == "pypi-like":
+        from benchkit.pypi_like import PypiLikeIndex
+
+        index = PypiLikeIndex()
+        index.start()
+        ws.index_url = index.url
     try:
         setup = Setup(ws)
         builder = CaseBuilder(ws, setup)
@@ -168,6 +182,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             f"{args.rounds} runs per add/pull case, {args.use_runs} per use case, "
             "interleaved"
         )
+        if index is not None:
+            settings += ", against a local index with PyPI's cache headers (--index pypi-like)"
         machine = machine_info(ws)
         header_lines = ["rezup benchmark", settings]
         header_lines += [f"  {key:<17} {value}" for key, value in machine]
@@ -191,6 +207,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         if setup.orig_version:
             print(f"  {'original tool':<17} {' + '.join(ORIG_REQUIREMENTS)}: {setup.orig_version}")
         print(text_report(cases, ws.short), end="")
+        if index is not None:
+            print(
+                f"local index: {index.requests} requests answered, "
+                f"{index.upstream_requests} fetched from PyPI (the first time each)"
+            )
         if args.markdown:
             Path(args.markdown).write_text(
                 markdown_report(cases, machine, settings, setup.orig_version), encoding="utf-8"
@@ -204,6 +225,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     finally:
         if "setup" in locals():
             setup.http.stop()
+        if index is not None:
+            index.stop()
         if not ws.keep:
             remove_tree(ws.tmp)
 

@@ -14,6 +14,17 @@ from .util import IS_WINDOWS, REPO, quiet_run, venv_rezup
 
 # Variables that would make a run depend on the user's own setup rather than on the fresh
 # HOME and caches each run gets.
+# what else could name an index, dropped under ``--index pypi-like``
+_INDEX_SETTINGS = (
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_NO_INDEX",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
+    "UV_NO_INDEX",
+)
 _DROPPED_ENV = {
     "VIRTUAL_ENV",
     "CONDA_PREFIX",
@@ -82,6 +93,8 @@ class Workspace:
         self.shared_uv_cache = self.dir("cache/uv")
         self.shared_pip_cache = self.dir("cache/pip")
         self.shared_venv_data = self.dir("cache/virtualenv")
+        # set by ``--index pypi-like``: every tool resolves against this index alone
+        self.index_url: Optional[str] = None
         self.gnu_time = None if rusage else self._find_gnu_time()
 
     def dir(self, relative: str) -> Path:
@@ -109,6 +122,10 @@ class Workspace:
         if IS_WINDOWS:
             env["USERPROFILE"] = str(home)
         env["REZUP_NO_UPGRADE"] = "1"
+        if self.index_url:
+            for name in _INDEX_SETTINGS:
+                env.pop(name, None)
+            env["PIP_INDEX_URL"] = env["UV_DEFAULT_INDEX"] = self.index_url
         return env
 
     def cache_env(self, env: dict[str, str], warm: bool, run_dir: Path) -> dict[str, str]:
